@@ -1,0 +1,37 @@
+"""Errors a user sees: each says in one line what is wrong. Stop conditions are exceptions too."""
+
+
+class AtelierError(Exception):
+    """A problem the user can fix; its message is the one line they are shown."""
+
+
+class ConfigError(AtelierError):
+    """Unknown back end, missing key, bad setting."""
+
+
+class InputError(AtelierError):
+    """Bad brief, size off the menu, unreadable image, ..."""
+
+
+class ServiceError(AtelierError):
+    """A remote service failed; the message names the service."""
+
+    def __init__(self, service: str, message: str, retryable: bool = False):
+        super().__init__(f"{service}: {message}")
+        self.service, self.retryable = service, retryable
+
+
+class StopRun(Exception):
+    """Raised inside the director to end a run; the message is the stop reason."""
+
+
+class Approved(StopRun):
+    pass
+
+
+class BudgetSpent(StopRun):
+    pass
+
+
+class Stopped(StopRun):
+    """The user stopped the run."""

@@ -1,0 +1,254 @@
+"""The core types of Atelier: what a run takes in, makes, judges and keeps (pydantic v2)."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Relation = Literal["left of", "right of", "above", "below"]
+MAX_BRIEF_CHARS = 4000
+
+
+class ObjectSpec(BaseModel):
+    """One object constraint, in GenEval's format: `{"class": "circle", "count": 2, "color": "red",
+    "position": ["left of", 1]}`; `position[1]` indexes the object in `include` it is relative to."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    cls: str = Field(alias="class", min_length=1)
+    count: int = Field(1, ge=1, le=100)
+    color: str | None = None
+    position: tuple[Relation, int] | None = None
+
+    def describe(self) -> str:
+        noun = self.cls if self.count == 1 else plural(self.cls)
+        return " ".join(x for x in (number_word(self.count), self.color, noun) if x)
+
+
+class SceneSpec(BaseModel):
+    """What an image must contain, checkably (GenEval's format)."""
+
+    model_config = ConfigDict(extra="forbid")
+    include: list[ObjectSpec] = Field(default_factory=list)
+    exclude: list[ObjectSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SceneSpec":
+        for i, obj in enumerate(self.include):
+            if obj.position and not (0 <= obj.position[1] < len(self.include) and obj.position[1] != i):
+                raise ValueError(f"include[{i}].position refers to object {obj.position[1]}, "
+                                 f"which is not another entry of include")
+        for j, ex in enumerate(self.exclude):
+            for i, inc in enumerate(self.include):
+                if inc.cls == ex.cls and (ex.color is None or ex.color == inc.color) and inc.count >= ex.count:
+                    raise ValueError(f"spec contradicts itself: include[{i}] asks for {inc.count} "
+                                     f"{inc.cls} but exclude[{j}] forbids {ex.count} or more")
+        return self
+
+    def to_geneval(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_iterations: int = Field(4, ge=1, le=100, description="critique rounds at most")
+    max_generations: int | None = Field(None, ge=1, le=1000, description="images generated at most")
+    max_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    max_cost_usd: float | None = Field(None, ge=0, le=10_000)
+
+
+class Brief(BaseModel):
+    """What the user asks for."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    spec: SceneSpec | None = None
+    reference_images: list[Path] = Field(default_factory=list)
+    mask: Path | None = None
+    negative_prompt: str = ""
+    style: str = ""
+    budget: Budget = Field(default_factory=Budget)
+    seed: int | None = Field(None, ge=0, lt=2**32)
+    candidates: int = Field(1, ge=1, le=16, description="images per generation step")
+    rewrite: Literal["auto", "review", "off"] = Field(
+        "auto", description="auto: use the refined prompt; off: generate from the brief verbatim; "
+        "review: the caller sees the rewrite before it is used")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ValueError("the brief is empty: say what to make")
+        if len(text) > MAX_BRIEF_CHARS:
+            raise ValueError(f"the brief is {len(text)} characters long; the limit is {MAX_BRIEF_CHARS}")
+        return text
+
+    @field_validator("reference_images", "mask")
+    @classmethod
+    def _exists(cls, value):
+        for path in value if isinstance(value, list) else [value] if value else []:
+            if not Path(path).is_file():
+                raise ValueError(f"reference image not found: {path}")
+        return value
+
+
+class GenerationRequest(BaseModel):
+    """One call to an image or video back end; stored with every artifact it makes."""
+
+    model_config = ConfigDict(extra="forbid")
+    prompt: str = Field(min_length=1)
+    negative_prompt: str = ""
+    model: str = "local:shapes"
+    width: int | None = Field(None, ge=8, le=8192)
+    height: int | None = Field(None, ge=8, le=8192)
+    steps: int | None = Field(None, ge=1, le=500)
+    guidance: float | None = Field(None, ge=0, le=50)
+    seed: int = Field(0, ge=0, lt=2**32)
+    scheduler: str | None = None
+    n: int = Field(1, ge=1, le=16)
+    # edits
+    source_image: Path | None = None
+    mask: Path | None = None
+    strength: float | None = Field(None, gt=0, le=1)
+    instruction: str | None = None
+    # video
+    num_frames: int | None = Field(None, ge=1, le=1000)
+    fps: int | None = Field(None, ge=1, le=120)
+    extra: dict[str, Any] = Field(default_factory=dict, description="back-end specific options")
+
+
+class Artifact(BaseModel):
+    """A file a back end made, with how it was made."""
+
+    path: Path
+    sha256: str
+    kind: Literal["image", "video"] = "image"
+    request: GenerationRequest
+    parent: str | None = Field(None, description="sha256 of the artifact this one edits")
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+    meta: dict[str, Any] = Field(default_factory=dict, description="e.g. the service's revised prompt")
+
+    @staticmethod
+    def digest(path: Path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Finding(BaseModel):
+    """One concrete problem a critic found, precise enough for a planner to fix a region."""
+
+    kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "other"] = "other"
+    message: str
+    object: int | None = Field(None, description="index into spec.include")
+    box: tuple[int, int, int, int] | None = Field(None, description="x0, y0, x1, y1 in image pixels")
+
+
+class Verdict(BaseModel):
+    critic: str
+    approved: bool
+    scores: dict[str, float] = Field(default_factory=dict)
+    issues: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    error: str | None = Field(None, description="set when the critique itself failed; never approved")
+
+    @property
+    def score(self) -> float:
+        """One number to rank attempts by: approval first, then the mean score."""
+        mean = sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
+        return (1000.0 if self.approved else 0.0) + mean - 0.01 * len(self.issues)
+
+
+class Attempt(BaseModel):
+    index: int
+    iteration: int
+    action: Literal["generate", "edit", "video"] = "generate"
+    prompt: str
+    seed: int
+    artifact: Artifact
+    verdict: Verdict | None = None
+    note: str = ""
+
+
+Status = Literal["running", "approved", "budget_spent", "stopped", "failed"]
+
+
+class RunRecord(BaseModel):
+    """The whole history of a run; `runs/<run_id>/run.json` is this, rewritten after every step."""
+
+    run_id: str
+    brief: Brief
+    spec: SceneSpec | None = None
+    llm: str = "offline"
+    image_model: str = "local:shapes"
+    critic: str = "critic:detector"
+    mode: Literal["agent", "loop"] = "agent"
+    status: Status = "running"
+    stop_reason: str = ""
+    error: str | None = None
+    refined_prompt: str | None = None
+    iterations: int = 0
+    attempts: list[Attempt] = Field(default_factory=list)
+    best_index: int | None = None
+    messages: list[dict[str, Any]] = Field(default_factory=list, description="the LLM conversation")
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def best(self) -> Attempt | None:
+        return None if self.best_index is None else self.attempts[self.best_index]
+
+    @property
+    def approved(self) -> bool:
+        return bool(self.best and self.best.verdict and self.best.verdict.approved)
+
+    def summary(self) -> dict[str, Any]:
+        """The command-line contract's JSON object (paths absolute)."""
+        def brief_attempt(a: Attempt) -> dict[str, Any]:
+            return {"path": str(a.artifact.path.resolve()), "prompt": a.prompt, "seed": a.seed,
+                    "approved": bool(a.verdict and a.verdict.approved)}
+        best = self.best
+        return {
+            "run_id": self.run_id, "approved": self.approved, "iterations": self.iterations,
+            "status": self.status, "stop_reason": self.stop_reason, "error": self.error,
+            "best": None if best is None else {
+                **brief_attempt(best),
+                "verdict": best.verdict.model_dump(include={"approved", "scores", "issues"})
+                if best.verdict else None},
+            "attempts": [brief_attempt(a) for a in self.attempts],
+            "cost_usd": self.cost_usd, "seconds": round(self.seconds, 3),
+        }
+
+
+class Event(BaseModel):
+    """What the UI and CLI watch while a run unfolds."""
+
+    type: Literal["run_started", "step_started", "prompt_refined", "attempt_made", "verdict",
+                  "tool_error", "message", "run_finished"]
+    run_id: str
+    message: str = ""
+    attempt: Attempt | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def number_word(n: int) -> str:
+    return _NUMBERS[n] if 0 <= n < len(_NUMBERS) else str(n)
+
+
+def plural(noun: str) -> str:
+    irregular = {"person": "people", "mouse": "mice", "knife": "knives", "skis": "skis",
+                 "sheep": "sheep", "scissors": "scissors", "glass": "glasses"}
+    last = noun.split(" ")[-1]
+    if last in irregular:
+        return noun[: -len(last)] + irregular[last]
+    if last.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if last.endswith("y") and last[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
