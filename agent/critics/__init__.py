@@ -1,0 +1,27 @@
+"""`critic:NAME` → a Critic. `critic:detector+vlm` combines several (all must approve)."""
+from __future__ import annotations
+
+import importlib
+
+from agent.errors import ConfigError
+
+CRITICS: dict[str, str] = {
+    "detector": "local_models.shapes.detector:DetectorCritic",
+    "vlm": "agent.critics.vlm:VLMCritic",
+}
+
+
+def load_critic(name: str):
+    names = [n.strip().removeprefix("critic:") for n in name.split("+")]
+    critics = []
+    for n in names:
+        base, _, arg = n.partition("@")  # critic:vlm@openai:gpt-4o picks the vision model
+        if base not in CRITICS:
+            raise ConfigError(f"unknown critic {n!r}; known: {', '.join(sorted(CRITICS))}")
+        module_name, _, attr = CRITICS[base].partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        critics.append(cls(arg) if arg else cls())
+    if len(critics) == 1:
+        return critics[0]
+    from agent.critics.composite import CompositeCritic
+    return CompositeCritic(critics)
