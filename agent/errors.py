@@ -35,3 +35,11 @@ class BudgetSpent(StopRun):
 
 class Stopped(StopRun):
     """The user stopped the run."""
+
+
+class Ended(StopRun):
+    """The director chose to end the run without approval."""
+
+
+class TooManyErrors(StopRun):
+    """Tools failed several times in a row; the message is the last error."""

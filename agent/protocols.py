@@ -64,6 +64,8 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = Field(None, description="set by the provider when the model's arguments were not a "
+                              "JSON object; the director answers with an error result instead of running it")
 
 
 class ToolResult(BaseModel):

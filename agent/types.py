@@ -172,7 +172,7 @@ class Attempt(BaseModel):
     note: str = ""
 
 
-Status = Literal["running", "approved", "budget_spent", "stopped", "failed"]
+Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "failed"]
 
 
 class RunRecord(BaseModel):

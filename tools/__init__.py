@@ -1,0 +1,41 @@
+"""The tools the director calls. Each is a typed function in its own file; its signature is its schema."""
+from __future__ import annotations
+
+from agent.tooling import Reply, Toolbox
+from agent.types import Attempt
+
+
+def attempts_reply(attempts: list[Attempt], ctx) -> Reply:
+    """Tell the director what each new attempt is and what the critic said of it."""
+    lines, data = [], []
+    for a in attempts:
+        v = a.verdict
+        state = ("critique failed: " + v.error) if v and v.error else \
+            ("APPROVED" if v and v.approved else "not approved")
+        issues = f" Issues: {'; '.join(v.issues)}." if v and v.issues else ""
+        warning = a.artifact.meta.get("warning")
+        lines.append(f"attempt {a.index} (seed {a.seed}): {state}.{issues}" + (f" Note: {warning}" if warning else ""))
+        data.append({"index": a.index, "action": a.action, "size": _size(a), "seed": a.seed, "prompt": a.prompt, "path": str(a.artifact.path),
+                     "verdict": v.model_dump(mode="json") if v else None,
+                     "request": a.artifact.request.model_dump(mode="json", exclude={"extra"})})
+    best = ctx.record.best
+    lines.append(f"best so far: attempt {best.index}" if best else "no attempt yet")
+    return Reply(text="\n".join(lines), images=[a.artifact.path for a in attempts if a.artifact.kind == "image"],
+                 data={"attempts": data, "best": best.index if best else None})
+
+
+def default_toolbox() -> Toolbox:
+    from tools.critique import critique
+    from tools.edit_image import edit_image
+    from tools.generate_image import generate_image
+    from tools.generate_video import generate_video
+    from tools.refine_prompt import refine_prompt
+    return Toolbox([refine_prompt, generate_image, edit_image, generate_video, critique])
+
+
+def _size(a: Attempt) -> list[int] | None:
+    if a.artifact.kind != "image":
+        return None
+    from PIL import Image
+    with Image.open(a.artifact.path) as im:
+        return list(im.size)

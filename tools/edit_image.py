@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+
+from agent.artifacts import load_image
+from agent.errors import InputError
+from agent.tooling import Reply
+from agent.types import GenerationRequest
+from tools import attempts_reply
+
+
+def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | None = None,
+               instruction: str = "", strength: float = 0.75, seed: int | None = None,
+               guidance: float | None = None, n: int = 1, model: str | None = None) -> Reply:
+    """Edit an earlier attempt instead of starting over: repaint only the region `box` (inpainting,
+    e.g. to add a missing object there or remove an extra one), or, without a box, redo the whole
+    image from it (image-to-image, `strength` says how far from the source it may go).
+
+    Args:
+        attempt: the number of the attempt to edit
+        prompt: what the edited image (or the repainted region) should show
+        box: region to repaint as [x0, y0, x1, y1] in the source image's pixels
+        instruction: an edit instruction, for models that take one (e.g. "make the sky red")
+        strength: 0 < strength <= 1; how much of the source may change
+        seed: seed of the edit; omit for the run's next seed
+        guidance: classifier-free guidance scale; omit for the model's default
+        n: how many edited versions to make
+        model: image back end to edit with; omit for the run's model
+    """
+    ctx.check_budget(about_to_generate=n)
+    source = ctx.attempt(attempt)
+    if source.artifact.kind != "image":
+        raise InputError(f"attempt {attempt} is a {source.artifact.kind}, not an image")
+    mask = _mask(ctx, source.artifact.path, box, attempt) if box else None
+    request = GenerationRequest(prompt=prompt, model=model or ctx.record.image_model,
+                                seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,
+                                source_image=source.artifact.path, mask=mask, strength=strength,
+                                instruction=instruction or None)
+    artifacts = [a.model_copy(update={"parent": source.artifact.sha256})
+                 for a in ctx.image_backend(request.model).edit(request, ctx.out_dir)]
+    note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else "")
+    return attempts_reply(ctx.add_attempts(artifacts, "edit", note), ctx)
+
+
+def _mask(ctx, source_path, box, attempt: int):
+    """A white-on-black mask of the box, the size of the source image."""
+    width, height = load_image(source_path).size
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise InputError(f"box {list(box)} is not inside the {width}×{height} image")
+    mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(mask).rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
+    path = ctx.path_in_run(f"mask-{attempt}-{x0}-{y0}-{x1}-{y1}.png")
+    mask.save(path)
+    return path

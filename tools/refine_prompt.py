@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import difflib
+
+from agent.tooling import Reply
+
+
+def refine_prompt(ctx, prompt: str, negative_prompt: str = "", rationale: str = "") -> Reply:
+    """Propose the generation prompt for this brief (composition, lighting, style, in words the
+    image model understands). The user's rewrite policy decides: the proposal is used as is,
+    edited by the user, or refused in favour of the brief verbatim. Use the returned prompt.
+
+    Args:
+        prompt: the proposed generation prompt
+        negative_prompt: what the image must not show, if the model takes a negative prompt
+        rationale: one line on what the rewrite changes and why
+    """
+    brief = ctx.record.brief
+    if brief.rewrite == "off":
+        final, how = brief.text, "rewriting is off: the brief is used verbatim"
+    elif brief.rewrite == "review" and ctx.review is not None:
+        reviewed = ctx.review(brief.text, prompt)
+        final, how = (brief.text, "the user refused the rewrite") if reviewed is None else \
+            (reviewed, "accepted by the user" if reviewed == prompt else "edited by the user")
+    else:
+        final, how = prompt, "used as proposed"
+    ctx.record.refined_prompt = final
+    changes = _changes(brief.text, final)
+    ctx.emit("prompt_refined", final, brief=brief.text, proposed=prompt, prompt=final,
+             negative_prompt=negative_prompt, how=how, changes=changes, rationale=rationale)
+    ctx.save()
+    return Reply(text=f"Prompt to use ({how}): {final}",
+                 data={"prompt": final, "negative_prompt": negative_prompt, "how": how})
+
+
+def _changes(before: str, after: str) -> str:
+    """Words added and removed, so the user sees at a glance what the rewrite did."""
+    a, b = before.split(), after.split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append("-" + " ".join(a[i1:i2]))
+        if op in ("insert", "replace"):
+            out.append("+" + " ".join(b[j1:j2]))
+    return " ".join(out)
