@@ -43,3 +43,13 @@ class Ended(StopRun):
 
 class TooManyErrors(StopRun):
     """Tools failed several times in a row; the message is the last error."""
+
+
+def one_line(error, what: str = "input") -> str:
+    """A pydantic ValidationError as one line naming each bad field."""
+    problems = []
+    for err in error.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or what
+        msg = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{loc}: {msg}" if loc != what else msg)
+    return f"bad {what}: " + "; ".join(problems)

@@ -140,7 +140,7 @@ class Artifact(BaseModel):
 class Finding(BaseModel):
     """One concrete problem a critic found, precise enough for a planner to fix a region."""
 
-    kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "other"] = "other"
+    kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "seen", "other"] = "other"
     message: str
     object: int | None = Field(None, description="index into spec.include")
     box: tuple[int, int, int, int] | None = Field(None, description="x0, y0, x1, y1 in image pixels")
@@ -152,6 +152,8 @@ class Verdict(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     issues: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    detections: list[Finding] = Field(default_factory=list,
+                                      description="what the critic saw and where, when it can tell")
     error: str | None = Field(None, description="set when the critique itself failed; never approved")
 
     @property

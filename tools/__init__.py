@@ -1,6 +1,7 @@
 """The tools the director calls. Each is a typed function in its own file; its signature is its schema."""
 from __future__ import annotations
 
+from agent.planning import attempt_data
 from agent.tooling import Reply, Toolbox
 from agent.types import Attempt
 
@@ -15,9 +16,7 @@ def attempts_reply(attempts: list[Attempt], ctx) -> Reply:
         issues = f" Issues: {'; '.join(v.issues)}." if v and v.issues else ""
         warning = a.artifact.meta.get("warning")
         lines.append(f"attempt {a.index} (seed {a.seed}): {state}.{issues}" + (f" Note: {warning}" if warning else ""))
-        data.append({"index": a.index, "action": a.action, "size": _size(a), "seed": a.seed, "prompt": a.prompt, "path": str(a.artifact.path),
-                     "verdict": v.model_dump(mode="json") if v else None,
-                     "request": a.artifact.request.model_dump(mode="json", exclude={"extra"})})
+        data.append(attempt_data(a))
     best = ctx.record.best
     lines.append(f"best so far: attempt {best.index}" if best else "no attempt yet")
     return Reply(text="\n".join(lines), images=[a.artifact.path for a in attempts if a.artifact.kind == "image"],
@@ -31,11 +30,3 @@ def default_toolbox() -> Toolbox:
     from tools.generate_video import generate_video
     from tools.refine_prompt import refine_prompt
     return Toolbox([refine_prompt, generate_image, edit_image, generate_video, critique])
-
-
-def _size(a: Attempt) -> list[int] | None:
-    if a.artifact.kind != "image":
-        return None
-    from PIL import Image
-    with Image.open(a.artifact.path) as im:
-        return list(im.size)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image, ImageDraw
 
 from agent.artifacts import load_image
 from agent.errors import InputError
 from agent.tooling import Reply
-from agent.types import GenerationRequest
+from agent.types import Attempt, GenerationRequest
 from tools import attempts_reply
 
 
@@ -27,19 +29,31 @@ def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | 
         n: how many edited versions to make
         model: image back end to edit with; omit for the run's model
     """
+    return attempts_reply(edit_attempt(ctx, attempt, prompt, box=box, instruction=instruction,
+                                       strength=strength, seed=seed, guidance=guidance, n=n, model=model), ctx)
+
+
+def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None = None,
+                 instruction: str = "", strength: float = 0.75, seed: int | None = None,
+                 guidance: float | None = None, n: int = 1, model: str | None = None) -> list[Attempt]:
+    """The edit itself, also used by the UI's "iterate on this" with a painted mask."""
     ctx.check_budget(about_to_generate=n)
     source = ctx.attempt(attempt)
     if source.artifact.kind != "image":
         raise InputError(f"attempt {attempt} is a {source.artifact.kind}, not an image")
-    mask = _mask(ctx, source.artifact.path, box, attempt) if box else None
+    if box:
+        mask = _mask(ctx, source.artifact.path, box, attempt)
+    elif mask is not None and load_image(mask).size != load_image(source.artifact.path).size:
+        raise InputError(f"the mask is {load_image(mask).size} but attempt {attempt} is "
+                         f"{load_image(source.artifact.path).size}; they must be the same size")
     request = GenerationRequest(prompt=prompt, model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)
     artifacts = [a.model_copy(update={"parent": source.artifact.sha256})
                  for a in ctx.image_backend(request.model).edit(request, ctx.out_dir)]
-    note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else "")
-    return attempts_reply(ctx.add_attempts(artifacts, "edit", note), ctx)
+    note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "")
+    return ctx.add_attempts(artifacts, "edit", note)
 
 
 def _mask(ctx, source_path, box, attempt: int):
