@@ -1,0 +1,116 @@
+"""The command-line contract (DESIGN.md): --json's last stdout line, exit codes, one-line errors."""
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from agent import registry
+from agent.cli import app
+from agent.critics import CRITICS
+from tests import fakes
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_backends(monkeypatch):
+    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
+    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
+    monkeypatch.setattr(fakes, "APPROVE_SEEDS", {8})
+    registry.resolve.cache_clear()
+    yield
+    registry.resolve.cache_clear()
+
+
+def atelier(*args):
+    return runner.invoke(app, list(args))
+
+
+FAKE = ["--image-model", "test:flat", "--critic", "critic:seed"]
+
+
+def test_run_json_contract(tmp_path):
+    r = atelier("run", "a lake at dawn", *FAKE, "--seed", "7", "--max-iterations", "3", "--out", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["approved"] is True and out["iterations"] == 2
+    assert out["best"]["seed"] == 8 and os.path.isabs(out["best"]["path"]) and os.path.isfile(out["best"]["path"])
+    assert out["best"]["verdict"]["approved"] is True
+    assert [a["seed"] for a in out["attempts"]] == [7, 8]
+    assert {"path", "prompt", "seed", "approved"} <= set(out["attempts"][0])
+
+
+def test_unapproved_run_still_exits_zero(tmp_path):
+    r = atelier("run", "a lake", *FAKE, "--seed", "1", "--max-iterations", "2", "--out", str(tmp_path), "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout.strip().splitlines()[-1])["approved"] is False
+
+
+def test_resume_of_a_finished_and_of_a_missing_run(tmp_path):
+    r = atelier("run", "a lake", *FAKE, "--seed", "8", "--out", str(tmp_path), "--json")
+    run_id = json.loads(r.stdout.strip().splitlines()[-1])["run_id"]
+    again = atelier("run", "--resume", run_id, *FAKE, "--out", str(tmp_path), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout.strip().splitlines()[-1])["run_id"] == run_id
+    missing = atelier("run", "--resume", "nope", "--out", str(tmp_path))
+    assert missing.exit_code != 0 and "no run 'nope'" in missing.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "   "], "empty"),
+    (["run", "x" * 100_000], "limit is 4000"),
+    (["run", "a lake", "--llm", "bogus:model"], "unknown llm back end 'bogus:model'"),
+    (["run", "a lake", "--max-iterations", "-3"], "max_iterations"),
+    (["run", "a lake", "--max-iterations", "100000"], "max_iterations"),
+    (["run", "a lake", "--max-seconds", "-1"], "max_seconds"),
+    (["run", "a lake", "--mode", "chaos"], "--mode must be"),
+    (["run", "a lake", "--llm", "anthropic:claude-sonnet-4-6"], "ANTHROPIC_API_KEY"),
+    (["run", "a lake", "--llm", "openai:gpt-4o"], "OPENAI_API_KEY"),
+])
+def test_bad_input_exits_nonzero_with_one_line(tmp_path, args, message):
+    r = atelier(*args, *FAKE, "--out", str(tmp_path))
+    assert r.exit_code != 0
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not any(p.is_dir() for p in tmp_path.iterdir())  # no run folder was made
+
+
+def test_size_off_the_menu_is_reported_not_crashed(tmp_path):
+    # an LLM-chosen size off the menu is a tool error the director sees; the run fails only after
+    # it keeps happening, with the back end's message
+    from agent.llm.scripted import ScriptedLLM
+    call = {"name": "generate_image", "arguments": {"prompt": "x", "width": 1000, "height": 1000}}
+    registry._REGISTRY["llm"]["fixedcli"] = "tests.test_cli:_scripted"
+    global _SCRIPT
+    _SCRIPT = ScriptedLLM([{"tool_calls": [call]}] * 3)
+    r = atelier("run", "a lake", *FAKE, "--llm", "fixedcli:x", "--out", str(tmp_path), "--json")
+    del registry._REGISTRY["llm"]["fixedcli"]
+    assert r.exit_code == 1 and "1000x1000" in r.stderr and "menu" in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["attempts"] == []
+
+
+_SCRIPT = None
+
+
+def _scripted(model):
+    return _SCRIPT
+
+
+def test_output_folder_not_writable(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores permissions: use a path under a file instead
+        target = tmp_path / "file"
+        target.write_text("x")
+        ro = target / "runs"
+    r = atelier("run", "a lake", *FAKE, "--out", str(ro))
+    assert r.exit_code != 0 and "not writable" in r.stderr
+
+
+def test_spec_prints_geneval_json():
+    r = atelier("spec", "a photo of a dog right of a teddy bear", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == {"include": [{"class": "teddy bear", "count": 1},
+                                                {"class": "dog", "count": 1, "position": ["right of", 0]}],
+                                    "exclude": []}
