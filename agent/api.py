@@ -84,8 +84,11 @@ class Studio:
         sinks = [s for s in (self.on_event, on_event) if s]
         ctx = RunContext(record, self.store, video_model=self.video_model, review=review, stop=stop,
                          owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
+        from tools.remote.prices import spending_limit  # paid back ends refuse a call that would overspend
+        money = record.brief.budget.max_cost_usd
         try:
-            return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits).run())
+            with spending_limit(None if money is None else money - record.cost_usd):
+                return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits).run())
         finally:
             self._stops.pop(record.run_id, None)
 
