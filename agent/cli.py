@@ -32,7 +32,12 @@ def progress(event) -> None:
     if event.type == "prompt_refined":
         text = f"prompt: {event.message}  [dim]({event.data.get('how')}; {event.data.get('changes')})[/]"
     elif event.type == "attempt_made":
+        meta = event.attempt.artifact.meta
         text = f"{event.message} → {event.attempt.artifact.path.name}"
+        if meta.get("revised_prompt"):
+            text += f"\n  [dim]the service rewrote the prompt as:[/] {meta['revised_prompt']}"
+        if meta.get("warning"):
+            text += f"\n  [yellow]note:[/] {meta['warning']}"
     elif event.type == "verdict":
         text = f"attempt {event.attempt.index}: {event.message}"
     elif event.type == "run_finished":
@@ -137,6 +142,93 @@ def history(out: Path = typer.Option(Path("runs"), "--out"), limit: int = 20,
         return
     for r in rows:
         print(f"{r['run_id']}  {r['status']:<12} {r['attempts']:>2} attempts  {r['brief'][:60]}")
+
+
+@app.command()
+def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset (4 prompts per category)"),
+          limit: Optional[int] = typer.Option(None, "--limit", help="only the first N prompts (stratified)"),
+          offset: int = typer.Option(0, "--offset", help="skip the first N prompts (run the suite in parts)"),
+          per_category: Optional[int] = typer.Option(None, "--per-category", help="the first K of each category"),
+          budget: int = typer.Option(4, "--budget", min=1, max=16, help="images per prompt, for every strategy"),
+          llm: Optional[list[str]] = typer.Option(None, "--llm", help="also run an LLM director, e.g. "
+                                                  "openai-compatible:MODEL@URL (repeat to compare)"),
+          strategies: Optional[str] = typer.Option(None, "--strategies",
+                                                   help="comma-separated: single,best_of_n,loop,loop_edits"),
+          image_model: str = typer.Option("local:shapes", "--image-model"),
+          judge: str = typer.Option("critic:detector", "--judge", help="the critic that scores every strategy"),
+          seed: int = typer.Option(0, "--seed", help="base seed; prompt i uses seed + 100 i"),
+          out: Optional[Path] = typer.Option(None, "--out", help="results and runs (a temp folder by default); "
+                                             "the same folder resumes"),
+          write: bool = typer.Option(False, "--write", help="update BENCHMARKS.md with the table"),
+          bench_file: Path = typer.Option(Path("BENCHMARKS.md"), "--bench-file"),
+          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line")):
+    """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite."""
+    import tempfile
+    import time
+    from dataclasses import asdict
+
+    from agent import bench as b
+    from agent import registry
+
+    keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else list(b.BASE_STRATEGIES)
+    for spec_ in llm or []:
+        prefix, model = registry.split(spec_)
+        if prefix not in ("openai-compatible", "openai", "anthropic", "scripted") or not model:
+            fail(f"--llm takes a director such as openai-compatible:MODEL@URL, not {spec_!r}")
+        keys.append(f"agent[{spec_}]")
+    for k in keys:
+        try:
+            b.strategy_fn(k)
+        except ValueError as e:
+            fail(str(e))
+    items = b.suite(quick=quick, per_category=per_category, limit=limit, offset=offset)
+    if not items:
+        fail("no prompts selected")
+    parts = ["atelier bench"] + (["--quick"] if quick else []) + \
+        [f"{flag} {value}" for flag, value, default in [
+            ("--limit", limit, None), ("--offset", offset, 0), ("--per-category", per_category, None),
+            ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, "local:shapes"),
+            ("--judge", judge, "critic:detector"), ("--seed", seed, 0)] if value != default] + \
+        [f"--llm {s}" for s in llm or []]
+    command = " ".join(parts)
+    name = "quick" if quick and per_category is None and limit is None else \
+        "-".join(f"{k}-{v}" for k, v in [("per-category", per_category), ("limit", limit)] if v is not None) or "full"
+    if offset:
+        name += f"-from-{offset}"
+    name += "-llm" if llm else ""
+    out = out or Path(tempfile.mkdtemp(prefix="atelier-bench-"))
+    err.print(f"{len(items)} prompts × {len(keys)} strategies, budget {budget}; results in {out / 'results.jsonl'}",
+              highlight=False)
+    total, count = len(items) * len(keys), [0]
+
+    def show_row(r) -> None:
+        count[0] += 1
+        mark = "[green]✓[/]" if r.correct else "[red]✗[/]"
+        err.print(f"[dim][{count[0]}/{total}][/] {mark} {b.label(r.strategy):<26} {r.category:<13} "
+                  f"{r.images} img {r.wall:5.2f} s  {r.prompt}" + (f"  [red]{r.error}[/]" if r.error else ""),
+                  highlight=False, soft_wrap=True)
+
+    t0 = time.perf_counter()
+    try:
+        rows = b.run_bench(items, strategies=keys, budget=budget, image_model=image_model, judge=judge,
+                           out=out, seed=seed, on_row=show_row)
+    except AtelierError as e:
+        fail(str(e))
+    seconds = time.perf_counter() - t0
+    summaries = b.summarise(rows)
+    summaries.sort(key=lambda s: keys.index(s.strategy))
+    b.print_table(summaries, budget, console=err if as_json else None)
+    for key in ("loop", "loop_edits"):
+        if (d := b.diagnose(rows, key)):
+            err.print(f"[dim]{b.label(key)}: {json.dumps(d)}[/]", highlight=False, soft_wrap=True)
+    if write:
+        section = b.report_section(name, summaries, rows, budget=budget, command=command,
+                                   image_model=image_model, judge=judge, seconds=seconds)
+        b.write_report(bench_file, name, section)
+        err.print(f"wrote the table to {bench_file}", highlight=False)
+    if as_json:
+        print(json.dumps({"command": command, "results": str(out / "results.jsonl"), "seconds": round(seconds, 1),
+                          "strategies": [asdict(s) for s in summaries]}))
 
 
 @app.command()
