@@ -78,6 +78,8 @@ class Toolbox:
         return [t.spec() for t in self.tools.values()]
 
     def call(self, ctx, call: ToolCall) -> ToolResult:
+        if call.error:  # the provider could not read the model's arguments (not JSON, cut off)
+            return _error(call, f"malformed call of {call.name}: {call.error}; send the arguments again as a JSON object")
         if call.name not in self.tools:
             return _error(call, f"unknown tool {call.name!r}; available: {', '.join(self.tools)}")
         return self.tools[call.name](ctx, call)

@@ -1,0 +1,164 @@
+"""`critic:vlm` (or `critic:vlm@PROVIDER:MODEL`): a vision LLM judges the image.
+
+It scores a rubric (prompt_adherence, quality, composition; 1-10 each), lists concrete issues, and
+answers one yes/no question per SceneSpec constraint: for each `include` object "is it there, in
+that number and colour", for each `position` "is it left of / above ... the other one", and for
+each `exclude` "is the forbidden thing there". The wording lives in prompts/critique.md.
+
+The approval rule: **approved when every constraint question gets the expected answer and every
+rubric score is at least `threshold` (7)**. A reply that does not fit the schema (or skips a
+question) is asked again once; a second bad reply, or a service failure, gives a Verdict with
+`error` set and approved False. A failed critique never approves."""
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from agent.errors import AtelierError, ConfigError
+from agent.llm import MalformedOutput
+from agent.prompts import load_prompt
+from agent.protocols import LLM
+from agent.registry import resolve
+from agent.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, number_word, plural
+
+NAME = "critic:vlm"
+THRESHOLD = 7
+CRITERIA = ("prompt_adherence", "quality", "composition")
+DEFAULT_LLMS = (("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-6"), ("OPENAI_API_KEY", "openai:gpt-4o"))
+
+
+# ---- what the model answers (validated by pydantic) -----------------------------------------------
+class RubricScores(BaseModel):
+    prompt_adherence: int = Field(ge=1, le=10, description="shows what the brief asks for, nothing it rules out")
+    quality: int = Field(ge=1, le=10, description="technical quality: clean, no artefacts")
+    composition: int = Field(ge=1, le=10, description="framing and layout")
+
+
+class Answer(BaseModel):
+    id: int = Field(description="the question's id")
+    answer: Literal["yes", "no"]
+    observed: str = Field("", description="a few words on what the image shows")
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        # Models write "Yes", "yes.", or a JSON boolean; all mean the same answer.
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return value.strip().strip(".").lower() if isinstance(value, str) else value
+
+
+class CritiqueReply(BaseModel):
+    scores: RubricScores
+    issues: list[str] = Field(default_factory=list, description="concrete, actionable problems to fix")
+    answers: list[Answer] = Field(default_factory=list, description="one answer per question, by id")
+
+
+# ---- the questions a SceneSpec implies ------------------------------------------------------------
+class Question(BaseModel):
+    id: int
+    text: str
+    expected: Literal["yes", "no"]
+    kind: Literal["missing", "position", "excluded", "extra"]
+    object: int | None = None
+    failure: str
+
+
+def questions_for(spec: SceneSpec | None) -> list[Question]:
+    """One yes/no question per constraint of `spec`, each with the answer that satisfies it."""
+    if spec is None:
+        return []
+    questions: list[Question] = []
+
+    def add(text: str, expected: Literal["yes", "no"], kind, failure: str, obj: int | None = None) -> None:
+        questions.append(Question(id=len(questions) + 1, text=text, expected=expected, kind=kind,
+                                  object=obj, failure=failure))
+
+    for i, obj in enumerate(spec.include):
+        add(f"Does the image contain at least {obj.describe()}?", "yes", "missing",
+            f"expected at least {obj.describe()}", i)
+        if obj.position:
+            relation, other = obj.position
+            subject, target = _nouns(obj), _nouns(spec.include[other])
+            verb = "Are" if obj.count > 1 else "Is"
+            add(f"{verb} the {subject} {relation} the {target}?", "yes", "position",
+                f"the {subject} should be {relation} the {target}", i)
+    for ex in spec.exclude:
+        if ex.count == 1:
+            add(f"Does the image contain any {_noun(ex)}?", "no", "excluded", f"there should be no {_noun(ex)}")
+        else:
+            many = f"{number_word(ex.count)} or more {plural(_noun(ex))}"
+            add(f"Does the image contain {many}?", "no", "extra", f"there should be fewer than {many}")
+    return questions
+
+
+def _noun(obj: ObjectSpec) -> str:
+    return f"{obj.color} {obj.cls}" if obj.color else obj.cls
+
+
+def _nouns(obj: ObjectSpec) -> str:
+    """The object as its count needs it: "red circle" or "red circles"."""
+    return plural(_noun(obj)) if obj.count > 1 else _noun(obj)
+
+
+# ---- the critic ----------------------------------------------------------------------------------
+def default_llm_spec() -> str:
+    for variable, spec in DEFAULT_LLMS:
+        if os.environ.get(variable):
+            return spec
+    raise ConfigError("critic:vlm needs a vision LLM: set ANTHROPIC_API_KEY or OPENAI_API_KEY, "
+                      "or name one, e.g. critic:vlm@openai-compatible:MODEL@BASE_URL")
+
+
+class VLMCritic:
+    def __init__(self, llm_spec: str = "", *, llm: LLM | None = None, threshold: int = THRESHOLD):
+        self.name = NAME
+        self.threshold = threshold
+        if llm is None:
+            llm = resolve("llm", llm_spec or default_llm_spec())
+        self.llm = llm
+
+    def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+        if artifact.kind != "image":
+            return self._failed(f"{NAME} judges images; {artifact.path.name} is a {artifact.kind}")
+        questions = questions_for(spec)
+        listing = "\n".join(f"{q.id}. {q.text}" for q in questions) or "(none)"
+        prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold, questions=listing)
+        problem = ""
+        for _ in range(2):  # a malformed reply gets one more chance
+            try:
+                reply = self.llm.structured("", prompt, CritiqueReply, [artifact.path])
+                return self._verdict(reply, questions)
+            except MalformedOutput as e:
+                problem = str(e)
+            except AtelierError as e:  # service down, key refused, unreadable image: asking again won't help
+                return self._failed(f"the critique failed: {e}")
+        return self._failed(f"the critic's reply was malformed twice: {problem}")
+
+    def _verdict(self, reply: CritiqueReply, questions: list[Question]) -> Verdict:
+        answers: dict[int, Answer] = {}
+        for a in reply.answers:
+            answers.setdefault(a.id, a)
+        unanswered = [q.id for q in questions if q.id not in answers]
+        if unanswered:
+            raise MalformedOutput(self.llm.name, f"no answer to question(s) {', '.join(map(str, unanswered))}")
+        findings = []
+        for q in questions:
+            a = answers[q.id]
+            if a.answer != q.expected:
+                seen = f" (saw: {a.observed})" if a.observed else ""
+                findings.append(Finding(kind=q.kind, message=q.failure + seen, object=q.object))
+        scores = {c: float(getattr(reply.scores, c)) for c in CRITERIA}
+        if questions:  # on the rubric's 1-10 scale, so Verdict.score's mean stays comparable
+            scores["constraints"] = round(10.0 * (len(questions) - len(findings)) / len(questions), 2)
+        low = [c for c in CRITERIA if scores[c] < self.threshold]
+        issues = [f.message for f in findings] + [i.strip() for i in reply.issues if i.strip()]
+        if low and not issues:  # a low score must come with something to fix
+            issues.append(f"{', '.join(low)} scored below {self.threshold}")
+        return Verdict(critic=NAME, approved=not findings and not low, scores=scores, issues=issues,
+                       findings=findings)
+
+    def _failed(self, error: str) -> Verdict:
+        return Verdict(critic=NAME, approved=False, error=error, issues=[error])

@@ -1,0 +1,145 @@
+"""LLM back ends (one per file) and the few helpers they share: reading tool arguments, parsing
+structured replies, encoding images and keeping keys out of messages. No SDK is imported here, so
+`import agent.llm` stays cheap; each provider module imports its own SDK."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent.errors import InputError, ServiceError
+from agent.protocols import ToolResult
+
+# Anthropic refuses images over 5 MB of base64 and OpenAI over 20 MB; a budget under both (base64
+# grows data by 4/3) means one encoder serves every provider.
+MAX_IMAGE_BYTES = 3_700_000
+
+
+class MalformedOutput(ServiceError):
+    """The model answered, but not in the shape asked for (not JSON, or failing the schema).
+    Retryable: the same question asked again usually gets a well-formed answer."""
+
+    def __init__(self, service: str, message: str):
+        super().__init__(service, message, retryable=True)
+
+
+def parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """A tool call's arguments as a dict, or ({}, why) when the model sent something else.
+    Providers send a JSON string (OpenAI) or an object (Anthropic, some OpenAI-compatible servers);
+    the director turns the `why` into an error tool result so the model can try again."""
+    if isinstance(raw, dict):
+        return raw, None
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}, None  # a tool without parameters: OpenAI sends "" or "{}"
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as e:
+            return {}, f"the arguments are not valid JSON ({e.msg} at character {e.pos}): {_clip(raw)}"
+        if isinstance(value, dict):
+            return value, None
+        return {}, f"the arguments must be a JSON object, got {type(value).__name__}: {_clip(raw)}"
+    return {}, f"the arguments must be a JSON object, got {type(raw).__name__}"
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a reply that was asked to be JSON only. Models often wrap it in a ```json
+    fence or a sentence anyway, so fall back to the outermost {...}; raises ValueError."""
+    text = text.strip()
+    fence = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    for candidate in (text, fence.group(1) if fence else None,
+                      text[text.find("{"): text.rfind("}") + 1] if "{" in text else None):
+        if candidate:
+            try:
+                return json.loads(candidate)
+            except json.JSONDecodeError:
+                continue
+    raise ValueError(f"no JSON object in the reply: {_clip(text)}")
+
+
+def parse_structured(service: str, schema: type[BaseModel], data: Any) -> BaseModel:
+    """Validate a structured reply (a dict, or text holding JSON) against `schema`."""
+    try:
+        value = extract_json(data) if isinstance(data, str) else data
+        return schema.model_validate(value)
+    except ValueError as e:  # ValidationError is a ValueError
+        detail = _validation_summary(e) if isinstance(e, ValidationError) else str(e)
+        raise MalformedOutput(service, f"the reply does not fit {schema.__name__}: {detail}") from None
+
+
+def encode_image(path: Path, media_type: str = "image/png") -> tuple[str, str]:
+    """(media_type, base64 data) for an image file, re-encoded smaller when it is over the size
+    every provider accepts, so one large remote render does not fail the whole conversation."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise InputError(f"image not found: {path}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        media_type, data = "image/jpeg", _shrink(data)
+    return media_type, base64.b64encode(data).decode("ascii")
+
+
+def media_type_of(path: Path) -> str:
+    return {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+            ".gif": "image/gif"}.get(Path(path).suffix.lower(), "image/png")
+
+
+def tool_result_text(result: ToolResult) -> str:
+    """The text of a tool result; an empty result still says something, since providers reject
+    empty text and the model needs to know the call finished."""
+    text = "\n".join(p.text for p in result.content if p.type == "text").strip()
+    images = sum(1 for p in result.content if p.type == "image")
+    if not text:
+        text = f"({images} image{'s' if images != 1 else ''} returned)" if images else "(no output)"
+    return text
+
+
+def error_text(body: object) -> str:
+    """The human part of an API error body. The SDKs hand over the inner `error` object
+    (Anthropic: {"type", "message"}; OpenAI: {"message", "type", "code", "param"}); accept the
+    outer envelope too, and anything else a compatible server sends."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict) and body.get("message"):
+        kind = body.get("type") or body.get("code")
+        return f"{kind}: {body['message']}" if kind else str(body["message"])
+    return _clip(str(body), 300) if body else "no details"
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` without the given secrets or anything shaped like an API key (servers echo keys back,
+    e.g. OpenAI's "Incorrect API key provided: sk-...")."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return re.sub(r"\bsk-[A-Za-z0-9_\-*]{6,}", "sk-***", text)
+
+
+def _shrink(data: bytes) -> bytes:
+    from PIL import Image  # only for the rare oversized image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert("RGB")
+        for side in (2048, 1568, 1024, 768):
+            im.thumbnail((side, side))
+            out = io.BytesIO()
+            im.save(out, "JPEG", quality=85)
+            if out.tell() <= MAX_IMAGE_BYTES:
+                break
+        return out.getvalue()
+
+
+def _validation_summary(e: ValidationError) -> str:
+    errors = e.errors()
+    shown = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in errors[:4])
+    return shown + (f" (and {len(errors) - 4} more)" if len(errors) > 4 else "")
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

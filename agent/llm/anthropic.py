@@ -1,0 +1,163 @@
+"""`anthropic:MODEL` → Claude through the official SDK's Messages API, with tool use.
+
+The SDK reads ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL itself, so any
+compatible server can stand in; it also owns retries (429/5xx/timeouts, honouring retry-after).
+We add a timeout on every call, clear one-line errors without keys, and the conversion between our
+Message types and the wire format."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import anthropic
+from pydantic import BaseModel
+
+from agent.errors import ConfigError, ServiceError
+from agent.llm import (MalformedOutput, encode_image, error_text, media_type_of, parse_arguments,
+                       parse_structured, redact, tool_result_text)
+from agent.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
+
+SERVICE = "anthropic"
+DEFAULT_MODEL = "claude-sonnet-4-6"
+# structured() forces a call of this tool whose input_schema is the pydantic schema: the API then
+# returns the answer as a JSON object rather than prose we would have to parse.
+ANSWER_TOOL = "record_answer"
+
+
+def _default_http_client() -> Any:
+    """None lets the SDK build its own client. Tests patch this to put a mock transport under every
+    AnthropicLLM the registry builds (tests/llm_wire.py)."""
+    return None
+
+
+class AnthropicLLM:
+    """The LLM protocol over Anthropic's Messages API."""
+
+    def __init__(self, model: str = "", *, api_key: str | None = None, client: anthropic.Anthropic | None = None,
+                 http_client: Any = None, timeout: float = 120.0, max_retries: int = 3, max_tokens: int = 4096):
+        self.model = model or DEFAULT_MODEL
+        self.name = f"anthropic:{self.model}"
+        self.timeout, self.max_tokens = timeout, max_tokens
+        if client is None:
+            if not (api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+                raise ConfigError(f"{self.name} needs an API key: set ANTHROPIC_API_KEY "
+                                  f"(and ANTHROPIC_BASE_URL to use a compatible server)")
+            # api_key=None makes the SDK read the environment exactly as it documents.
+            client = anthropic.Anthropic(api_key=api_key, timeout=timeout, max_retries=max_retries,
+                                         http_client=http_client or _default_http_client())
+        self._client = client
+
+    def __repr__(self) -> str:  # never the key
+        return f"AnthropicLLM(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message:
+        kwargs: dict[str, Any] = {"messages": to_wire(messages)}
+        if tools:
+            kwargs["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                               for t in tools]
+        return from_wire(self._create(system, **kwargs))
+
+    def structured(self, system: str, prompt: str, schema: type[BaseModel],
+                   images: Sequence[Path] = ()) -> BaseModel:
+        content = [image_block(ImagePart(path=p, media_type=media_type_of(p))) for p in images]
+        content.append({"type": "text", "text": prompt})
+        tool = {"name": ANSWER_TOOL, "description": f"Record your answer as a {schema.__name__} object.",
+                "input_schema": schema.model_json_schema()}
+        reply = self._create(system, messages=[{"role": "user", "content": content}], tools=[tool],
+                             tool_choice={"type": "tool", "name": ANSWER_TOOL})
+        for block in reply.content:
+            if block.type == "tool_use" and block.name == ANSWER_TOOL:
+                return parse_structured(SERVICE, schema, block.input)
+        raise MalformedOutput(SERVICE, f"the model did not call {ANSWER_TOOL} (stop_reason: {reply.stop_reason})")
+
+    def _create(self, system: str, **kwargs: Any) -> anthropic.types.Message:
+        if system:
+            kwargs["system"] = system
+        try:
+            return self._client.messages.create(model=self.model, max_tokens=self.max_tokens,
+                                                timeout=self.timeout, **kwargs)
+        except anthropic.APIError as e:
+            # `from None`: the SDK's own message embeds the raw body, which a server may fill with the key.
+            raise self._service_error(e) from None
+
+    def _service_error(self, e: anthropic.APIError) -> ServiceError:
+        retries = self._client.max_retries
+        retryable = False
+        if isinstance(e, anthropic.AuthenticationError):
+            message = "the API key was refused (HTTP 401): check ANTHROPIC_API_KEY"
+        elif isinstance(e, anthropic.APITimeoutError):
+            message, retryable = f"no reply within {self.timeout:g} s (tried {retries + 1} times)", True
+        elif isinstance(e, anthropic.APIConnectionError):
+            message, retryable = f"cannot reach {self._client.base_url} (tried {retries + 1} times)", True
+        elif isinstance(e, anthropic.APIStatusError):
+            retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
+            message = f"HTTP {e.status_code}: {error_text(e.body)}"
+            if retryable:
+                message += f" (tried {retries + 1} times)"
+            if e.request_id:
+                message += f" [request-id {e.request_id}]"
+        else:
+            message = str(e)
+        return ServiceError(SERVICE, redact(message, self._client.api_key), retryable=retryable)
+
+
+# ---- our messages ⇄ Anthropic's wire format ------------------------------------------------------
+def to_wire(messages: list[Message]) -> list[dict[str, Any]]:
+    """Our conversation as Anthropic `messages`. Tool results travel in user turns; consecutive
+    same-role turns are merged (the API wants strict alternation), and in a user turn the
+    tool_result blocks go first, as the API requires after a tool_use turn."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        content = [block for part in message.parts if (block := _block(part)) is not None]
+        if not content:
+            continue
+        if wire and wire[-1]["role"] == role:
+            wire[-1]["content"].extend(content)
+        else:
+            wire.append({"role": role, "content": content})
+    for turn in wire:
+        if turn["role"] == "user":
+            turn["content"].sort(key=lambda block: block["type"] != "tool_result")  # stable
+    return wire
+
+
+def _block(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        # The API rejects empty or whitespace-only text blocks.
+        return {"type": "text", "text": part.text} if part.text.strip() else None
+    if isinstance(part, ImagePart):
+        return image_block(part)
+    if isinstance(part, ToolCall):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    if isinstance(part, ToolResult):
+        # Images go inside the tool_result, so the model sees what the tool made.
+        content = [{"type": "text", "text": tool_result_text(part)}]
+        content += [image_block(p) for p in part.content if isinstance(p, ImagePart)]
+        return {"type": "tool_result", "tool_use_id": part.call_id, "content": content, "is_error": part.is_error}
+    raise TypeError(f"cannot send {type(part).__name__} to Anthropic")
+
+
+def image_block(part: ImagePart) -> dict[str, Any]:
+    media_type, data = encode_image(part.path, part.media_type)
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def from_wire(reply: anthropic.types.Message) -> Message:
+    """The assistant's reply as our Message. Tool arguments that are not an object, or were cut off
+    at max_tokens, become a ToolCall with `error` set rather than an exception."""
+    parts: list[Part] = []
+    for i, block in enumerate(reply.content):
+        if block.type == "text" and block.text:
+            parts.append(TextPart(text=block.text))
+        elif block.type == "tool_use":
+            arguments, error = parse_arguments(block.input)
+            if error is None and reply.stop_reason == "max_tokens" and i == len(reply.content) - 1:
+                error = "the reply was cut off (max_tokens) before the arguments were complete"
+            parts.append(ToolCall(id=block.id, name=block.name, arguments=arguments, error=error))
+        # thinking and server-tool blocks are not part of our conversation model
+    if reply.stop_reason == "refusal" and not parts:
+        parts.append(TextPart(text="(the model declined to answer)"))
+    return Message(role="assistant", parts=parts)
+

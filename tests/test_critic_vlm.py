@@ -1,0 +1,173 @@
+"""The VLM critic: questions from a SceneSpec, the approval rule, malformed replies, and one run
+through the real Anthropic SDK on a mock transport."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from agent.critics import load_critic
+from agent.critics.vlm import CritiqueReply, VLMCritic, default_llm_spec, questions_for
+from agent.errors import ConfigError, ServiceError
+from agent.llm.scripted import ScriptedLLM
+from agent.types import Artifact, GenerationRequest, SceneSpec
+from tests.llm_wire import TEST_KEYS, Wire, fixture, tiny_png
+
+# "two red circles left of a blue square", no third red circle (GenEval format).
+SPEC = SceneSpec.model_validate({
+    "include": [{"class": "square", "count": 1, "color": "blue"},
+                {"class": "circle", "count": 2, "color": "red", "position": ["left of", 0]}],
+    "exclude": [{"class": "circle", "count": 3, "color": "red"}]})
+BRIEF = "two red circles left of a blue square"
+GOOD = {"prompt_adherence": 9, "quality": 8, "composition": 8}
+
+
+def reply(scores=GOOD, answers=("yes", "yes", "yes", "no"), issues=()) -> dict:
+    return {"scores": scores, "issues": list(issues),
+            "answers": [{"id": i + 1, "answer": a, "observed": f"saw {i + 1}"} for i, a in enumerate(answers)]}
+
+
+@pytest.fixture
+def artifact(tmp_path) -> Artifact:
+    path = tiny_png(tmp_path / "attempt0.png")
+    return Artifact(path=path, sha256=Artifact.digest(path), request=GenerationRequest(prompt=BRIEF))
+
+
+def critic_with(*replies) -> tuple[VLMCritic, ScriptedLLM]:
+    llm = ScriptedLLM([], structured=list(replies))
+    return VLMCritic(llm=llm), llm
+
+
+def test_questions_follow_the_spec():
+    questions = questions_for(SPEC)
+    assert [(q.text, q.expected, q.kind, q.object) for q in questions] == [
+        ("Does the image contain at least one blue square?", "yes", "missing", 0),
+        ("Does the image contain at least two red circles?", "yes", "missing", 1),
+        ("Are the red circles left of the blue square?", "yes", "position", 1),
+        ("Does the image contain three or more red circles?", "no", "extra", None),
+    ]
+    assert [q.id for q in questions] == [1, 2, 3, 4]
+    assert questions_for(None) == []
+    no_dog = SceneSpec.model_validate({"include": [{"class": "cat"}], "exclude": [{"class": "dog"}]})
+    assert questions_for(no_dog)[1].text == "Does the image contain any dog?"
+
+
+def test_approves_when_every_constraint_holds_and_scores_reach_the_threshold(artifact):
+    critic, llm = critic_with(reply())
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert verdict.approved and verdict.error is None and verdict.critic == "critic:vlm"
+    assert verdict.scores == {"prompt_adherence": 9.0, "quality": 8.0, "composition": 8.0, "constraints": 10.0}
+    assert verdict.issues == [] and verdict.findings == []
+    call = llm.calls[0]
+    assert call.schema_name == "CritiqueReply" and call.images == [artifact.path]
+    assert BRIEF in call.prompt and "score of 7 or more" in call.prompt
+    assert "3. Are the red circles left of the blue square?" in call.prompt
+
+
+def test_rejects_a_failed_constraint_with_a_finding(artifact):
+    critic, _ = critic_with(reply(answers=("yes", "yes", "no", "no"), issues=["move the circles left"]))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert not verdict.approved and verdict.error is None
+    (finding,) = verdict.findings
+    assert finding.kind == "position" and finding.object == 1
+    assert finding.message == "the red circles should be left of the blue square (saw: saw 3)"
+    assert verdict.issues == [finding.message, "move the circles left"]
+    assert verdict.scores["constraints"] == 7.5
+
+
+def test_rejects_an_excluded_object(artifact):
+    critic, _ = critic_with(reply(answers=("yes", "yes", "yes", "yes")))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert not verdict.approved and verdict.findings[0].kind == "extra"
+
+
+def test_rejects_a_low_score_even_when_constraints_hold(artifact):
+    critic, _ = critic_with(reply(scores={**GOOD, "quality": 5}))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert not verdict.approved and verdict.issues == ["quality scored below 7"]
+
+
+def test_without_a_spec_only_the_rubric_counts(artifact):
+    critic, llm = critic_with(reply(answers=()))
+    verdict = critic.critique(artifact, BRIEF, None)
+    assert verdict.approved and "constraints" not in verdict.scores
+    assert "(none)" in llm.calls[0].prompt
+
+
+def test_malformed_reply_is_asked_again_once(artifact):
+    out_of_range = reply(scores={**GOOD, "quality": 11})
+    critic, llm = critic_with(out_of_range, reply(answers=("Yes", "yes.", True, False)))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert verdict.approved and len(llm.calls) == 2
+
+
+def test_a_skipped_question_counts_as_malformed(artifact):
+    critic, llm = critic_with(reply(answers=("yes", "yes")), reply())
+    assert critic.critique(artifact, BRIEF, SPEC).approved and len(llm.calls) == 2
+
+
+def test_malformed_twice_is_a_failed_critique_never_approval(artifact):
+    critic, llm = critic_with("I think it looks great!", reply(answers=("yes",)))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert not verdict.approved and len(llm.calls) == 2
+    assert "malformed twice" in verdict.error and "no answer to question(s) 2, 3, 4" in verdict.error
+
+
+def test_a_service_failure_is_a_failed_critique(artifact):
+    def down(system, prompt, schema, images):
+        raise ServiceError("anthropic", "HTTP 529: overloaded_error: Overloaded (tried 4 times)")
+
+    critic = VLMCritic(llm=ScriptedLLM([], structured=down))
+    verdict = critic.critique(artifact, BRIEF, SPEC)
+    assert not verdict.approved and "overloaded" in verdict.error
+
+
+def test_videos_are_not_judged(artifact):
+    critic, llm = critic_with(reply())
+    verdict = critic.critique(artifact.model_copy(update={"kind": "video"}), BRIEF, SPEC)
+    assert not verdict.approved and "judges images" in verdict.error and llm.calls == []
+
+
+def test_the_default_llm_follows_the_keys(monkeypatch):
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY or OPENAI_API_KEY"):
+        default_llm_spec()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-x")
+    assert default_llm_spec() == "openai:gpt-4o"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
+    assert default_llm_spec() == "anthropic:claude-sonnet-4-6"
+
+
+def test_critic_spec_names_a_scripted_llm(tmp_path, artifact):
+    import json
+
+    script = tmp_path / "critic.json"
+    script.write_text(json.dumps({"structured": [reply()]}))
+    critic = load_critic(f"critic:vlm@scripted:{script}")
+    assert isinstance(critic, VLMCritic) and critic.llm.name == f"scripted:{script}"
+    assert critic.critique(artifact, BRIEF, SPEC).approved
+
+
+def test_through_the_anthropic_sdk(monkeypatch, artifact):
+    """critic:vlm@anthropic:... resolves through the registry and speaks the real wire format."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEYS["anthropic"])
+    wire = Wire([fixture("anthropic/structured_critique.json")]).install(monkeypatch, "anthropic")
+    spec = SceneSpec.model_validate({"include": [
+        {"class": "circle", "count": 2, "color": "red", "position": ["left of", 1]},
+        {"class": "square", "count": 1, "color": "blue"}]})
+    verdict = load_critic("critic:vlm@anthropic:claude-sonnet-4-6").critique(artifact, BRIEF, spec)
+    assert verdict.approved and verdict.scores["prompt_adherence"] == 9.0
+    body = wire.bodies()[0]
+    assert body["tool_choice"] == {"type": "tool", "name": "record_answer"}
+    assert body["tools"][0]["input_schema"] == CritiqueReply.model_json_schema()
+    picture, prompt = body["messages"][0]["content"]
+    assert base64.b64decode(picture["source"]["data"]) == artifact.path.read_bytes()
+    assert "1. Does the image contain at least two red circles?" in prompt["text"]
+
+
+def test_mocked_providers_do_not_outlive_their_test():
+    """The previous test's registry entry, built on a mock transport, is gone: with no key, building
+    the provider again fails as it should."""
+    from agent.registry import resolve
+
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        resolve("llm", "anthropic:claude-sonnet-4-6")
