@@ -50,7 +50,7 @@ class Studio:
         self._stops: dict[str, threading.Event] = {}
 
     # ---- running -------------------------------------------------------------------------------
-    def prepare(self, brief: str | Brief, **fields) -> RunRecord:
+    def prepare(self, brief: str | Brief, run_id: str | None = None, **fields) -> RunRecord:
         """Validate everything and derive the spec; creates nothing on disk until it all checks out."""
         try:
             brief = Brief(text=brief, **fields) if isinstance(brief, str) else brief.model_copy(update=fields)
@@ -62,15 +62,17 @@ class Studio:
         registry.resolve("llm", self.llm)
         registry.resolve("critic", self.critic)
         registry.resolve("image", self.image_model)
-        return RunRecord(run_id=self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
+        return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
                          llm=self.llm, image_model=self.image_model, critic=self.critic, mode=self.mode)
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)
 
-    def run(self, brief: str | Brief, *, review: Review | None = None,
+    def run(self, brief: str | Brief, *, review: Review | None = None, run_id: str | None = None,
             on_event: Callable[[Event], None] | None = None, owner: str = "", **fields) -> Result:
-        return self._drive(self.prepare(brief, **fields), review, on_event, owner)
+        """Run a brief to approval or until its budget is spent. `run_id` names the run folder
+        (a batch uses the brief's id); by default it is a fresh timestamped id."""
+        return self._drive(self.prepare(brief, run_id, **fields), review, on_event, owner)
 
     def resume(self, run_id: str, on_event: Callable[[Event], None] | None = None) -> Result:
         """Continue an interrupted run where it stopped, within what is left of its budget."""

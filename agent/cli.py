@@ -116,6 +116,60 @@ def show(summary: dict) -> None:
             out.print(f"      [yellow]issue:[/] {issue}", highlight=False)
 
 
+@app.command("brief")
+def brief_batch(
+        file: Path = typer.Argument(..., help="YAML or JSONL: a list of briefs, each with at least id and brief"),
+        out: Path = typer.Option(Path("batch"), "--out", help="holds runs/, summary.jsonl and report.html"),
+        concurrency: int = typer.Option(2, "--concurrency", help="briefs in flight at once"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON line per brief at the end"),
+        executor: str = typer.Option("local", "--executor", help="local (threads) or ray (tasks on a Ray cluster)"),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="batch time budget: start no "
+                                                    "brief after it, and cap the ones in flight"),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", help="batch money budget, US dollars"),
+        llm: str = typer.Option("offline", help="default director for briefs that name none"),
+        image_model: str = typer.Option("local:shapes", "--image-model", help="default image back end"),
+        critic: str = typer.Option("critic:detector", help="default critic"),
+        mode: str = typer.Option("agent", help="default mode: agent or loop"),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: RAY_ADDRESS or auto)"),
+        gpus_per_brief: float = typer.Option(0.0, "--gpus-per-brief", help="GPUs each Ray worker holds")):
+    """Run a file of briefs; the same command again resumes where it stopped."""
+    from agent.batch import run_batch
+
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be local or ray, not {executor!r}")
+    if mode not in ("agent", "loop"):
+        fail(f"--mode must be agent or loop, not {mode!r}")
+    try:
+        result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
+                           max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
+                           gpus_per_brief=gpus_per_brief, console=err,
+                           defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode})
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
+        raise typer.Exit(130)
+    except AtelierError as e:
+        fail(str(e))
+    approved = sum(bool(line.get("approved")) for line in result.lines)
+    err.print(f"{len(result.lines)} of {len(result.lines) + len(result.pending)} briefs finished, {approved} approved; "
+              f"report: {result.report}", highlight=False, soft_wrap=True)
+    if result.pending:
+        err.print(f"[yellow]not run[/]: {', '.join(result.pending[:20])}{' …' if len(result.pending) > 20 else ''}"
+                  f" ({result.stop_reason}); run the same command again to continue", highlight=False, soft_wrap=True)
+    if as_json:
+        for line in result.lines:
+            print(json.dumps(line))
+    else:
+        for line in result.lines:
+            state = "approved" if line["approved"] else line["status"]
+            best = (line.get("best") or {}).get("path", "-")
+            print(f"{line['id']}\t{state}\t{len(line['attempts'])} attempts\t{best}")
+    sys.stdout.flush()
+    if result.failed:
+        errors = "; ".join(f"{i}: {next(l['error'] for l in result.lines if l['id'] == i)}" for i in result.failed)
+        fail(f"{len(result.failed)} brief(s) failed: {errors}", 1)
+
+
 @app.command()
 def spec(prompt: str, llm: str = typer.Option("offline"), as_json: bool = typer.Option(False, "--json")):
     """Print the SceneSpec (GenEval format) the director derives from a prompt."""

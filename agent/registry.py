@@ -1,10 +1,14 @@
 """`"provider:model"` strings → back ends. The module behind a prefix is imported only when used,
-so `import agent` never pulls in torch. Plugins add prefixes with `register()` or the
-`atelier.backends` entry-point group (name `KIND.PREFIX`, value `module:factory`)."""
+so `import agent` never pulls in torch. Plugins add prefixes with `register()`, the
+`atelier.backends` entry-point group (name `KIND.PREFIX`, value `module:factory`), or the
+`ATELIER_PLUGINS` environment variable: comma-separated `module` or `module:function` names, each
+imported (and the function called) before the first back end is resolved, in every process that
+resolves one (CLI, MCP server, batch workers, Ray workers)."""
 from __future__ import annotations
 
 import functools
 import importlib
+import os
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
@@ -61,6 +65,14 @@ def _load_plugins() -> None:
         kind, _, prefix = ep.name.partition(".")
         if kind in _REGISTRY:
             _REGISTRY[kind].setdefault(prefix, ep.value)
+    for name in filter(None, (n.strip() for n in os.environ.get("ATELIER_PLUGINS", "").split(","))):
+        module_name, _, function = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            if function:
+                getattr(module, function)()
+        except Exception as e:
+            raise ConfigError(f"ATELIER_PLUGINS: cannot load {name!r}: {type(e).__name__}: {e}") from e
 
 
 @functools.lru_cache(maxsize=32)
