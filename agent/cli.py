@@ -303,9 +303,15 @@ def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
 @models_app.command("list")
 def models_list():
     """Known local models and whether their weights are on this machine."""
+    from rich.table import Table
+
     from local_models.models_cli import list_models
+    table = Table("model", "kind", "weights", "where / how to get them")
+    table.add_row("shapes", "image", "[green]shipped[/]", "local_models/shapes/weights (embedded)")
     for row in list_models():
-        print("  ".join(str(x) for x in row))
+        where = row["path"] or f"atelier models pull {row['name']}  (or set {row['env']}=/path)"
+        table.add_row(row["name"], row["kind"], "[green]present[/]" if row["present"] else "[dim]absent[/]", where)
+    Console().print(table)
 
 
 @models_app.command("pull")

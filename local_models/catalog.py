@@ -9,8 +9,21 @@ from agent.errors import ConfigError
 # name -> "module:factory"; factory(name) -> ImageBackend / VideoBackend
 IMAGE_MODELS: dict[str, str] = {
     "shapes": "local_models.shapes.backend:ShapesBackend",
+    "sd-turbo": "local_models.sd:SDBackend",
+    "sd15": "local_models.sd:SDBackend",
+    "instruct-pix2pix": "local_models.sd:SDBackend",
+    "sdxl": "local_models.sdxl:SDXLBackend",
+    "sdxl-turbo": "local_models.sdxl:SDXLBackend",
+    "flux-schnell": "local_models.flux:FluxBackend",
+    "flux-dev": "local_models.flux:FluxBackend",
+    "sd3-medium": "local_models.sd3:SD3Backend",
 }
-VIDEO_MODELS: dict[str, str] = {}
+VIDEO_MODELS: dict[str, str] = {
+    "svd": "local_models.svd:SVDBackend",
+    "svd-xt": "local_models.svd:SVDBackend",
+    "cogvideox-2b": "local_models.cogvideox:CogVideoXBackend",
+    "wan-1.3b": "local_models.wan:WanBackend",
+}
 
 
 def _load(table: dict[str, str], kind: str, name: str):

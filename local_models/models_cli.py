@@ -1,0 +1,33 @@
+"""`atelier models list` and `atelier models pull NAME`: what local models Atelier knows, which are on
+this machine, and fetching one (with the weights that go with it) on a machine with internet."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.errors import ConfigError
+from local_models.specs import SPECS
+from local_models.weights import allow_patterns, env_var, find
+
+
+def list_models() -> list[dict]:
+    """One row per known model: name, kind, repo, present, path (no torch import, nothing downloaded)."""
+    rows = []
+    for spec in SPECS.values():
+        path = find(spec)
+        rows.append({"name": spec.name, "kind": spec.kind, "repo": spec.repo, "present": path is not None,
+                     "path": str(path) if path else "", "env": env_var(spec.name)})
+    return rows
+
+
+def pull(name: str, with_aux: bool = True) -> list[Path]:
+    """Download NAME (and, with `with_aux`, its refiner / ControlNets / IP-Adapter) into the Hugging
+    Face cache, only the files a pipeline loads. Returns the local folders."""
+    if name not in SPECS:
+        raise ConfigError(f"unknown local model {name!r}; known: {', '.join(sorted(SPECS))}")
+    from huggingface_hub import snapshot_download
+
+    spec = SPECS[name]
+    names = [name] + (list(spec.aux.values()) if with_aux else [])
+    if with_aux and any(role.startswith("controlnet-depth") for role in spec.aux):
+        names.append("depth-estimator")
+    return [Path(snapshot_download(SPECS[n].repo, allow_patterns=allow_patterns(SPECS[n]))) for n in names]

@@ -1,0 +1,25 @@
+"""Stable Video Diffusion: `local:svd` (14 frames) and `local:svd-xt` (25 frames), image to video."""
+from __future__ import annotations
+
+from typing import Any
+
+from agent.types import GenerationRequest
+from local_models.diffusers_base import Loaded
+from local_models.video_base import DiffusersVideoBackend, VideoInputs
+
+
+class SVDBackend(DiffusersVideoBackend):
+    pipelines = {"image2video": "StableVideoDiffusionPipeline"}
+
+    @property
+    def base_task(self) -> str:
+        return "image2video"
+
+    def call_kwargs(self, request: GenerationRequest, inputs: VideoInputs, loaded: Loaded) -> dict[str, Any]:
+        """`guidance` is SVD's top guidance; it ramps from 1 over the frames. `fps` conditions the motion."""
+        return {"image": inputs.source.resize((inputs.width, inputs.height)), "num_frames": inputs.frames,
+                "width": inputs.width, "height": inputs.height, "num_inference_steps": inputs.steps,
+                "min_guidance_scale": min(1.0, inputs.guidance), "max_guidance_scale": inputs.guidance,
+                "fps": inputs.fps, "decode_chunk_size": min(8, inputs.frames), "num_videos_per_prompt": request.n,
+                **self.spec.options, **{k: request.extra[k] for k in ("motion_bucket_id", "noise_aug_strength")
+                                        if k in request.extra}}

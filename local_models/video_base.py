@@ -1,0 +1,114 @@
+"""What the local video back ends share: frame-count checks, the call, and writing MP4 / GIF."""
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from agent.artifacts import atomic_write_bytes, load_image
+from agent.errors import InputError
+from agent.types import Artifact, GenerationRequest
+from local_models.diffusers_base import DiffusersBackend, Inputs, Loaded
+
+FORMATS = ("mp4", "gif")
+
+
+@dataclass
+class VideoInputs(Inputs):
+    frames: int = 0
+    fps: int = 8
+    format: str = "mp4"
+
+
+def encode(frames: list[Image.Image], fps: int, fmt: str) -> bytes:
+    """MP4 (H.264, yuv420p, through PyAV) or an endlessly looping GIF, as bytes."""
+    buf = io.BytesIO()
+    if fmt == "gif":
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=round(1000 / fps), loop=0)
+        return buf.getvalue()
+    import av
+
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames[0].size
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.asarray(frame.convert("RGB")), format="rgb24")))
+        container.mux(stream.encode())
+    return buf.getvalue()
+
+
+class DiffusersVideoBackend(DiffusersBackend):
+    """`generate(request)`: text to video, or image to video when the model animates a source image."""
+
+    def check_inputs(self, request: GenerationRequest, task: str = "text2video") -> VideoInputs:
+        spec, name = self.spec, self.info.name
+        frames = request.num_frames or spec.frames
+        if frames > spec.max_frames:
+            raise InputError(f"{name} makes at most {spec.max_frames} frames, not {frames}")
+        if (frames - 1) % spec.frame_step:
+            raise InputError(f"{name} needs {spec.frame_step}·k+1 frames (e.g. {spec.frames}), not {frames}")
+        fmt = request.extra.get("format", "mp4")
+        if fmt not in FORMATS:
+            raise InputError(f"video format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        if request.negative_prompt and not spec.negative:
+            raise InputError(f"{name} does not take a negative prompt")
+        if request.n > spec.max_n:
+            raise InputError(f"{name} makes at most {spec.max_n} videos per call, not {request.n}")
+        if request.scheduler and request.scheduler not in spec.schedulers:
+            raise InputError(f"unknown scheduler {request.scheduler!r} for {name}; "
+                             f"choose from {', '.join(spec.schedulers) or 'none'}")
+        size = (request.width or spec.sizes[0][0], request.height or spec.sizes[0][1])
+        if size not in spec.sizes:
+            raise InputError(f"size {size[0]}×{size[1]} is not on {name}'s menu: "
+                             + ", ".join(f"{w}×{h}" for w, h in spec.sizes))
+        inputs = VideoInputs(task, *size, request.steps or spec.steps,
+                             spec.guidance if request.guidance is None else request.guidance,
+                             request.scheduler or spec.scheduler, frames=frames, fps=request.fps or spec.fps,
+                             format=fmt)
+        if not spec.text2img:
+            if request.source_image is None:
+                raise InputError(f"{name} animates an image: give it a source image")
+            inputs.source = load_image(request.source_image).convert("RGB")
+        return inputs
+
+    def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
+        inputs = self.check_inputs(request)
+        start = time.perf_counter()
+        loaded = self.load()
+        with loaded.lock:
+            pipe = loaded.pipe
+            self.set_scheduler(pipe, inputs.scheduler, loaded)
+            videos = self._call(pipe, request, inputs, loaded)
+        seconds = (time.perf_counter() - start) / len(videos)
+        parent = None if request.source_image is None else Artifact.digest(request.source_image)
+        out = []
+        for i, frames in enumerate(videos):
+            one = request.model_copy(update={"seed": request.seed + i, "n": 1, "num_frames": len(frames),
+                                             "fps": inputs.fps, "width": inputs.width, "height": inputs.height,
+                                             "steps": inputs.steps, "guidance": inputs.guidance})
+            path = Path(out_dir) / f"{time.strftime('%H%M%S')}-s{one.seed}-{i}-{os.urandom(3).hex()}.{inputs.format}"
+            atomic_write_bytes(path, encode(frames, inputs.fps, inputs.format))
+            out.append(Artifact(path=path, sha256=Artifact.digest(path), kind="video", request=one, parent=parent,
+                                seconds=seconds, meta={"frames": len(frames), "fps": inputs.fps,
+                                                       "device": loaded.device.type}))
+        return out
+
+    def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
+        raise InputError(f"{self.info.name} makes videos; it does not edit images")
+
+    def call_kwargs(self, request: GenerationRequest, inputs: VideoInputs, loaded: Loaded) -> dict[str, Any]:
+        return {"prompt": request.prompt, "negative_prompt": request.negative_prompt or None,
+                "num_frames": inputs.frames, "width": inputs.width, "height": inputs.height,
+                "num_inference_steps": inputs.steps, "guidance_scale": inputs.guidance,
+                "num_videos_per_prompt": request.n, **self.spec.options}
+
+    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded):
+        return pipe(**kwargs, output_type="pil").frames

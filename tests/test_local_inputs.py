@@ -1,0 +1,156 @@
+"""Bad input to the local back ends fails with one clear line before any weights load; absent
+weights say how to get them; the out-of-memory retry; weight resolution and `atelier models list`."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+
+pytest.importorskip("diffusers")
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from agent.errors import ConfigError, InputError  # noqa: E402
+from agent.types import GenerationRequest  # noqa: E402
+from local_models import diffusers_base, tiny_pipelines as tiny  # noqa: E402
+from local_models.catalog import load_image_backend, load_video_backend  # noqa: E402
+from local_models.models_cli import list_models  # noqa: E402
+from local_models.weights import find  # noqa: E402
+
+
+def huge_png(path):
+    """A PNG whose header says 20000×20000: a decompression bomb (a few bytes on disk)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    Image.new("RGB", (64, 48)).save(tmp_path / "image.png")
+    Image.new("L", (32, 32)).save(tmp_path / "small_mask.png")
+    (tmp_path / "notes.png").write_text("not a picture")
+    return {"image": tmp_path / "image.png", "mask": tmp_path / "small_mask.png",
+            "text": tmp_path / "notes.png", "bomb": huge_png(tmp_path / "bomb.png")}
+
+
+def req(**kw):
+    return GenerationRequest(prompt="a cat", **kw)
+
+
+CASES = [
+    ("sdxl", "generate", dict(width=640, height=480), "not on local:sdxl's menu: 1024×1024"),
+    ("sd-turbo", "edit", dict(source_image="image", mask="mask"), "the mask is 32×32 but the image is 64×48"),
+    ("sd-turbo", "edit", dict(source_image="text"), "not an image file"),
+    ("sd-turbo", "edit", dict(source_image="bomb"), "image too large"),
+    ("sd-turbo", "edit", dict(source_image="image", strength=0.5), "leaves no denoising step"),
+    ("flux-schnell", "generate", dict(negative_prompt="blurry"), "does not take a negative prompt"),
+    ("flux-schnell", "generate", dict(scheduler="ddim"), "unknown scheduler 'ddim'"),
+    ("flux-dev", "generate", dict(n=16), "at most 4 images"),
+    ("sd-turbo", "edit", dict(source_image="image", instruction="make it blue"), "cannot do instruct"),
+    ("instruct-pix2pix", "generate", dict(), "only edits images"),
+    ("sd-turbo", "edit", dict(), "needs a source image"),
+    ("sdxl", "edit", dict(source_image="image", extra={"refiner": True}), "text to image only"),
+    ("sd-turbo", "generate", dict(extra={"loras": {"/nowhere/style.safetensors": 1.0}}), "LoRA /nowhere"),
+    ("sd-turbo", "generate", dict(extra={"style_image": "image"}), "no IP-Adapter"),
+]
+
+
+@pytest.mark.parametrize("model,method,kwargs,message", CASES)
+def test_bad_image_requests_fail_before_loading(model, method, kwargs, message, files):
+    for key in ("source_image", "mask"):
+        if key in kwargs:
+            kwargs = {**kwargs, key: files[kwargs[key]]}
+    if "style_image" in kwargs.get("extra", {}):
+        kwargs["extra"] = {"style_image": str(files["image"])}
+    backend = load_image_backend(model)  # its weights are not on this machine: a load would be a ConfigError
+    loads = sum(diffusers_base.LOADS.values())
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("?", r"\?")):
+        getattr(backend, method)(req(**kwargs), files["image"].parent)
+    assert sum(diffusers_base.LOADS.values()) == loads and backend._loaded is None
+
+
+def test_strength_outside_the_range(files):
+    with pytest.raises(ValueError):
+        req(source_image=files["image"], strength=1.5)  # the request type refuses it already
+    bad = req(source_image=files["image"]).model_copy(update={"strength": 0.0})  # built without validation
+    with pytest.raises(InputError, match=r"strength must be in \(0, 1\]"):
+        load_image_backend("sd-turbo").edit(bad, files["image"].parent)
+
+
+@pytest.mark.parametrize("model,frames,message", [("svd", 30, "at most 14 frames"),
+                                                   ("svd-xt", 26, "at most 25 frames"),
+                                                   ("cogvideox-2b", 48, "8·k\\+1 frames"),
+                                                   ("wan-1.3b", 101, "at most 81 frames"),
+                                                   ("wan-1.3b", 40, "4·k\\+1 frames")])
+def test_too_many_frames(model, frames, message, files):
+    with pytest.raises(InputError, match=message):
+        load_video_backend(model).generate(req(num_frames=frames, source_image=files["image"]), files["image"].parent)
+
+
+def test_video_size_and_format(files):
+    wan = load_video_backend("wan-1.3b")
+    with pytest.raises(InputError, match="not on local:wan-1.3b's menu"):
+        wan.generate(req(width=512, height=512), files["image"].parent)
+    with pytest.raises(InputError, match="video format"):
+        wan.generate(req(extra={"format": "avi"}), files["image"].parent)
+
+
+def test_unknown_model():
+    with pytest.raises(ConfigError, match="unknown local image model 'sdxxl'"):
+        load_image_backend("sdxxl")
+    from agent.registry import resolve
+
+    with pytest.raises(ConfigError, match="unknown local video model"):
+        resolve("video", "local:sora")
+
+
+def test_absent_weights_say_how_to_get_them(files):
+    with pytest.raises(ConfigError) as error:
+        load_image_backend("flux-schnell").generate(req(), files["image"].parent)
+    text = str(error.value)
+    assert "flux-schnell is not on this machine" in text and "atelier models pull flux-schnell" in text
+    assert "ATELIER_MODEL_FLUX_SCHNELL" in text
+
+
+def test_absent_controlnet_weights_are_named_before_the_model_loads(files):
+    backend = tiny.backend("sd")
+    with pytest.raises(ConfigError, match="model sd21-controlnet-depth is not on this machine"):
+        backend.edit(req(source_image=files["image"], extra={"control": "depth"}), files["image"].parent)
+    assert backend._loaded is None
+
+
+def test_weights_from_a_folder_or_a_file(tmp_path, monkeypatch):
+    from local_models.specs import SPECS
+
+    assert find(SPECS["sdxl"]) is None
+    rows = {row["name"]: row for row in list_models()}
+    assert not rows["sdxl"]["present"] and rows["sdxl"]["repo"] == "stabilityai/stable-diffusion-xl-base-1.0"
+    monkeypatch.setenv("ATELIER_MODEL_SDXL", str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("ATELIER_MODEL_SD15", str(tmp_path / "model.safetensors"))
+    rows = {row["name"]: row for row in list_models()}
+    assert rows["sdxl"]["present"] and rows["sdxl"]["path"] == str(tmp_path)
+    assert rows["sd15"]["present"] and rows["sd15"]["path"].endswith("model.safetensors")
+    assert {"svd", "wan-1.3b", "cogvideox-2b", "sdxl-refiner"} <= set(rows)
+
+
+def test_out_of_memory_retries_once_at_a_lower_setting(tmp_path):
+    backend = tiny.backend("sd")
+    real, calls = backend.denoise, []
+
+    def denoise(pipe, kwargs, request, loaded):
+        calls.append(loaded.memory)
+        if len(calls) == 1 or request.seed == 7:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(pipe, kwargs, request, loaded)
+
+    backend.denoise = denoise
+    assert len(backend.generate(req(), tmp_path)) == 1 and calls == [0, 1]
+    with pytest.raises(diffusers_base.OutOfMemory, match="ran out of GPU memory at 32×32, n=1"):
+        backend.generate(req(seed=7), tmp_path)
+    assert calls == [0, 1, 1, 2]
