@@ -27,7 +27,7 @@ pip install -q -e ".[local,ui,mcp,video,ray,test]"
 
 if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ffmpeg >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji ffmpeg >/dev/null
   else
     echo "setup: chromium is not installed; the browser tests will be skipped (apt-get install chromium)" >&2
   fi

@@ -288,6 +288,7 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
 @app.command()
 def ui(host: str = "127.0.0.1", port: int = 7860, share: bool = False):
     """The chat UI (same as `python app.py`)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # app.py sits at the repo root
     import app as ui_app
     ui_app.main(host=host, port=port, share=share)
 
