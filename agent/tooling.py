@@ -63,11 +63,16 @@ def _error(call: ToolCall, message: str) -> ToolResult:
 def _arg_doc(doc: str, name: str) -> str | None:
     """The description of `name` from a Google-style `Args:` section."""
     _, _, args = doc.partition("\n\nArgs:")
+    found: list[str] = []
     for line in args.splitlines():
         key, sep, text = line.strip().partition(":")
-        if sep and key.split(" ")[0] == name:
-            return text.strip()
-    return None
+        if found and (len(line) - len(line.lstrip()) > 4 or not sep):  # a continuation line
+            found.append(line.strip())
+        elif found:
+            break
+        elif sep and key.split(" ")[0] == name:
+            found.append(text.strip())
+    return " ".join(found) or None
 
 
 class Toolbox:

@@ -159,3 +159,23 @@ def test_user_can_stop_a_run(tmp_path):
     s.on_event = stop_after_first
     result = s.run("a lake", seed=1, budget={"max_iterations": 5})
     assert result.status == "stopped" and len(result.attempts) == 1
+
+
+def test_a_reference_image_is_the_starting_point(tmp_path):
+    from PIL import Image
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (32, 32), "white").save(ref)
+    fakes.APPROVE_SEEDS.add(4)
+    s = studio(tmp_path)
+    result = s.run("a lake like this", seed=4, reference_images=[ref])
+    backend = registry.resolve("image", "test:flat")
+    assert result.approved and backend.calls[-1].source_image == ref and backend.calls[-1].strength == 0.65
+
+
+def test_tool_schemas_are_derived_from_signatures():
+    from tools import default_toolbox
+    specs = {s.name: s for s in default_toolbox().specs()}
+    gen = specs["generate_image"].parameters
+    assert gen["required"] == ["prompt"] and gen["properties"]["n"]["default"] == 1
+    assert "seed" in gen["properties"]["seed"]["description"]
+    assert specs["edit_image"].parameters["required"] == ["attempt", "prompt"]
