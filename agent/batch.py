@@ -30,7 +30,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
                       field_validator)
 
 from agent.errors import AtelierError, InputError
-from agent.types import MAX_BRIEF_CHARS, Brief, Budget, RunRecord, SceneSpec
+from agent.types import MAX_BRIEF_CHARS, Brief, Budget, RunRecord, SceneSpec, existing_files
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 TERMINAL = ("approved", "budget_spent", "ended", "failed")  # "stopped" and "running" get resumed
@@ -79,10 +79,7 @@ class BriefEntry(BaseModel):
     @field_validator("reference_images", "mask")
     @classmethod
     def _exists(cls, value):
-        for path in value if isinstance(value, list) else [value] if value else []:
-            if not Path(path).is_file():
-                raise ValueError(f"reference image not found: {path}")
-        return value
+        return existing_files(value)
 
     @field_validator("brief")
     @classmethod

@@ -89,10 +89,7 @@ class Brief(BaseModel):
     @field_validator("reference_images", "mask")
     @classmethod
     def _exists(cls, value):
-        for path in value if isinstance(value, list) else [value] if value else []:
-            if not Path(path).is_file():
-                raise ValueError(f"reference image not found: {path}")
-        return value
+        return existing_files(value)
 
 
 class GenerationRequest(BaseModel):
@@ -234,6 +231,14 @@ class Event(BaseModel):
     message: str = ""
     attempt: Attempt | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def existing_files(value):
+    """Validator: every path given (one or a list) is a file, else a clear error naming it."""
+    for path in value if isinstance(value, list) else [value] if value else []:
+        if not Path(path).is_file():
+            raise ValueError(f"reference image not found: {path}")
+    return value
 
 
 _NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]

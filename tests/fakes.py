@@ -44,3 +44,21 @@ class SeedCritic:
         ok = seed in APPROVE_SEEDS
         return Verdict(critic=self.name, approved=ok, scores={"q": 10.0 if ok else float(seed % 7)},
                        issues=[] if ok else [f"seed {seed} is not liked"])
+
+
+
+def installed(monkeypatch, approve=(), **image_backends: str):
+    """For a fixture (`yield from fakes.installed(monkeypatch, approve={8})`): register the fakes
+    (image `test:flat`, critic `critic:seed`, plus any `prefix="module:factory"`) approving the seeds
+    in `approve`, and empty the registry's cache before and after, so no fake outlives its test."""
+    from agent import registry
+    from agent.critics import CRITICS
+
+    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
+    for prefix, target in image_backends.items():
+        monkeypatch.setitem(registry._REGISTRY["image"], prefix, target)
+    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
+    monkeypatch.setattr(f"{__name__}.APPROVE_SEEDS", set(approve))
+    registry.resolve.cache_clear()
+    yield
+    registry.resolve.cache_clear()

@@ -45,14 +45,7 @@ SHAPES_WEIGHTS = ROOT / "local_models" / "shapes" / "weights" / "model_index.jso
 
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    monkeypatch.setitem(registry._REGISTRY["image"], "slow", "tests.test_batch:SlowFlat")
-    monkeypatch.setitem(registry._REGISTRY["image"], "broken", "tests.test_batch:no_such_factory")
-    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
-    monkeypatch.setattr(fakes, "APPROVE_SEEDS", set())
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    yield from fakes.installed(monkeypatch, slow="tests.test_batch:SlowFlat", broken="tests.test_batch:no_such_factory")
 
 
 def write(path: Path, entries, fmt: str = "yaml") -> Path:

@@ -7,7 +7,6 @@ from typer.testing import CliRunner
 
 from agent import registry
 from agent.cli import app
-from agent.critics import CRITICS
 from tests import fakes
 
 runner = CliRunner()
@@ -15,12 +14,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
-    monkeypatch.setattr(fakes, "APPROVE_SEEDS", {8})
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    yield from fakes.installed(monkeypatch, approve={8})
 
 
 def atelier(*args):

@@ -5,7 +5,6 @@ import sqlite3
 import pytest
 
 from agent import Studio, registry
-from agent.critics import CRITICS
 from agent.errors import InputError
 from agent.llm.scripted import ScriptedLLM
 from tests import fakes
@@ -13,12 +12,7 @@ from tests import fakes
 
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
-    monkeypatch.setattr(fakes, "APPROVE_SEEDS", set())
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    yield from fakes.installed(monkeypatch, approve=())
 
 
 def studio(tmp_path, **kw):

@@ -5,8 +5,7 @@ import base64
 
 import pytest
 
-from agent import Studio, registry
-from agent.critics import CRITICS
+from agent import Studio
 from tests import fakes
 from tests.llm_wire import (TEST_KEYS, Wire, anthropic_error, anthropic_message, chat_completion,
                             function_call, text_block, tool_use_block)
@@ -14,12 +13,7 @@ from tests.llm_wire import (TEST_KEYS, Wire, anthropic_error, anthropic_message,
 
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
-    monkeypatch.setattr(fakes, "APPROVE_SEEDS", {31})
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    yield from fakes.installed(monkeypatch, approve={31})
 
 
 def test_anthropic_director_full_run(tmp_path, monkeypatch):

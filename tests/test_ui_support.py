@@ -6,20 +6,14 @@ import threading
 import pytest
 from PIL import Image
 
-from agent import Studio, registry
-from agent.critics import CRITICS
+from agent import Studio
 from agent import ui_support as ui
 from tests import fakes
 
 
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
-    monkeypatch.setattr(fakes, "APPROVE_SEEDS", {8})
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    yield from fakes.installed(monkeypatch, approve={8})
 
 
 def studio(tmp_path):

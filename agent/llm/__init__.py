@@ -143,3 +143,26 @@ def _validation_summary(e: ValidationError) -> str:
 
 def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def sdk_error(e, sdk, service: str, key_var: str, timeout: float, client) -> ServiceError:
+    """A ServiceError for an exception of the anthropic or openai SDK (they share class names),
+    naming the service, saying whether it was retried, never carrying the key."""
+    tries = f"tried {client.max_retries + 1} times"
+    retryable = False
+    if isinstance(e, sdk.AuthenticationError):
+        message = f"the API key was refused (HTTP 401): check {key_var}"
+    elif isinstance(e, sdk.APITimeoutError):
+        message, retryable = f"no reply within {timeout:g} s ({tries})", True
+    elif isinstance(e, sdk.APIConnectionError):
+        message, retryable = f"cannot reach {client.base_url} ({tries})", True
+    elif isinstance(e, sdk.APIStatusError):
+        retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
+        message = f"HTTP {e.status_code}: {error_text(e.body)}" + (f" ({tries})" if retryable else "")
+        if e.request_id:
+            message += f" [request-id {e.request_id}]"
+    else:
+        message = str(e)
+    error = ServiceError(service, redact(message, client.api_key), retryable=retryable)
+    error.status = getattr(e, "status_code", None)  # lets structured() tell "server lacks json_schema" apart
+    return error

@@ -14,8 +14,8 @@ import anthropic
 from pydantic import BaseModel
 
 from agent.errors import ConfigError, ServiceError
-from agent.llm import (MalformedOutput, encode_image, error_text, media_type_of, parse_arguments,
-                       parse_structured, redact, tool_result_text)
+from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
+                       parse_structured, sdk_error, tool_result_text)
 from agent.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 SERVICE = "anthropic"
@@ -82,24 +82,7 @@ class AnthropicLLM:
             raise self._service_error(e) from None
 
     def _service_error(self, e: anthropic.APIError) -> ServiceError:
-        retries = self._client.max_retries
-        retryable = False
-        if isinstance(e, anthropic.AuthenticationError):
-            message = "the API key was refused (HTTP 401): check ANTHROPIC_API_KEY"
-        elif isinstance(e, anthropic.APITimeoutError):
-            message, retryable = f"no reply within {self.timeout:g} s (tried {retries + 1} times)", True
-        elif isinstance(e, anthropic.APIConnectionError):
-            message, retryable = f"cannot reach {self._client.base_url} (tried {retries + 1} times)", True
-        elif isinstance(e, anthropic.APIStatusError):
-            retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
-            message = f"HTTP {e.status_code}: {error_text(e.body)}"
-            if retryable:
-                message += f" (tried {retries + 1} times)"
-            if e.request_id:
-                message += f" [request-id {e.request_id}]"
-        else:
-            message = str(e)
-        return ServiceError(SERVICE, redact(message, self._client.api_key), retryable=retryable)
+        return sdk_error(e, anthropic, SERVICE, "ANTHROPIC_API_KEY", self.timeout, self._client)
 
 
 # ---- our messages ⇄ Anthropic's wire format ------------------------------------------------------

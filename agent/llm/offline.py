@@ -50,9 +50,13 @@ class OfflinePlanner:
             return None
         f, (width, height) = findings[0], best["size"]
         seen = [d["box"] for d in verdict.get("detections", []) if d.get("box")]
+        if not seen:  # the critic did not say where things are: look at the picture itself
+            seen = shapes_in(best.get("path"), width, height)
         if f["kind"] == "missing" and f.get("object") is not None:
             obj = spec.include[f["object"]]
-            box = free_box(width, height, seen, side=_side(spec, f["object"], verdict))
+            side = _side(spec, f["object"], verdict)
+            anchor = seen[0] if side and len(seen) == 1 and len(spec.include) == 2 else None
+            box = free_box(width, height, seen, side=side, anchor=anchor)
             prompt = single_prompt(state, obj.model_copy(update={"count": 1, "position": None}))
         elif f["kind"] == "color" and f.get("box") and f.get("object") is not None:
             box = grow(f["box"], width, height)
@@ -133,20 +137,70 @@ def grow(box, width: int, height: int, by: float = 0.15) -> tuple[int, int, int,
     return max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
 
 
-def free_box(width: int, height: int, taken: list, side: str | None = None, frac: float = 0.34):
-    """The box of side `frac` of the image farthest from everything already drawn, on `side`."""
+def free_box(width: int, height: int, taken: list, side: str | None = None, frac: float = 0.34,
+             anchor=None):
+    """The box of side `frac` of the image farthest from everything already drawn, on `side`; with
+    the `anchor` box a relation is relative to, only boxes that are clearly `side` of it (GenEval's
+    rule), and among equally free ones the one most in line with the anchor."""
     w, h = int(width * frac), int(height * frac)
     region = {"left of": (0, 0, width // 2, height), "right of": (width // 2, 0, width, height),
               "above": (0, 0, width, height // 2), "below": (0, height // 2, width, height)}.get(
         side, (0, 0, width, height))
-    best, best_gap = None, -1.0
+    if anchor is not None and side:
+        region = (0, 0, width, height)
+    best, best_key = None, None
     step = max(1, min(width, height) // 16)
     for x0 in range(region[0], max(region[0], region[2] - w) + 1, step):
         for y0 in range(region[1], max(region[1], region[3] - h) + 1, step):
+            box = (x0, y0, min(width, x0 + w), min(height, y0 + h))
             cx, cy = x0 + w / 2, y0 + h / 2
             gap = min((max(abs(cx - (b[0] + b[2]) / 2) - (b[2] - b[0]) / 2 - w / 2,
                            abs(cy - (b[1] + b[3]) / 2) - (b[3] - b[1]) / 2 - h / 2) for b in taken),
                       default=float(min(width, height)))
-            if gap > best_gap:
-                best, best_gap = (x0, y0, min(width, x0 + w), min(height, y0 + h)), gap
+            key = (min(gap, 0.0), gap)
+            if anchor is not None and side:
+                from local_models.shapes.world import relation_holds
+                if not relation_holds(side, box, anchor, threshold=0.2):
+                    continue
+                ax, ay = (anchor[0] + anchor[2]) / 2, (anchor[1] + anchor[3]) / 2
+                off = abs(cy - ay) if side in ("left of", "right of") else abs(cx - ax)
+                key = (min(gap, 0.0), -off, gap)  # free first, then in line, then far
+            if best_key is None or key > best_key:
+                best, best_key = box, key
+    if best is None:  # no box is clearly on that side of the anchor: the half of the image will do
+        return free_box(width, height, taken, side=side, frac=frac)
     return best
+
+
+def shapes_in(path, width: int, height: int, fg_dist: float = 45.0, min_area: int = 6) -> list:
+    """Boxes (in image pixels) of what is drawn on a flat background: pixels far from the border's
+    median colour, grouped into 8-connected regions; largest first. Empty when it cannot tell."""
+    try:
+        import numpy as np
+        from PIL import Image
+        with Image.open(path) as im:
+            small = im.convert("RGB").resize((64, 64), Image.Resampling.BOX)
+    except Exception:
+        return []
+    px = np.asarray(small, dtype=np.float32)
+    border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
+    fg = np.linalg.norm(px - np.median(border, axis=0), axis=-1) > fg_dist
+    seen, boxes = np.zeros_like(fg), []
+    for y, x in zip(*np.nonzero(fg)):
+        if seen[y, x]:
+            continue
+        stack, pts = [(y, x)], []
+        seen[y, x] = True
+        while stack:
+            cy, cx = stack.pop()
+            pts.append((cy, cx))
+            for ny in (cy - 1, cy, cy + 1):
+                for nx in (cx - 1, cx, cx + 1):
+                    if 0 <= ny < 64 and 0 <= nx < 64 and fg[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        if len(pts) >= min_area:
+            ys, xs = [p[0] for p in pts], [p[1] for p in pts]
+            boxes.append((len(pts), (int(min(xs) * width / 64), int(min(ys) * height / 64),
+                                     int(-(-(max(xs) + 1) * width // 64)), int(-(-(max(ys) + 1) * height // 64)))))
+    return [b for _, b in sorted(boxes, key=lambda t: -t[0])]

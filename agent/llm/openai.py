@@ -12,8 +12,8 @@ import openai
 from pydantic import BaseModel
 
 from agent.errors import ConfigError, ServiceError
-from agent.llm import (MalformedOutput, encode_image, error_text, media_type_of, parse_arguments,
-                       parse_structured, redact, tool_result_text)
+from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
+                       parse_structured, sdk_error, tool_result_text)
 from agent.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 DEFAULT_MODEL = "gpt-4o"
@@ -123,26 +123,7 @@ class OpenAILLM:
             raise self._service_error(e) from None
 
     def _service_error(self, e: openai.APIError) -> ServiceError:
-        retries = self._client.max_retries
-        retryable, status = False, getattr(e, "status_code", None)
-        if isinstance(e, openai.AuthenticationError):
-            message = "the API key was refused (HTTP 401): check OPENAI_API_KEY"
-        elif isinstance(e, openai.APITimeoutError):
-            message, retryable = f"no reply within {self.timeout:g} s (tried {retries + 1} times)", True
-        elif isinstance(e, openai.APIConnectionError):
-            message, retryable = f"cannot reach {self._client.base_url} (tried {retries + 1} times)", True
-        elif isinstance(e, openai.APIStatusError):
-            retryable = e.status_code in (408, 409, 429) or e.status_code >= 500
-            message = f"HTTP {e.status_code}: {error_text(e.body)}"
-            if retryable:
-                message += f" (tried {retries + 1} times)"
-            if e.request_id:
-                message += f" [request-id {e.request_id}]"
-        else:
-            message = str(e)
-        error = ServiceError(self.service, redact(message, self._client.api_key), retryable=retryable)
-        error.status = status  # lets structured() tell "server lacks json_schema" from other failures
-        return error
+        return sdk_error(e, openai, self.service, "OPENAI_API_KEY", self.timeout, self._client)
 
 
 class OpenAICompatibleLLM(OpenAILLM):
