@@ -28,7 +28,7 @@ def load_image(path: Path | str) -> Image.Image:
             return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
     except Image.DecompressionBombError as e:
         raise InputError(f"image too large: {path} ({e})") from None
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError):
         raise InputError(f"not an image file: {path}") from None
 
 
