@@ -220,8 +220,9 @@ def check(spec: SceneSpec, detections: list[Detection], size: tuple[int, int] | 
             findings.append(Finding(kind="excluded", message=msg, box=_union(d.box for d in found)))
         issues.append(msg)
     score = met / total if total else 1.0
+    seen = [Finding(kind="seen", message=f"{d.color} {d.kind}", box=d.box) for d in detections]
     return Verdict(critic=critic, approved=not issues, scores={"constraints": round(score, 4)},
-                   issues=issues, findings=findings)
+                   issues=issues, findings=findings, detections=seen)
 
 
 def check_image(spec: SceneSpec, image: Image.Image | str | Path) -> Verdict:
