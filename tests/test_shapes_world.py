@@ -83,3 +83,10 @@ def test_vocabulary_gaps():
     assert world.vocabulary_gaps("a photo of a giraffe under a teal moon") == ["giraffe", "teal", "moon"]
     spec = SceneSpec.model_validate({"include": [{"class": "dog", "count": 1, "color": "red"}]})
     assert world.vocabulary_gaps(spec) == ["dog"]
+
+
+def test_counting_prompts_are_in_vocabulary():
+    from agent.spec_parser import parse_spec
+    from local_models.shapes.world import vocabulary_gaps
+    assert vocabulary_gaps(parse_spec("a photo of four red rings")) == []  # its exclude is "not five"
+    assert vocabulary_gaps(parse_spec("six red rings")) == ["6"]

@@ -78,7 +78,8 @@ def vocabulary_gaps(spec_or_text: SceneSpec | str) -> list[str]:
                 gaps.append(obj.cls)
             if obj.color and obj.color not in COLORS and obj.color not in gaps:
                 gaps.append(obj.color)
-            if obj.count > MAX_COUNT and str(obj.count) not in gaps:
+            # an exclude of MAX_COUNT + 1 ("four stars", so not five) asks for nothing to be drawn
+            if obj in spec_or_text.include and obj.count > MAX_COUNT and str(obj.count) not in gaps:
                 gaps.append(str(obj.count))
         return gaps
     seen: list[str] = []
