@@ -80,3 +80,16 @@ def test_critic_protocol(tmp_path):
 
 def test_detects_nothing_on_a_blank_image():
     assert detector.detect(Image.new("RGB", (64, 64), world.BACKGROUNDS["beige"])) == []
+
+
+def test_heldout_specs_rendered_are_approved():
+    specs = [spec for _, _, spec in world.heldout_prompts()]
+    specs.append(_spec({"include": [{"class": "square", "count": 1, "color": "blue"},
+                                    {"class": "circle", "count": 2, "color": "red", "position": ["left of", 0]}]}))
+    for k, spec in enumerate(specs):
+        rng = random.Random(k)
+        scene = None
+        while scene is None:
+            scene = world.scene_for_spec(rng, spec)
+        v = detector.check_image(spec, world.render(scene))
+        assert v.approved, (spec, v.issues)

@@ -16,7 +16,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 NATIVE = 64
 SIZES = [(64, 64), (128, 128), (256, 256), (512, 512)]  # larger sizes are the 64x64 output upscaled
 DEFAULT_STEPS = 20
-DEFAULT_GUIDANCE = 4.0
+DEFAULT_GUIDANCE = 3.0
 REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-1, stability:sd3, replicate:..."
 
 

@@ -146,7 +146,8 @@ def _name(obj: ObjectSpec, count: int | None = None) -> str:
 
 
 def _the(obj: ObjectSpec) -> str:
-    return "the " + " ".join(x for x in (obj.color, obj.cls) if x)
+    noun = obj.cls if obj.count == 1 else world.plural(obj.cls)
+    return "the " + " ".join(x for x in (obj.color, noun) if x)
 
 
 def _union(boxes) -> tuple[int, int, int, int] | None:
@@ -191,13 +192,14 @@ def check(spec: SceneSpec, detections: list[Detection], size: tuple[int, int] | 
         target = spec.include[j]
         if not matched[i] or not matched[j]:
             who = _the(obj) if not matched[i] else _the(target)
-            msg = f"cannot check that {_the(obj)} is {rel} {_the(target)}: {who} is missing"
+            msg = (f"cannot check that {_the(obj)} {'is' if obj.count == 1 else 'are'} {rel} {_the(target)}: "
+                   f"{who} {'is' if who.split()[-1] in world.SHAPES else 'are'} missing")
             issues.append(msg)
             findings.append(Finding(kind="position", message=msg, object=i))
             continue
         bad = [a for a in matched[i] if not all(world.relation_holds(rel, a.box, b.box) for b in matched[j])]
         if bad:
-            msg = f"{_the(obj)} is not {rel} {_the(target)}"
+            msg = f"{_the(obj)} {'is' if obj.count == 1 else 'are'} not {rel} {_the(target)}"
             issues.append(msg)
             findings.append(Finding(kind="position", message=msg, object=i, box=_union(a.box for a in bad)))
         else:

@@ -151,26 +151,28 @@ def _side(rng: random.Random, size: str | None, n_objects: int) -> int:
     return rng.randint(lo, hi)
 
 
+def _clear_relation(rel: str, box, jbox) -> bool:
+    """`box` is `rel` of `jbox`, clearly: by GenEval's rule, mostly along one axis, and no other relation."""
+    axis = 0 if rel in ("left of", "right of") else 1
+    ca = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    cb = ((jbox[0] + jbox[2]) / 2, (jbox[1] + jbox[3]) / 2)
+    main, cross = abs(ca[axis] - cb[axis]), abs(ca[1 - axis] - cb[1 - axis])
+    return (relation_holds(rel, box, jbox) and cross <= 0.6 * main and main >= 14
+            and not any(relation_holds(r, box, jbox) for r in RELATIONS if r != rel))
+
+
 def layout(rng: random.Random, items: list[tuple[str, str, str | None]],
-           relation: tuple[int, str, int] | None = None) -> list[Obj] | None:
-    """Place (kind, color, size) items; `relation` = (i, rel, j): item i is `rel` item j, clearly."""
+           relation=None) -> list[Obj] | None:
+    """Place (kind, color, size) items; `relation` = (i, rel, j) or a list of them: item i is `rel`
+    item j, clearly (j must come before i)."""
+    rels = [relation] if relation and isinstance(relation[0], int) else list(relation or [])
     for _ in range(50):
         boxes: list = []
         ok = True
         for idx, (kind, color, size) in enumerate(items):
             side = _side(rng, size, len(items))
-            want = None
-            if relation and idx == relation[0]:
-                jbox = boxes[relation[2]]
-                rel = relation[1]
-                axis = 0 if rel in ("left of", "right of") else 1
-
-                def want(box, jbox=jbox, rel=rel, axis=axis):
-                    ca = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-                    cb = ((jbox[0] + jbox[2]) / 2, (jbox[1] + jbox[3]) / 2)
-                    main, cross = abs(ca[axis] - cb[axis]), abs(ca[1 - axis] - cb[1 - axis])
-                    return (relation_holds(rel, box, jbox) and cross <= 0.6 * main and main >= 14
-                            and not any(relation_holds(r, box, jbox) for r in RELATIONS if r != rel))
+            mine = [(r, boxes[j]) for i, r, j in rels if i == idx]
+            want = (lambda box, mine=mine: all(_clear_relation(r, box, jb) for r, jb in mine)) if mine else None
             box = _place(rng, side, boxes, want=want)
             if box is None:
                 ok = False
@@ -461,20 +463,26 @@ def sample_scene(rng: random.Random, category: str | None = None, *, canonical_p
 
 def scene_for_spec(rng: random.Random, spec: SceneSpec, background: str | None = None) -> Scene | None:
     """A ground-truth rendering of `spec` (colors drawn at random where the spec leaves them open)."""
-    items, relation = [], None
-    index = []  # include index -> first item index
-    for i, o in enumerate(spec.include):
-        index.append(len(items))
+    groups: list[list[tuple]] = []
+    for o in spec.include:
         color = o.color or rng.choice(list(COLORS))
-        for _ in range(o.count):
-            items.append((o.cls, color, None))
+        groups.append([(o.cls, color, None)] * o.count)
+    # anchors first, so every object placed relative to another finds it already placed
+    order = sorted(range(len(spec.include)), key=lambda i: spec.include[i].position is not None)
+    items, first = [], {}
+    for i in order:
+        first[i] = len(items)
+        items += groups[i]
+    rels = []
     for i, o in enumerate(spec.include):
         if o.position:
-            relation = (index[i], o.position[0], index[o.position[1]])
-            if relation[0] < relation[2]:  # layout places the anchor first
-                items[relation[0]], items[relation[2]] = items[relation[2]], items[relation[0]]
-                relation = (relation[2], relation[1], relation[0])
-    objects = layout(rng, items, relation)
+            j = o.position[1]
+            for a in range(first[i], first[i] + o.count):
+                for b in range(first[j], first[j] + spec.include[j].count):
+                    rels.append((a, o.position[0], b))
+    if any(b > a for a, _, b in rels):
+        return None  # chains of relations beyond what the layout sampler handles
+    objects = layout(rng, items, rels)
     if objects is None:
         return None
     bg = background or rng.choice(list(BACKGROUNDS))
