@@ -215,6 +215,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
                                              "the same folder resumes"),
           write: bool = typer.Option(False, "--write", help="update BENCHMARKS.md with the table"),
           bench_file: Path = typer.Option(Path("BENCHMARKS.md"), "--bench-file"),
+          threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default); 1 is "
+                                      "steadier on a machine shared with other work"),
           as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line")):
     """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite."""
     import tempfile
@@ -242,7 +244,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
         [f"{flag} {value}" for flag, value, default in [
             ("--limit", limit, None), ("--offset", offset, 0), ("--per-category", per_category, None),
             ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, "local:shapes"),
-            ("--judge", judge, "critic:detector"), ("--seed", seed, 0)] if value != default] + \
+            ("--judge", judge, "critic:detector"), ("--seed", seed, 0), ("--threads", threads, 0)]
+         if value != default] + \
         [f"--llm {s}" for s in llm or []]
     command = " ".join(parts)
     name = "quick" if quick and per_category is None and limit is None else \
@@ -262,6 +265,12 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
                   f"{r.images} img {r.wall:5.2f} s  {r.prompt}" + (f"  [red]{r.error}[/]" if r.error else ""),
                   highlight=False, soft_wrap=True)
 
+    if threads:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
     t0 = time.perf_counter()
     try:
         rows = b.run_bench(items, strategies=keys, budget=budget, image_model=image_model, judge=judge,
