@@ -121,6 +121,7 @@ def world_backends(monkeypatch):
     monkeypatch.setitem(registry._REGISTRY["image"], "local", "tests.test_bench:WorldBackend")
     monkeypatch.setitem(CRITICS, "oracle", "tests.test_bench:OracleCritic")
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", set())
+    monkeypatch.setattr("agent.llm.offline.CANNOT_ADD_BY_INPAINTING", set())  # this world's inpainting can
     registry.resolve.cache_clear()
     yield
     registry.resolve.cache_clear()
@@ -258,3 +259,10 @@ def test_planner_places_a_missing_object_away_from_what_is_drawn(tmp_path):
     assert world.relation_holds("below", below, seen) and abs((below[0] + below[2]) / 2 - 13) <= 8
     right = free_box(64, 64, [seen], side="right of", anchor=seen)
     assert world.relation_holds("right of", right, seen)
+
+
+def test_planner_reseeds_instead_of_adding_by_inpainting_where_that_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr("agent.llm.offline.CANNOT_ADD_BY_INPAINTING", {"local:shapes"})
+    rows = bench.run_bench(three_prompts()[:1], strategies=["loop_edits"], budget=4, judge="critic:oracle",
+                           out=tmp_path, seed=1)
+    assert rows[0].edits == 0 and rows[0].trace[0]["kinds"] == ["missing"] and rows[0].trace[1]["action"] == "generate"
