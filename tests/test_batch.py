@@ -239,10 +239,15 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_redoing_or_losing(tmp_pat
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     summary = out / "summary.jsonl"
-    while time.monotonic() < deadline:  # kill once some briefs are done and others are half way
-        if summary.exists() and summary.read_text().count("\n") >= 2:
+    def caught_mid_run() -> bool:
+        done = {json.loads(l)["id"] for l in summary.read_text().splitlines(keepends=True) if l.endswith("\n")}
+        started = {d.name for d in (out / "runs").iterdir() if (d / "run.json").is_file()}
+        return len(done) >= 2 and bool(started - done)
+
+    while time.monotonic() < deadline:  # kill once some briefs are done and another is half way
+        if summary.exists() and (out / "runs").is_dir() and caught_mid_run():
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
