@@ -58,6 +58,7 @@ class PlanState(BaseModel):
     candidates: int = 1
     seed: int = 0
     edits: bool = True
+    adds_by_inpainting: bool = True
     refined_prompt: str | None = None
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     last_error: str | None = None
@@ -91,7 +92,8 @@ def prompt_vars(state: PlanState) -> dict[str, Any]:
             "guidance": state.default_guidance, "candidates": state.candidates,
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
-                "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits"})}
+                "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
+                "adds_by_inpainting"})}
 
 
 _JSON_BLOCK = re.compile(r"```json\n(.*?)\n```", re.S)
@@ -130,6 +132,6 @@ def attempt_data(a: Attempt) -> dict[str, Any]:
 def state_from_record(record: RunRecord, info, edits: bool = True) -> PlanState:
     return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
-                     candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
+                     adds_by_inpainting=info.adds_by_inpainting, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
                      attempts=[attempt_data(a) for a in record.attempts])

@@ -41,9 +41,11 @@ EDIT_FAILS_ON = set()  # seeds whose edits "do not take" (the source comes back 
 
 
 class WorldBackend:
+    adds_by_inpainting = True  # this world's inpainting can add an object
+
     def __init__(self, model: str = ""):
         self.info = ModelInfo(name="test:world", sizes=[(64, 64)], default_steps=1, default_guidance=5.0,
-                              edits=["inpaint"])
+                              edits=["inpaint"], adds_by_inpainting=self.adds_by_inpainting)
         self.requests: list[GenerationRequest] = []
 
     def generate(self, request: GenerationRequest, out_dir):
@@ -121,7 +123,6 @@ def world_backends(monkeypatch):
     monkeypatch.setitem(registry._REGISTRY["image"], "local", "tests.test_bench:WorldBackend")
     monkeypatch.setitem(CRITICS, "oracle", "tests.test_bench:OracleCritic")
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", set())
-    monkeypatch.setattr("agent.llm.offline.CANNOT_ADD_BY_INPAINTING", set())  # this world's inpainting can
     registry.resolve.cache_clear()
     yield
     registry.resolve.cache_clear()
@@ -262,7 +263,7 @@ def test_planner_places_a_missing_object_away_from_what_is_drawn(tmp_path):
 
 
 def test_planner_reseeds_instead_of_adding_by_inpainting_where_that_fails(tmp_path, monkeypatch):
-    monkeypatch.setattr("agent.llm.offline.CANNOT_ADD_BY_INPAINTING", {"local:shapes"})
+    monkeypatch.setattr(WorldBackend, "adds_by_inpainting", False)
     rows = bench.run_bench(three_prompts()[:1], strategies=["loop_edits"], budget=4, judge="critic:oracle",
                            out=tmp_path, seed=1)
     assert rows[0].edits == 0 and rows[0].trace[0]["kinds"] == ["missing"] and rows[0].trace[1]["action"] == "generate"

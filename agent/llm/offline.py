@@ -12,9 +12,6 @@ from agent.protocols import Message, TextPart, ToolCall
 from agent.types import ObjectSpec, SceneSpec
 
 MAX_EDITS_PER_SOURCE = 2
-# models whose inpainting rarely adds a missing object: on the held-out suite local:shapes' edits for a
-# missing object were approved 23 times in 148 (16%), a new seed after a miss 82 times in 289 (28%)
-CANNOT_ADD_BY_INPAINTING = {"local:shapes"}
 MISSING_BOX = 0.62  # side of the box a missing object is painted into, as a share of the image
 OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
@@ -53,7 +50,7 @@ class OfflinePlanner:
                 or best.get("size") is None:
             return None
         f, (width, height) = findings[0], best["size"]
-        if f["kind"] == "missing" and state.image_model in CANNOT_ADD_BY_INPAINTING:
+        if f["kind"] == "missing" and not state.adds_by_inpainting:
             return None  # a new seed is the better bet (BENCHMARKS.md)
         seen = [d["box"] for d in verdict.get("detections", []) if d.get("box")]
         if f["kind"] == "missing" and f.get("object") is not None:

@@ -502,7 +502,7 @@ def _star(cx, cy, r_out, r_in):
 def draw_shape(draw: ImageDraw.ImageDraw, kind: str, box, fill, bg, scale: float) -> None:
     x0, y0, x1, y1 = (v * scale for v in box)
     w, h = x1 - x0, y1 - y0
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    cx = (x0 + x1) / 2
     if kind == "circle":
         draw.ellipse((x0, y0, x1, y1), fill=fill)
     elif kind == "square":
