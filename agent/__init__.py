@@ -1,8 +1,8 @@
 """Atelier: an agent that turns a creative brief into an approved image or clip.
 
 `from agent import Studio`; the heavy parts (torch, diffusers) load only when a back end needs them."""
-from agent.errors import AtelierError, ConfigError, InputError, ServiceError
-from agent.types import (Artifact, Attempt, Brief, Budget, Event, Finding, GenerationRequest,
+from agent.core.errors import AtelierError, ConfigError, InputError, ServiceError
+from agent.core.types import (Artifact, Attempt, Brief, Budget, Event, Finding, GenerationRequest,
                          ObjectSpec, RunRecord, SceneSpec, Verdict)
 
 __all__ = ["Studio", "Result", "Brief", "Budget", "SceneSpec", "ObjectSpec", "GenerationRequest",
@@ -12,6 +12,6 @@ __all__ = ["Studio", "Result", "Brief", "Budget", "SceneSpec", "ObjectSpec", "Ge
 
 def __getattr__(name: str):
     if name in ("Studio", "Result"):
-        from agent import api
+        from agent.surfaces import api
         return getattr(api, name)
     raise AttributeError(name)

@@ -23,13 +23,13 @@ BRIEF = "two red circles left of a blue square"
 
 class SketchBackend:
     def __init__(self, model: str = ""):
-        from agent.protocols import ModelInfo
+        from agent.core.protocols import ModelInfo
         self.info = ModelInfo(name="sketch", sizes=[(64, 64)], default_steps=1, default_guidance=5.0,
                               edits=["img2img", "inpaint"])
 
     def generate(self, request, out_dir):
-        from agent.artifacts import save_image
-        from agent.spec_parser import parse_spec
+        from agent.core.artifacts import save_image
+        from agent.core.spec_parser import parse_spec
         from local_models.shapes.world import render, scene_for_spec
         time.sleep(1.0)
         out = []
@@ -49,9 +49,9 @@ class SketchBackend:
 
 
 def main() -> None:
-    import app
-    from agent import registry
-    from agent.ui_support import Settings
+    from agent.surfaces import ui as app
+    from agent.core import registry
+    from agent.surfaces.ui_support import Settings
     from playwright.sync_api import sync_playwright
     from tests.test_ui_harness import CHROMIUM_ARGS, free_port, offline_default_missing
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from agent.types import GenerationRequest
+from agent.core.types import GenerationRequest
 from local_models import diffusers_base, tiny_pipelines as tiny
 
 

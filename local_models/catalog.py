@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 
 # name -> "module:factory"; factory(name) -> ImageBackend / VideoBackend
 IMAGE_MODELS: dict[str, str] = {

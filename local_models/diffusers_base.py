@@ -18,9 +18,9 @@ import diffusers
 import torch
 from PIL import Image
 
-from agent.artifacts import load_image, save_image
-from agent.errors import AtelierError, InputError
-from agent.types import Artifact, GenerationRequest
+from agent.core.artifacts import load_image, save_image
+from agent.core.errors import AtelierError, InputError
+from agent.core.types import Artifact, GenerationRequest
 from local_models.specs import SPECS, ModelSpec
 from local_models.weights import find, locate
 

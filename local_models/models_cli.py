@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 from local_models.specs import SPECS
 from local_models.weights import allow_patterns, env_var, find
 

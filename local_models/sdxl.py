@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.errors import InputError
-from agent.types import GenerationRequest
+from agent.core.errors import InputError
+from agent.core.types import GenerationRequest
 from local_models.diffusers_base import DiffusersBackend, Inputs, Loaded, apply_memory, load_from, pipeline_class
 from local_models.specs import SPECS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.protocols import ModelInfo
+from agent.core.protocols import ModelInfo
 
 SD_SCHEDULERS = ("dpm++", "dpm++ karras", "euler", "euler a", "ddim", "unipc")
 FLOW_SCHEDULERS = ("euler",)

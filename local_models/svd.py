@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.types import GenerationRequest
+from agent.core.types import GenerationRequest
 from local_models.diffusers_base import Loaded
 from local_models.video_base import DiffusersVideoBackend, VideoInputs
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agent.artifacts import atomic_write_bytes, load_image
-from agent.errors import InputError
-from agent.types import Artifact, GenerationRequest
+from agent.core.artifacts import atomic_write_bytes, load_image
+from agent.core.errors import InputError
+from agent.core.types import Artifact, GenerationRequest
 from local_models.diffusers_base import DiffusersBackend, Inputs, Loaded
 
 FORMATS = ("mp4", "gif")

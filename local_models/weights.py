@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 from local_models.specs import ModelSpec
 
 

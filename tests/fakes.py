@@ -6,10 +6,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from agent.artifacts import save_image
-from agent.errors import InputError
-from agent.protocols import ModelInfo
-from agent.types import Artifact, GenerationRequest, Verdict
+from agent.core.artifacts import save_image
+from agent.core.errors import InputError
+from agent.core.protocols import ModelInfo
+from agent.core.types import Artifact, GenerationRequest, Verdict
 
 
 class FlatBackend:
@@ -51,7 +51,7 @@ def installed(monkeypatch, approve=(), **image_backends: str):
     """For a fixture (`yield from fakes.installed(monkeypatch, approve={8})`): register the fakes
     (image `test:flat`, critic `critic:seed`, plus any `prefix="module:factory"`) approving the seeds
     in `approve`, and empty the registry's cache before and after, so no fake outlives its test."""
-    from agent import registry
+    from agent.core import registry
     from agent.critics import CRITICS
 
     monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")

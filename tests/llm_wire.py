@@ -55,7 +55,7 @@ class Wire:
         wire, and clear the registry's cache so `resolve("llm", ...)` builds fresh ones."""
         import importlib
 
-        from agent.registry import resolve
+        from agent.core.registry import resolve
 
         for name in providers or ("anthropic", "openai"):
             module = importlib.import_module(f"agent.llm.{name}")
@@ -77,7 +77,7 @@ class _CacheReset:
     registry's cache, so a provider built on a mock transport never outlives its test."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        from agent.registry import resolve
+        from agent.core.registry import resolve
 
         resolve.cache_clear()
         object.__setattr__(self, name, value)

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agent import registry
-from agent.batch import BriefFileError, SummaryLog, load_briefs, run_batch
+from agent.core import registry
+from agent.surfaces.batch import BriefFileError, SummaryLog, load_briefs, run_batch
 from agent.critics import CRITICS
 from tests import fakes
 
@@ -103,7 +103,7 @@ def test_every_problem_is_reported_at_once_and_nothing_runs(tmp_path):
         {"id": "x", "brief": "y", "sizee": 3},
         {"id": "z", "brief": "w", "reference_images": ["nope.png"], "seed": -1},
     ])
-    result = CliRunner().invoke(__import__("agent.cli", fromlist=["app"]).app,
+    result = CliRunner().invoke(__import__("agent.surfaces.cli", fromlist=["app"]).app,
                                 ["brief", str(path), "--out", str(tmp_path / "out"), "--image-model", "test:flat",
                                  "--critic", "critic:seed"])
     assert result.exit_code == 2
@@ -174,7 +174,7 @@ def test_torn_last_line_is_cut_and_an_ended_run_is_only_recorded(tmp_path):
 
 
 def test_an_interrupted_run_is_resumed_not_restarted(tmp_path):
-    from agent.records import RunStore
+    from agent.core.records import RunStore
     path = write(tmp_path / "b.yaml", [{"id": "a", "brief": "a lake", "seed": 10, "max_iterations": 4}])
     out = tmp_path / "out"
     run_batch(path, out, defaults=FAKES, progress=False)
@@ -202,7 +202,7 @@ def test_batch_time_budget_stops_starting_briefs_and_the_rest_run_later(tmp_path
 
 
 def test_cli_exit_code_and_json_lines_name_the_failed_brief(tmp_path):
-    from agent.cli import app
+    from agent.surfaces.cli import app
     path = write(tmp_path / "b.jsonl", [{"id": "good", "brief": "a lake", "seed": 1, "max_iterations": 1},
                                         {"id": "bad", "brief": "a sea", "image_model": "local:nonexistent-model"}],
                  "jsonl")
@@ -233,7 +233,7 @@ def test_sigkill_mid_batch_then_rerun_finishes_without_redoing_or_losing(tmp_pat
                for i in range(6)]
     path = write(tmp_path / "briefs.yaml", entries)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "agent.cli", "brief", str(path), "--out", str(out), "--concurrency", "2",
+    cmd = [sys.executable, "-m", "agent.surfaces.cli", "brief", str(path), "--out", str(out), "--concurrency", "2",
            "--image-model", "slow:flat", "--critic", "critic:seed", "--json"]
     env = child_env(ATELIER_TEST_DELAY="0.25")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -281,7 +281,7 @@ def test_cli_batch_on_the_offline_default(tmp_path):
         {"id": "circles", "brief": "two red circles left of a blue square", "seed": 1, "max_iterations": 2}], "jsonl")
     env = child_env()
     env.pop("ATELIER_PLUGINS")
-    run = subprocess.run([sys.executable, "-m", "agent.cli", "brief", str(path), "--out", str(tmp_path / "out"),
+    run = subprocess.run([sys.executable, "-m", "agent.surfaces.cli", "brief", str(path), "--out", str(tmp_path / "out"),
                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     line = json.loads(run.stdout.strip().splitlines()[-1])

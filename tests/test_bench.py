@@ -10,12 +10,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from agent import bench, registry
-from agent.artifacts import read_metadata, save_image
+from agent.core import registry
+from agent.surfaces import bench
+from agent.core.artifacts import read_metadata, save_image
 from agent.critics import CRITICS
-from agent.protocols import ModelInfo
-from agent.spec_parser import parse_spec
-from agent.types import Finding, GenerationRequest, Verdict
+from agent.core.protocols import ModelInfo
+from agent.core.spec_parser import parse_spec
+from agent.core.types import Finding, GenerationRequest, Verdict
 from local_models.shapes import world
 
 
@@ -45,7 +46,8 @@ class WorldBackend:
 
     def __init__(self, model: str = ""):
         self.info = ModelInfo(name="test:world", sizes=[(64, 64)], default_steps=1, default_guidance=5.0,
-                              edits=["inpaint"], adds_by_inpainting=self.adds_by_inpainting)
+                              edits=["inpaint"], adds_by_inpainting=self.adds_by_inpainting,
+                              vocabulary=world.vocabulary_text())  # so the planner uses the caption grammar
         self.requests: list[GenerationRequest] = []
 
     def generate(self, request: GenerationRequest, out_dir):
@@ -119,7 +121,7 @@ class OracleCritic:
 
 @pytest.fixture(autouse=True)
 def world_backends(monkeypatch):
-    # "local:shapes" resolves to the ground-truth world, so the planner uses the shapes prompts
+    # "local:shapes" resolves to the ground-truth world, whose vocabulary is the shapes world's
     monkeypatch.setitem(registry._REGISTRY["image"], "local", "tests.test_bench:WorldBackend")
     monkeypatch.setitem(CRITICS, "oracle", "tests.test_bench:OracleCritic")
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", set())
@@ -202,7 +204,7 @@ def test_edits_that_do_not_take_and_a_resumed_run(tmp_path, monkeypatch):
 
 
 def test_cli_prints_the_table_and_writes_benchmarks_md(tmp_path):
-    from agent.cli import app
+    from agent.surfaces.cli import app
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\nhand-written findings stay\n")
     args = ["bench", "--limit", "2", "--budget", "2", "--judge", "critic:oracle", "--out", str(tmp_path / "b"),
@@ -220,7 +222,7 @@ def test_cli_prints_the_table_and_writes_benchmarks_md(tmp_path):
 
 
 def test_cli_rejects_bad_options(tmp_path):
-    from agent.cli import app
+    from agent.surfaces.cli import app
     r = CliRunner().invoke(app, ["bench", "--strategies", "nope", "--out", str(tmp_path)])
     assert r.exit_code != 0 and "unknown strategy" in r.output
     r = CliRunner().invoke(app, ["bench", "--llm", "not-a-spec", "--out", str(tmp_path)])
@@ -246,7 +248,7 @@ def test_planner_places_a_missing_object_away_from_what_is_drawn(tmp_path):
     and must keep the asked relation."""
     from agent.llm.offline import free_box
     from local_models.shapes.detector import DetectorCritic
-    from agent.types import Artifact, GenerationRequest, SceneSpec
+    from agent.core.types import Artifact, GenerationRequest, SceneSpec
     scene = world.Scene("gray", [world.Obj("ring", "green", (4, 5, 22, 23))], None, "")
     path = tmp_path / "one.png"
     world.render(scene).save(path)

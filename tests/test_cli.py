@@ -5,8 +5,8 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from agent import registry
-from agent.cli import app
+from agent.core import registry
+from agent.surfaces.cli import app
 from tests import fakes
 
 runner = CliRunner()

@@ -8,9 +8,9 @@ import pytest
 
 from agent.critics import load_critic
 from agent.critics.vlm import CritiqueReply, VLMCritic, default_llm_spec, questions_for
-from agent.errors import ConfigError, ServiceError
+from agent.core.errors import ConfigError, ServiceError
 from agent.llm.scripted import ScriptedLLM
-from agent.types import Artifact, GenerationRequest, SceneSpec
+from agent.core.types import Artifact, GenerationRequest, SceneSpec
 from tests.llm_wire import TEST_KEYS, Wire, fixture, tiny_png
 
 # "two red circles left of a blue square", no third red circle (GenEval format).
@@ -167,7 +167,7 @@ def test_through_the_anthropic_sdk(monkeypatch, artifact):
 def test_mocked_providers_do_not_outlive_their_test():
     """The previous test's registry entry, built on a mock transport, is gone: with no key, building
     the provider again fails as it should."""
-    from agent.registry import resolve
+    from agent.core.registry import resolve
 
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
         resolve("llm", "anthropic:claude-sonnet-4-6")

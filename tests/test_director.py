@@ -4,8 +4,9 @@ import sqlite3
 
 import pytest
 
-from agent import Studio, registry
-from agent.errors import InputError
+from agent import Studio
+from agent.core import registry
+from agent.core.errors import InputError
 from agent.llm.scripted import ScriptedLLM
 from tests import fakes
 
@@ -54,7 +55,7 @@ def test_summary_follows_the_cli_contract(tmp_path):
 
 
 def test_png_carries_request_and_verdict(tmp_path):
-    from agent.artifacts import read_metadata
+    from agent.core.artifacts import read_metadata
     r = studio(tmp_path).run("a lake", seed=1, budget={"max_iterations": 1})
     meta = read_metadata(r.best.artifact.path)
     assert meta["request"]["seed"] == 1 and meta["verdict"]["critic"] == "critic:seed"
@@ -134,7 +135,7 @@ def test_bad_input_is_one_clear_line_and_creates_no_run(tmp_path, brief, fields,
 
 
 def test_unknown_back_end_and_missing_run(tmp_path):
-    from agent.errors import ConfigError
+    from agent.core.errors import ConfigError
     with pytest.raises(ConfigError, match="unknown image back end 'nope:x'"):
         studio(tmp_path, image_model="nope:x").run("a lake")
     with pytest.raises(InputError, match="no run 'missing'"):

@@ -3,7 +3,7 @@ import sys
 
 
 def test_import_agent_and_resolve_names_without_torch():
-    code = ("import sys, agent, agent.cli, agent.api, agent.registry as r; "
+    code = ("import sys, agent, agent.surfaces.cli, agent.surfaces.api, agent.core.registry as r; "
             "r.resolve('llm', 'offline'); "
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'gradio') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

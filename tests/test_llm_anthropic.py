@@ -7,10 +7,10 @@ import anthropic
 import pytest
 from pydantic import BaseModel
 
-from agent.errors import ConfigError, ServiceError
+from agent.core.errors import ConfigError, ServiceError
 from agent.llm import MalformedOutput
 from agent.llm.anthropic import AnthropicLLM
-from agent.protocols import ImagePart, Message, TextPart, ToolCall, ToolResult, ToolSpec
+from agent.core.protocols import ImagePart, Message, TextPart, ToolCall, ToolResult, ToolSpec
 from tests.llm_wire import (TEST_KEYS, Wire, anthropic_error, anthropic_message, fixture, text_block, tiny_png,
                             tool_use_block)
 

@@ -9,11 +9,11 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from agent.errors import ConfigError, ServiceError
+from agent.core.errors import ConfigError, ServiceError
 from agent.llm import MalformedOutput
 from agent.llm.openai import OpenAICompatibleLLM, OpenAILLM
-from agent.protocols import ImagePart, Message, TextPart, ToolResult, ToolSpec
-from agent.registry import resolve
+from agent.core.protocols import ImagePart, Message, TextPart, ToolResult, ToolSpec
+from agent.core.registry import resolve
 from tests.llm_wire import TEST_KEYS, Wire, chat_completion, fixture, function_call, openai_error, tiny_png
 
 KEY = TEST_KEYS["openai"]

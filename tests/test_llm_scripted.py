@@ -6,11 +6,11 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 from agent.llm import MalformedOutput
 from agent.llm.scripted import ScriptedLLM, ScriptExhausted
-from agent.protocols import LLM, Message, TextPart, ToolCall, ToolSpec
-from agent.registry import resolve
+from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolSpec
+from agent.core.registry import resolve
 
 TOOLS = [ToolSpec(name="refine_prompt", description="refine", parameters={"type": "object", "properties": {}})]
 HI = [Message(role="user", parts=[TextPart(text="two red circles")])]

@@ -11,7 +11,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 from PIL import Image  # noqa: E402
 
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models import control, tiny_pipelines as tiny  # noqa: E402
 from local_models.sd import SDBackend  # noqa: E402
 from local_models.specs import SPECS  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("diffusers")
 from PIL import Image  # noqa: E402
 
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models import diffusers_base, tiny_pipelines as tiny  # noqa: E402
 
 FAMILIES = ["sd", "sdxl", "flux", "sd3"]

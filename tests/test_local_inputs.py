@@ -11,8 +11,8 @@ pytest.importorskip("diffusers")
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from agent.errors import ConfigError, InputError  # noqa: E402
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.errors import ConfigError, InputError  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models import diffusers_base, tiny_pipelines as tiny  # noqa: E402
 from local_models.catalog import load_image_backend, load_video_backend  # noqa: E402
 from local_models.models_cli import list_models  # noqa: E402
@@ -103,7 +103,7 @@ def test_video_size_and_format(files):
 def test_unknown_model():
     with pytest.raises(ConfigError, match="unknown local image model 'sdxxl'"):
         load_image_backend("sdxxl")
-    from agent.registry import resolve
+    from agent.core.registry import resolve
 
     with pytest.raises(ConfigError, match="unknown local video model"):
         resolve("video", "local:sora")

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("diffusers")
 from PIL import Image  # noqa: E402
 
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models.catalog import IMAGE_MODELS, VIDEO_MODELS, load_image_backend, load_video_backend  # noqa: E402
 from local_models.specs import SPECS  # noqa: E402
 from local_models.weights import find  # noqa: E402

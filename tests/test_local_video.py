@@ -8,8 +8,8 @@ pytest.importorskip("diffusers")
 av = pytest.importorskip("av")
 from PIL import Image  # noqa: E402
 
-from agent.errors import InputError  # noqa: E402
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.errors import InputError  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models import tiny_pipelines as tiny  # noqa: E402
 
 

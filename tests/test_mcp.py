@@ -37,7 +37,7 @@ def child_env(**extra) -> dict[str, str]:
 
 @asynccontextmanager
 async def stdio_session(runs: Path, env: dict[str, str]):
-    params = StdioServerParameters(command=sys.executable, args=["-m", "agent.cli", "mcp", "--out", str(runs)],
+    params = StdioServerParameters(command=sys.executable, args=["-m", "agent.surfaces.cli", "mcp", "--out", str(runs)],
                                    env=env, cwd=str(ROOT))
     with open(runs.parent / "server.log", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
@@ -162,7 +162,7 @@ def test_streamable_http_transport(tmp_path):
     from mcp.client.streamable_http import streamable_http_client
     port = free_port()
     log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "agent.cli", "mcp", "--transport", "streamable-http",
+    server = subprocess.Popen([sys.executable, "-m", "agent.surfaces.cli", "mcp", "--transport", "streamable-http",
                                "--port", str(port), "--out", str(tmp_path / "runs")],
                               cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agent.errors import BudgetSpent, ConfigError
-from tools.remote import prices
-from tools.remote.http import Api, RemoteError, api_key, retry_after
-from tools.remote.replay import FakeClock, Replay
+from agent.core.errors import BudgetSpent, ConfigError
+from agent.backends.remote import prices
+from agent.backends.remote.http import Api, RemoteError, api_key, retry_after
+from agent.backends.remote.replay import FakeClock, Replay
 
 KEY = "sk-shared-test-key-0123456789abcdef"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.errors import BudgetSpent, ConfigError, InputError
-from agent.types import GenerationRequest
-from tools.remote import prices
-from tools.remote.http import RemoteError
-from tools.remote.openai_images import OpenAIImages
-from tools.remote.replay import Replay
+from agent.core.errors import BudgetSpent, ConfigError, InputError
+from agent.core.types import GenerationRequest
+from agent.backends.remote import prices
+from agent.backends.remote.http import RemoteError
+from agent.backends.remote.openai_images import OpenAIImages
+from agent.backends.remote.replay import Replay
 
 FIX = Path(__file__).parent / "fixtures" / "remote"
 KEY = "sk-test-openai-0123456789abcdefa1b2c3"
@@ -123,7 +123,7 @@ def test_content_policy_refusal(tmp_path, sleeps):
 
 
 def test_oversized_inline_image(tmp_path, sleeps, monkeypatch):
-    import tools.remote.outputs as outputs
+    import agent.backends.remote.outputs as outputs
 
     monkeypatch.setattr(outputs, "MAX_IMAGE_BYTES", 50)
     replay = Replay(("POST", "/images", httpx.Response(200, json=fixture("openai_dalle3_generate.json"))))

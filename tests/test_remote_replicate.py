@@ -9,11 +9,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.errors import ConfigError, InputError
-from agent.types import GenerationRequest
-from tools.remote.http import RemoteError
-from tools.remote.replay import FakeClock, Replay
-from tools.remote.replicate import ReplicateImages, ReplicateVideo
+from agent.core.errors import ConfigError, InputError
+from agent.core.types import GenerationRequest
+from agent.backends.remote.http import RemoteError
+from agent.backends.remote.replay import FakeClock, Replay
+from agent.backends.remote.replicate import ReplicateImages, ReplicateVideo
 
 FIX = Path(__file__).parent / "fixtures" / "remote"
 KEY = "r8_test_0123456789abcdefghijklmnopqrstu"

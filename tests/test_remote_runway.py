@@ -8,12 +8,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.errors import BudgetSpent, ConfigError, InputError
-from agent.types import GenerationRequest
-from tools.remote import prices
-from tools.remote.http import RemoteError
-from tools.remote.replay import FakeClock, Replay
-from tools.remote.runway import RunwayVideo
+from agent.core.errors import BudgetSpent, ConfigError, InputError
+from agent.core.types import GenerationRequest
+from agent.backends.remote import prices
+from agent.backends.remote.http import RemoteError
+from agent.backends.remote.replay import FakeClock, Replay
+from agent.backends.remote.runway import RunwayVideo
 
 FIX = Path(__file__).parent / "fixtures" / "remote"
 KEY = "key_runway_test_0123456789abcdef0123456789"
@@ -133,7 +133,7 @@ def test_task_that_never_finishes_is_cancelled(tmp_path, image):
 
 def test_download_too_big(tmp_path, image):
     steps = success()[:-1] + [("GET", "cloudfront.net", httpx.Response(200, content=iter([MP4] * 4096)))]
-    import tools.remote.runway as runway
+    import agent.backends.remote.runway as runway
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runway, "MAX_VIDEO_BYTES", 2**20)

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.artifacts import read_metadata
-from agent.protocols import ImageBackend, VideoBackend
-from agent.registry import resolve
-from agent.types import GenerationRequest
-from tools.remote.openai_images import OpenAIImages
-from tools.remote.replay import FakeClock, Replay
-from tools.remote.replicate import ReplicateImages
-from tools.remote.runway import RunwayVideo
-from tools.remote.stability import StabilityImages
+from agent.core.artifacts import read_metadata
+from agent.core.protocols import ImageBackend, VideoBackend
+from agent.core.registry import resolve
+from agent.core.types import GenerationRequest
+from agent.backends.remote.openai_images import OpenAIImages
+from agent.backends.remote.replay import FakeClock, Replay
+from agent.backends.remote.replicate import ReplicateImages
+from agent.backends.remote.runway import RunwayVideo
+from agent.backends.remote.stability import StabilityImages
 
 FIX = Path(__file__).parent / "fixtures" / "remote"
 # Distinctive keys; the OpenAI one ends as the recorded 401 echo does ("...a1b2c3").

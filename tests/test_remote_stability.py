@@ -8,11 +8,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.errors import ConfigError, InputError
-from agent.types import GenerationRequest
-from tools.remote.http import RemoteError
-from tools.remote.replay import FakeClock, Replay
-from tools.remote.stability import StabilityImages
+from agent.core.errors import ConfigError, InputError
+from agent.core.types import GenerationRequest
+from agent.backends.remote.http import RemoteError
+from agent.backends.remote.replay import FakeClock, Replay
+from agent.backends.remote.stability import StabilityImages
 
 FIX = Path(__file__).parent / "fixtures" / "remote"
 KEY = "sk-stability-test-0123456789abcdef"
@@ -137,7 +137,7 @@ def test_bad_request_is_not_retried(tmp_path):
 
 
 def test_oversized_inline_image(tmp_path, monkeypatch):
-    import tools.remote.outputs as outputs
+    import agent.backends.remote.outputs as outputs
 
     monkeypatch.setattr(outputs, "MAX_IMAGE_BYTES", 10)
     with pytest.raises(RemoteError, match="over the"):

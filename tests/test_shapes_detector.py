@@ -6,9 +6,9 @@ import random
 import pytest
 from PIL import Image
 
-from agent.artifacts import save_image
-from agent.protocols import Critic
-from agent.types import GenerationRequest, SceneSpec
+from agent.core.artifacts import save_image
+from agent.core.protocols import Critic
+from agent.core.types import GenerationRequest, SceneSpec
 from local_models.shapes import detector, world
 
 

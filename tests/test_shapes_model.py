@@ -10,9 +10,9 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from agent.errors import InputError  # noqa: E402
-from agent.protocols import ImageBackend  # noqa: E402
-from agent.types import GenerationRequest  # noqa: E402
+from agent.core.errors import InputError  # noqa: E402
+from agent.core.protocols import ImageBackend  # noqa: E402
+from agent.core.types import GenerationRequest  # noqa: E402
 from local_models.shapes import detector, world  # noqa: E402
 from local_models.shapes.backend import WEIGHTS, ShapesBackend  # noqa: E402
 

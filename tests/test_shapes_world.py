@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from agent.types import SceneSpec
+from agent.core.types import SceneSpec
 from local_models.shapes import world
 
 
@@ -86,7 +86,7 @@ def test_vocabulary_gaps():
 
 
 def test_counting_prompts_are_in_vocabulary():
-    from agent.spec_parser import parse_spec
+    from agent.core.spec_parser import parse_spec
     from local_models.shapes.world import vocabulary_gaps
     assert vocabulary_gaps(parse_spec("a photo of four red rings")) == []  # its exclude is "not five"
     assert vocabulary_gaps(parse_spec("six red rings")) == ["6"]

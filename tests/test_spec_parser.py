@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.spec_parser import derive_spec, evaluate, main, normalise, parse_spec
-from agent.types import ObjectSpec, SceneSpec
+from agent.core.spec_parser import derive_spec, evaluate, main, normalise, parse_spec
+from agent.core.types import ObjectSpec, SceneSpec
 
 GENEVAL = Path(__file__).parents[2] / "shared/benchmarks/geneval/evaluation_metadata.jsonl"
 
@@ -163,7 +163,7 @@ def test_derive_spec_uses_structured_output():
 
 
 def test_derive_spec_falls_back_to_the_parser_when_the_llm_fails(caplog):
-    with caplog.at_level(logging.WARNING, logger="agent.spec_parser"):
+    with caplog.at_level(logging.WARNING, logger="agent.core.spec_parser"):
         result = derive_spec("two red circles left of a blue square", FakeLLM(error=RuntimeError("rate limited")))
     assert normalise(result) == spec("two red circles left of a blue square")
     assert "rule-based parser" in caplog.text and "rate limited" in caplog.text
@@ -172,7 +172,7 @@ def test_derive_spec_falls_back_to_the_parser_when_the_llm_fails(caplog):
 def test_derive_spec_falls_back_on_an_invalid_reply(caplog):
     # a provider that skipped validation: position refers to an object that does not exist
     bad = SceneSpec.model_construct(include=[ObjectSpec(cls="dog", position=("left of", 5))], exclude=[])
-    with caplog.at_level(logging.WARNING, logger="agent.spec_parser"):
+    with caplog.at_level(logging.WARNING, logger="agent.core.spec_parser"):
         result = derive_spec("a photo of a dog", FakeLLM(bad))
     assert normalise(result) == spec("a photo of a dog")
     assert "rule-based parser" in caplog.text

@@ -37,7 +37,7 @@ def free_port() -> int:
 def fake_backends():
     import pytest
 
-    from agent import registry
+    from agent.core import registry
     from agent.critics import CRITICS
     from tests import fakes
     with pytest.MonkeyPatch.context() as mp:
@@ -50,7 +50,7 @@ def fake_backends():
 
 
 def settings_for(variant: str):
-    from agent.ui_support import Settings
+    from agent.surfaces.ui_support import Settings
     if variant == "fake":
         return Settings(image_model="test:flat", critic="critic:seed", max_iterations=3, seed=FAKE_SEED)
     return Settings(max_iterations=2, seed=0)  # offline planner, local:shapes, critic:detector
@@ -60,7 +60,7 @@ def settings_for(variant: str):
 def serve(variant: str, runs_dir: Path, **build):
     """The app on a free loopback port; yields its URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import app
+    from agent.surfaces import ui as app
 
     ctx = fake_backends() if variant == "fake" else _nothing()
     with ctx:

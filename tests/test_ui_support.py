@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from agent import Studio
-from agent import ui_support as ui
+from agent.surfaces import ui_support as ui
 from tests import fakes
 
 

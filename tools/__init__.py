@@ -1,9 +1,9 @@
 """The tools the director calls. Each is a typed function in its own file; its signature is its schema."""
 from __future__ import annotations
 
-from agent.planning import attempt_data
-from agent.tooling import Reply, Toolbox
-from agent.types import Attempt
+from agent.run.planning import attempt_data
+from agent.run.tooling import Reply, Toolbox
+from agent.core.types import Attempt
 
 
 def attempts_reply(attempts: list[Attempt], ctx) -> Reply:

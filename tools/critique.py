@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from agent.tooling import Reply
+from agent.run.tooling import Reply
 from tools import attempts_reply
 
 

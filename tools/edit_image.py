@@ -4,10 +4,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from agent.artifacts import load_image
-from agent.errors import InputError
-from agent.tooling import Reply
-from agent.types import Attempt, GenerationRequest
+from agent.core.artifacts import load_image
+from agent.core.errors import InputError
+from agent.run.tooling import Reply
+from agent.core.types import Attempt, GenerationRequest
 from tools import attempts_reply
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from agent.tooling import Reply
-from agent.types import GenerationRequest
+from agent.run.tooling import Reply
+from agent.core.types import GenerationRequest
 from tools import attempts_reply
 
 

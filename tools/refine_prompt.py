@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import difflib
 
-from agent.tooling import Reply
+from agent.run.tooling import Reply
 
 
 def refine_prompt(ctx, prompt: str, negative_prompt: str = "", rationale: str = "") -> Reply:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 
 CRITICS: dict[str, str] = {
     "detector": "local_models.shapes.detector:DetectorCritic",

@@ -1,7 +1,7 @@
 """Several critics as one: approved only when every one approves; scores and issues merged."""
 from __future__ import annotations
 
-from agent.types import Artifact, SceneSpec, Verdict
+from agent.core.types import Artifact, SceneSpec, Verdict
 
 
 class CompositeCritic:

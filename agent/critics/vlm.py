@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from agent.errors import AtelierError, ConfigError
-from agent.llm import MalformedOutput
-from agent.prompts import load_prompt
-from agent.protocols import LLM
-from agent.registry import resolve
-from agent.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, number_word, plural
+from agent.core.errors import AtelierError, ConfigError, MalformedOutput
+from agent.core.prompts import load_prompt
+from agent.core.protocols import LLM
+from agent.core.registry import resolve
+from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, number_word, plural
 
 NAME = "critic:vlm"
 THRESHOLD = 7

@@ -12,20 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import InputError, ServiceError
-from agent.protocols import ToolResult
+from agent.core.errors import InputError, MalformedOutput, ServiceError  # noqa: F401 (MalformedOutput re-exported)
+from agent.core.protocols import ToolResult
 
 # Anthropic refuses images over 5 MB of base64 and OpenAI over 20 MB; a budget under both (base64
 # grows data by 4/3) means one encoder serves every provider.
 MAX_IMAGE_BYTES = 3_700_000
-
-
-class MalformedOutput(ServiceError):
-    """The model answered, but not in the shape asked for (not JSON, or failing the schema).
-    Retryable: the same question asked again usually gets a well-formed answer."""
-
-    def __init__(self, service: str, message: str):
-        super().__init__(service, message, retryable=True)
 
 
 def parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:

@@ -13,10 +13,10 @@ from typing import Any, Sequence
 import anthropic
 from pydantic import BaseModel
 
-from agent.errors import ConfigError, ServiceError
+from agent.core.errors import ConfigError, ServiceError
 from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
                        parse_structured, sdk_error, tool_result_text)
-from agent.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
+from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 SERVICE = "anthropic"
 DEFAULT_MODEL = "claude-sonnet-4-6"

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import secrets
 
-from agent.errors import ConfigError
-from agent.planning import NextStep, PlanState, Proposal, state_from_messages
-from agent.prompts import load_prompt
-from agent.protocols import Message, TextPart, ToolCall
-from agent.types import ObjectSpec, SceneSpec
+from agent.core.captions import canonical_prompt
+from agent.core.errors import ConfigError
+from agent.core.geometry import relation_holds
+from agent.core.plans import NextStep, PlanState, Proposal, state_from_messages
+from agent.core.prompts import load_prompt
+from agent.core.protocols import Message, TextPart, ToolCall
+from agent.core.types import ObjectSpec, SceneSpec
 
 MAX_EDITS_PER_SOURCE = 2
 MISSING_BOX = 0.62  # side of the box a missing object is painted into, as a share of the image
@@ -22,10 +24,9 @@ class OfflinePlanner:
 
     # ---- Planner -------------------------------------------------------------------------------
     def propose(self, state: PlanState) -> Proposal:
-        if state.spec and state.spec.include and state.image_model == "local:shapes":
-            from local_models.shapes.world import canonical_prompt
+        if state.spec and state.spec.include and state.vocabulary:
             return Proposal(prompt=canonical_prompt(state.spec),
-                            rationale="the embedded model follows its own caption grammar best")
+                            rationale="a model with a limited vocabulary follows the plain caption grammar best")
         subject = describe_scene(state.spec) if state.spec and state.spec.include else state.brief
         return Proposal(prompt=load_prompt("offline_style", subject=subject),
                         rationale="the brief's objects, stated plainly, with a neutral style")
@@ -163,7 +164,6 @@ def free_box(width: int, height: int, taken: list, side: str | None = None, frac
                       default=float(min(width, height)))
             key = (min(gap, 0.0), gap)
             if anchor is not None and side:
-                from local_models.shapes.world import relation_holds
                 if not relation_holds(side, box, anchor, threshold=0.2):
                     continue
                 ax, ay = (anchor[0] + anchor[2]) / 2, (anchor[1] + anchor[3]) / 2

@@ -11,10 +11,10 @@ from typing import Any, Sequence
 import openai
 from pydantic import BaseModel
 
-from agent.errors import ConfigError, ServiceError
+from agent.core.errors import ConfigError, ServiceError
 from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
                        parse_structured, sdk_error, tool_result_text)
-from agent.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
+from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 DEFAULT_MODEL = "gpt-4o"
 # Used when a server rejects `response_format: json_schema`; glue for the protocol, not a prompt.

@@ -25,9 +25,9 @@ from typing import Any, Callable, Literal, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import AtelierError, ConfigError
+from agent.core.errors import AtelierError, ConfigError
 from agent.llm import parse_arguments, parse_structured
-from agent.protocols import Message, Part, TextPart, ToolCall, ToolSpec
+from agent.core.protocols import Message, Part, TextPart, ToolCall, ToolSpec
 
 CompleteFn = Callable[[str, list[Message], list[ToolSpec]], Any]
 StructuredFn = Callable[[str, str, type[BaseModel], list[Path]], Any]

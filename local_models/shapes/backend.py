@@ -6,10 +6,10 @@ import threading
 import time
 from pathlib import Path
 
-from agent.artifacts import load_image, save_image
-from agent.errors import InputError
-from agent.protocols import ModelInfo
-from agent.types import Artifact, GenerationRequest
+from agent.core.artifacts import load_image, save_image
+from agent.core.errors import InputError
+from agent.core.protocols import ModelInfo
+from agent.core.types import Artifact, GenerationRequest
 from local_models.shapes import world
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -127,7 +127,7 @@ class ShapesBackend:
         size = size or (source.size if source.size in self.info.sizes else self.info.sizes[0])
         parent = None
         try:
-            from agent.types import Artifact as _A
+            from agent.core.types import Artifact as _A
             parent = _A.digest(Path(request.source_image))
         except OSError:
             pass

@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
-from agent.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict
+from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict
 from local_models.shapes import world
 
 NAME = "critic:detector"
@@ -244,7 +244,7 @@ class DetectorCritic:
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
         if spec is None:
             try:
-                from agent.spec_parser import parse_spec
+                from agent.core.spec_parser import parse_spec
                 spec = parse_spec(brief_text)
             except Exception as e:  # no parser, or it could not read the brief
                 return Verdict(critic=self.name, approved=False,

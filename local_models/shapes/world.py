@@ -17,7 +17,9 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-from agent.types import ObjectSpec, SceneSpec, number_word, plural  # noqa: F401 (plural re-exported)
+from agent.core.captions import article as _article, canonical_prompt, describe  # noqa: F401 (re-exported)
+from agent.core.geometry import relation_holds  # noqa: F401 (re-exported)
+from agent.core.types import ObjectSpec, SceneSpec, number_word, plural  # noqa: F401 (plural re-exported)
 
 SHAPES = ["circle", "square", "triangle", "star", "ring"]
 COLORS: dict[str, tuple[int, int, int]] = {  # far apart in RGB, and far from every background
@@ -111,21 +113,6 @@ class Scene:
     extra: dict = field(default_factory=dict)
 
 
-def relation_holds(rel: str, box_a, box_b, threshold: float = 0.1) -> bool:
-    """GenEval's rule: centre offset of A from B, shrunk by 10% of both boxes' sizes, must point
-    mostly (cosine > 0.5) in the relation's direction. Image y grows downwards."""
-    ca = ((box_a[0] + box_a[2]) / 2, (box_a[1] + box_a[3]) / 2)
-    cb = ((box_b[0] + box_b[2]) / 2, (box_b[1] + box_b[3]) / 2)
-    dims = (box_a[2] - box_a[0] + box_b[2] - box_b[0], box_a[3] - box_a[1] + box_b[3] - box_b[1])
-    off = (ca[0] - cb[0], ca[1] - cb[1])
-    norm = math.hypot(*off)
-    if norm < 1e-6:
-        return False
-    rev = [max(abs(o) - threshold * d, 0.0) * (1 if o > 0 else -1) for o, d in zip(off, dims)]
-    dx, dy = rev[0] / norm, rev[1] / norm
-    return {"left of": dx < -0.5, "right of": dx > 0.5, "above": dy < -0.5, "below": dy > 0.5}[rel]
-
-
 def _boxes_clear(box, others, gap: int = 3) -> bool:
     for o in others:
         if not (box[2] + gap <= o[0] or o[2] + gap <= box[0] or box[3] + gap <= o[1] or o[3] + gap <= box[1]):
@@ -188,41 +175,6 @@ PREFIXES = [("a photo of ", 0.6), ("", 0.15), ("an image of ", 0.1), ("a picture
             ("a drawing of ", 0.07)]
 REL_PHRASES = {"left of": ["left of", "to the left of"], "right of": ["right of", "to the right of"],
                "above": ["above", "over"], "below": ["below", "under"]}
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
-
-
-def describe(obj: ObjectSpec, size: str | None = None, *, one_word: str = "a") -> str:
-    words = []
-    if obj.count == 1:
-        first = (size or obj.color or obj.cls)
-        words.append(_article(first) if one_word == "a" else "one")
-    else:
-        words.append(number_word(obj.count))
-    if size:
-        words.append(size)
-    if obj.color:
-        words.append(obj.color)
-    words.append(obj.cls if obj.count == 1 else plural(obj.cls))
-    return " ".join(words)
-
-
-def canonical_prompt(spec: SceneSpec, background: str | None = None) -> str:
-    """The phrasing the embedded model follows best (GenEval's): 'a photo of two red circles',
-    'a photo of a blue star below a green square', 'a photo of a purple ring and a yellow triangle'."""
-    inc = spec.include
-    rel = next(((i, o.position) for i, o in enumerate(inc) if o.position), None)
-    if rel is not None and len(inc) == 2:
-        i, (r, j) = rel
-        body = f"{describe(inc[i])} {r} {describe(inc[j])}"
-    else:
-        body = " and ".join(describe(o) for o in inc) or "a shape"
-    text = f"a photo of {body}"
-    if background:
-        text += f" on {_article(background)} {background} background"
-    return text
 
 
 def _pick(rng: random.Random, weighted):

@@ -1,0 +1,98 @@
+"""The price table (prices.yaml, overridable with ATELIER_PRICES) and the money budget of a run.
+
+The director opens `spending_limit(brief.budget.max_cost_usd)` around a run; every remote back end
+calls `before_paying(estimate)` before a paid call and `paid(cost)` after it. A call that would
+overspend raises BudgetSpent (a StopRun), so the run stops instead of the tool erroring. The limit
+lives in a ContextVar because back ends are shared between runs (the registry caches them); code
+that runs tools in a thread pool must copy the context (`contextvars.copy_context().run`).
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from agent.core.errors import BudgetSpent, ConfigError
+
+PRICES_ENV = "ATELIER_PRICES"
+DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"cannot read the price table {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the price table {path} must be a mapping of service -> prices")
+    return data
+
+
+def load_prices() -> dict[str, Any]:
+    """The shipped table with the user's file (ATELIER_PRICES) merged over it. Read on every call:
+    it is small, and an edit takes effect without a restart."""
+    prices = _read(DEFAULT_PRICES)
+    if override := os.environ.get(PRICES_ENV):
+        prices = _merge(prices, _read(Path(override)))
+    return prices
+
+
+def price(*keys: str, default: Any = None) -> Any:
+    """`price("stability", "generate", "core")` -> 0.03; `default` when any key is missing."""
+    node: Any = load_prices()
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+# ---- the money budget --------------------------------------------------------------------------
+@dataclass
+class Wallet:
+    limit_usd: float
+    spent_usd: float = 0.0
+
+    def check(self, estimate_usd: float, what: str) -> None:
+        if self.spent_usd + estimate_usd > self.limit_usd + 1e-9:
+            raise BudgetSpent(f"money budget spent: ${self.spent_usd:.3f} of ${self.limit_usd:.2f} used; "
+                              f"{what} would cost about ${estimate_usd:.3f} more")
+
+    def charge(self, cost_usd: float) -> None:
+        self.spent_usd += cost_usd
+
+
+_wallet: contextvars.ContextVar[Wallet | None] = contextvars.ContextVar("atelier_wallet", default=None)
+
+
+@contextmanager
+def spending_limit(limit_usd: float | None) -> Iterator[Wallet | None]:
+    """Within this block remote calls are charged to one wallet; `None` means no money limit."""
+    wallet = None if limit_usd is None else Wallet(float(limit_usd))
+    token = _wallet.set(wallet)
+    try:
+        yield wallet
+    finally:
+        _wallet.reset(token)
+
+
+def before_paying(estimate_usd: float, what: str) -> None:
+    if (wallet := _wallet.get()) is not None:
+        wallet.check(estimate_usd, what)
+
+
+def paid(cost_usd: float) -> None:
+    if (wallet := _wallet.get()) is not None:
+        wallet.charge(cost_usd)

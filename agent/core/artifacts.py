@@ -1,0 +1,93 @@
+"""Writing what back ends make: PNGs that carry their request (and later their verdict) in metadata
+any common tool can read (PNG text chunks: `parameters` in the A1111 style, `atelier` as JSON)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from agent.core.errors import InputError
+from agent.core.types import Artifact, GenerationRequest, Verdict
+
+Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs (about 8000×8000)
+
+
+def load_image(path: Path | str) -> Image.Image:
+    """Open a user-supplied image with a clear error for missing, non-image or oversized files."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image too large: {path} ({e})") from None
+    except (OSError, SyntaxError):
+        raise InputError(f"not an image file: {path}") from None
+
+
+def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    params = (f"{request.prompt}\nNegative prompt: {request.negative_prompt}\n"
+              f"Steps: {request.steps}, CFG scale: {request.guidance}, Seed: {request.seed}, "
+              f"Size: {request.width}x{request.height}, Model: {request.model}")
+    info.add_text("parameters", params)
+    info.add_text("atelier", json.dumps({"request": request.model_dump(mode="json"), **extra}))
+    return info
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(image: Image.Image, out_dir: Path, request: GenerationRequest, *, index: int = 0,
+               parent: str | None = None, seconds: float = 0.0, cost_usd: float = 0.0,
+               meta: dict[str, Any] | None = None) -> Artifact:
+    """Save one generated image as a PNG with its request in the metadata; return its Artifact."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=_pnginfo(request, {"parent": parent, "meta": meta or {}}))
+    stamp = time.strftime("%H%M%S")
+    path = Path(out_dir) / f"{stamp}-s{request.seed}-{index}-{os.urandom(3).hex()}.png"
+    atomic_write_bytes(path, buf.getvalue())
+    return Artifact(path=path, sha256=Artifact.digest(path), request=request, parent=parent,
+                    seconds=seconds, cost_usd=cost_usd, meta=meta or {})
+
+
+def stamp_verdict(artifact: Artifact, verdict: Verdict) -> Artifact:
+    """Rewrite a PNG so its metadata carries the verdict too; returns the artifact with its new hash."""
+    if artifact.path.suffix.lower() != ".png":
+        return artifact
+    with Image.open(artifact.path) as im:
+        im.load()
+        image = im.copy()
+    import io
+
+    buf = io.BytesIO()
+    extra = {"parent": artifact.parent, "meta": artifact.meta, "verdict": verdict.model_dump(mode="json")}
+    image.save(buf, format="PNG", pnginfo=_pnginfo(artifact.request, extra))
+    atomic_write_bytes(artifact.path, buf.getvalue())
+    return artifact.model_copy(update={"sha256": Artifact.digest(artifact.path)})
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    with Image.open(path) as im:
+        return json.loads(im.text.get("atelier", "{}"))

@@ -1,0 +1,63 @@
+"""Errors a user sees: each says in one line what is wrong. Stop conditions are exceptions too."""
+
+
+class AtelierError(Exception):
+    """A problem the user can fix; its message is the one line they are shown."""
+
+
+class ConfigError(AtelierError):
+    """Unknown back end, missing key, bad setting."""
+
+
+class InputError(AtelierError):
+    """Bad brief, size off the menu, unreadable image, ..."""
+
+
+class ServiceError(AtelierError):
+    """A remote service failed; the message names the service."""
+
+    def __init__(self, service: str, message: str, retryable: bool = False):
+        super().__init__(f"{service}: {message}")
+        self.service, self.retryable = service, retryable
+
+
+class StopRun(Exception):
+    """Raised inside the director to end a run; the message is the stop reason."""
+
+
+class Approved(StopRun):
+    pass
+
+
+class BudgetSpent(StopRun):
+    pass
+
+
+class Stopped(StopRun):
+    """The user stopped the run."""
+
+
+class Ended(StopRun):
+    """The director chose to end the run without approval."""
+
+
+class TooManyErrors(StopRun):
+    """Tools failed several times in a row; the message is the last error."""
+
+
+def one_line(error, what: str = "input") -> str:
+    """A pydantic ValidationError as one line naming each bad field."""
+    problems = []
+    for err in error.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or what
+        msg = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{loc}: {msg}" if loc != what else msg)
+    return f"bad {what}: " + "; ".join(problems)
+
+
+class MalformedOutput(ServiceError):
+    """The model answered, but not in the shape asked for (not JSON, or failing the schema).
+    Retryable: the same question asked again usually gets a well-formed answer."""
+
+    def __init__(self, service: str, message: str):
+        super().__init__(service, message, retryable=True)

@@ -1,0 +1,89 @@
+"""What a planner sees and proposes: the plan state, a proposal, the next step and the Planner
+protocol. Types only (plus reading a state back off a conversation), so planners and LLM providers
+need nothing but the core."""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from agent.core.protocols import Message, ToolCall
+from agent.core.types import SceneSpec
+
+
+class Proposal(BaseModel):
+    prompt: str
+    negative_prompt: str = ""
+    rationale: str = ""
+
+
+class NextStep(BaseModel):
+    action: Literal["generate", "edit"]
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    guidance: float | None = None
+    n: int = Field(1, ge=1, le=16)
+    attempt: int | None = Field(None, description="for edit: the attempt to edit")
+    box: tuple[int, int, int, int] | None = Field(None, description="for edit: region to repaint")
+    strength: float | None = Field(None, gt=0, le=1)
+    reason: str = ""
+
+    def call(self) -> ToolCall:
+        if self.action == "edit":
+            args = {"attempt": self.attempt, "prompt": self.prompt, "box": self.box, "seed": self.seed,
+                    "guidance": self.guidance, "n": self.n}
+            if self.strength is not None:
+                args["strength"] = self.strength
+        else:
+            args = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "seed": self.seed,
+                    "guidance": self.guidance, "n": self.n}
+        return ToolCall(id=f"call_{secrets.token_hex(6)}", name=f"{self.action}_image",
+                        arguments={k: v for k, v in args.items() if v is not None})
+
+
+class PlanState(BaseModel):
+    """Everything a planner needs, as plain data (the same whether read off the record or off
+    the conversation), so LLM and rules plan from the same facts."""
+
+    brief: str
+    spec: SceneSpec | None = None
+    image_model: str
+    sizes: list[tuple[int, int]] = Field(default_factory=list)
+    default_guidance: float | None = None
+    vocabulary: str = ""
+    candidates: int = 1
+    seed: int = 0
+    edits: bool = True
+    adds_by_inpainting: bool = True
+    refined_prompt: str | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    last_error: str | None = None
+
+
+class Planner(Protocol):
+    def propose(self, state: PlanState) -> Proposal: ...
+
+    def next_step(self, state: PlanState) -> NextStep: ...
+
+
+_JSON_BLOCK = re.compile(r"```json\n(.*?)\n```", re.S)
+
+
+def state_from_messages(messages: list[Message]) -> PlanState:
+    """Rebuild the plan state from a conversation: the task's JSON block, then every tool result."""
+    state = PlanState.model_validate_json(_JSON_BLOCK.findall(messages[0].text)[-1])
+    for message in messages[1:]:
+        for part in message.parts:
+            if getattr(part, "type", "") != "tool_result":
+                continue
+            state.last_error = part.data.get("error")
+            if "prompt" in part.data and part.name == "refine_prompt":
+                state.refined_prompt = part.data["prompt"]
+            by_index = {a["index"]: a for a in state.attempts}
+            for a in part.data.get("attempts", []):
+                by_index[a["index"]] = a
+            state.attempts = [by_index[i] for i in sorted(by_index)]
+    return state

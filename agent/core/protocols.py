@@ -1,0 +1,119 @@
+"""The narrow interfaces every back end implements. One back end per file, our own types in and out."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from agent.core.types import Artifact, GenerationRequest, SceneSpec, Verdict
+
+
+# ---- images and video -------------------------------------------------------------------------
+class ModelInfo(BaseModel):
+    """What a generation back end offers; checked before any weights load or any call is paid."""
+
+    name: str
+    sizes: list[tuple[int, int]] = Field(description="(width, height) menu; the first is the default")
+    default_steps: int | None = None
+    default_guidance: float | None = None
+    supports_negative: bool = True
+    max_n: int = 8
+    edits: list[str] = Field(default_factory=list, description="img2img, inpaint, instruct, ...")
+    vocabulary: str = Field("", description="what the model can draw, when that is limited")
+    adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "
+                                     "(measured False for local:shapes: 16% of such edits approved)")
+
+
+@runtime_checkable
+class ImageBackend(Protocol):
+    info: ModelInfo
+
+    def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
+
+    def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
+
+
+@runtime_checkable
+class VideoBackend(Protocol):
+    info: ModelInfo
+
+    def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
+
+
+# ---- critics ----------------------------------------------------------------------------------
+@runtime_checkable
+class Critic(Protocol):
+    name: str
+
+    def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict: ...
+
+
+# ---- LLMs -------------------------------------------------------------------------------------
+class TextPart(BaseModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(BaseModel):
+    type: Literal["image"] = "image"
+    path: Path
+    media_type: str = "image/png"
+
+
+class ToolCall(BaseModel):
+    type: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = Field(None, description="set by the provider when the model's arguments were not a "
+                              "JSON object; the director answers with an error result instead of running it")
+
+
+class ToolResult(BaseModel):
+    """What a tool gave back: text and images for the model, `data` for programs (the offline planner)."""
+
+    type: Literal["tool_result"] = "tool_result"
+    call_id: str
+    name: str
+    content: list[TextPart | ImagePart] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+    is_error: bool = False
+
+
+Part = TextPart | ImagePart | ToolCall | ToolResult
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant", "tool"]
+    parts: list[Part]
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [p for p in self.parts if isinstance(p, ToolCall)]
+
+
+class ToolSpec(BaseModel):
+    """A tool as an LLM sees it; `parameters` is JSON schema derived from the function signature."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """One chat turn: the system prompt, the conversation and the tools in; the assistant's message out."""
+
+    name: str
+
+    def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message: ...
+
+    def structured(self, system: str, prompt: str, schema: type[BaseModel],
+                   images: list[Path] = ()) -> BaseModel:
+        """One reply parsed into `schema` (used by the critic and for SceneSpec extraction)."""
+        ...

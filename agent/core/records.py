@@ -1,0 +1,71 @@
+"""Runs on disk: `runs/<run_id>/run.json` (rewritten atomically after every step), the attempts'
+files beside it, and `runs/index.sqlite`, one row per run, for history and the UI's browser."""
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+from agent.core.artifacts import atomic_write_bytes
+from agent.core.errors import InputError
+from agent.core.types import RunRecord
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, created TEXT, brief TEXT, status TEXT, approved INTEGER,
+  attempts INTEGER, best_path TEXT, llm TEXT, image_model TEXT, critic TEXT, cost_usd REAL,
+  seconds REAL, owner TEXT)"""
+
+
+class RunStore:
+    def __init__(self, root: Path | str = "runs"):
+        self.root = Path(root).expanduser().resolve()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{secrets.token_hex(4)}"
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            raise InputError(f"output folder is not writable: {self.root} ({e.strerror})") from None
+        self.index = self.root / "index.sqlite"
+        with closing(self._db()) as db, db:
+            db.execute(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.index, timeout=30)
+
+    def new_id(self) -> str:
+        return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+    def run_dir(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise InputError(f"not a run id: {run_id!r}")
+        return self.root / run_id
+
+    def save(self, record: RunRecord, owner: str = "") -> None:
+        folder = self.run_dir(record.run_id)
+        atomic_write_bytes(folder / "run.json", record.model_dump_json(indent=1).encode())
+        best = record.best
+        row = (record.run_id, record.created.isoformat(), record.brief.text[:500], record.status,
+               int(record.approved), len(record.attempts), str(best.artifact.path) if best else None,
+               record.llm, record.image_model, record.critic, record.cost_usd, record.seconds, owner)
+        with closing(self._db()) as db, db:
+            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+                       "status=excluded.status, approved=excluded.approved, attempts=excluded.attempts, "
+                       "best_path=excluded.best_path, cost_usd=excluded.cost_usd, seconds=excluded.seconds",
+                       row)
+
+    def load(self, run_id: str) -> RunRecord:
+        path = self.run_dir(run_id) / "run.json"
+        if not path.is_file():
+            raise InputError(f"no run {run_id!r} in {self.root}")
+        return RunRecord.model_validate_json(path.read_text())
+
+    def history(self, limit: int = 50, owner: str | None = None) -> list[dict]:
+        query = "SELECT * FROM runs" + (" WHERE owner = ?" if owner is not None else "") + \
+                " ORDER BY created DESC LIMIT ?"
+        args = ((owner,) if owner is not None else ()) + (limit,)
+        with closing(self._db()) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(query, args)]

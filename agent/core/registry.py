@@ -1,0 +1,91 @@
+"""`"provider:model"` strings → back ends. The module behind a prefix is imported only when used,
+so `import agent` never pulls in torch. Plugins add prefixes with `register()`, the
+`atelier.backends` entry-point group (name `KIND.PREFIX`, value `module:factory`), or the
+`ATELIER_PLUGINS` environment variable: comma-separated `module` or `module:function` names, each
+imported (and the function called) before the first back end is resolved, in every process that
+resolves one (CLI, MCP server, batch workers, Ray workers)."""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from agent.core.errors import ConfigError
+
+Kind = Literal["llm", "image", "video", "critic"]
+
+# kind -> prefix -> "module:factory"; factory(model: str) -> back end
+_REGISTRY: dict[str, dict[str, str]] = {
+    "llm": {
+        "anthropic": "agent.llm.anthropic:AnthropicLLM",
+        "openai": "agent.llm.openai:OpenAILLM",
+        "openai-compatible": "agent.llm.openai:OpenAICompatibleLLM",
+        "scripted": "agent.llm.scripted:ScriptedLLM",
+        "offline": "agent.llm.offline:OfflinePlanner",
+    },
+    "image": {
+        "local": "local_models.catalog:load_image_backend",
+        "openai": "agent.backends.remote.openai_images:OpenAIImages",
+        "stability": "agent.backends.remote.stability:StabilityImages",
+        "replicate": "agent.backends.remote.replicate:ReplicateImages",
+    },
+    "video": {
+        "local": "local_models.catalog:load_video_backend",
+        "replicate": "agent.backends.remote.replicate:ReplicateVideo",
+        "runway": "agent.backends.remote.runway:RunwayVideo",
+    },
+    "critic": {
+        "critic": "agent.critics:load_critic",
+    },
+}
+
+
+def register(kind: Kind, prefix: str, target: str) -> None:
+    """Add or replace a back end: `register("image", "myco", "my_pkg.backend:MyBackend")`."""
+    _REGISTRY[kind][prefix] = target
+    resolve.cache_clear()
+
+
+def split(spec: str) -> tuple[str, str]:
+    spec = spec.strip()
+    prefix, _, model = spec.partition(":")
+    return prefix, model
+
+
+def known(kind: Kind) -> list[str]:
+    _load_plugins()
+    return sorted(_REGISTRY[kind])
+
+
+@functools.cache
+def _load_plugins() -> None:
+    for ep in entry_points(group="atelier.backends"):
+        kind, _, prefix = ep.name.partition(".")
+        if kind in _REGISTRY:
+            _REGISTRY[kind].setdefault(prefix, ep.value)
+    for name in filter(None, (n.strip() for n in os.environ.get("ATELIER_PLUGINS", "").split(","))):
+        module_name, _, function = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            if function:
+                getattr(module, function)()
+        except Exception as e:
+            raise ConfigError(f"ATELIER_PLUGINS: cannot load {name!r}: {type(e).__name__}: {e}") from e
+
+
+@functools.lru_cache(maxsize=32)
+def resolve(kind: Kind, spec: str) -> Any:
+    """The back end for `spec`, built once per process (pipelines stay loaded between requests)."""
+    _load_plugins()
+    prefix, model = split(spec)
+    if prefix not in _REGISTRY[kind]:
+        raise ConfigError(f"unknown {kind} back end {spec!r}; known prefixes: {', '.join(known(kind))}")
+    module_name, _, attr = _REGISTRY[kind][prefix].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"{spec!r} needs a package that is not installed ({e.name}); "
+                          f"install the extra that provides it, e.g. pip install 'atelier[local]'") from e
+    return getattr(module, attr)(model)

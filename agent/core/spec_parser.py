@@ -1,0 +1,361 @@
+"""Brief text -> SceneSpec (GenEval's format).
+
+`parse_spec` is the offline planner's rule-based parser for GenEval-style English ("a photo of three
+red circles", "a dog right of a teddy bear", "a purple wine glass and a black apple"); `derive_spec`
+is the LLM path (structured output), falling back to `parse_spec` when the LLM fails.
+The words it knows live in agent/core/data/vocabulary.yaml, not here.
+
+Conventions, all taken from GenEval's evaluation_metadata.jsonl:
+- "A left of B": include is [B, A] and A gets position ["left of", index of B]; the reference
+  object comes first. A chain "A left of B above C" gives [C, B (above C), A (left of B)].
+- Otherwise objects keep the order the text names them in.
+- An explicit number ("two clocks") means exactly that many: exclude gets the same object with
+  count + 1 (GenEval's counting rule). "a"/"an"/"the" give count 1 with no exclude; a bare plural
+  ("dogs") gives count 2 (at least two) with no exclude. "no dogs" / "without a dog" exclude count 1.
+- "the X" refers back to an X already named ("... and a star above the square") instead of adding one.
+- Nouns outside the vocabulary are kept (head noun, singularised) when the phrase is checkable:
+  it has a color or an explicit number, or its clause is a clean object list anchored by
+  "a photo of", a relation or a known class. Otherwise the text has no checkable object phrase and
+  parse_spec returns None: "a moody sunset over the ocean, cinematic" -> None.
+
+Measure it on GenEval: python -m agent.core.spec_parser --geneval ../shared/benchmarks/geneval/evaluation_metadata.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from agent.core.types import ObjectSpec, SceneSpec, plural
+
+log = logging.getLogger(__name__)
+VOCABULARY = Path(__file__).with_name("data") / "vocabulary.yaml"
+
+Words = tuple[str, ...]
+
+
+def _words(phrase: str) -> Words:
+    return tuple(phrase.split())
+
+
+class Vocabulary:
+    """vocabulary.yaml as lookup tables keyed by word tuples (multi-word entries match as a unit)."""
+
+    def __init__(self, data: dict[str, Any]):
+        self.irregular: dict[str, str] = data["irregular_plurals"]
+        self.singular_of = {pl: sg for sg, pl in self.irregular.items()}
+        self.known = list(data["coco_classes"]) + list(data["shape_classes"])
+        # every written form of a class -> (class, written as a plural)
+        self.classes: dict[Words, tuple[str, bool]] = {}
+        names = {c: c for c in self.known} | dict(data["class_aliases"])
+        for name, cls in names.items():
+            for form in self._plurals(name):
+                self.classes.setdefault(_words(form), (cls, True))
+            self.classes[_words(name)] = (cls, False)  # singular wins where the forms coincide (skis)
+        self.colors: dict[str, str] = data["colors"]
+        self.numbers: dict[Words, int] = {_words(k): int(v) for k, v in data["numbers"].items()}
+        self.articles = set(data["articles"])
+        self.relations: dict[Words, str] = {_words(k): v for k, v in data["relations"].items()}
+        self.conjunctions = {_words(k) for k in data["conjunctions"]}
+        self.negations = {_words(k) for k in data["negations"]}
+        self.frame_nouns = set(data["frame_nouns"])
+        self.frame_links = {_words(k) for k in data["frame_links"]}
+        self.filler = set(data["filler_words"])
+        self.stop = set(data["stop_words"])
+
+    def _plurals(self, name: str) -> set[str]:
+        head, last = name.rsplit(" ", 1) if " " in name else ("", name)
+        stem = f"{head} " if head else ""
+        # the proper plural, plus the naive "+s" GenEval writes ("benchs", "knifes", "sheeps")
+        forms = {plural(name), name + "s", name + "es"}
+        if last in self.irregular:
+            forms.add(stem + self.irregular[last])
+        return forms
+
+    def singularise(self, word: str) -> tuple[str, bool]:
+        """A noun outside the vocabulary in its singular form, and whether it was plural."""
+        if word in self.singular_of:
+            return self.singular_of[word], self.singular_of[word] != word
+        if word in self.irregular:
+            return word, False
+        if len(word) > 4 and word.endswith("ies"):
+            return word[:-3] + "y", True
+        if word.endswith(("ches", "shes", "xes", "sses", "zzes")):
+            return word[:-2], True
+        if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            return word[:-1], True
+        return word, False
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    return Vocabulary(yaml.safe_load(VOCABULARY.read_text(encoding="utf-8")))
+
+
+def _match(table, tokens: list[str], i: int, longest: int = 5):
+    """The longest entry of `table` (keyed by word tuples) starting at tokens[i]: (value, length)."""
+    for k in range(min(longest, len(tokens) - i), 0, -1):
+        key = tuple(tokens[i:i + k])
+        if key in table:
+            return (table[key] if isinstance(table, dict) else key), k
+    return None
+
+
+@dataclass
+class _Phrase:
+    """One object phrase as written."""
+
+    cls: str
+    known: bool
+    count: int
+    exact: bool          # an explicit number: exactly `count`
+    color: str | None
+    definite: bool       # "the X": may refer back to an X already named
+    negated: bool = False
+    keep: bool = True
+
+
+_FRAME, _AND = "frame", "and"
+_TOKEN = re.compile(r"[a-z0-9]+|&|[,;:.!?()\[\]\"]")
+_BREAK = set(",;:.!?()[]\"")
+
+
+def _tokenise(text: str) -> list[list[str]]:
+    """Lower-case words, cut into segments at punctuation ("..., cinematic, 4k" become separate
+    segments, so style terms never run into an object phrase)."""
+    text = text.lower().replace("-", " ").replace("_", " ").replace("'", "").replace("\u2019", "")
+    segments: list[list[str]] = [[]]
+    for tok in _TOKEN.findall(text):
+        if tok in _BREAK:
+            segments.append([])
+        else:
+            segments[-1].append(tok)
+    return [s for s in segments if s]
+
+
+def _boundary(v: Vocabulary, tokens: list[str], j: int) -> bool:
+    """Whether tokens[j] ends an object phrase."""
+    return (j >= len(tokens) or tokens[j] in v.stop or tokens[j] in v.filler
+            or any(_match(t, tokens, j) for t in (v.relations, v.conjunctions, v.negations, v.frame_links)))
+
+
+def _phrase(v: Vocabulary, tokens: list[str], i: int):
+    """An object phrase at tokens[i]: (quantifier) (modifiers, colors) noun. Returns (phrase or
+    _FRAME or None, tokens used)."""
+    j, count, exact, definite = i, None, False, False
+    if (m := _match(v.numbers, tokens, j)):
+        count, exact = m[0], True
+        j += m[1]
+    elif tokens[j].isdigit() and 0 < int(tokens[j]) <= 100:
+        count, exact = int(tokens[j]), True
+        j += 1
+    elif tokens[j] in v.articles:
+        definite = tokens[j] == "the"
+        j += 1
+    elif tokens[j] not in v.colors and not _match(v.classes, tokens, j):
+        return None, 0  # an unknown word with no article or color in front does not start an object
+    color, words = None, []
+    while not _boundary(v, tokens, j):
+        t = tokens[j]
+        if (m := _match(v.classes, tokens, j)):
+            # a color that is also a class ("an orange orange") is the color when a noun follows it
+            if m[1] == 1 and t in v.colors and not _boundary(v, tokens, j + 1):
+                color, j = v.colors[t], j + 1
+                continue
+            (cls, is_plural), k = m
+            return _make(cls, True, is_plural, count, exact, color, definite), j + k - i
+        if t in v.colors:
+            color = v.colors[t]
+        elif words and t.endswith("ing"):
+            break  # a participle after the noun: "a lantern glowing"
+        elif t.isdigit() or _match(v.numbers, tokens, j):
+            break  # the next object's number: "two cats three dogs"
+        else:
+            words.append(t)
+        j += 1
+    if not words:
+        return None, 0
+    if words[-1] in v.frame_nouns:  # "a photo of", "an oil painting showing": the picture itself
+        link = _match(v.frame_links, tokens, j)
+        return _FRAME, j - i + (link[1] if link else 0)
+    noun, is_plural = v.singularise(words[-1])
+    return _make(noun, False, is_plural, count, exact, color, definite), j - i
+
+
+def _make(cls, known, is_plural, count, exact, color, definite) -> _Phrase:
+    if count is None:
+        count = 2 if is_plural else 1  # a bare plural asks for at least two
+    return _Phrase(cls, known, max(count, 1), exact and count > 0, color, definite, negated=count == 0)
+
+
+def _scan(v: Vocabulary, tokens: list[str]) -> list:
+    """One segment -> a list of _Phrase, ("rel", relation) and _AND items; decides which phrases
+    with unknown nouns are clear enough to keep."""
+    items: list = []
+    complete, anchored, negate, i = True, False, False, 0
+    while i < len(tokens):
+        if (m := _match(v.relations, tokens, i)):
+            items.append(("rel", m[0]))
+            anchored = True
+        elif (m := _match(v.negations, tokens, i)):
+            items.append(_AND)
+            negate = True
+        elif (m := _match(v.conjunctions, tokens, i)):
+            items.append(_AND)
+        else:
+            found, k = _phrase(v, tokens, i)
+            if found is _FRAME:
+                anchored = True
+            elif found is not None:
+                found.negated |= negate
+                negate = False
+                anchored |= found.known
+                items.append(found)
+            elif tokens[i] not in v.filler:
+                complete = False  # a word we cannot place: unknown nouns here need other evidence
+            i += max(k, 1)
+            continue
+        i += m[1]
+    for p in items:
+        if isinstance(p, _Phrase) and not p.known:
+            p.keep = bool(p.color or p.exact or (complete and anchored))
+    return items
+
+
+def parse_spec(text: str | None) -> SceneSpec | None:
+    """The SceneSpec GenEval-style English asks for, or None when it names no checkable object."""
+    if not text or not text.strip():
+        return None
+    v = vocabulary()
+    # chains of phrases joined by relations: [p0, (rel1, p1), (rel2, p2), ...] = "p0 rel1 p1 rel2 p2"
+    chains: list[list] = []
+    current: list | None = None
+    for segment in _tokenise(text):
+        relation = None  # a segment that opens with a relation continues the previous chain
+        for item in _scan(v, segment):
+            if item is _AND:
+                current, relation = None, None
+            elif isinstance(item, tuple):
+                relation = item[1]
+            elif relation and current is not None:
+                current.append((relation, item))
+                relation = None
+            else:
+                current = [item]
+                chains.append(current)
+
+    include: list[ObjectSpec] = []
+    exclude: list[ObjectSpec] = []
+
+    def emit(p: _Phrase) -> int | None:
+        if not p.keep:
+            return None
+        if p.negated:
+            exclude.append(ObjectSpec(cls=p.cls, count=1, color=p.color))
+            return None
+        if p.definite:
+            for idx, obj in enumerate(include):
+                if obj.cls == p.cls and p.color in (None, obj.color):
+                    return idx
+        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color))
+        if p.exact:
+            exclude.append(ObjectSpec(cls=p.cls, count=p.count + 1, color=p.color))
+        return len(include) - 1
+
+    for chain in chains:
+        phrases = [chain[0]] + [p for _, p in chain[1:]]
+        relations = [r for r, _ in chain[1:]]
+        # GenEval lists the reference object before the one placed relative to it: emit from the end
+        ref = emit(phrases[-1])
+        for k in range(len(phrases) - 2, -1, -1):
+            idx = emit(phrases[k])
+            if idx is not None and ref is not None and idx != ref and include[idx].position is None:
+                include[idx].position = (relations[k], ref)
+            ref = idx
+
+    # an exclude that contradicts an include ("two circles and three red circles") is dropped:
+    # the include is what the text asks for outright
+    exclude = [ex for ex in exclude if not any(
+        inc.cls == ex.cls and ex.color in (None, inc.color) and inc.count >= ex.count for inc in include)]
+    exclude = list({ex.model_dump_json(): ex for ex in exclude}.values())
+    if not include and not exclude:
+        return None
+    return SceneSpec(include=include, exclude=exclude)
+
+
+def derive_spec(text: str, llm) -> SceneSpec:
+    """The LLM path: structured output in GenEval's format, validated. If the LLM fails or answers
+    something invalid, log a warning and fall back to parse_spec (an empty spec when that finds
+    nothing checkable)."""
+    from agent.core.prompts import load_prompt  # prompts are data files; only this path needs them
+
+    v = vocabulary()
+    system = load_prompt("spec", colors=", ".join(sorted(set(v.colors.values()))),
+                         relations=", ".join(f'"{r}"' for r in dict.fromkeys(v.relations.values())))
+    try:
+        reply = llm.structured(system, f"Brief: {text}", SceneSpec)
+        data = reply.model_dump(by_alias=True) if isinstance(reply, BaseModel) else reply
+        return SceneSpec.model_validate(data)
+    except Exception as exc:  # any provider or validation failure: the offline parser still works
+        log.warning("LLM scene-spec derivation failed (%s: %s); using the rule-based parser instead",
+                    type(exc).__name__, exc)
+        return parse_spec(text) or SceneSpec()
+
+
+# ---- measurement on GenEval -------------------------------------------------------------------
+def normalise(spec: SceneSpec | dict | None) -> dict | None:
+    """GenEval JSON with lists for tuples, for exact comparison."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        spec = SceneSpec.model_validate({"include": spec.get("include", []), "exclude": spec.get("exclude", [])})
+    return json.loads(json.dumps(spec.to_geneval()))
+
+
+def evaluate(metadata: Path) -> tuple[dict[str, tuple[int, int]], list[tuple[dict, dict | None]]]:
+    """Per tag (matches, total), and the mismatched rows with what the parser gave."""
+    per_tag: dict[str, Counter] = {}
+    misses = []
+    for line in Path(metadata).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        got = normalise(parse_spec(row["prompt"]))
+        ok = got == normalise(row)
+        per_tag.setdefault(row["tag"], Counter())[ok] += 1
+        if not ok:
+            misses.append((row, got))
+    return {tag: (c[True], c[True] + c[False]) for tag, c in per_tag.items()}, misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m agent.core.spec_parser", description=__doc__.split("\n")[0])
+    ap.add_argument("--geneval", type=Path, help="GenEval evaluation_metadata.jsonl: measure exact match")
+    ap.add_argument("text", nargs="*", help="parse this text and print the spec")
+    args = ap.parse_args(argv)
+    if args.text:
+        print(json.dumps(normalise(parse_spec(" ".join(args.text)))))
+    if not args.geneval:
+        return 0
+    per_tag, misses = evaluate(args.geneval)
+    hits, total = sum(h for h, _ in per_tag.values()), sum(n for _, n in per_tag.values())
+    print(f"exact match: {hits}/{total} = {100 * hits / total:.1f}%")
+    for tag, (h, n) in per_tag.items():
+        print(f"  {tag:<14} {h}/{n} = {100 * h / n:.1f}%")
+    for row, got in misses:
+        print(f"MISMATCH {row['prompt']!r}\n  expected {json.dumps(normalise(row))}\n  got      {json.dumps(got)}")
+    return 0 if not misses else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The state one run's tools share: the record, the budget, the back ends, and the bookkeeping that
+keeps the best attempt (a later, worse attempt never replaces it) and saves after every step."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from agent.core import registry
+from agent.core.artifacts import stamp_verdict
+from agent.core.errors import BudgetSpent, Stopped
+from agent.core.records import RunStore
+from agent.core.types import Artifact, Attempt, Event, RunRecord, Verdict
+
+# (brief, proposed prompt) -> the prompt to use (edited or as is), or None to refuse the rewrite
+Review = Callable[[str, str], str | None]
+
+
+class RunContext:
+    def __init__(self, record: RunRecord, store: RunStore, *, video_model: str | None = None,
+                 on_event: Callable[[Event], None] | None = None, review: Review | None = None,
+                 stop: threading.Event | None = None, owner: str = ""):
+        self.record, self.store = record, store
+        self.video_model = video_model
+        self.on_event, self.review = on_event, review
+        self.stop_flag = stop or threading.Event()
+        self.owner = owner
+        self.started = time.monotonic() - record.seconds  # a resumed run keeps its spent time
+        self.out_dir = store.run_dir(record.run_id)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- back ends, resolved lazily and cached per process by the registry -------------------
+    def image_backend(self, model: str | None = None):
+        return registry.resolve("image", model or self.record.image_model)
+
+    def video_backend(self, model: str | None = None):
+        from agent.core.errors import ConfigError
+        spec = model or self.video_model
+        if not spec:
+            raise ConfigError("no video model chosen: pass video_model (e.g. local:svd or runway:gen4_turbo)")
+        return registry.resolve("video", spec)
+
+    def critic(self, spec: str | None = None):
+        return registry.resolve("critic", spec or self.record.critic)
+
+    # ---- budget ------------------------------------------------------------------------------
+    @property
+    def generations(self) -> int:
+        return len(self.record.attempts)  # every attempt is one generated image or clip
+
+    def next_seed(self) -> int:
+        """Seeds follow from the brief's seed, so a run is reproducible from its record."""
+        return (self.record.brief.seed or 0) + len(self.record.attempts)
+
+    def check_budget(self, about_to_generate: int = 0) -> None:
+        """Raise the stop condition that applies, if any (checked before every step)."""
+        b, r = self.record.brief.budget, self.record
+        self.tick()
+        if self.stop_flag.is_set():
+            raise Stopped("stopped by the user")
+        if r.iterations >= b.max_iterations:
+            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})")
+        if b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
+            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})")
+        if b.max_seconds is not None and r.seconds >= b.max_seconds:
+            raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)")
+        if b.max_cost_usd is not None and r.cost_usd >= b.max_cost_usd:
+            raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})")
+
+    def tick(self) -> None:
+        self.record.seconds = time.monotonic() - self.started
+
+    # ---- events and saving --------------------------------------------------------------------
+    def emit(self, type_: str, message: str = "", attempt: Attempt | None = None, **data) -> None:
+        if self.on_event:
+            self.on_event(Event(type=type_, run_id=self.record.run_id, message=message,
+                                attempt=attempt, data=data))
+
+    def save(self) -> None:
+        self.tick()
+        self.store.save(self.record, owner=self.owner)
+
+    # ---- attempts ------------------------------------------------------------------------------
+    def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "") -> list[Attempt]:
+        """Record new artifacts as one iteration, critique each, and keep the best."""
+        self.record.iterations += 1
+        made = []
+        for artifact in artifacts:
+            attempt = Attempt(index=len(self.record.attempts), iteration=self.record.iterations,
+                              action=action, prompt=artifact.request.prompt, seed=artifact.request.seed,
+                              artifact=artifact, note=note)
+            self.record.attempts.append(attempt)
+            self.record.cost_usd += artifact.cost_usd
+            self.emit("attempt_made", f"attempt {attempt.index}: {action}", attempt)
+            self.judge(attempt)
+            made.append(attempt)
+        self.save()
+        return made
+
+    def judge(self, attempt: Attempt, critic: str | None = None) -> Verdict:
+        if attempt.artifact.kind == "video" and critic is None:
+            verdict = Verdict(critic="none", approved=False, error="no critic for video; judge it by eye")
+        else:
+            verdict = self.critic(critic).critique(attempt.artifact, self.record.brief.text, self.record.spec)
+        attempt.verdict = verdict
+        attempt.artifact = stamp_verdict(attempt.artifact, verdict)
+        best = self.record.best
+        if best is None or verdict.score > (best.verdict.score if best.verdict else -1e9):
+            self.record.best_index = attempt.index
+        self.emit("verdict", _describe(verdict), attempt)
+        return verdict
+
+    def attempt(self, index: int) -> Attempt:
+        if not 0 <= index < len(self.record.attempts):
+            from agent.core.errors import InputError
+            raise InputError(f"no attempt {index}; this run has {len(self.record.attempts)}")
+        return self.record.attempts[index]
+
+    def path_in_run(self, name: str) -> Path:
+        return self.out_dir / name
+
+
+def _describe(v: Verdict) -> str:
+    if v.error:
+        return f"critique failed: {v.error}"
+    state = "approved" if v.approved else "not approved"
+    return f"{state}" + (f": {'; '.join(v.issues)}" if v.issues else "")

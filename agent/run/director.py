@@ -1,0 +1,136 @@
+"""The director: one run, top to bottom.
+
+A run ends by exception (mini-swe-agent style): `Approved` when the critic approves an attempt,
+`BudgetSpent` when iterations, generations, seconds or money run out, `Stopped` when the user
+stops it, `Ended` when the LLM gives up, `TooManyErrors` when tools keep failing. Whatever ends
+it, the record is saved in `finally`, so nothing made is ever lost.
+
+Two ways to drive:
+- agent: the LLM (or the offline planner, which speaks the same protocol) picks each tool call;
+- loop:  the fixed cycle refine → generate N → critique → revise, with a planner proposing the
+         prompt and each revision.
+"""
+from __future__ import annotations
+
+import json
+import traceback
+
+from agent.run.context import RunContext
+from agent.core.errors import (Approved, AtelierError, BudgetSpent, Ended, StopRun, Stopped,
+                          TooManyErrors)
+from agent.core.plans import NextStep, Planner
+from agent.core.prompts import load_prompt
+from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
+from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
+from agent.run.tooling import Toolbox
+
+MAX_ERRORS_IN_A_ROW = 3
+STATUS = {Approved: "approved", BudgetSpent: "budget_spent", Stopped: "stopped", Ended: "ended",
+          TooManyErrors: "failed"}
+
+
+class Director:
+    def __init__(self, llm: LLM, ctx: RunContext, toolbox: Toolbox, planner: Planner | None = None,
+                 edits: bool = True):
+        self.llm, self.ctx, self.toolbox, self.edits = llm, ctx, toolbox, edits
+        # the offline planner is both an LLM and a Planner; any other LLM plans through prompts
+        self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))
+        self.messages = [Message.model_validate(m) for m in ctx.record.messages]
+        self.errors_in_a_row = 0
+
+    @property
+    def record(self):
+        return self.ctx.record
+
+    def run(self):
+        r = self.record
+        r.status, r.stop_reason, r.error = "running", "", None
+        self.ctx.emit("run_started", r.brief.text, mode=r.mode, llm=r.llm, image_model=r.image_model,
+                      critic=r.critic, spec=r.spec.to_geneval() if r.spec else None)
+        try:
+            self.info = self.ctx.image_backend().info
+            self.drive_agent() if r.mode == "agent" else self.drive_loop()
+        except StopRun as stop:
+            r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
+            if isinstance(stop, TooManyErrors):
+                r.error = str(stop)
+        except AtelierError as e:
+            r.status, r.stop_reason, r.error = "failed", "error", str(e)
+        except Exception as e:  # a bug: the user gets one line, the traceback goes to the run folder
+            (self.ctx.out_dir / "error.log").write_text(traceback.format_exc())
+            r.status, r.stop_reason = "failed", "error"
+            r.error = f"internal error {type(e).__name__}: {e} (traceback in {self.ctx.out_dir / 'error.log'})"
+        finally:
+            r.messages = [m.model_dump(mode="json") for m in self.messages]
+            self.ctx.save()
+            self.ctx.emit("run_finished", r.stop_reason, summary=r.summary())
+        return r
+
+    # ---- agent mode: the LLM decides ----------------------------------------------------------
+    def drive_agent(self) -> None:
+        if not self.messages:
+            self.messages.append(Message(role="user", parts=[TextPart(text=self.task())]))
+        self.drop_unanswered_calls()
+        system, tools = load_prompt("system"), self.toolbox.specs()
+        for _ in range(4 * self.record.brief.budget.max_iterations + 4):
+            self.ctx.check_budget()
+            self.ctx.emit("step_started", f"asking {self.record.llm}")
+            reply = self.llm.complete(system, self.messages, tools)
+            self.messages.append(reply)
+            if reply.text:
+                self.ctx.emit("message", reply.text)
+            if not reply.tool_calls:
+                raise Ended(f"the director ended the run: {reply.text.strip() or '(no reason given)'}")
+            results = [self.call(c) for c in reply.tool_calls]
+            self.messages.append(Message(role="tool", parts=results))
+            self.after_step(results)
+        raise BudgetSpent("turn limit reached without approval")
+
+    def task(self) -> str:
+        state = state_from_record(self.record, self.info, self.edits)
+        return load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
+
+    def drop_unanswered_calls(self) -> None:
+        """A resumed conversation may end in tool calls that never ran; ask again instead."""
+        while self.messages and self.messages[-1].role == "assistant" and self.messages[-1].tool_calls:
+            self.messages.pop()
+
+    # ---- loop mode: the fixed cycle ------------------------------------------------------------
+    def drive_loop(self) -> None:
+        r = self.record
+        if r.refined_prompt is None:
+            proposal = self.planner.propose(self.state())
+            self.after_step([self.call(ToolCall(id="refine", name="refine_prompt",
+                                                arguments=proposal.model_dump()))])
+        while True:
+            self.ctx.check_budget()
+            if r.attempts:
+                step = self.planner.next_step(self.state())
+            else:
+                step = NextStep(action="generate", prompt=r.refined_prompt or r.brief.text,
+                                seed=r.brief.seed, n=r.brief.candidates)
+            self.ctx.emit("step_started", f"{step.action}: {step.reason or step.prompt}")
+            self.after_step([self.call(step.call())])
+
+    def state(self):
+        return state_from_record(self.record, self.info, self.edits)
+
+    # ---- shared ---------------------------------------------------------------------------------
+    def call(self, call: ToolCall) -> ToolResult:
+        self.ctx.emit("step_started", f"{call.name}({json.dumps(call.arguments)[:200]})",
+                      tool=call.name, arguments=call.arguments)
+        result = self.toolbox.call(self.ctx, call)
+        if result.is_error:
+            self.ctx.emit("tool_error", result.data["error"], tool=call.name)
+        return result
+
+    def after_step(self, results: list[ToolResult]) -> None:
+        """Save, then end the run if it is won or if tools keep failing."""
+        self.record.messages = [m.model_dump(mode="json") for m in self.messages]
+        self.ctx.save()
+        if self.record.approved:
+            best = self.record.best
+            raise Approved(f"attempt {best.index} approved by {best.verdict.critic}")
+        self.errors_in_a_row = self.errors_in_a_row + 1 if all(r.is_error for r in results) else 0
+        if self.errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+            raise TooManyErrors(results[-1].data["error"])

@@ -1,0 +1,58 @@
+"""Planning for the run: the LLM planner and the plan state built from a run record (the types
+are in `agent.core.plans`). The fixed loop asks a planner for the first prompt and for
+each next step; an LLM plans through structured output, the offline planner by rules."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent.core.plans import NextStep, PlanState, Proposal
+from agent.core.prompts import load_prompt
+from agent.core.types import Attempt, RunRecord
+
+
+class LLMPlanner:
+    """Plans the fixed loop with any LLM through structured output."""
+
+    def __init__(self, llm):
+        self.llm = llm
+
+    def propose(self, state: PlanState) -> Proposal:
+        return self.llm.structured(load_prompt("system"), load_prompt("refine", **prompt_vars(state)), Proposal)
+
+    def next_step(self, state: PlanState) -> NextStep:
+        prompt = load_prompt("revise", state=state.model_dump_json(indent=1, exclude_none=True))
+        return self.llm.structured(load_prompt("system"), prompt, NextStep)
+
+
+def prompt_vars(state: PlanState) -> dict[str, Any]:
+    spec = state.spec.to_geneval() if state.spec else None
+    return {"brief": state.brief, "image_model": state.image_model,
+            "spec_line": f"Scene spec (GenEval format): {json.dumps(spec)}" if spec else "",
+            "sizes": ", ".join(f"{w}x{h}" for w, h in state.sizes) or "any",
+            "guidance": state.default_guidance, "candidates": state.candidates,
+            "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
+            "state": state.model_dump_json(indent=1, exclude_none=True, include={
+                "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
+                "adds_by_inpainting"})}
+
+
+def attempt_data(a: Attempt) -> dict[str, Any]:
+    """One attempt as a planner (or an LLM reading JSON) sees it."""
+    size = None
+    if a.artifact.kind == "image":
+        from PIL import Image
+        with Image.open(a.artifact.path) as im:
+            size = list(im.size)
+    r = a.artifact.request
+    return {"index": a.index, "action": a.action, "prompt": a.prompt, "seed": a.seed, "size": size,
+            "guidance": r.guidance, "path": str(a.artifact.path), "note": a.note,
+            "verdict": a.verdict.model_dump(mode="json") if a.verdict else None}
+
+
+def state_from_record(record: RunRecord, info, edits: bool = True) -> PlanState:
+    return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
+                     sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
+                     adds_by_inpainting=info.adds_by_inpainting, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
+                     refined_prompt=record.refined_prompt,
+                     attempts=[attempt_data(a) for a in record.attempts])

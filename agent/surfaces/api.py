@@ -1,0 +1,155 @@
+"""The Python API: `Studio(...).run(brief) -> Result`, its async twin, a stream of events, and the
+steering calls the UI uses (resume, iterate on an attempt, stop)."""
+from __future__ import annotations
+
+import asyncio
+import queue
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal
+
+from pydantic import ValidationError
+
+from agent.core import registry
+from agent.run.context import Review, RunContext
+from agent.run.director import Director
+from agent.core.errors import InputError, one_line
+from agent.core.records import RunStore
+from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec
+
+
+class Result:
+    """A finished (or stopped) run: the best attempt, every attempt, and why it ended."""
+
+    def __init__(self, record: RunRecord):
+        self.record = record
+
+    run_id = property(lambda self: self.record.run_id)
+    approved = property(lambda self: self.record.approved)
+    best: Attempt | None = property(lambda self: self.record.best)
+    attempts: list[Attempt] = property(lambda self: self.record.attempts)
+    status = property(lambda self: self.record.status)
+    error = property(lambda self: self.record.error)
+
+    def summary(self) -> dict[str, Any]:
+        return self.record.summary()
+
+    def __repr__(self) -> str:
+        return f"Result({self.run_id}, {self.status}, {len(self.attempts)} attempts, approved={self.approved})"
+
+
+class Studio:
+    def __init__(self, llm: str = "offline", image_model: str = "local:shapes",
+                 critic: str = "critic:detector", video_model: str | None = None,
+                 mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
+                 edits: bool = True, on_event: Callable[[Event], None] | None = None):
+        self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
+        self.mode, self.edits, self.on_event = mode, edits, on_event
+        self.store = RunStore(runs_dir)
+        self._stops: dict[str, threading.Event] = {}
+
+    # ---- running -------------------------------------------------------------------------------
+    def prepare(self, brief: str | Brief, run_id: str | None = None, **fields) -> RunRecord:
+        """Validate everything and derive the spec; creates nothing on disk until it all checks out."""
+        try:
+            brief = Brief(text=brief, **fields) if isinstance(brief, str) else brief.model_copy(update=fields)
+            brief = Brief.model_validate(brief.model_dump())
+        except ValidationError as e:
+            raise InputError(one_line(e, "brief")) from None
+        if brief.seed is None:
+            brief.seed = secrets.randbelow(2**31)  # recorded, so the run can be reproduced
+        registry.resolve("llm", self.llm)
+        registry.resolve("critic", self.critic)
+        registry.resolve("image", self.image_model)
+        return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
+                         llm=self.llm, image_model=self.image_model, critic=self.critic, mode=self.mode)
+
+    def spec(self, text: str) -> SceneSpec | None:
+        return spec_for(text, self.llm)
+
+    def run(self, brief: str | Brief, *, review: Review | None = None, run_id: str | None = None,
+            on_event: Callable[[Event], None] | None = None, owner: str = "", **fields) -> Result:
+        """Run a brief to approval or until its budget is spent. `run_id` names the run folder
+        (a batch uses the brief's id); by default it is a fresh timestamped id."""
+        return self._drive(self.prepare(brief, run_id, **fields), review, on_event, owner)
+
+    def resume(self, run_id: str, on_event: Callable[[Event], None] | None = None) -> Result:
+        """Continue an interrupted run where it stopped, within what is left of its budget."""
+        record = self.store.load(run_id)
+        if record.status == "approved":
+            return Result(record)
+        return self._drive(record, None, on_event, "")
+
+    def _drive(self, record: RunRecord, review, on_event, owner: str) -> Result:
+        stop = self._stops.setdefault(record.run_id, threading.Event())
+        sinks = [s for s in (self.on_event, on_event) if s]
+        ctx = RunContext(record, self.store, video_model=self.video_model, review=review, stop=stop,
+                         owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
+        from agent.backends.remote.prices import spending_limit  # paid back ends refuse a call that would overspend
+        money = record.brief.budget.max_cost_usd
+        try:
+            with spending_limit(None if money is None else money - record.cost_usd):
+                return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits).run())
+        finally:
+            self._stops.pop(record.run_id, None)
+
+    async def arun(self, brief: str | Brief, **kwargs) -> Result:
+        return await asyncio.to_thread(self.run, brief, **kwargs)
+
+    def stream(self, brief: str | Brief, **kwargs) -> Iterator[Event]:
+        """Events as the run unfolds; the last one is `run_finished`. Bad input raises at once."""
+        record = self.prepare(brief, **{k: v for k, v in kwargs.items() if k not in ("review", "owner")})
+        events: queue.Queue[Event | None] = queue.Queue()
+
+        def work():
+            try:
+                self._drive(record, kwargs.get("review"), events.put, kwargs.get("owner", ""))
+            finally:
+                events.put(None)
+
+        threading.Thread(target=work, daemon=True, name=f"run-{record.run_id}").start()
+        while (event := events.get()) is not None:
+            yield event
+
+    def stop(self, run_id: str) -> bool:
+        """Ask a run in flight to stop after its current step; False if it is not running here."""
+        if run_id in self._stops:
+            self._stops[run_id].set()
+            return True
+        return False
+
+    # ---- steering after a run ----------------------------------------------------------------
+    def iterate(self, run_id: str, attempt: int, prompt: str, *, box: tuple[int, int, int, int] | None = None,
+                mask: Path | None = None, instruction: str = "", strength: float = 0.75,
+                seed: int | None = None, on_event: Callable[[Event], None] | None = None) -> Result:
+        """Edit a chosen attempt of a run (by instruction, region or painted mask) and judge the result;
+        the new attempt joins the same run, so history and best are kept together."""
+        from tools.edit_image import edit_attempt
+        record = self.store.load(run_id)
+        record.brief.budget.max_iterations = max(record.brief.budget.max_iterations, record.iterations + 1)
+        ctx = RunContext(record, self.store, video_model=self.video_model, on_event=on_event or self.on_event)
+        edit_attempt(ctx, attempt, prompt, box=box, mask=mask, instruction=instruction,
+                           strength=strength, seed=seed)
+        record.status = "approved" if record.approved else record.status
+        ctx.save()
+        return Result(record)
+
+    def history(self, limit: int = 50, owner: str | None = None) -> list[dict]:
+        return self.store.history(limit, owner)
+
+    def load(self, run_id: str) -> Result:
+        return Result(self.store.load(run_id))
+
+
+def spec_for(text: str, llm: str = "offline") -> SceneSpec | None:
+    """The SceneSpec a brief asks for: by rules offline, through structured output with an LLM."""
+    from agent.core.spec_parser import derive_spec, parse_spec
+    if llm.startswith(("offline", "scripted")):
+        return parse_spec(text)
+    return derive_spec(text, registry.resolve("llm", llm))
+
+
+def _toolbox():
+    from tools import default_toolbox
+    return default_toolbox()

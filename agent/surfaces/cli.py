@@ -1,0 +1,341 @@
+"""The `atelier` command. Its `run`, `brief`, `spec`, `ui` and `mcp` forms are a stable contract
+(DESIGN.md): with --json the last line of stdout is one JSON object; progress goes to stderr."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from agent.core.errors import AtelierError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Atelier: a brief in, an approved image out, with every attempt kept.")
+models_app = typer.Typer(help="Local model weights: what is known and what is on this machine.")
+app.add_typer(models_app, name="models")
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def progress(event) -> None:
+    """One line per event on stderr, so a person sees the run unfold and stdout stays clean."""
+    styles = {"prompt_refined": "cyan", "verdict": "green" if "approved" == event.message[:8] else "yellow",
+              "tool_error": "red", "run_finished": "bold"}
+    text = event.message
+    if event.type == "prompt_refined":
+        text = f"prompt: {event.message}  [dim]({event.data.get('how')}; {event.data.get('changes')})[/]"
+    elif event.type == "attempt_made":
+        meta = event.attempt.artifact.meta
+        text = f"{event.message} → {event.attempt.artifact.path.name}"
+        if meta.get("revised_prompt"):
+            text += f"\n  [dim]the service rewrote the prompt as:[/] {meta['revised_prompt']}"
+        if meta.get("warning"):
+            text += f"\n  [yellow]note:[/] {meta['warning']}"
+    elif event.type == "verdict":
+        text = f"attempt {event.attempt.index}: {event.message}"
+    elif event.type == "run_finished":
+        text = f"finished: {event.message}"
+    if event.type in ("step_started", "message"):
+        err.print(f"[dim]· {text}[/]", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[{styles.get(event.type, 'white')}]{event.type.replace('_', ' ')}[/] {text}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command()
+def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
+        llm: str = typer.Option("offline", help="director: offline, anthropic:MODEL, openai:MODEL, "
+                                "openai-compatible:MODEL@URL, scripted:FILE"),
+        image_model: str = typer.Option("local:shapes", "--image-model"),
+        video_model: Optional[str] = typer.Option(None, "--video-model"),
+        critic: str = typer.Option("critic:detector", help="critic:detector, critic:vlm, or a+b"),
+        mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
+        max_iterations: int = typer.Option(4, "--max-iterations"),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds"),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", help="US dollars"),
+        candidates: int = typer.Option(1, help="images per round"),
+        seed: Optional[int] = typer.Option(None),
+        rewrite: str = typer.Option("auto", help="auto, review (you confirm or edit) or off (verbatim)"),
+        no_edits: bool = typer.Option(False, "--no-edits", help="never repair a region; only regenerate"),
+        out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID"),
+        as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
+    """Turn a brief into an approved image."""
+    from agent.surfaces.api import Studio
+
+    if mode not in ("agent", "loop"):
+        fail(f"--mode must be agent or loop, not {mode!r}")
+    if rewrite == "review" and not sys.stdin.isatty():
+        fail("--rewrite review needs a terminal to ask you; use auto or off")
+    try:
+        studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
+                        mode=mode, runs_dir=out, edits=not no_edits, on_event=progress)
+        if resume:
+            if brief:
+                fail("give either a brief or --resume RUN_ID, not both")
+            result = studio.resume(resume)
+        else:
+            if brief is None:
+                fail("missing brief: atelier run \"two red circles left of a blue square\"")
+            budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
+            result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
+                                review=review_in_terminal if rewrite == "review" else None)
+    except AtelierError as e:
+        fail(str(e))
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        show(summary)
+    if result.status == "failed":
+        fail(result.error or "the run failed", 1)
+
+
+def review_in_terminal(brief: str, proposed: str) -> str | None:
+    err.print(f"[bold]brief:[/]    {brief}\n[bold]rewrite:[/]  {proposed}", highlight=False)
+    answer = typer.prompt("Use it? [y]es / [n]o (use the brief) / or type a new prompt", default="y", err=True)
+    return proposed if answer.lower() in ("y", "yes") else None if answer.lower() in ("n", "no") else answer
+
+
+def show(summary: dict) -> None:
+    out = Console()
+    best = summary["best"]
+    state = "[green]approved[/]" if summary["approved"] else f"[yellow]{summary['status']}[/]"
+    out.print(f"run {summary['run_id']}: {state} after {summary['iterations']} round(s), "
+              f"{len(summary['attempts'])} attempt(s) — {summary['stop_reason']}", highlight=False)
+    if best:
+        out.print(f"best: {best['path']}\n      prompt: {best['prompt']}  seed {best['seed']}", highlight=False)
+        for issue in (best["verdict"] or {}).get("issues", []):
+            out.print(f"      [yellow]issue:[/] {issue}", highlight=False)
+
+
+@app.command("brief")
+def brief_batch(
+        file: Path = typer.Argument(..., help="YAML or JSONL: a list of briefs, each with at least id and brief"),
+        out: Path = typer.Option(Path("batch"), "--out", help="holds runs/, summary.jsonl and report.html"),
+        concurrency: int = typer.Option(2, "--concurrency", help="briefs in flight at once"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON line per brief at the end"),
+        executor: str = typer.Option("local", "--executor", help="local (threads) or ray (tasks on a Ray cluster)"),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="batch time budget: start no "
+                                                    "brief after it, and cap the ones in flight"),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", help="batch money budget, US dollars"),
+        llm: str = typer.Option("offline", help="default director for briefs that name none"),
+        image_model: str = typer.Option("local:shapes", "--image-model", help="default image back end"),
+        critic: str = typer.Option("critic:detector", help="default critic"),
+        mode: str = typer.Option("agent", help="default mode: agent or loop"),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: RAY_ADDRESS or auto)"),
+        gpus_per_brief: float = typer.Option(0.0, "--gpus-per-brief", help="GPUs each Ray worker holds")):
+    """Run a file of briefs; the same command again resumes where it stopped."""
+    from agent.surfaces.batch import run_batch
+
+    if executor not in ("local", "ray"):
+        fail(f"--executor must be local or ray, not {executor!r}")
+    if mode not in ("agent", "loop"):
+        fail(f"--mode must be agent or loop, not {mode!r}")
+    try:
+        result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
+                           max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
+                           gpus_per_brief=gpus_per_brief, console=err,
+                           defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode})
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
+        raise typer.Exit(130)
+    except AtelierError as e:
+        fail(str(e))
+    approved = sum(bool(line.get("approved")) for line in result.lines)
+    err.print(f"{len(result.lines)} of {len(result.lines) + len(result.pending)} briefs finished, {approved} approved; "
+              f"report: {result.report}", highlight=False, soft_wrap=True)
+    if result.pending:
+        err.print(f"[yellow]not run[/]: {', '.join(result.pending[:20])}{' …' if len(result.pending) > 20 else ''}"
+                  f" ({result.stop_reason}); run the same command again to continue", highlight=False, soft_wrap=True)
+    if as_json:
+        for line in result.lines:
+            print(json.dumps(line))
+    else:
+        for line in result.lines:
+            state = "approved" if line["approved"] else line["status"]
+            best = (line.get("best") or {}).get("path", "-")
+            print(f"{line['id']}\t{state}\t{len(line['attempts'])} attempts\t{best}")
+    sys.stdout.flush()
+    if result.failed:
+        errors = "; ".join(f"{i}: {next(l['error'] for l in result.lines if l['id'] == i)}" for i in result.failed)
+        fail(f"{len(result.failed)} brief(s) failed: {errors}", 1)
+
+
+@app.command()
+def spec(prompt: str, llm: str = typer.Option("offline"), as_json: bool = typer.Option(False, "--json")):
+    """Print the SceneSpec (GenEval format) the director derives from a prompt."""
+    from agent.surfaces.api import spec_for
+    try:
+        if not prompt.strip():
+            fail("the prompt is empty")
+        derived = spec_for(prompt, llm)
+    except AtelierError as e:
+        fail(str(e))
+    if derived is None:
+        fail("no checkable objects found in the prompt (try 'a photo of two red circles')", 1)
+    print(json.dumps(derived.to_geneval()) if as_json else json.dumps(derived.to_geneval(), indent=1))
+
+
+@app.command()
+def history(out: Path = typer.Option(Path("runs"), "--out"), limit: int = 20,
+            as_json: bool = typer.Option(False, "--json")):
+    """List past runs from the run index."""
+    from agent.core.records import RunStore
+    rows = RunStore(out).history(limit)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for r in rows:
+        print(f"{r['run_id']}  {r['status']:<12} {r['attempts']:>2} attempts  {r['brief'][:60]}")
+
+
+@app.command()
+def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset (4 prompts per category)"),
+          limit: Optional[int] = typer.Option(None, "--limit", help="only the first N prompts (stratified)"),
+          offset: int = typer.Option(0, "--offset", help="skip the first N prompts (run the suite in parts)"),
+          per_category: Optional[int] = typer.Option(None, "--per-category", help="the first K of each category"),
+          budget: int = typer.Option(4, "--budget", min=1, max=16, help="images per prompt, for every strategy"),
+          llm: Optional[list[str]] = typer.Option(None, "--llm", help="also run an LLM director, e.g. "
+                                                  "openai-compatible:MODEL@URL (repeat to compare)"),
+          strategies: Optional[str] = typer.Option(None, "--strategies",
+                                                   help="comma-separated: single,best_of_n,loop,loop_edits"),
+          image_model: str = typer.Option("local:shapes", "--image-model"),
+          judge: str = typer.Option("critic:detector", "--judge", help="the critic that scores every strategy"),
+          seed: int = typer.Option(0, "--seed", help="base seed; prompt i uses seed + 100 i"),
+          out: Optional[Path] = typer.Option(None, "--out", help="results and runs (a temp folder by default); "
+                                             "the same folder resumes"),
+          write: bool = typer.Option(False, "--write", help="update BENCHMARKS.md with the table"),
+          bench_file: Path = typer.Option(Path("BENCHMARKS.md"), "--bench-file"),
+          threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default); 1 is "
+                                      "steadier on a machine shared with other work"),
+          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line")):
+    """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite."""
+    import tempfile
+    import time
+    from dataclasses import asdict
+
+    from agent.surfaces import bench as b
+    from agent.core import registry
+
+    keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else list(b.BASE_STRATEGIES)
+    for spec_ in llm or []:
+        prefix, model = registry.split(spec_)
+        if prefix not in ("openai-compatible", "openai", "anthropic", "scripted") or not model:
+            fail(f"--llm takes a director such as openai-compatible:MODEL@URL, not {spec_!r}")
+        keys.append(f"agent[{spec_}]")
+    for k in keys:
+        try:
+            b.strategy_fn(k)
+        except ValueError as e:
+            fail(str(e))
+    items = b.suite(quick=quick, per_category=per_category, limit=limit, offset=offset)
+    if not items:
+        fail("no prompts selected")
+    parts = ["atelier bench"] + (["--quick"] if quick else []) + \
+        [f"{flag} {value}" for flag, value, default in [
+            ("--limit", limit, None), ("--offset", offset, 0), ("--per-category", per_category, None),
+            ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, "local:shapes"),
+            ("--judge", judge, "critic:detector"), ("--seed", seed, 0), ("--threads", threads, 0)]
+         if value != default] + \
+        [f"--llm {s}" for s in llm or []]
+    command = " ".join(parts)
+    name = "quick" if quick and per_category is None and limit is None else \
+        "-".join(f"{k}-{v}" for k, v in [("per-category", per_category), ("limit", limit)] if v is not None) or "full"
+    if offset:
+        name += f"-from-{offset}"
+    name += "-llm" if llm else ""
+    out = out or Path(tempfile.mkdtemp(prefix="atelier-bench-"))
+    err.print(f"{len(items)} prompts × {len(keys)} strategies, budget {budget}; results in {out / 'results.jsonl'}",
+              highlight=False)
+    total, count = len(items) * len(keys), [0]
+
+    def show_row(r) -> None:
+        count[0] += 1
+        mark = "[green]✓[/]" if r.correct else "[red]✗[/]"
+        err.print(f"[dim][{count[0]}/{total}][/] {mark} {b.label(r.strategy):<26} {r.category:<13} "
+                  f"{r.images} img {r.wall:5.2f} s  {r.prompt}" + (f"  [red]{r.error}[/]" if r.error else ""),
+                  highlight=False, soft_wrap=True)
+
+    if threads:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    t0 = time.perf_counter()
+    try:
+        rows = b.run_bench(items, strategies=keys, budget=budget, image_model=image_model, judge=judge,
+                           out=out, seed=seed, on_row=show_row)
+    except AtelierError as e:
+        fail(str(e))
+    seconds = time.perf_counter() - t0
+    summaries = b.summarise(rows)
+    summaries.sort(key=lambda s: keys.index(s.strategy))
+    b.print_table(summaries, budget, console=err if as_json else None)
+    for key in ("loop", "loop_edits"):
+        if (d := b.diagnose(rows, key)):
+            err.print(f"[dim]{b.label(key)}: {json.dumps(d)}[/]", highlight=False, soft_wrap=True)
+    if write:
+        section = b.report_section(name, summaries, rows, budget=budget, command=command,
+                                   image_model=image_model, judge=judge, seconds=seconds)
+        b.write_report(bench_file, name, section)
+        err.print(f"wrote the table to {bench_file}", highlight=False)
+    if as_json:
+        print(json.dumps({"command": command, "results": str(out / "results.jsonl"), "seconds": round(seconds, 1),
+                          "strategies": [asdict(s) for s in summaries]}))
+
+
+@app.command()
+def ui(host: str = "127.0.0.1", port: int = 7860, share: bool = False):
+    """The chat UI (same as `python app.py`)."""
+    from agent.surfaces import ui as ui_app
+    ui_app.main(host=host, port=port, share=share)
+
+
+@app.command()
+def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
+        port: int = 8765, out: Path = typer.Option(Path("runs"), "--out")):
+    """Serve Atelier's tools over MCP."""
+    from agent.surfaces.mcp_server import serve
+    serve(transport=transport, port=port, runs_dir=out)
+
+
+@models_app.command("list")
+def models_list():
+    """Known local models and whether their weights are on this machine."""
+    from rich.table import Table
+
+    from local_models.models_cli import list_models
+    table = Table("model", "kind", "weights", "where / how to get them")
+    table.add_row("shapes", "image", "[green]shipped[/]", "local_models/shapes/weights (embedded)")
+    for row in list_models():
+        where = row["path"] or f"atelier models pull {row['name']}  (or set {row['env']}=/path)"
+        table.add_row(row["name"], row["kind"], "[green]present[/]" if row["present"] else "[dim]absent[/]", where)
+    Console().print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: str):
+    """Download a model's weights (needs internet)."""
+    from local_models.models_cli import pull
+    try:
+        pull(name)
+    except AtelierError as e:
+        fail(str(e))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""`atelier mcp`: Atelier's tools for other agents, over MCP (the official `mcp` SDK, 2.x: `MCPServer`,
+the former FastMCP), on stdio or streamable HTTP.
+
+Tools: `run_brief` (the whole agent loop), `generate_image`, `edit_image`, `generate_video` and
+`critique_image`. Each returns its images as MCP image content, then the JSON record as text, and
+the same record as structured content. Their arguments are typed, so the SDK derives each input
+schema and validates calls against it; unknown arguments are refused too. Failures the caller can
+fix come back as tool errors (`isError`) with one clear line.
+
+The image tools work on a run: without `run_id` each call starts a new run (its id comes back,
+and later calls can name it, e.g. to edit an attempt); with `run_id` the new attempts join that
+run, as the UI's "iterate on this" does. Runs are resources: `atelier://runs` (the index),
+`atelier://runs/{run_id}` (its run.json) and `atelier://runs/{run_id}/attempts/{index}` (the file).
+"""
+import base64
+import binascii
+import json
+import secrets
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal
+
+from pydantic import ConfigDict, Field
+
+from agent.core.errors import AtelierError, InputError, StopRun
+from agent.core.types import SceneSpec
+
+SERVER_NAME = "atelier"
+MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
+
+
+def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_model: str = "local:shapes",
+                 critic: str = "critic:detector", video_model: str | None = None):
+    """The MCP server over the runs in `runs_dir`, with these back ends as defaults."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+    from mcp.server.mcpserver.tools import Tool
+    from mcp.types import CallToolResult, ImageContent, TextContent
+
+    from agent.surfaces.api import Studio, spec_for
+    from agent.run.context import RunContext
+    from agent.core.records import RunStore
+    from agent.core.types import Brief, RunRecord
+
+    store = RunStore(runs_dir)
+    locks: dict[str, threading.Lock] = {}
+    locks_guard = threading.Lock()
+
+    def lock_for(run_id: str) -> threading.Lock:
+        with locks_guard:
+            return locks.setdefault(run_id, threading.Lock())
+
+    def result(text: str, images: list[Path], data: dict[str, Any]) -> CallToolResult:
+        content: list[Any] = [TextContent(type="text", text=text)]
+        for path in images:
+            content.append(ImageContent(type="image", data=base64.b64encode(Path(path).read_bytes()).decode(),
+                                        mime_type=_mime(path)))
+        content.append(TextContent(type="text", text=json.dumps(data)))
+        return CallToolResult(content=content, structured_content=data)
+
+    def guarded(fn: Callable[..., CallToolResult]) -> Callable[..., CallToolResult]:
+        """Errors the caller can fix become tool errors with one clear line."""
+        import functools
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except ToolError:
+                raise
+            except (AtelierError, StopRun) as e:
+                raise ToolError(str(e)) from None
+        return call
+
+    def on_run(run_id: str | None, prompt: str, model: str | None, critic_: str | None, seed: int | None,
+               work: Callable[[RunContext], Any]) -> tuple[RunRecord, Any]:
+        """Do `work` in the run `run_id` (loaded, one call at a time) or in a new run for `prompt`."""
+        if run_id is None:
+            record = RunRecord(run_id="mcp-" + store.new_id(), llm="mcp",
+                               brief=Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed),
+                               spec=spec_for(prompt), image_model=model or image_model, critic=critic_ or critic)
+        else:
+            record = None
+        with lock_for(run_id or record.run_id):
+            if record is None:
+                record = store.load(run_id)
+                if record.iterations >= MAX_ROUNDS:
+                    raise InputError(f"run {run_id!r} has {record.iterations} rounds, the most a run holds; "
+                                     f"start a new run (omit run_id)")
+            budget = record.brief.budget
+            budget.max_iterations = max(budget.max_iterations, record.iterations + 1)
+            budget.max_generations = budget.max_seconds = budget.max_cost_usd = None  # a direct call is its own budget
+            ctx = RunContext(record, store, video_model=video_model, owner="mcp")
+            from agent.core.registry import resolve
+            resolve("critic", record.critic)
+            out = work(ctx)
+            if record.approved:
+                record.status, record.stop_reason = "approved", f"attempt {record.best.index} approved"
+            elif record.status == "running":
+                record.status, record.stop_reason = "ended", "made by a direct tool call"
+            ctx.save()
+            return record, out
+
+    def reply_result(record: RunRecord, reply) -> CallToolResult:
+        data = {"run_id": record.run_id, **reply.data, "approved": record.approved,
+                "run": f"atelier://runs/{record.run_id}"}
+        return result(f"run {record.run_id}: {reply.text}", list(reply.images), data)
+
+    # ---- tools ----------------------------------------------------------------------------------
+    def run_brief(
+        brief: Annotated[str, Field(description="what to make, in words")],
+        spec: Annotated[SceneSpec | None, Field(description="what the image must contain, GenEval format: "
+                                                 '{"include": [{"class": "circle", "count": 2, "color": "red"}]}; '
+                                                 "omit to derive it from the brief")] = None,
+        max_iterations: Annotated[int, Field(ge=1, le=20, description="critique rounds at most")] = 4,
+        seed: Annotated[int | None, Field(ge=0, lt=2**32, description="first seed; omit for a random one")] = None,
+        variants: Annotated[int, Field(ge=1, le=8, description="images per round")] = 1,
+        max_seconds: Annotated[float | None, Field(gt=0, le=3600, description="time budget")] = None,
+        reference_images: Annotated[list[str], Field(description="paths of reference images on the server")] = [],
+        image_model: Annotated[str | None, Field(description=f"image back end; default {image_model}")] = None,
+        critic: Annotated[str | None, Field(description=f"critic; default {critic}")] = None,
+        llm: Annotated[str | None, Field(description=f"director; default {llm}")] = None,
+        mode: Annotated[Literal["agent", "loop"], Field(description="agent (the director picks tools) "
+                                                         "or loop (fixed cycle)")] = "agent",
+    ) -> CallToolResult:
+        """Run the whole agent loop on a brief: refine the prompt, generate, critique, edit or regenerate
+        until the critic approves or the budget is spent. Returns the best image and the run's record
+        (every attempt with its prompt, seed and verdict)."""
+        studio = Studio(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
+                        video_model=video_model, mode=mode, runs_dir=store.root)
+        res = studio.run(brief, spec=spec, seed=seed, candidates=variants, reference_images=reference_images,
+                         budget={"max_iterations": max_iterations, "max_seconds": max_seconds}, owner="mcp")
+        summary = res.summary()
+        if res.status == "failed":
+            raise ToolError(f"run {res.run_id} failed: {res.error}")
+        state = "approved" if res.approved else f"not approved ({res.record.stop_reason})"
+        images = [res.best.artifact.path] if res.best and res.best.artifact.kind == "image" else []
+        text = (f"run {res.run_id}: {state} after {res.record.iterations} round(s), {len(res.attempts)} attempt(s)"
+                + (f"; best is attempt {res.best.index}, prompt {res.best.prompt!r}" if res.best else ""))
+        return result(text, images, {**summary, "run": f"atelier://runs/{res.run_id}"})
+
+    def generate_image(
+        prompt: Annotated[str, Field(min_length=1, description="the generation prompt")],
+        run_id: Annotated[str | None, Field(description="add the images to this run; omit for a new run")] = None,
+        negative_prompt: Annotated[str, Field(description="what to avoid")] = "",
+        seed: Annotated[int | None, Field(ge=0, lt=2**32, description="first seed; omit for the run's next")] = None,
+        n: Annotated[int, Field(ge=1, le=8, description="how many images")] = 1,
+        guidance: Annotated[float | None, Field(ge=0, le=50, description="guidance scale")] = None,
+        steps: Annotated[int | None, Field(ge=1, le=500, description="denoising steps")] = None,
+        width: Annotated[int | None, Field(ge=8, le=8192, description="from the model's size menu")] = None,
+        height: Annotated[int | None, Field(ge=8, le=8192, description="from the model's size menu")] = None,
+        model: Annotated[str | None, Field(description=f"image back end; default {image_model}")] = None,
+        critic: Annotated[str | None, Field(description=f"critic for a new run; default {critic}")] = None,
+    ) -> CallToolResult:
+        """Generate n images from a prompt; each is judged by the critic at once. Returns the images
+        and, per attempt, its number, seed, path and verdict."""
+        from tools.generate_image import generate_image as tool
+        record, reply = on_run(run_id, prompt, model, critic, seed, lambda ctx: tool(
+            ctx, prompt, negative_prompt=negative_prompt, seed=seed, n=n, guidance=guidance, steps=steps,
+            width=width, height=height, model=model))
+        return reply_result(record, reply)
+
+    def edit_image(
+        run_id: Annotated[str, Field(description="the run that holds the attempt")],
+        attempt: Annotated[int, Field(ge=0, description="the number of the attempt to edit")],
+        prompt: Annotated[str, Field(min_length=1, description="what the edited image (or region) should show")],
+        box: Annotated[tuple[int, int, int, int] | None, Field(description="region to repaint, [x0, y0, x1, y1] "
+                                                               "in pixels; omit to redo the whole image")] = None,
+        instruction: Annotated[str, Field(description="an edit instruction, for models that take one")] = "",
+        strength: Annotated[float, Field(gt=0, le=1, description="how much may change")] = 0.75,
+        seed: Annotated[int | None, Field(ge=0, lt=2**32)] = None,
+        guidance: Annotated[float | None, Field(ge=0, le=50)] = None,
+        n: Annotated[int, Field(ge=1, le=8)] = 1,
+        model: Annotated[str | None, Field(description="image back end; default the run's")] = None,
+    ) -> CallToolResult:
+        """Edit an attempt of a run: repaint the region `box` (inpainting) or redo the whole image from
+        it (image-to-image). The edits join the run and are judged like any attempt."""
+        from tools.edit_image import edit_image as tool
+        record, reply = on_run(run_id, prompt, model, None, seed, lambda ctx: tool(
+            ctx, attempt, prompt, box=box, instruction=instruction, strength=strength, seed=seed,
+            guidance=guidance, n=n, model=model))
+        return reply_result(record, reply)
+
+    def generate_video(
+        prompt: Annotated[str, Field(min_length=1, description="what happens in the clip")],
+        run_id: Annotated[str | None, Field(description="add the clip to this run; omit for a new run")] = None,
+        attempt: Annotated[int | None, Field(ge=0, description="an image attempt of the run to animate")] = None,
+        num_frames: Annotated[int | None, Field(ge=1, le=1000)] = None,
+        fps: Annotated[int | None, Field(ge=1, le=120)] = None,
+        seed: Annotated[int | None, Field(ge=0, lt=2**32)] = None,
+        model: Annotated[str | None, Field(description="video back end, e.g. local:svd or runway:gen4_turbo"
+                                           + (f"; default {video_model}" if video_model else ""))] = None,
+    ) -> CallToolResult:
+        """Make a short clip from a prompt, or animate an image attempt of a run. Returns the clip's
+        path and record (clips are files on the server; read them as the run's resources)."""
+        from tools.generate_video import generate_video as tool
+        if attempt is not None and run_id is None:
+            raise ToolError("attempt needs run_id: the run that holds the image to animate")
+        record, reply = on_run(run_id, prompt, None, None, seed, lambda ctx: tool(
+            ctx, prompt, attempt=attempt, num_frames=num_frames, fps=fps, seed=seed, model=model))
+        return reply_result(record, reply)
+
+    def critique_image(
+        run_id: Annotated[str | None, Field(description="judge an attempt of this run")] = None,
+        attempt: Annotated[int | None, Field(ge=0, description="the attempt's number (with run_id)")] = None,
+        image_path: Annotated[str | None, Field(description="or: a PNG/JPEG file on the server")] = None,
+        image_base64: Annotated[str | None, Field(description="or: the image itself, base64")] = None,
+        brief: Annotated[str | None, Field(description="what the image should show (for a file or base64)")] = None,
+        spec: Annotated[SceneSpec | None, Field(description="checkable constraints, GenEval format; "
+                                                 "omit to derive them from the brief")] = None,
+        critic: Annotated[str | None, Field(description=f"critic; default {critic} or the run's")] = None,
+    ) -> CallToolResult:
+        """Judge an image: an attempt of a run (the verdict replaces its old one), or any image given by
+        path or as base64 against a brief. Returns the verdict: approved, scores, issues."""
+        from agent.core.artifacts import load_image
+        from agent.core.registry import resolve
+        from agent.core.types import Artifact, GenerationRequest
+        from tools.critique import critique as tool
+
+        sources = [x is not None for x in (run_id, image_path, image_base64)]
+        if sum(sources) != 1:
+            raise ToolError("give exactly one image: run_id with attempt, image_path, or image_base64")
+        if run_id is not None:
+            if attempt is None:
+                raise ToolError("attempt is required with run_id: the number of the attempt to judge")
+            record, reply = on_run(run_id, "", None, None, None, lambda ctx: tool(ctx, attempt, critic))
+            return reply_result(record, reply)
+        if attempt is not None:
+            raise ToolError("attempt goes with run_id; for a file or base64 image leave it out")
+        if not (brief and brief.strip()) and spec is None:
+            raise ToolError("brief is required to judge a file or base64 image: say what it should show")
+        folder = store.root / ("mcp-critique-" + store.new_id())
+        folder.mkdir(parents=True)
+        if image_base64 is not None:
+            try:
+                raw = base64.b64decode(image_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise ToolError("image_base64 is not valid base64") from None
+            path = folder / "image.png"
+            path.write_bytes(raw)
+        else:
+            path = Path(image_path).expanduser()
+        image = load_image(path)  # a clear error for missing, non-image or oversized files
+        if image_base64 is not None:
+            image.save(path)
+        text = (brief or "").strip() or SceneSpec.model_validate(spec).model_dump_json()
+        spec = spec if spec is not None else spec_for(text)
+        artifact = Artifact(path=path, sha256=Artifact.digest(path),
+                            request=GenerationRequest(prompt=text, model="external"))
+        verdict = resolve("critic", critic or _critic).critique(artifact, text, spec)
+        data = {"verdict": verdict.model_dump(mode="json"), "path": str(path.resolve()),
+                "spec": spec.to_geneval() if spec else None}
+        state = "approved" if verdict.approved else "not approved"
+        issues = f": {'; '.join(verdict.issues)}" if verdict.issues else ""
+        return result(f"{state}{issues}", [], data)
+
+    _llm, _image_model, _critic = llm, image_model, critic
+    tools = [_strict(Tool.from_function(guarded(fn)))
+             for fn in (run_brief, generate_image, edit_image, generate_video, critique_image)]
+    server = MCPServer(SERVER_NAME, log_level="WARNING", instructions=(
+        "Atelier turns a brief into an approved image: run_brief runs the whole loop (generate, critique, "
+        "revise); generate_image / edit_image / generate_video / critique_image are single steps on a run. "
+        "Runs are resources: atelier://runs and atelier://runs/{run_id}."), tools=tools)
+
+    # ---- resources ---------------------------------------------------------------------------------
+    @server.resource("atelier://runs", name="runs", mime_type="application/json",
+                     description="the latest runs, newest first: id, brief, status, best image")
+    def runs() -> str:
+        return json.dumps(store.history(200), default=str)
+
+    @server.resource("atelier://runs/{run_id}", name="run", mime_type="application/json",
+                     description="one run's whole record (run.json): brief, spec, every attempt and verdict")
+    def run(run_id: str) -> str:
+        try:
+            path = store.run_dir(run_id) / "run.json"
+        except InputError as e:
+            raise ResourceNotFoundError(str(e)) from None
+        if not path.is_file():
+            raise ResourceNotFoundError(f"no run {run_id!r}")
+        return path.read_text()
+
+    @server.resource("atelier://runs/{run_id}/attempts/{index}", name="attempt file",
+                     description="the file (PNG, GIF, MP4) an attempt made")
+    def attempt_file(run_id: str, index: str) -> bytes:
+        try:
+            record = store.load(run_id)
+            return record.attempts[int(index)].artifact.path.read_bytes()
+        except (InputError, ValueError, IndexError, OSError):
+            raise ResourceNotFoundError(f"no attempt {index!r} in run {run_id!r}") from None
+
+    return server
+
+
+def _strict(tool):
+    """Refuse unknown arguments (the SDK's argument model ignores them) and say so in the schema."""
+    base = tool.fn_metadata.arg_model
+    config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, hide_input_in_errors=True,
+                        title=f"{tool.name} arguments")
+    strict = type(base.__name__, (base,), {"model_config": config, "__module__": base.__module__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
+def _mime(path: Path) -> str:
+    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+            ".webp": "image/webp"}.get(Path(path).suffix.lower(), "application/octet-stream")
+
+
+def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "runs", host: str = "127.0.0.1",
+          **defaults) -> None:
+    """Serve until the client goes away (stdio) or the process is stopped (streamable-http). Bad
+    settings end the process with one line on stderr (stdout belongs to the protocol)."""
+    try:
+        import mcp.server.mcpserver  # noqa: F401
+    except ImportError:
+        raise SystemExit("error: the MCP server needs the mcp SDK 2.x: pip install 'atelier[mcp]'") from None
+    if transport not in ("stdio", "streamable-http", "http"):
+        raise SystemExit(f"error: --transport must be stdio or streamable-http, not {transport!r}")
+    if not 0 < port < 65536:
+        raise SystemExit(f"error: --port must be between 1 and 65535, not {port}")
+    import os
+    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")  # argument errors: the field and the problem only
+    try:
+        server = build_server(runs_dir, **defaults)
+    except AtelierError as e:
+        raise SystemExit(f"error: {e}") from None
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=host, port=port)
