@@ -1,15 +1,14 @@
-"""Prompts are data: `prompts/NAME.md`, with `{var}` placeholders filled by str.format_map."""
+"""Prompts are data: `prompts/NAME.md`, with `{var}` placeholders filled by str.format_map. They
+are read through importlib.resources, so they load the same from a checkout and from a wheel."""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
-
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+from importlib.resources import files
 
 
 @functools.cache
 def _read(name: str) -> str:
-    return (PROMPTS_DIR / f"{name}.md").read_text()
+    return files("prompts").joinpath(f"{name}.md").read_text(encoding="utf-8")
 
 
 def load_prompt(name: str, **variables) -> str:
