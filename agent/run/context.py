@@ -105,9 +105,7 @@ class RunContext:
             verdict = self.critic(critic).critique(attempt.artifact, self.record.brief.text, self.record.spec)
         attempt.verdict = verdict
         attempt.artifact = stamp_verdict(attempt.artifact, verdict)
-        best = self.record.best
-        if best is None or verdict.score > (best.verdict.score if best.verdict else -1e9):
-            self.record.best_index = attempt.index
+        self.record.best_index = best_index(self.record.attempts)  # a rescored attempt can lose its place
         self.emit("verdict", _describe(verdict), attempt)
         return verdict
 
@@ -126,3 +124,10 @@ def _describe(v: Verdict) -> str:
         return f"critique failed: {v.error}"
     state = "approved" if v.approved else "not approved"
     return f"{state}" + (f": {'; '.join(v.issues)}" if v.issues else "")
+
+
+def best_index(attempts: list[Attempt]) -> int | None:
+    """The attempt with the highest verdict score, the earliest among equals (a later attempt that is
+    no better never replaces it); recomputed over all attempts whenever any verdict changes."""
+    judged = [a for a in attempts if a.verdict is not None]
+    return max(judged, key=lambda a: (a.verdict.score, -a.index)).index if judged else None
