@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ from PIL import Image
 from agent.core.artifacts import load_image, save_image
 from agent.core.errors import AtelierError, InputError
 from agent.core.types import Artifact, GenerationRequest
+from local_models.owner import PipelineOwner
 from local_models.specs import SPECS, ModelSpec
 from local_models.weights import find, locate
 
@@ -93,6 +95,7 @@ class Loaded:
     extras: dict[str, Any] = field(default_factory=dict)  # controlnets, refiner, schedulers
     loras: dict[str, str] = field(default_factory=dict)  # source -> adapter name
     hooked: Any = None  # the pipeline whose offload hooks are installed
+    owner: PipelineOwner | None = None  # the one thread that calls these pipelines
 
 
 CACHE: dict[tuple[str, str], Loaded] = {}
@@ -191,6 +194,11 @@ class DiffusersBackend:
         self._loaded: Loaded | None = None
 
     # -- loading --
+    def check_ready(self) -> None:
+        """The weights are on this machine (else a ConfigError saying how to get them)."""
+        if self._given is None:
+            locate(self.spec)
+
     @property
     def base_task(self) -> str:
         return "text2img" if self.spec.text2img else self.spec.edits[0]
@@ -375,22 +383,31 @@ class DiffusersBackend:
     def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded) -> list[Image.Image]:
         return pipe(**kwargs).images
 
-    def _call(self, pipe, request: GenerationRequest, inputs: Inputs, loaded: Loaded) -> list[Image.Image]:
-        """Run once; on out-of-memory, retry once at the next memory level, then give a clear error."""
+    def _call(self, pipe, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> list[Image.Image]:
+        """One pipeline call for every job (compatible requests batched, a generator per image);
+        on out-of-memory, retry once at the next memory level, then give a clear error."""
+        request, inputs = jobs[0]
         kwargs = self.call_kwargs(request, inputs, loaded)
+        if len(jobs) > 1:
+            each = [self.call_kwargs(r, i, loaded) for r, i in jobs]
+            kwargs["num_images_per_prompt"] = 1
+            for name in ("prompt", "negative_prompt", "image", "mask_image"):
+                if kwargs.get(name) is not None:
+                    kwargs[name] = [k[name] for k, (r, _) in zip(each, jobs) for _ in range(r.n)]
         kwargs = {k: v for k, v in kwargs.items() if k in call_parameters(type(pipe))}
+        n = sum(r.n for r, _ in jobs)
         for attempt in (0, 1):
             if loaded.memory >= 2 and loaded.hooked is not pipe:
                 apply_memory(pipe, loaded.memory, loaded.device)
                 loaded.hooked = pipe
             try:
-                return self.denoise(pipe, {**kwargs, "generator": generators(request.seed, request.n)},
-                                    request, loaded)
+                gens = [g for r, _ in jobs for g in generators(r.seed, r.n)]
+                return self.denoise(pipe, {**kwargs, "generator": gens}, request, loaded)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if attempt or loaded.memory == len(MEMORY_LEVELS) - 1:
                     raise OutOfMemory(
-                        f"{self.info.name} ran out of GPU memory at {inputs.width}×{inputs.height}, n={request.n} "
+                        f"{self.info.name} ran out of GPU memory at {inputs.width}×{inputs.height}, n={n} "
                         f"with {MEMORY_LEVELS[loaded.memory]}; ask for fewer images or a smaller size") from None
                 loaded.memory += 1
                 apply_memory(pipe, loaded.memory, loaded.device)
@@ -407,26 +424,32 @@ class DiffusersBackend:
         if inputs.task == "controlnet-depth" and not request.extra.get("control_image"):
             locate(SPECS["depth-estimator"])
 
+    def owner(self, loaded: Loaded) -> PipelineOwner:
+        with _CACHE_LOCK:
+            if loaded.owner is None:
+                loaded.owner = PipelineOwner(self.info.name, _run_owned, max_batch=max(self.info.max_n, 1))
+            return loaded.owner
+
+    def batch_key(self, request: GenerationRequest, inputs: Inputs) -> tuple:
+        """Requests with equal keys run as one batched call; anything that changes pipeline state
+        (LoRA, IP-Adapter, ControlNet, a refiner, instructions) runs alone."""
+        plain = (inputs.task in ("text2img", "img2img", "inpaint") and not inputs.loras
+                 and inputs.style is None and not request.extra)
+        if not plain:
+            return ("alone", next(_ALONE))
+        return (inputs.task, inputs.width, inputs.height, inputs.steps, inputs.guidance, inputs.scheduler,
+                inputs.strength, bool(request.negative_prompt))
+
     def _run(self, request: GenerationRequest, inputs: Inputs, out_dir: Path) -> list[Artifact]:
         start = time.perf_counter()
         self.check_weights(request, inputs)
         loaded = self.load()
-        with loaded.lock:
-            pipe = self.pipeline(inputs.task, loaded)
-            self.set_scheduler(pipe, inputs.scheduler, loaded)
-            if "lora" in self.spec.edits:
-                self.set_loras(pipe, inputs.loras, loaded)
-            if inputs.style is not None:
-                self.load_ip_adapter(pipe, request, loaded)
-            try:
-                images = self._call(pipe, request, inputs, loaded)
-            finally:
-                if inputs.style is not None:
-                    pipe.unload_ip_adapter()
+        images, scheduler = self.owner(loaded).submit(self.batch_key(request, inputs),
+                                                      (self, request, inputs, loaded), size=request.n)
         seconds = (time.perf_counter() - start) / len(images)
         parent = None if request.source_image is None else Artifact.digest(request.source_image)
         meta = {"task": inputs.task, "device": loaded.device.type, "dtype": str(loaded.dtype).removeprefix("torch."),
-                "scheduler": type(pipe.scheduler).__name__, "batch_seed": request.seed}
+                "scheduler": scheduler, "batch_seed": request.seed}
         out = []
         for i, image in enumerate(images):
             if inputs.source is not None and image.size != inputs.source.size:
@@ -437,6 +460,27 @@ class DiffusersBackend:
             out.append(save_image(image, out_dir, one, index=i, parent=parent, seconds=seconds, meta=meta))
         return out
 
+    def run_jobs(self, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> list[tuple[list, str]]:
+        """On the family's owner thread: set the pipeline up for the jobs, call it once, split the images."""
+        request, inputs = jobs[0]
+        with loaded.lock:
+            pipe = self.pipeline(inputs.task, loaded)
+            self.set_scheduler(pipe, inputs.scheduler, loaded)
+            if "lora" in self.spec.edits:
+                self.set_loras(pipe, inputs.loras, loaded)
+            if inputs.style is not None:
+                self.load_ip_adapter(pipe, request, loaded)
+            try:
+                images = self._call(pipe, jobs, loaded)
+            finally:
+                if inputs.style is not None:
+                    pipe.unload_ip_adapter()
+        out, i = [], 0
+        for r, _ in jobs:
+            out.append((images[i:i + r.n], type(pipe.scheduler).__name__))
+            i += r.n
+        return out
+
     def load_ip_adapter(self, pipe, request: GenerationRequest, loaded: Loaded) -> None:
         aux = SPECS[self.spec.aux["ip-adapter"]]
         pipe.load_ip_adapter(str(locate(aux)), subfolder=aux.options["subfolder"],
@@ -444,3 +488,11 @@ class DiffusersBackend:
         pipe.set_ip_adapter_scale(float(request.extra.get("style_scale", 0.6)))
         if loaded.memory < 2 and getattr(pipe, "image_encoder", None) is not None:
             pipe.image_encoder.to(loaded.device, loaded.dtype)
+
+
+_ALONE = itertools.count()
+
+
+def _run_owned(key, payloads: list[tuple[DiffusersBackend, GenerationRequest, Inputs, Loaded]]):
+    backend, _, _, loaded = payloads[0]
+    return backend.run_jobs([(r, i) for _, r, i, _ in payloads], loaded)

@@ -14,7 +14,7 @@ from PIL import Image
 from agent.core.artifacts import atomic_write_bytes, load_image
 from agent.core.errors import InputError
 from agent.core.types import Artifact, GenerationRequest
-from local_models.diffusers_base import DiffusersBackend, Inputs, Loaded
+from local_models.diffusers_base import _ALONE, DiffusersBackend, Inputs, Loaded
 
 FORMATS = ("mp4", "gif")
 
@@ -83,10 +83,9 @@ class DiffusersVideoBackend(DiffusersBackend):
         inputs = self.check_inputs(request)
         start = time.perf_counter()
         loaded = self.load()
-        with loaded.lock:
-            pipe = loaded.pipe
-            self.set_scheduler(pipe, inputs.scheduler, loaded)
-            videos = self._call(pipe, request, inputs, loaded)
+        # clips run one at a time on the family's owner thread (nothing else touches the pipeline)
+        videos, _ = self.owner(loaded).submit(("alone", next(_ALONE)), (self, request, inputs, loaded),
+                                              size=request.n)
         seconds = (time.perf_counter() - start) / len(videos)
         parent = None if request.source_image is None else Artifact.digest(request.source_image)
         out = []
@@ -100,6 +99,12 @@ class DiffusersVideoBackend(DiffusersBackend):
                                 seconds=seconds, meta={"frames": len(frames), "fps": inputs.fps,
                                                        "device": loaded.device.type}))
         return out
+
+    def run_jobs(self, jobs, loaded: Loaded):
+        (request, inputs), = jobs
+        with loaded.lock:
+            self.set_scheduler(loaded.pipe, inputs.scheduler, loaded)
+            return [(self._call(loaded.pipe, jobs, loaded), type(loaded.pipe.scheduler).__name__)]
 
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         raise InputError(f"{self.info.name} makes videos; it does not edit images")

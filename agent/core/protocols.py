@@ -21,6 +21,8 @@ class ModelInfo(BaseModel):
     max_n: int = 8
     edits: list[str] = Field(default_factory=list, description="img2img, inpaint, instruct, ...")
     vocabulary: str = Field("", description="what the model can draw, when that is limited")
+    layouts: Literal["regions", "words"] = Field(
+        "words", description="regions: composes a Layout box by box (inpainting); words: gets it in the prompt")
     adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "
                                      "(measured False for local:shapes: 16% of such edits approved)")
 
@@ -32,6 +34,14 @@ class ImageBackend(Protocol):
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
 
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
+
+
+def check_ready(backend) -> None:
+    """Raise ConfigError when a back end cannot work on this machine (weights absent, key unset),
+    before anything is spent. Back ends opt in with a `check_ready()` method."""
+    ready = getattr(backend, "check_ready", None)
+    if callable(ready):
+        ready()
 
 
 @runtime_checkable

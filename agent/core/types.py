@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
+
 Relation = Literal["left of", "right of", "above", "below"]
 MAX_BRIEF_CHARS = 4000
 
@@ -111,6 +113,8 @@ class GenerationRequest(BaseModel):
     mask: Path | None = None
     strength: float | None = Field(None, gt=0, le=1)
     instruction: str | None = None
+    layout: Layout | None = Field(None, description="boxes to compose the image from, for back ends "
+                                  "whose ModelInfo.layouts is 'regions'")
     # video
     num_frames: int | None = Field(None, ge=1, le=1000)
     fps: int | None = Field(None, ge=1, le=120)

@@ -9,7 +9,8 @@ from typing import Callable
 
 from agent.core import registry
 from agent.core.artifacts import stamp_verdict
-from agent.core.errors import BudgetSpent, Stopped
+from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
+from agent.core.protocols import check_ready
 from agent.core.records import RunStore
 from agent.core.types import Artifact, Attempt, Event, RunRecord, Verdict
 
@@ -32,7 +33,17 @@ class RunContext:
 
     # ---- back ends, resolved lazily and cached per process by the registry -------------------
     def image_backend(self, model: str | None = None):
-        return registry.resolve("image", model or self.record.image_model)
+        """The run's image back end, or another the director names. A model the run was not set up
+        with that cannot work here is the director's mistake (a tool error it can correct), not the
+        run's: only the run's own model failing ends the run."""
+        if not model or model == self.record.image_model:
+            return registry.resolve("image", self.record.image_model)
+        try:
+            backend = registry.resolve("image", model)
+            check_ready(backend)
+            return backend
+        except ConfigError as e:
+            raise InputError(f"{e} (this run uses {self.record.image_model})") from None
 
     def video_backend(self, model: str | None = None):
         from agent.core.errors import ConfigError

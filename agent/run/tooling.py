@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.core.errors import AtelierError, StopRun
+from agent.core.errors import AtelierError, ConfigError, StopRun
 from agent.core.protocols import ImagePart, TextPart, ToolCall, ToolResult, ToolSpec
 
 
@@ -47,10 +47,10 @@ class Tool:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
                                  for err in e.errors())
             return _error(call, f"bad arguments for {self.name}: {problems}")
-        except AtelierError as e:
+        except ConfigError:
+            raise  # weights absent, unknown model, key unset: no retry or re-plan can fix it; the run fails
+        except AtelierError as e:  # bad arguments, a service's transient trouble: the LLM can try again
             return _error(call, f"{self.name} failed: {e}")
-        except Exception as e:  # a back end's bug must not end the run; the LLM is told and can go on
-            return _error(call, f"{self.name} failed: {type(e).__name__}: {e}")
         content = [TextPart(text=reply.text)] + [ImagePart(path=p) for p in reply.images]
         return ToolResult(call_id=call.id, name=self.name, content=content, data=reply.data)
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import ValidationError
 
 from agent.core import registry
+from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
 from agent.core.errors import InputError, one_line
@@ -59,9 +60,12 @@ class Studio:
             raise InputError(one_line(e, "brief")) from None
         if brief.seed is None:
             brief.seed = secrets.randbelow(2**31)  # recorded, so the run can be reproduced
+        # everything that can be checked before spending anything: models known, weights here, keys set
         registry.resolve("llm", self.llm)
         registry.resolve("critic", self.critic)
-        registry.resolve("image", self.image_model)
+        check_ready(registry.resolve("image", self.image_model))
+        if self.video_model:
+            check_ready(registry.resolve("video", self.video_model))
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
                          llm=self.llm, image_model=self.image_model, critic=self.critic, mode=self.mode)
 

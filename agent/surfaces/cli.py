@@ -87,7 +87,10 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
             budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
             result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
                                 review=review_in_terminal if rewrite == "review" else None)
-    except AtelierError as e:
+    except AtelierError as e:  # refused before the run started: nothing was made
+        if as_json:
+            print(json.dumps({"run_id": None, "approved": False, "iterations": 0, "status": "failed",
+                              "error": str(e), "best": None, "attempts": []}))
         fail(str(e))
     summary = result.summary()
     if as_json:

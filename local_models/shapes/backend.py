@@ -1,22 +1,31 @@
 """`local:shapes`: the embedded text-to-image model of the shapes world, run with stock diffusers
-pipelines (text-to-image, image-to-image, inpainting share one set of weights via `from_pipe`)."""
+pipelines (text-to-image, image-to-image, inpainting share one set of weights via `from_pipe`).
+
+All three pipelines share one scheduler, so one `PipelineOwner` makes every call: concurrent
+requests queue to it and compatible ones run as one batch, each image from its own generator."""
 from __future__ import annotations
 
+import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.core.artifacts import load_image, save_image
-from agent.core.errors import InputError
+from agent.core.errors import ConfigError, InputError
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
+from local_models.owner import PipelineOwner
 from local_models.shapes import world
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
+INPAINT_WEIGHTS = WEIGHTS.with_name("weights-inpaint")  # the 9-channel inpainting UNet (train_inpaint.py)
 NATIVE = 64
 SIZES = [(64, 64), (128, 128), (256, 256), (512, 512)]  # larger sizes are the 64x64 output upscaled
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
+CANVAS_STEPS = 8  # an empty background needs few steps
+LATENT = 4  # pixels per latent cell: inpainting masks snap to it
 REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-1, stability:sd3, replicate:..."
 
 
@@ -29,36 +38,68 @@ def out_of_vocabulary_warning(prompt: str) -> str | None:
             f"({REAL_MODELS}), e.g. --image-model local:sdxl or openai:gpt-image-1.")
 
 
+def default_threads() -> int:
+    """Torch threads for this small model: `ATELIER_TORCH_THREADS`, else 1 (its layers are too
+    small to split: on a busy 2-core machine one thread was 4x faster than two)."""
+    value = os.environ.get("ATELIER_TORCH_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise InputError(f"ATELIER_TORCH_THREADS must be a whole number of at least 1, not {value!r}")
+        return int(value)
+    return 1
+
+
+@dataclass
+class _Job:
+    """One request as the owner batches it: n images from seeds seed, seed+1, ..."""
+
+    prompt: str
+    negative: str
+    seeds: list[int]
+    image: object = None  # PIL image at NATIVE size (img2img, inpaint)
+    mask: object = None  # PIL "L" at NATIVE size (inpaint)
+
+
 class ShapesBackend:
     """ImageBackend for the embedded shapes model; weights load once, on first use."""
 
-    def __init__(self, name: str = "shapes", weights: Path | str | None = None):
+    def __init__(self, name: str = "shapes", weights: Path | str | None = None,
+                 inpaint_weights: Path | str | None = None, threads: int | None = None):
         self.name = name
         self.weights = Path(weights) if weights else WEIGHTS
+        self.inpaint_weights = Path(inpaint_weights) if inpaint_weights else INPAINT_WEIGHTS
+        self.threads = threads
+        trained_inpaint = (self.inpaint_weights / "model_index.json").is_file()
         self.info = ModelInfo(name=f"local:{name}", sizes=SIZES, default_steps=DEFAULT_STEPS,
                               default_guidance=DEFAULT_GUIDANCE, supports_negative=True, max_n=16,
                               edits=["img2img", "inpaint"], vocabulary=world.vocabulary_text(),
-                              # measured on the held-out suite: edits adding a missing object were approved
-                              # 23 times in 148 (16%), a new seed after a miss 82 in 289 (28%)
-                              adds_by_inpainting=False)
+                              # without the inpainting UNet, edits adding a missing object were approved
+                              # 23 times in 148 (16%) on the held-out suite, a new seed 82 in 289 (28%)
+                              adds_by_inpainting=trained_inpaint,
+                              layouts="regions" if trained_inpaint else "words")
         self._pipes: dict[str, object] = {}
         self._lock = threading.Lock()
+        self.owner = PipelineOwner(f"local:{name}", self._run_batch, max_batch=16)
         self.load_seconds: float | None = None
 
     # ---- loading --------------------------------------------------------------------------------
+    def check_ready(self) -> None:
+        if not (self.weights / "model_index.json").is_file():
+            raise ConfigError(f"the shapes model weights are missing at {self.weights}; "
+                              f"train them with `python -m local_models.shapes.train`")
+
     def pipe(self, kind: str = "txt2img"):
         with self._lock:
             if "txt2img" not in self._pipes:
-                if not (self.weights / "model_index.json").is_file():
-                    raise InputError(f"the shapes model weights are missing at {self.weights}; "
-                                     f"train them with `python -m local_models.shapes.train`")
+                self.check_ready()
                 import torch
                 from diffusers import StableDiffusionPipeline
                 from diffusers.utils import logging as dlog
 
                 dlog.set_verbosity_error()
+                torch.set_num_threads(self.threads or default_threads())
                 t0 = time.perf_counter()
-                p = StableDiffusionPipeline.from_pretrained(self.weights, torch_dtype=torch.float32,
+                p = StableDiffusionPipeline.from_pretrained(self.weights, dtype=torch.float32,
                                                             local_files_only=True)
                 p.set_progress_bar_config(disable=True)
                 self._pipes["txt2img"] = p
@@ -66,8 +107,13 @@ class ShapesBackend:
             if kind not in self._pipes:
                 from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
 
+                parts = {}
+                if kind == "inpaint" and self.info.adds_by_inpainting:
+                    from diffusers import UNet2DConditionModel
+                    parts["unet"] = UNet2DConditionModel.from_pretrained(
+                        self.inpaint_weights, subfolder="unet", local_files_only=True)
                 cls = {"img2img": StableDiffusionImg2ImgPipeline, "inpaint": StableDiffusionInpaintPipeline}[kind]
-                p = cls.from_pipe(self._pipes["txt2img"])
+                p = cls.from_pipe(self._pipes["txt2img"], **parts)
                 p.set_progress_bar_config(disable=True)
                 self._pipes[kind] = p
             return self._pipes[kind]
@@ -81,20 +127,44 @@ class ShapesBackend:
             raise InputError(f"local:shapes cannot make {w}x{h}; sizes: {menu}")
         return w, h
 
-    def _common(self, request: GenerationRequest):
+    def _submit(self, kind: str, request: GenerationRequest, image=None, mask=None, strength=None):
+        """Queue to the owner; compatible requests (same kind, steps, guidance, strength) share a call."""
+        steps = request.steps or DEFAULT_STEPS
+        guidance = DEFAULT_GUIDANCE if request.guidance is None else request.guidance
+        seeds = [(request.seed + i) % 2**32 for i in range(request.n)]
+        job = _Job(request.prompt, request.negative_prompt, seeds, image, mask)
+        return self.owner.submit((kind, steps, guidance, strength), job, size=request.n)
+
+    def _run_batch(self, key, jobs: list[_Job]) -> list[list]:
+        """The owner's thread: one pipeline call for every job, then each job's images back."""
         import torch
 
-        gens = [torch.Generator().manual_seed((request.seed + i) % 2**32) for i in range(request.n)]
-        return dict(prompt=[request.prompt] * request.n,
-                    negative_prompt=[request.negative_prompt] * request.n if request.negative_prompt else None,
-                    num_inference_steps=request.steps or DEFAULT_STEPS,
-                    guidance_scale=DEFAULT_GUIDANCE if request.guidance is None else request.guidance,
-                    generator=gens)
+        kind, steps, guidance, strength = key
+        pipe = self.pipe(kind)
+        per = [len(j.seeds) for j in jobs]
+        args = dict(prompt=[j.prompt for j in jobs for _ in j.seeds],
+                    negative_prompt=[j.negative for j in jobs for _ in j.seeds],
+                    generator=[torch.Generator().manual_seed(s) for j in jobs for s in j.seeds],
+                    num_inference_steps=steps, guidance_scale=guidance)
+        if kind == "txt2img":
+            images = pipe(height=NATIVE, width=NATIVE, **args).images
+        elif kind == "img2img":
+            images = pipe(image=[j.image for j in jobs for _ in j.seeds], strength=strength, **args).images
+        else:
+            images = pipe(image=[j.image for j in jobs for _ in j.seeds],
+                          mask_image=[j.mask for j in jobs for _ in j.seeds], height=NATIVE, width=NATIVE,
+                          strength=strength, **args).images
+        out, i = [], 0
+        for n in per:
+            out.append(images[i:i + n])
+            i += n
+        return out
 
-    def _save(self, images, request, out_dir, size, seconds, parent=None) -> list[Artifact]:
+    def _save(self, images, request, out_dir, size, seconds, parent=None, denoiser_steps=0) -> list[Artifact]:
         from PIL import Image
 
-        meta = {"native_size": [NATIVE, NATIVE]}
+        # denoising steps per image (each a UNet evaluation, two with guidance): what compute is counted in
+        meta = {"native_size": [NATIVE, NATIVE], "denoiser_steps": denoiser_steps}
         warning = out_of_vocabulary_warning(request.prompt)
         if warning:
             meta["warning"] = warning
@@ -109,13 +179,39 @@ class ShapesBackend:
                                    seconds=seconds / len(images), meta=meta))
         return arts
 
+    # ---- grounded generation -------------------------------------------------------------------
+    def _compose(self, request: GenerationRequest):
+        """Draw the layout: an empty canvas, then one inpainting pass per kind-and-colour group,
+        each painting its boxes only. Returns the images and the denoising steps they took."""
+        from PIL import Image
+
+        layout = request.layout.scaled(NATIVE, NATIVE)
+        steps = request.steps or DEFAULT_STEPS
+        named = [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
+        images = []
+        for i in range(request.n):
+            one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
+            background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
+            blank, full = Image.new("RGB", (NATIVE, NATIVE)), Image.new("L", (NATIVE, NATIVE), 255)
+            canvas = one.model_copy(update={"prompt": f"a {background} background", "negative_prompt": "",
+                                            "steps": CANVAS_STEPS})
+            image = self._submit("inpaint", canvas, blank, full, 1.0)[0]
+            for group in layout.groups():
+                mask = region_mask([b.box for b in group])
+                what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())}"})
+                image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
+            images.append(image)
+        return images, CANVAS_STEPS + steps * len(layout.groups())
+
     # ---- the protocol ---------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         size = self._size(request)
-        pipe = self.pipe("txt2img")
         t0 = time.perf_counter()
-        images = pipe(height=NATIVE, width=NATIVE, **self._common(request)).images
-        return self._save(images, request, out_dir, size, time.perf_counter() - t0)
+        if request.layout is not None and self.info.layouts == "regions":
+            images, steps = self._compose(request)
+        else:
+            images, steps = self._submit("txt2img", request), request.steps or DEFAULT_STEPS
+        return self._save(images, request, out_dir, size, time.perf_counter() - t0, denoiser_steps=steps)
 
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         from PIL import Image
@@ -125,22 +221,60 @@ class ShapesBackend:
         size = self._size(request) if (request.width or request.height) else None
         source = load_image(request.source_image).convert("RGB")
         size = size or (source.size if source.size in self.info.sizes else self.info.sizes[0])
-        parent = None
-        try:
-            from agent.core.types import Artifact as _A
-            parent = _A.digest(Path(request.source_image))
-        except OSError:
-            pass
+        parent = Artifact.digest(Path(request.source_image))
         small = source.resize((NATIVE, NATIVE), Image.Resampling.BOX)
         t0 = time.perf_counter()
+        steps = request.steps or DEFAULT_STEPS
         if request.mask is not None:
             mask = load_image(request.mask).convert("L").resize((NATIVE, NATIVE), Image.Resampling.BOX)
-            pipe = self.pipe("inpaint")
-            images = pipe(image=small, mask_image=mask, height=NATIVE, width=NATIVE,
-                          strength=request.strength or 1.0, **self._common(request)).images
+            if self.info.adds_by_inpainting:  # the inpainting UNet learnt masks on the latent grid
+                mask = mask.point(lambda v: 255 if v >= 128 else 0)
+                mask = region_mask([b for b in [mask.getbbox()] if b], grow=0)
+            if is_background_prompt(request.prompt):  # "remove": the background this image has
+                request = request.model_copy(update={"prompt": f"a {background_of(small)} background"})
+            images = self._submit("inpaint", request, small, mask, request.strength or 1.0)
             # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it)
             images = [Image.composite(im, small, mask) for im in images]
+            steps = int(steps * (request.strength or 1.0))
         else:
-            pipe = self.pipe("img2img")
-            images = pipe(image=small, strength=request.strength or 0.6, **self._common(request)).images
-        return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent)
+            strength = request.strength or 0.6
+            images = self._submit("img2img", request, small, None, strength)
+            steps = int(steps * strength)
+        return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent,
+                          denoiser_steps=steps)
+
+
+# ---- regions ------------------------------------------------------------------------------------
+def region_mask(boxes, grow: int = 2):
+    """A mask (white = repaint) of the boxes at NATIVE size, each grown by `grow` pixels and snapped
+    outwards to the latent grid, as the inpainting model was trained."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", (NATIVE, NATIVE), 0)
+    draw = ImageDraw.Draw(mask)
+    for x0, y0, x1, y1 in boxes:
+        x0, y0 = max(0, x0 - grow) // LATENT * LATENT, max(0, y0 - grow) // LATENT * LATENT
+        x1 = min(NATIVE, -(-(x1 + grow) // LATENT) * LATENT)
+        y1 = min(NATIVE, -(-(y1 + grow) // LATENT) * LATENT)
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
+    return mask
+
+
+def is_background_prompt(prompt: str) -> bool:
+    """A prompt asking for background only ("empty background", "background"): a removal."""
+    words = world.tokenize_words(prompt)
+    return "background" in words and not any(w in world.SHAPES or w.rstrip("s") in world.SHAPES for w in words)
+
+
+def background_of(image) -> str:
+    """The world's background colour nearest to the image's border pixels."""
+    import numpy as np
+
+    px = np.asarray(image.convert("RGB"), dtype=np.float32)
+    border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
+    median = np.median(border, axis=0)
+    return min(world.BACKGROUNDS, key=lambda b: float(((np.array(world.BACKGROUNDS[b]) - median) ** 2).sum()))
+
+
+def _a(text: str) -> str:
+    return ("an " if text[:1] in "aeiou" else "a ") + text

@@ -256,6 +256,20 @@ def load_decoder(vae):
 
 
 # ---- phase 2: UNet + text encoder --------------------------------------------------------------
+def optimizer_step(loss, opt, params, ema, step: int) -> int:
+    """Backward, clip, step, and move the EMA of the weights (warming up its decay); the next step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    step += 1
+    decay = min(0.999, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema, params):
+            e.lerp_(p.detach(), 1 - decay)
+    return step
+
+
 def lr_at(frac: float, base: float, warm: float = 0.03) -> float:
     if frac < warm:
         return base * frac / warm
@@ -387,15 +401,7 @@ def main(argv=None):
         snr = alphas[t] / (1 - alphas[t])
         w = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting (epsilon prediction)
         loss = (w * F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2, 3))).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        decay = min(0.999, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for e, p in zip(ema, params):
-                e.lerp_(p.detach(), 1 - decay)
+        step = optimizer_step(loss, opt, params, ema, step)
         losses.append(loss.item())
         if step % 50 == 0:
             el = time.time() - t_start

@@ -1,0 +1,112 @@
+"""One owner per loaded pipeline: a worker thread that alone calls it, coalescing compatible requests.
+
+Diffusers pipelines are not re-entrant: a scheduler keeps per-call state (`set_timesteps`,
+`step_index`), and LoRA adapters, IP-Adapter scales and offload hooks are pipeline state too;
+pipelines made with `from_pipe` share all of it. So every call to a family's pipelines goes
+through its `PipelineOwner`. Requests with equal keys (same task, size, steps, guidance,
+scheduler, ...) that are waiting together run as one batched call, each with its own generator,
+so a request's images do not depend on what else ran with it. A lone request waits at most
+`window_s` (default 5 ms, `ATELIER_BATCH_WINDOW_MS`) for company.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+# run(key, payloads) -> one result per payload, in order
+BatchRunner = Callable[[Hashable, list[Any]], list[Any]]
+
+
+@dataclass
+class _Job:
+    key: Hashable
+    payload: Any
+    size: int
+    future: Future = field(default_factory=Future)
+    queued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class OwnerStats:
+    calls: int = 0  # pipeline calls made
+    requests: int = 0  # requests served
+    images: int = 0
+    largest_batch: int = 0
+    busy_seconds: float = 0.0
+
+
+class PipelineOwner:
+    def __init__(self, name: str, run: BatchRunner, *, max_batch: int = 16, window_s: float | None = None):
+        self.name, self.run, self.max_batch = name, run, max_batch
+        env = os.environ.get("ATELIER_BATCH_WINDOW_MS")
+        self.window_s = window_s if window_s is not None else (float(env) / 1000 if env else 0.005)
+        self.stats = OwnerStats()
+        self._jobs: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, key: Hashable, payload: Any, size: int = 1) -> Any:
+        """Queue one request and wait for its result (the exception it raised, if it failed)."""
+        if threading.current_thread() is self._thread:  # a runner calling back in would wait on itself
+            return self.run(key, [payload])[0]
+        job = _Job(key, payload, max(1, size))
+        with self._cond:
+            self._jobs.append(job)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name=f"owner:{self.name}", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return job.future.result()
+
+    # ---- the owner's thread ----------------------------------------------------------------------
+    def _serve(self) -> None:
+        while True:
+            batch = self._gather()
+            self._execute(batch)
+
+    def _gather(self) -> list[_Job]:
+        with self._cond:
+            while not self._jobs:
+                self._cond.wait()
+            first = self._jobs.popleft()
+            batch, total = [first], first.size
+            deadline = time.perf_counter() + self.window_s
+            while total < self.max_batch:
+                for job in list(self._jobs):  # in arrival order; incompatible ones keep their place
+                    if job.key == first.key and total + job.size <= self.max_batch:
+                        self._jobs.remove(job)
+                        batch.append(job)
+                        total += job.size
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or total >= self.max_batch:
+                    break
+                self._cond.wait(remaining)
+            return batch
+
+    def _execute(self, batch: list[_Job]) -> None:
+        t0 = time.perf_counter()
+        try:
+            results = self.run(batch[0].key, [j.payload for j in batch])
+            for job, result in zip(batch, results, strict=True):
+                job.future.set_result(result)
+            self._count(batch, calls=1)
+        except BaseException as error:  # noqa: BLE001 - handed to the callers, never lost
+            if len(batch) == 1:
+                batch[0].future.set_exception(error)
+            else:  # one bad request must not fail the others: run each alone
+                for job in batch:
+                    self._execute([job])
+        finally:
+            self.stats.busy_seconds += time.perf_counter() - t0
+
+    def _count(self, batch: list[_Job], calls: int) -> None:
+        s = self.stats
+        s.calls += calls
+        s.requests += len(batch)
+        s.images += sum(j.size for j in batch)
+        s.largest_batch = max(s.largest_batch, sum(j.size for j in batch))

@@ -1,0 +1,119 @@
+"""Many callers at once on the real embedded model: no errors, and every image the same as the one
+the same request makes alone (batching changes nothing a user can see)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("diffusers")
+
+from local_models.owner import PipelineOwner  # noqa: E402
+from local_models.shapes.backend import WEIGHTS, ShapesBackend  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (WEIGHTS / "model_index.json").is_file(), reason="no shipped weights")
+GenerationRequest = pytest.importorskip("agent").GenerationRequest
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("src")
+    im = Image.new("RGB", (64, 64), (128, 128, 128))
+    im.paste((220, 30, 30), (8, 8, 28, 28))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (36, 36, 60, 60))
+    im.save(folder / "src.png"), mask.save(folder / "mask.png")
+    return folder / "src.png", folder / "mask.png"
+
+
+def requests(source) -> list[GenerationRequest]:
+    """Eight requests mixing text-to-image (two of them n=2), img2img and inpainting."""
+    src, mask = source
+    prompts = ["a photo of a red circle", "a photo of two blue squares", "a yellow star above a purple ring",
+               "a photo of three green triangles"]
+    out = []
+    for i in range(8):
+        kind = ("generate", "img2img", "inpaint", "generate")[i % 4]
+        extra = {"source_image": src} if kind == "img2img" else \
+                {"source_image": src, "mask": mask} if kind == "inpaint" else {}
+        out.append(GenerationRequest(prompt=prompts[i % 4], seed=100 + i, n=2 if i in (0, 3) else 1,
+                                     steps=6, **extra))
+    return out
+
+
+def run_one(backend, request, folder):
+    call = backend.edit if request.source_image else backend.generate
+    return [np.asarray(Image.open(a.path), dtype=np.int16) for a in call(request, folder)]
+
+
+def assert_same(alone, together):
+    assert len(alone) == len(together)
+    for a, b in zip(alone, together):
+        assert np.abs(a - b).max() <= 3  # batched float maths may differ in the last bit
+
+
+def test_eight_threads_and_eight_tasks_match_runs_alone(source, tmp_path):
+    backend = ShapesBackend("shapes")
+    reqs = requests(source)
+    alone = [run_one(backend, r, tmp_path / f"alone{i}") for i, r in enumerate(reqs)]
+    calls_before = backend.owner.stats.calls
+
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda ir: run_one(backend, ir[1], tmp_path / f"t{ir[0]}"), enumerate(reqs)))
+
+    async def many():
+        return await asyncio.gather(*(asyncio.to_thread(run_one, backend, r, tmp_path / f"a{i}")
+                                      for i, r in enumerate(reqs)))
+    tasks = asyncio.run(many())
+
+    for a, t, s in zip(alone, threaded, tasks):
+        assert_same(a, t)
+        assert_same(a, s)
+    # the 16 concurrent requests were coalesced into fewer pipeline calls than requests
+    assert backend.owner.stats.calls - calls_before < 16
+    assert backend.owner.stats.largest_batch > 1
+
+
+def test_owner_batches_compatible_requests_and_isolates_failures():
+    seen: list[list[int]] = []
+    gate = threading.Event()
+
+    def run(key, payloads):
+        gate.wait(5)
+        seen.append(list(payloads))
+        if -1 in payloads:
+            raise ValueError("bad request")
+        return [p * 10 for p in payloads]
+
+    owner = PipelineOwner("test", run, window_s=0.05)
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(owner.submit, "k" if i % 3 else "other", i if i != 4 else -1) for i in range(6)]
+        gate.set()
+        results = []
+        for f in futures:
+            try:
+                results.append(f.result(10))
+            except ValueError as e:
+                results.append(str(e))
+    assert results == [0, 10, 20, 30, "bad request", 50]
+    assert all(len({("other" if p in (0, 3) else "k") for p in batch if p != -1}) <= 1 for batch in seen)
+    assert max(len(b) for b in seen) > 1
+
+
+@pytest.mark.parametrize("family", ["sdxl", "flux"])
+def test_tiny_diffusers_family_concurrent_matches_alone(family, tmp_path):
+    from local_models import tiny_pipelines as tiny
+
+    backend = tiny.backend(family)
+    reqs = [GenerationRequest(prompt=p, model=f"local:tiny-{family}", seed=7 + i, n=1 + (i == 2),
+                              width=32, height=32, negative_prompt="blurry" if i == 3 and family != "flux" else "")
+            for i, p in enumerate(["two red circles", "a blue square", "a cat", "a green star", "a dog", "a car"])]
+    alone = [run_one(backend, r, tmp_path / f"alone{i}") for i, r in enumerate(reqs)]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda ir: run_one(backend, ir[1], tmp_path / f"t{ir[0]}"), enumerate(reqs)))
+    for a, t in zip(alone, together):
+        assert_same(a, t)
