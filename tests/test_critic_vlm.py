@@ -132,9 +132,19 @@ def test_the_default_llm_follows_the_keys(monkeypatch):
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY or OPENAI_API_KEY"):
         default_llm_spec()
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-x")
-    assert default_llm_spec() == "openai:gpt-4o"
+    assert default_llm_spec() == "openai:gpt-5.5"  # current, not a shut-down model
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
     assert default_llm_spec() == "anthropic:claude-sonnet-4-6"
+
+
+def test_the_default_critic_model_is_a_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-x")
+    own = tmp_path / "models.yaml"
+    own.write_text("critic:\n  openai: gpt-6-vision\n")
+    monkeypatch.setenv("ATELIER_MODELS", str(own))
+    assert default_llm_spec() == "openai:gpt-6-vision"
+    monkeypatch.setenv("ATELIER_CRITIC_LLM", "openai-compatible:qwen2.5-vl@http://localhost:11434/v1")
+    assert default_llm_spec() == "openai-compatible:qwen2.5-vl@http://localhost:11434/v1"
 
 
 def test_critic_spec_names_a_scripted_llm(tmp_path, artifact):

@@ -101,11 +101,21 @@ def test_500_then_success(tmp_path, sleeps):
     assert len(backend("dall-e-3", replay).generate(req(), tmp_path)) == 1 and len(sleeps) == 1
 
 
-def test_timeout(tmp_path, sleeps):
+def test_timed_out_post_is_not_retried(tmp_path, sleeps):
+    """A POST the service may have received can be billed even without an answer: the SDK's own
+    retries (which re-sent it up to 4 times) are off, and a timeout is not re-sent."""
     replay = Replay(*[("POST", "/images", httpx.ReadTimeout("no answer"))] * 2)
-    with pytest.raises(RemoteError, match="no answer within") as e:
-        backend("dall-e-3", replay, max_retries=1).generate(req(), tmp_path)
-    assert e.value.kind == "timeout" and e.value.retryable and replay.done
+    b = backend("dall-e-3", replay, max_retries=3)
+    with pytest.raises(RemoteError, match="no answer within.*not retried") as e:
+        b.generate(req(), tmp_path)
+    assert e.value.kind == "timeout" and len(replay.requests) == 1 and not sleeps
+    assert b._client().max_retries == 0
+
+
+def test_connect_error_is_retried(tmp_path, sleeps):
+    replay = Replay(("POST", "/images", httpx.ConnectError("refused")),
+                    ("POST", "/images", httpx.Response(200, json=fixture("openai_dalle3_generate.json"))))
+    assert len(backend("dall-e-3", replay).generate(req(), tmp_path)) == 1 and len(sleeps) == 1
 
 
 def test_malformed_json(tmp_path, sleeps):
@@ -146,8 +156,8 @@ def test_options_are_checked_before_any_call(tmp_path):
         b.edit(req(), tmp_path)
     with pytest.raises(InputError, match="style"):
         backend("gpt-image-1", Replay()).generate(req(extra={"style": "vivid"}), tmp_path)
-    with pytest.raises(ConfigError, match="dall-e-3"):
-        OpenAIImages("dall-e-2")
+    with pytest.raises(ConfigError, match="not a model name"):
+        OpenAIImages("gpt image")
 
 
 def test_missing_key(tmp_path):
@@ -159,3 +169,57 @@ def test_money_budget_stops_before_the_call(tmp_path):
     with prices.spending_limit(0.05):
         with pytest.raises(BudgetSpent):
             backend("dall-e-3", Replay()).generate(req(extra={"quality": "hd"}), tmp_path)
+
+
+# ---- model names are data ------------------------------------------------------------------------
+def test_current_models_are_listed_with_their_options(tmp_path, sleeps):
+    b = OpenAIImages("", api_key=KEY)
+    assert b.model == "gpt-image-2" and b.listed and "inpaint" in b.info.edits
+    replay = Replay(("POST", "/v1/images/generations", httpx.Response(200, json=fixture("openai_gpt_image_generate.json"))))
+    arts = backend("gpt-image-2", replay).generate(
+        req(model="openai:gpt-image-2", n=2, width=2048, height=1152, extra={"quality": "medium"}), tmp_path)
+    body = json.loads(replay.requests[0].content)
+    assert body["model"] == "gpt-image-2" and body["size"] == "2048x1152" and "response_format" not in body
+    assert sum(a.cost_usd for a in arts) == pytest.approx((50 * 5 + 272 * 30) / 1e6)
+    with pytest.raises(InputError, match="multiples of 16"):
+        backend("gpt-image-2", Replay()).generate(req(width=1000, height=1000), tmp_path)
+    with pytest.raises(InputError, match="1024x1024"):  # a menu-only model keeps its menu
+        backend("gpt-image-1.5", Replay()).generate(req(width=2048, height=2048), tmp_path)
+
+
+def test_any_name_the_service_accepts_is_sent(tmp_path, sleeps):
+    """A model released after this table was written is not refused: it is sent as asked, and the
+    service decides (its options pass through too)."""
+    replay = Replay(("POST", "/v1/images/generations", httpx.Response(200, json=fixture("openai_gpt_image_generate.json"))))
+    arts = backend("gpt-image-3", replay).generate(
+        req(model="openai:gpt-image-3", n=2, width=2048, height=2048, extra={"quality": "ultra", "background": "opaque"}),
+        tmp_path)
+    body = json.loads(replay.requests[0].content)
+    assert body["model"] == "gpt-image-3" and body["quality"] == "ultra" and body["background"] == "opaque"
+    assert len(arts) == 2 and arts[0].meta["cost_unknown"] and arts[0].cost_usd == 0
+
+
+def test_unknown_price_with_a_money_budget_is_refused_before_paying(tmp_path, monkeypatch):
+    with prices.spending_limit(5.0):
+        with pytest.raises(BudgetSpent, match="gpt-image-3 .*no price.*ATELIER_PRICES"):
+            backend("gpt-image-3", Replay()).generate(req(), tmp_path)  # any request would fail the replay
+    # the user adds the new model to their own price file: it is then checked and priced
+    own = tmp_path / "prices.yaml"
+    own.write_text("openai:\n  gpt-image-3:\n    sizes: [[1024, 1024]]\n    qualities: [high]\n"
+                   "    max_n: 4\n    per_image: {high: {1024x1024: 0.5}}\n")
+    monkeypatch.setenv("ATELIER_PRICES", str(own))
+    replay = Replay(("POST", "/v1/images/generations", httpx.Response(200, json=fixture("openai_dalle3_generate.json"))))
+    with prices.spending_limit(5.0) as wallet:
+        art, = backend("gpt-image-3", replay).generate(req(), tmp_path)
+    assert art.cost_usd == pytest.approx(0.5) and wallet.spent_usd == pytest.approx(0.5)
+    with pytest.raises(InputError, match="quality must be one of high"):
+        backend("gpt-image-3", Replay()).generate(req(extra={"quality": "low"}), tmp_path)
+
+
+def test_check_ready_names_the_key(monkeypatch):
+    from agent.core.protocols import check_ready
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        check_ready(OpenAIImages("gpt-image-2"))
+    check_ready(OpenAIImages("gpt-image-2", api_key=KEY))

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.core.errors import ConfigError, InputError
+from agent.core.errors import BudgetSpent, ConfigError, InputError
+from agent.backends.remote import prices
 from agent.core.types import GenerationRequest
 from agent.backends.remote.http import RemoteError
 from agent.backends.remote.replay import FakeClock, Replay
@@ -155,4 +156,8 @@ def test_options_checked_before_any_call(tmp_path):
     with pytest.raises(InputError, match="option"):
         b.generate(req(extra={"steps": 3}), tmp_path)
     with pytest.raises(ConfigError, match="stability:core"):
-        StabilityImages("sdxl-turbo")
+        StabilityImages("dalle")
+    newer = StabilityImages("sd4-large", api_key=KEY, client=Replay().client())  # a newer SD model is sent as named
+    assert (newer.endpoint, newer.form_model) == ("sd3", "sd4-large")
+    with prices.spending_limit(5.0), pytest.raises(BudgetSpent, match="no price"):
+        newer.generate(req(), tmp_path)  # its price is unknown: refused before paying

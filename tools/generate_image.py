@@ -21,7 +21,7 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
         steps: denoising steps; omit for the model's default
         width: image width in pixels, from the model's size menu; omit for the default
         height: image height in pixels, from the model's size menu; omit for the default
-        model: image back end such as local:shapes or openai:gpt-image-1; omit for the run's model
+        model: image back end such as local:shapes or openai:gpt-image-2; omit for the run's model
         use_reference: start from the brief's reference image (image-to-image, or inpainting inside
             the brief's mask) when the brief has one
         reference_strength: 0 < strength <= 1; how far the result may move from the reference

@@ -15,7 +15,7 @@ def load_critic(name: str):
     names = [n.strip().removeprefix("critic:") for n in name.split("+")]
     critics = []
     for n in names:
-        base, _, arg = n.partition("@")  # critic:vlm@openai:gpt-4o picks the vision model
+        base, _, arg = n.partition("@")  # critic:vlm@openai:gpt-5.5 picks the vision model
         if base not in CRITICS:
             raise ConfigError(f"unknown critic {n!r}; known: {', '.join(sorted(CRITICS))}")
         module_name, _, attr = CRITICS[base].partition(":")

@@ -25,7 +25,6 @@ from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, 
 NAME = "critic:vlm"
 THRESHOLD = 7
 CRITERIA = ("prompt_adherence", "quality", "composition")
-DEFAULT_LLMS = (("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-6"), ("OPENAI_API_KEY", "openai:gpt-4o"))
 
 
 # ---- what the model answers (validated by pydantic) -----------------------------------------------
@@ -104,11 +103,14 @@ def _nouns(obj: ObjectSpec) -> str:
 
 # ---- the critic ----------------------------------------------------------------------------------
 def default_llm_spec() -> str:
-    for variable, spec in DEFAULT_LLMS:
-        if os.environ.get(variable):
-            return spec
+    """ATELIER_CRITIC_LLM, else the current default vision model (agent/core/data/models.yaml) of the
+    first provider whose key is set."""
+    from agent.core.defaults import critic_llm_spec
+
+    if spec := critic_llm_spec():
+        return spec
     raise ConfigError("critic:vlm needs a vision LLM: set ANTHROPIC_API_KEY or OPENAI_API_KEY, "
-                      "or name one, e.g. critic:vlm@openai-compatible:MODEL@BASE_URL")
+                      "set ATELIER_CRITIC_LLM, or name one, e.g. critic:vlm@openai-compatible:MODEL@BASE_URL")
 
 
 class VLMCritic:

@@ -13,13 +13,13 @@ from typing import Any, Sequence
 import anthropic
 from pydantic import BaseModel
 
+from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
 from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
                        parse_structured, sdk_error, tool_result_text)
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 SERVICE = "anthropic"
-DEFAULT_MODEL = "claude-sonnet-4-6"
 # structured() forces a call of this tool whose input_schema is the pydantic schema: the API then
 # returns the answer as a JSON object rather than prose we would have to parse.
 ANSWER_TOOL = "record_answer"
@@ -36,7 +36,7 @@ class AnthropicLLM:
 
     def __init__(self, model: str = "", *, api_key: str | None = None, client: anthropic.Anthropic | None = None,
                  http_client: Any = None, timeout: float = 120.0, max_retries: int = 3, max_tokens: int = 4096):
-        self.model = model or DEFAULT_MODEL
+        self.model = model or default_model("anthropic")  # a setting: agent/core/data/models.yaml
         self.name = f"anthropic:{self.model}"
         self.timeout, self.max_tokens = timeout, max_tokens
         if client is None:

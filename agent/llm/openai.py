@@ -11,12 +11,13 @@ from typing import Any, Sequence
 import openai
 from pydantic import BaseModel
 
+from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
+from agent.core.trust import llm_key_for, server_url
 from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
                        parse_structured, sdk_error, tool_result_text)
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
-DEFAULT_MODEL = "gpt-4o"
 # Used when a server rejects `response_format: json_schema`; glue for the protocol, not a prompt.
 JSON_ONLY = ("Reply with a single JSON object and nothing else (no prose, no code fence). "
              "It must validate against this JSON schema:\n{schema}")
@@ -39,7 +40,7 @@ class OpenAILLM:
     def __init__(self, model: str = "", *, api_key: str | None = None, base_url: str | None = None,
                  client: openai.OpenAI | None = None, http_client: Any = None, timeout: float = 120.0,
                  max_retries: int = 3, max_tokens: int = 4096):
-        self.model = model or DEFAULT_MODEL
+        self.model = model or default_model("openai")  # a setting: agent/core/data/models.yaml
         self.name = f"{self.prefix}:{self.model}"
         self.timeout, self.max_tokens = timeout, max_tokens
         self._json_schema = True  # response_format json_schema works until a server says otherwise
@@ -140,10 +141,22 @@ class OpenAICompatibleLLM(OpenAILLM):
         if kwargs.get("client") is None and not (model and base_url):
             raise ConfigError(f"openai-compatible:{spec} needs MODEL@BASE_URL, e.g. "
                               f"openai-compatible:qwen2.5@http://localhost:11434/v1 (or set OPENAI_BASE_URL)")
+        if base_url:
+            server_url(base_url, f"openai-compatible:{spec}: the server URL")  # refused up front, never tried
+        # Keys are bound to their services (agent/core/trust.py): OPENAI_API_KEY only to OpenAI or the
+        # operator's OPENAI_BASE_URL, OPENAI_COMPATIBLE_API_KEY elsewhere, none over plain http.
+        api_key = kwargs.pop("api_key", None)
+        self.key_var = "the api_key given"
+        if api_key is None and base_url:
+            api_key, self.key_var = llm_key_for(base_url)
+            if api_key is None:
+                self.key_var = f"OPENAI_COMPATIBLE_API_KEY (no key was sent: {self.key_var})"
         # The SDK insists on a key; local servers ignore it.
-        api_key = kwargs.pop("api_key", None) or os.environ.get("OPENAI_API_KEY") or "not-needed"
-        super().__init__(model, api_key=api_key, base_url=base_url, timeout=timeout, **kwargs)
+        super().__init__(model, api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, **kwargs)
         self.name = f"{self.prefix}:{model}@{base_url}" if base_url else f"{self.prefix}:{model}"
+
+    def _service_error(self, e: openai.APIError) -> ServiceError:
+        return sdk_error(e, openai, self.service, self.key_var, self.timeout, self._client)
 
 
 # ---- our messages → OpenAI's wire format ----------------------------------------------------------

@@ -22,9 +22,9 @@ from agent.core.types import Attempt, Event, RunRecord, Verdict
 
 REVIEW_TIMEOUT_S = 600.0
 
-LLM_CHOICES = ["offline", "anthropic:claude-sonnet-4-6", "openai:gpt-4o",
+LLM_CHOICES = ["offline", "anthropic:claude-sonnet-4-6", "openai:gpt-5.5",
                "openai-compatible:qwen2.5@http://localhost:11434/v1"]
-IMAGE_CHOICES = ["local:shapes", "local:sdxl", "local:flux-schnell", "openai:gpt-image-1", "stability:sd3",
+IMAGE_CHOICES = ["local:shapes", "local:sdxl", "local:flux-schnell", "openai:gpt-image-2", "stability:sd3",
                  "replicate:black-forest-labs/flux-schnell"]
 VIDEO_CHOICES = ["(none)", "local:svd", "runway:gen4_turbo", "replicate:minimax/video-01"]
 CRITIC_CHOICES = ["critic:detector", "critic:vlm", "critic:detector+vlm"]

@@ -26,7 +26,7 @@ DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
 CANVAS_STEPS = 8  # an empty background needs few steps
 LATENT = 4  # pixels per latent cell: inpainting masks snap to it
-REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-1, stability:sd3, replicate:..."
+REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-2, stability:sd3, replicate:..."
 
 
 def out_of_vocabulary_warning(prompt: str) -> str | None:
@@ -35,7 +35,7 @@ def out_of_vocabulary_warning(prompt: str) -> str | None:
         return None
     return (f"local:shapes only knows a small world of shapes and ignored: {', '.join(gaps)}. "
             f"It can draw {world.vocabulary_text()}. To draw anything else use a real model "
-            f"({REAL_MODELS}), e.g. --image-model local:sdxl or openai:gpt-image-1.")
+            f"({REAL_MODELS}), e.g. --image-model local:sdxl or openai:gpt-image-2.")
 
 
 def default_threads() -> int:

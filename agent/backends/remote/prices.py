@@ -88,9 +88,22 @@ def spending_limit(limit_usd: float | None) -> Iterator[Wallet | None]:
         _wallet.reset(token)
 
 
-def before_paying(estimate_usd: float, what: str) -> None:
-    if (wallet := _wallet.get()) is not None:
-        wallet.check(estimate_usd, what)
+def before_paying(estimate_usd: float | None, what: str) -> None:
+    """Refuse a paid call that would overspend the run's money budget. `None` means the price is
+    unknown (not in the price table): with a budget set that is refused too, since nobody can
+    say whether the call fits; without one the call goes ahead."""
+    if (wallet := _wallet.get()) is None:
+        return
+    if estimate_usd is None:
+        raise BudgetSpent(f"{what} has no price in the price table, so a money budget cannot be kept: "
+                          f"add its price to a YAML file named by {PRICES_ENV} (merged over "
+                          f"{DEFAULT_PRICES.name}), or run without a money budget")
+    wallet.check(estimate_usd, what)
+
+
+def priced() -> bool:
+    """Whether a money budget is being kept (then unknown prices are refused)."""
+    return _wallet.get() is not None
 
 
 def paid(cost_usd: float) -> None:

@@ -72,6 +72,10 @@ class _Replicate:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r})"
 
+    def check_ready(self) -> None:
+        """The key is set (else a ConfigError naming the variable), before anything is spent."""
+        api_key(KEY_VAR, self._key, SERVICE)
+
     def api(self) -> Api:
         if self._api is None:
             key = api_key(KEY_VAR, self._key, SERVICE)

@@ -42,6 +42,8 @@ MODELS: dict[str, dict[str, Any]] = {
     "veo3.1_fast": dict(ratios=_VEO_RATIOS, durations=[4, 6, 8], modes=("image", "text"), seed=False),
     "veo3": dict(ratios=_VEO_RATIOS, durations=[8], modes=("image", "text"), seed=False),
 }
+UNLISTED: dict[str, Any] = dict(ratios=_GEN4_RATIOS + [r for r in _VEO_RATIOS if r not in _GEN4_RATIOS],
+                                durations=list(range(2, 11)), modes=("image", "text"), seed=False)
 DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
@@ -52,9 +54,10 @@ class RunwayVideo:
                  base_url: str = BASE_URL, deadline_s: float = 900.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         model = model or "gen4_turbo"
-        if model not in MODELS:
-            raise ConfigError(f"runway:{model} is unknown; choose one of {', '.join('runway:' + m for m in MODELS)}")
-        self.model, self.spec = model, MODELS[model]
+        if not model.replace(".", "").replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"runway:{model} is not a model name; known: {', '.join('runway:' + m for m in MODELS)}")
+        # a model newer than this table is sent as named; the service checks ratio and duration
+        self.model, self.spec = model, MODELS.get(model, UNLISTED)
         sizes = [tuple(int(x) for x in r.split(":")) for r in self.spec["ratios"]]
         self.info = ModelInfo(name=f"runway:{model}", sizes=sizes, supports_negative=False, max_n=1,
                               edits=[], vocabulary="image to video" if self.spec["modes"] == ("image",) else "")
@@ -64,6 +67,10 @@ class RunwayVideo:
 
     def __repr__(self) -> str:
         return f"RunwayVideo({self.model!r})"
+
+    def check_ready(self) -> None:
+        """The key is set (else a ConfigError naming the variable), before anything is spent."""
+        api_key(KEY_VAR, self._key, SERVICE)
 
     def api(self) -> Api:
         if self._api is None:
@@ -113,7 +120,8 @@ class RunwayVideo:
 
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         path, body, duration = self._body(request)
-        cost = float(prices.price("runway", "per_second", self.model, default=0.0)) * duration
+        rate = prices.price("runway", "per_second", self.model)
+        cost = None if rate is None else float(rate) * duration
         prices.before_paying(cost, f"runway:{self.model} {duration}s clip")
         api = self.api()
         start = time.monotonic()
@@ -142,6 +150,7 @@ class RunwayVideo:
             # INTERNAL.* failures are Runway's own and may pass on a new attempt; others will not.
             raise RemoteError(SERVICE, f"task {tid} {done['status'].lower()}: {reason}", kind="failed",
                               retryable=code.startswith("INTERNAL"))
+        cost = cost or 0.0
         prices.paid(cost)  # billed once it succeeded, whether or not the download works
         urls = [u for u in done.get("output") or [] if isinstance(u, str)]
         if not urls:

@@ -53,11 +53,13 @@ class StabilityImages:
                  base_url: str = BASE_URL, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic):
         model = model or "core"
-        if model not in MODELS:
+        if model not in MODELS and not model.startswith("sd"):
             raise ConfigError(f"stability:{model} is unknown; choose one of "
-                              f"{', '.join('stability:' + m for m in MODELS)}")
+                              f"{', '.join('stability:' + m for m in MODELS)} or another sd* model "
+                              f"of the Stable Diffusion 3 endpoint")
         self.model = model
-        self.endpoint, self.form_model = MODELS[model]
+        # a newer SD model is a `model` value of the sd3 endpoint: sent as named, the service decides
+        self.endpoint, self.form_model = MODELS.get(model, ("sd3", model))
         self.info = ModelInfo(name=f"stability:{model}", sizes=list(ASPECTS.values()),
                               default_guidance=None, supports_negative=True, max_n=4,
                               edits=["inpaint", "search-and-replace"])
@@ -67,6 +69,10 @@ class StabilityImages:
 
     def __repr__(self) -> str:
         return f"StabilityImages({self.model!r})"
+
+    def check_ready(self) -> None:
+        """The key is set (else a ConfigError naming the variable), before anything is spent."""
+        api_key(KEY_VAR, self._key, SERVICE)
 
     def api(self) -> Api:
         if self._api is None:
@@ -120,7 +126,7 @@ class StabilityImages:
     # ---- calls -------------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         form = self._generate_form(request)
-        cost = float(prices.price("stability", "generate", self.form_model or self.endpoint, default=0.0))
+        cost = prices.price("stability", "generate", self.form_model or self.endpoint)
         return self._run(f"/v2beta/stable-image/generate/{self.endpoint}", form, {}, request, out_dir, cost)
 
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
@@ -139,12 +145,13 @@ class StabilityImages:
             form["search_prompt"] = str(request.extra["search_prompt"])
         else:
             raise InputError("a stability edit needs a mask (inpaint) or extra.search_prompt (search and replace)")
-        cost = float(prices.price("stability", "edit", operation, default=0.0))
+        cost = prices.price("stability", "edit", operation)
         return self._run(f"/v2beta/stable-image/edit/{operation}", form, files, request, out_dir, cost,
                          parent=source_digest(request))
 
     def _run(self, path: str, form: dict[str, str], files: dict[str, Any], request: GenerationRequest,
-             out_dir: Path, cost: float, parent: str | None = None) -> list[Artifact]:
+             out_dir: Path, cost: float | None, parent: str | None = None) -> list[Artifact]:
+        """`cost` per image from the price table; None when it has none (refused under a money budget)."""
         api = self.api()
         artifacts = []
         for i in range(request.n):
@@ -162,10 +169,10 @@ class StabilityImages:
             if body.get("finish_reason") == "CONTENT_FILTERED":
                 raise RemoteError(SERVICE, "the image was blocked by the content filter "
                                   "(finish_reason CONTENT_FILTERED); change the prompt", kind="content_policy")
-            prices.paid(cost)
+            prices.paid(cost or 0.0)
             meta = {"service": "stability", "model": self.form_model or self.endpoint, "endpoint": path,
                     "seed": body.get("seed"), "finish_reason": body.get("finish_reason")}
             meta.update({k: fields[k] for k in ("aspect_ratio", "style_preset", "search_prompt") if k in fields})
             artifacts.append(image_artifact(b64decode(body["image"], SERVICE), SERVICE, out_dir, request,
-                                            index=i, parent=parent, seconds=seconds, cost_usd=cost, meta=meta))
+                                            index=i, parent=parent, seconds=seconds, cost_usd=cost or 0.0, meta=meta))
         return artifacts

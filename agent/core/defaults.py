@@ -1,0 +1,51 @@
+"""Default model names as settings, not code: agent/core/data/models.yaml, a user's file named by
+ATELIER_MODELS merged over it, and one environment variable per default (see the YAML)."""
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+
+from agent.core.errors import ConfigError
+
+MODELS_ENV = "ATELIER_MODELS"
+# (role, provider) -> environment variable that overrides it
+ENV = {("llm", "anthropic"): "ATELIER_ANTHROPIC_MODEL", ("llm", "openai"): "ATELIER_OPENAI_MODEL",
+       ("image", "openai"): "ATELIER_OPENAI_IMAGE_MODEL"}
+CRITIC_ENV = "ATELIER_CRITIC_LLM"
+
+
+def _table() -> dict:
+    table = yaml.safe_load(files("agent.core").joinpath("data/models.yaml").read_text(encoding="utf-8")) or {}
+    if override := os.environ.get(MODELS_ENV):
+        try:
+            mine = yaml.safe_load(Path(override).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read {MODELS_ENV}={override}: {e}") from None
+        for role, models in mine.items() if isinstance(mine, dict) else ():
+            table.setdefault(role, {}).update(models or {})
+    return table
+
+
+def default_model(provider: str, role: str = "llm") -> str:
+    """The model `provider` uses for `role` ("llm", "critic", "image") when none is named."""
+    if (var := ENV.get((role, provider))) and os.environ.get(var):
+        return os.environ[var].strip()
+    model = (_table().get(role) or {}).get(provider)
+    if not model:
+        raise ConfigError(f"no default {role} model for {provider}; name one ({provider}:MODEL) "
+                          f"or add it to the file named by {MODELS_ENV}")
+    return str(model)
+
+
+def critic_llm_spec() -> str | None:
+    """The vision LLM behind critic:vlm: ATELIER_CRITIC_LLM, else the default of the first provider
+    whose key is set, else None."""
+    if spec := os.environ.get(CRITIC_ENV, "").strip():
+        return spec
+    for variable, provider in (("ANTHROPIC_API_KEY", "anthropic"), ("OPENAI_API_KEY", "openai")):
+        if os.environ.get(variable):
+            return f"{provider}:{default_model(provider, 'critic')}"
+    return None
