@@ -24,12 +24,35 @@ def load_image(path: Path | str) -> Image.Image:
         raise InputError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
+            _check_pixels(im, str(path))  # from the header, before a byte of pixels is decoded
             im.load()
             return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
     except Image.DecompressionBombError as e:
         raise InputError(f"image too large: {path} ({e})") from None
     except (OSError, SyntaxError):
         raise InputError(f"not an image file: {path}") from None
+
+
+def check_image_header(source, name: str | None = None) -> tuple[int, int]:
+    """(width, height) of an image file or stream, read from its header only: InputError when it
+    is not an image or has more pixels than the limit (Pillow itself raises only above twice it)."""
+    name = name or str(source)
+    try:
+        with Image.open(source) as im:
+            return _check_pixels(im, name)
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image too large: {name} ({e})") from None
+    except (OSError, SyntaxError, ValueError):
+        raise InputError(f"not an image file: {name}") from None
+
+
+def _check_pixels(im: Image.Image, name: str) -> tuple[int, int]:
+    width, height = im.size
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise InputError(f"image too large: {name} is {width}×{height} ({width * height / 1e6:.0f} Mpx); "
+                         f"the limit is {limit / 1e6:.0f} Mpx")
+    return width, height
 
 
 def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugin.PngInfo:

@@ -41,6 +41,8 @@ class RunStore:
     def run_dir(self, run_id: str) -> Path:
         if not run_id or "/" in run_id or run_id.startswith("."):
             raise InputError(f"not a run id: {run_id!r}")
+        if run_id.lower().startswith("index.sqlite"):  # a folder beside the index named like its journal breaks it
+            raise InputError(f"not a run id: {run_id!r} is reserved for the run index's files")
         return self.root / run_id
 
     def save(self, record: RunRecord, owner: str = "") -> None:
@@ -60,7 +62,19 @@ class RunStore:
         path = self.run_dir(run_id) / "run.json"
         if not path.is_file():
             raise InputError(f"no run {run_id!r} in {self.root}")
-        return RunRecord.model_validate_json(path.read_text())
+        try:
+            # "stored": a reference image deleted since does not make the record unreadable
+            record = RunRecord.model_validate_json(path.read_bytes(), context={"stored": True})
+        except ValueError as e:  # pydantic's ValidationError (a truncated or edited file) is a ValueError
+            from agent.core.errors import one_line
+            detail = one_line(e, "run.json") if hasattr(e, "errors") else str(e)
+            raise InputError(f"run {run_id!r}: {path} is damaged and cannot be loaded ({detail})") from None
+        missing = [str(p) for p in [*record.brief.reference_images, record.brief.mask] if p and not Path(p).is_file()]
+        if missing:
+            import logging
+            logging.getLogger("atelier").warning("run %s: its reference image(s) are gone: %s",
+                                                 run_id, ", ".join(missing))
+        return record
 
     def history(self, limit: int = 50, owner: str | None = None) -> list[dict]:
         query = "SELECT * FROM runs" + (" WHERE owner = ?" if owner is not None else "") + \

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 
@@ -90,7 +90,9 @@ class Brief(BaseModel):
 
     @field_validator("reference_images", "mask")
     @classmethod
-    def _exists(cls, value):
+    def _exists(cls, value, info: ValidationInfo):
+        if (info.context or {}).get("stored"):
+            return value  # a saved record loads even when a file it names was deleted since
         return existing_files(value)
 
 
@@ -173,6 +175,7 @@ class Attempt(BaseModel):
     artifact: Artifact
     verdict: Verdict | None = None
     note: str = ""
+    source: int | None = Field(None, description="for an edit: the attempt it edits")
 
 
 Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "failed"]
@@ -238,10 +241,17 @@ class Event(BaseModel):
 
 
 def existing_files(value):
-    """Validator: every path given (one or a list) is a file, else a clear error naming it."""
+    """Validator: every path given (one or a list) is an image file within the pixel limit (read
+    from its header only), else a clear error naming it."""
+    from agent.core.artifacts import check_image_header
+    from agent.core.errors import InputError
     for path in value if isinstance(value, list) else [value] if value else []:
         if not Path(path).is_file():
             raise ValueError(f"reference image not found: {path}")
+        try:
+            check_image_header(Path(path))
+        except InputError as e:
+            raise ValueError(str(e)) from None
     return value
 
 

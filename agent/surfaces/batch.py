@@ -65,6 +65,13 @@ class BriefEntry(BaseModel):
     def _id_text(cls, value):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # YAML `id: 7`
 
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.lower().startswith("index.sqlite"):
+            raise ValueError(f"{value!r} is reserved: it clashes with the run index's files (index.sqlite*)")
+        return value
+
     @field_validator("reference_images", "mask", mode="before")
     @classmethod
     def _relative_to_file(cls, value, info: ValidationInfo):
@@ -203,9 +210,17 @@ _FIELDS = {name for name in BriefEntry.model_fields}
 def _backend_problems(entry: BriefEntry, defaults: dict[str, str]) -> Iterable[tuple[str, str]]:
     """Unknown back ends, found without importing or loading any of them."""
     from agent.core import registry
+    from agent.core.errors import ConfigError
+    from agent.core.trust import TrustPolicy, check_untrusted_spec
+    policy = TrustPolicy.from_env(defaults.values())  # a brief file may come from anyone; the CLI is the operator
     for field, kind in (("llm", "llm"), ("image_model", "image"), ("critic", "critic")):
         spec = getattr(entry, field) or defaults.get(field)
         if not spec:
+            continue
+        try:
+            check_untrusted_spec(kind, getattr(entry, field), policy)
+        except ConfigError as e:
+            yield field, str(e)
             continue
         prefix, name = registry.split(spec)
         if prefix not in registry.known(kind):
@@ -291,12 +306,15 @@ def run_job(job: dict, on_event: Callable | None = None,
     that cannot run becomes a failed line naming the error."""
     from agent.surfaces.api import Studio
 
-    run_id, runs = job["id"], Path(job["out"]) / RUNS
+    brief_id = run_id = job["id"]
+    runs = Path(job["out"]) / RUNS
     brief = Brief.model_construct(**job["brief"])
+    note = ""
     try:
         brief = Brief.model_validate(job["brief"])  # e.g. a reference image deleted since the file was read
         studio = Studio(llm=job["llm"], image_model=job["image_model"], critic=job["critic"],
                         mode=job["mode"], runs_dir=runs, on_event=on_event)
+        run_id, note = _run_id_for(studio.store, brief_id, brief.text)
         folder = studio.store.run_dir(run_id)
         record = _existing(studio, run_id, brief)
         if record is not None and record.status == "failed" and job.get("retry") and not record.attempts:
@@ -321,7 +339,43 @@ def run_job(job: dict, on_event: Callable | None = None,
         result_record = _failed(runs, run_id, brief, job, str(e))
     except Exception as e:  # a bug must not take the batch down; the line says what happened
         result_record = _failed(runs, run_id, brief, job, f"internal error {type(e).__name__}: {e}")
-    return {"id": run_id, **result_record.summary()}
+    line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text)}
+    return {**line, "note": note} if note else line
+
+
+def brief_digest(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:10]
+
+
+def _run_id_for(store, brief_id: str, text: str) -> tuple[str, str]:
+    """(the run for this brief, a note when it is not the folder named after the brief). A brief
+    whose text changed since its run (or whose run.json is damaged) gets a new run beside the old
+    one, named after its text, so the old run is never deleted or overwritten."""
+    if not (store.run_dir(brief_id) / "run.json").is_file():
+        return brief_id, ""
+    try:
+        old = store.load(brief_id).brief.text
+    except Exception:
+        old = None
+    if old == text:
+        return brief_id, ""
+    run_id = f"{brief_id}-{brief_digest(text)}"
+    why = "its brief changed since" if old is not None else "the run.json of"
+    return run_id, f"{why} run {brief_id}; that run is kept and run {run_id} is used"
+
+
+def _finished(entry: "BriefEntry", line: dict | None, runs: Path) -> bool:
+    """Whether the summary line is this entry's finished brief (not one of an earlier text)."""
+    if line is None:
+        return False
+    if line.get("brief_sha"):
+        return line["brief_sha"] == brief_digest(entry.brief)
+    try:  # a line written before lines carried brief_sha
+        data = json.loads((runs / str(line.get("run_id") or entry.id) / "run.json").read_bytes())
+        return data["brief"]["text"] == entry.brief
+    except Exception:
+        return True
 
 
 def _existing(studio, run_id: str, brief: Brief) -> RunRecord | None:
@@ -482,7 +536,7 @@ def _run(entries, out, concurrency, executor_name, max_seconds, max_cost, defaul
     ids = {e.id for e in entries}
     if retry_failed:
         log.drop({i for i, line in log.lines.items() if i in ids and line.get("status") == "failed"})
-    todo = deque(e for e in entries if e.id not in log.lines)
+    todo = deque(e for e in entries if not _finished(e, log.lines.get(e.id), out / RUNS))
     started, spent_before = time.monotonic(), sum(float(l.get("cost_usd") or 0) for l in log.lines.values())
     spent_now, stop_reason = 0.0, ""
 
@@ -567,7 +621,7 @@ def _run(entries, out, concurrency, executor_name, max_seconds, max_cost, defaul
     lines = sorted((l for i, l in log.lines.items() if i in order), key=lambda l: order[l["id"]])
     from agent.surfaces.report import write_report
     report = write_report(out, entries, log.lines)
-    pending = [e.id for e in entries if e.id not in log.lines]
+    pending = [e.id for e in entries if not _finished(e, log.lines.get(e.id), out / RUNS)]
     if interrupted:
         raise KeyboardInterrupt
     return BatchResult(lines=lines, failed=[l["id"] for l in lines if l.get("status") == "failed"],
@@ -593,8 +647,10 @@ def _warm(entries, todo, defaults, executor_name) -> None:
 
 
 def _describe(line: dict) -> str:
+    run = f" (run {line['run_id']})" if line.get("run_id") and line["run_id"] != line["id"] else ""
+    note = f" [yellow]note:[/] {line['note']}" if line.get("note") else ""
     if line.get("status") == "failed":
-        return f"[red]✗ {line['id']}[/] failed: {line.get('error')}"
+        return f"[red]✗ {line['id']}[/]{run} failed: {line.get('error')}{note}"
     state = "[green]✓ approved[/]" if line.get("approved") else f"[yellow]○ {line.get('status')}[/]"
-    return (f"{state} {line['id']}: {len(line.get('attempts') or [])} attempt(s), "
-            f"{line.get('seconds', 0):.1f} s, ${line.get('cost_usd') or 0:.2f}")
+    return (f"{state} {line['id']}{run}: {len(line.get('attempts') or [])} attempt(s), "
+            f"{line.get('seconds', 0):.1f} s, ${line.get('cost_usd') or 0:.2f}{note}")

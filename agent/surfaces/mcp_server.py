@@ -29,9 +29,17 @@ SERVER_NAME = "atelier"
 MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
 
 
+MAX_UPLOAD_BYTES = 20_000_000  # an image_base64 decoded; its pixels are checked against the bomb limit too
+
+
 def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_model: str = "local:shapes",
-                 critic: str = "critic:detector", video_model: str | None = None):
-    """The MCP server over the runs in `runs_dir`, with these back ends as defaults."""
+                 critic: str = "critic:detector", video_model: str | None = None,
+                 policy=None, files_dir: str | Path | None = None):
+    """The MCP server over the runs in `runs_dir`, with these back ends as defaults.
+
+    Clients are not the operator: the back ends they name pass `check_untrusted_spec` under `policy`
+    (default: TrustPolicy.from_env with these defaults allowed), and the image files they name must
+    lie under `runs_dir` or `files_dir` (else the same "image not found" as for a missing file)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.server.mcpserver.tools import Tool
@@ -42,7 +50,11 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
     from agent.core.records import RunStore
     from agent.core.types import Brief, RunRecord
 
+    from agent.core.trust import TrustPolicy, check_untrusted_spec
+
     store = RunStore(runs_dir)
+    policy = (policy or TrustPolicy.from_env()).with_operator(llm, image_model, critic, video_model)
+    roots = [store.root] + ([Path(files_dir).expanduser().resolve()] if files_dir else [])
     locks: dict[str, threading.Lock] = {}
     locks_guard = threading.Lock()
 
@@ -72,9 +84,31 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
                 raise ToolError(str(e)) from None
         return call
 
+    def allowed(**specs: str | None) -> None:
+        """Back ends a client names: only what the operator allows (agent/core/trust.py)."""
+        for kind, spec in specs.items():
+            check_untrusted_spec(kind, spec, policy)
+
+    def server_image(name: str) -> Path:
+        """A file the client names: an image under the server's folders. Missing, outside them or not
+        an image all get the same answer, so a client learns nothing about other files."""
+        import os
+        from agent.core.artifacts import check_image_header
+        path = Path(os.path.realpath(Path(name).expanduser()))
+        try:
+            if not any(path.is_relative_to(root) for root in roots) or not path.is_file():
+                raise InputError("")
+            check_image_header(path)
+        except (InputError, OSError, ValueError):
+            raise InputError(f"image not found: {name} (a PNG or JPEG file under the server's runs folder"
+                             + (" or files folder" if files_dir else "") + ", or give image_base64)") from None
+        return path
+
     def on_run(run_id: str | None, prompt: str, model: str | None, critic_: str | None, seed: int | None,
                work: Callable[[RunContext], Any]) -> tuple[RunRecord, Any]:
-        """Do `work` in the run `run_id` (loaded, one call at a time) or in a new run for `prompt`."""
+        """Do `work` in the run `run_id` (loaded, one call at a time) or in a new run for `prompt`.
+        A new run that fails before it recorded an attempt leaves no folder behind."""
+        allowed(image=model, critic=critic_)
         if run_id is None:
             record = RunRecord(run_id="mcp-" + store.new_id(), llm="mcp",
                                brief=Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed),
@@ -90,10 +124,17 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
             budget = record.brief.budget
             budget.max_iterations = max(budget.max_iterations, record.iterations + 1)
             budget.max_generations = budget.max_seconds = budget.max_cost_usd = None  # a direct call is its own budget
-            ctx = RunContext(record, store, video_model=video_model, owner="mcp")
             from agent.core.registry import resolve
-            resolve("critic", record.critic)
-            out = work(ctx)
+            new = run_id is None
+            try:
+                resolve("critic", record.critic)
+                ctx = RunContext(record, store, video_model=video_model, owner="mcp")
+                out = work(ctx)
+            except BaseException:
+                if new and not record.attempts:
+                    import shutil
+                    shutil.rmtree(store.run_dir(record.run_id), ignore_errors=True)
+                raise
             if record.approved:
                 record.status, record.stop_reason = "approved", f"attempt {record.best.index} approved"
             elif record.status == "running":
@@ -126,6 +167,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
         """Run the whole agent loop on a brief: refine the prompt, generate, critique, edit or regenerate
         until the critic approves or the budget is spent. Returns the best image and the run's record
         (every attempt with its prompt, seed and verdict)."""
+        allowed(llm=llm, image=image_model, critic=critic)
+        reference_images = [str(server_image(p)) for p in reference_images]
         studio = Studio(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
                         video_model=video_model, mode=mode, runs_dir=store.root)
         res = studio.run(brief, spec=spec, seed=seed, candidates=variants, reference_images=reference_images,
@@ -194,6 +237,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
         """Make a short clip from a prompt, or animate an image attempt of a run. Returns the clip's
         path and record (clips are files on the server; read them as the run's resources)."""
         from tools.generate_video import generate_video as tool
+        allowed(video=model)
         if attempt is not None and run_id is None:
             raise ToolError("attempt needs run_id: the run that holds the image to animate")
         record, reply = on_run(run_id, prompt, None, None, seed, lambda ctx: tool(
@@ -212,11 +256,11 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
     ) -> CallToolResult:
         """Judge an image: an attempt of a run (the verdict replaces its old one), or any image given by
         path or as base64 against a brief. Returns the verdict: approved, scores, issues."""
-        from agent.core.artifacts import load_image
         from agent.core.registry import resolve
         from agent.core.types import Artifact, GenerationRequest
         from tools.critique import critique as tool
 
+        allowed(critic=critic)
         sources = [x is not None for x in (run_id, image_path, image_base64)]
         if sum(sources) != 1:
             raise ToolError("give exactly one image: run_id with attempt, image_path, or image_base64")
@@ -229,26 +273,22 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
             raise ToolError("attempt goes with run_id; for a file or base64 image leave it out")
         if not (brief and brief.strip()) and spec is None:
             raise ToolError("brief is required to judge a file or base64 image: say what it should show")
-        folder = store.root / ("mcp-critique-" + store.new_id())
-        folder.mkdir(parents=True)
-        if image_base64 is not None:
-            try:
-                raw = base64.b64decode(image_base64, validate=True)
-            except (binascii.Error, ValueError):
-                raise ToolError("image_base64 is not valid base64") from None
-            path = folder / "image.png"
-            path.write_bytes(raw)
-        else:
-            path = Path(image_path).expanduser()
-        image = load_image(path)  # a clear error for missing, non-image or oversized files
-        if image_base64 is not None:
-            image.save(path)
         text = (brief or "").strip() or SceneSpec.model_validate(spec).model_dump_json()
         spec = spec if spec is not None else spec_for(text)
-        artifact = Artifact(path=path, sha256=Artifact.digest(path),
-                            request=GenerationRequest(prompt=text, model="external"))
-        verdict = resolve("critic", critic or _critic).critique(artifact, text, spec)
-        data = {"verdict": verdict.model_dump(mode="json"), "path": str(path.resolve()),
+        judge = resolve("critic", critic or _critic)
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="atelier-mcp-upload-") as upload:
+            if image_base64 is not None:  # checked in memory, written only once it is a sane image
+                image = _decode_upload(image_base64)
+                path = Path(upload) / "image.png"
+                image.save(path)
+            else:
+                path = server_image(image_path)
+            artifact = Artifact(path=path, sha256=Artifact.digest(path),
+                                request=GenerationRequest(prompt=text, model="external"))
+            verdict = judge.critique(artifact, text, spec)
+        data = {"verdict": verdict.model_dump(mode="json"),
+                "path": str(path) if image_base64 is None else None,
                 "spec": spec.to_geneval() if spec else None}
         state = "approved" if verdict.approved else "not approved"
         issues = f": {'; '.join(verdict.issues)}" if verdict.issues else ""
@@ -289,6 +329,29 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_m
             raise ResourceNotFoundError(f"no attempt {index!r} in run {run_id!r}") from None
 
     return server
+
+
+def _decode_upload(data: str):
+    """An image sent inline, as a PIL image: size and pixels checked before anything is decoded
+    in full or written (a bomb is refused by its header)."""
+    import io
+
+    from PIL import Image
+
+    from agent.core.artifacts import check_image_header
+    if len(data) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
+        raise InputError(f"image_base64 is over {MAX_UPLOAD_BYTES // 1_000_000} MB")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("image_base64 is not valid base64") from None
+    check_image_header(io.BytesIO(raw), "image_base64")
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            im.load()
+            return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+    except (OSError, SyntaxError, Image.DecompressionBombError):
+        raise InputError("image_base64 is not a PNG or JPEG image") from None
 
 
 def _strict(tool):

@@ -1,0 +1,255 @@
+"""Trust boundaries (issue 14): the operator's OPENAI_API_KEY never reaches a server a caller names,
+remote callers (MCP, brief files, the UI API) choose back ends only from what the operator allows,
+and MCP tools read only the server's own files or inline images."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent.core.errors import ConfigError
+from agent.core.trust import TrustPolicy, check_untrusted_spec, llm_key_for
+from tests import fakes
+
+KEY = "sk-operator-secret-0123456789"
+REPLY = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop",
+                      "message": {"role": "assistant", "content": '{"include": []}'}}]}
+
+
+@pytest.fixture
+def listener():
+    """A loopback OpenAI-compatible server that records every Authorization header it receives."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(self.headers.get("Authorization", ""))
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(REPLY).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.seen = seen
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def operator_key(monkeypatch):
+    from agent.core import registry
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    for var in ("ATELIER_ALLOWED_LLM_URLS", "ATELIER_ALLOW_LOOPBACK_LLM", "OPENAI_COMPATIBLE_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    registry.resolve.cache_clear()
+    yield
+    registry.resolve.cache_clear()
+
+
+@pytest.fixture
+def fake_backends(monkeypatch):
+    yield from fakes.installed(monkeypatch)
+
+
+def _no_key(listener) -> None:
+    assert all(KEY not in header for header in listener.seen), listener.seen
+
+
+# ---- keys bound to their services -------------------------------------------------------------------
+def test_the_openai_key_never_goes_to_a_compatible_server(listener, monkeypatch):
+    from pydantic import BaseModel
+
+    from agent.llm.openai import OpenAICompatibleLLM
+
+    class Spec(BaseModel):
+        include: list = []
+
+    llm = OpenAICompatibleLLM(f"m@{listener.url}", max_retries=0)
+    llm.structured("", "hi", Spec)
+    assert listener.seen and listener.seen[-1] == "Bearer not-needed"
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", "local-key")
+    OpenAICompatibleLLM(f"m@{listener.url}", max_retries=0).structured("", "hi", Spec)
+    assert listener.seen[-1] == "Bearer local-key"
+    _no_key(listener)
+
+
+def test_which_key_goes_where(monkeypatch):
+    assert llm_key_for("https://api.openai.com/v1") == (KEY, "OPENAI_API_KEY")
+    assert llm_key_for("http://api.openai.com/v1")[0] is None  # never over plain http
+    assert llm_key_for("https://evil.example/v1")[0] is None
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.corp/v1")  # the operator bound it, as the SDK does
+    assert llm_key_for("https://gateway.corp/v1/") == (KEY, "OPENAI_API_KEY")
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", "compat")
+    assert llm_key_for("https://evil.example/v1") == ("compat", "OPENAI_COMPATIBLE_API_KEY")
+    assert llm_key_for("http://10.0.0.5:8000/v1")[0] is None  # plain http to another host: no key
+    assert llm_key_for("http://localhost:11434/v1")[0] == "compat"
+
+
+# ---- the policy -------------------------------------------------------------------------------------
+def test_untrusted_specs_only_from_what_the_operator_allows(monkeypatch):
+    closed = TrustPolicy.from_env(["openai-compatible:q@http://127.0.0.1:1/v1"])
+    for kind, spec in [("llm", "openai-compatible:m@http://127.0.0.1:9/v1"),
+                       ("llm", "openai-compatible:m@http://localhost:9/v1"),
+                       ("llm", "openai-compatible:m@https://evil.example/v1"),
+                       ("critic", "critic:vlm@openai-compatible:m@https://evil.example/v1"),
+                       ("critic", "critic:detector+vlm@openai-compatible:m@http://[::1]:9/v1"),
+                       ("llm", "scripted:/etc/passwd")]:
+        with pytest.raises(ConfigError) as e:
+            check_untrusted_spec(kind, spec, closed)
+        assert "\n" not in str(e.value) and ("not allowed" in str(e.value))
+    with pytest.raises(ConfigError, match="evil.example"):
+        check_untrusted_spec("llm", "openai-compatible:m@https://evil.example/v1", closed)
+    with pytest.raises(ConfigError, match="not a URL"):
+        check_untrusted_spec("llm", "openai-compatible:m@notaurl", closed)
+    for spec in (None, "", "offline", "anthropic:claude-sonnet-4-6", "openai:gpt-4o", "critic:vlm",
+                 "openai-compatible:q@http://127.0.0.1:1/v1"):  # the last is the operator's own default
+        check_untrusted_spec("llm" if spec != "critic:vlm" else "critic", spec, closed)
+
+    monkeypatch.setenv("ATELIER_ALLOWED_LLM_URLS", "https://llm.corp:8443/v1, http://gpu-box:8000/v1")
+    monkeypatch.setenv("ATELIER_ALLOW_LOOPBACK_LLM", "1")
+    open_ = TrustPolicy.from_env()
+    check_untrusted_spec("llm", "openai-compatible:m@https://LLM.corp:8443/v1/", open_)
+    check_untrusted_spec("critic", "critic:vlm@openai-compatible:m@http://gpu-box:8000/v1", open_)
+    check_untrusted_spec("llm", "openai-compatible:m@http://127.0.0.1:9/v1", open_)
+    with pytest.raises(ConfigError, match="https://llm.corp:9999/v1"):
+        check_untrusted_spec("llm", "openai-compatible:m@https://llm.corp:9999/v1", open_)
+    with pytest.raises(ConfigError, match="not allowed"):  # the same host over another scheme is another server
+        check_untrusted_spec("llm", "openai-compatible:m@http://llm.corp:8443/v1", open_)
+
+
+def test_a_bad_server_url_is_refused_up_front_without_a_request():
+    from agent.core import registry
+    with pytest.raises(ConfigError, match="not a URL"):
+        registry.resolve("llm", "openai-compatible:m@notaurl")
+
+
+# ---- the routes a remote caller has -----------------------------------------------------------------
+def call(server, tool: str, args: dict):
+    async def main():
+        return await server.call_tool(tool, args)
+    try:
+        return False, anyio.run(main)
+    except Exception as e:  # the SDK raises ToolError for a tool's error
+        return True, str(e)
+
+
+def test_mcp_clients_cannot_send_the_key_anywhere(listener, tmp_path, fake_backends, monkeypatch):
+    from agent.surfaces.mcp_server import build_server
+    server = build_server(tmp_path / "runs", image_model="test:flat", critic="critic:seed")
+    img = base64.b64encode(_png()).decode()
+    for tool, args in [
+        ("run_brief", {"brief": "a red circle", "llm": f"openai-compatible:m@{listener.url}", "max_iterations": 1}),
+        ("run_brief", {"brief": "a red circle", "critic": f"critic:vlm@openai-compatible:m@{listener.url}"}),
+        ("critique_image", {"image_base64": img, "brief": "a red circle",
+                            "critic": f"critic:vlm@openai-compatible:m@{listener.url}"}),
+        ("generate_image", {"prompt": "x", "critic": f"critic:vlm@openai-compatible:m@{listener.url}"}),
+    ]:
+        failed, out = call(server, tool, args)
+        assert failed and "not allowed" in out and listener.url in out, (tool, out)
+    assert listener.seen == []
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # no empty mcp-* folders
+
+    # the operator opted in to local servers: the call goes there, without the operator's key
+    monkeypatch.setenv("ATELIER_ALLOW_LOOPBACK_LLM", "1")
+    server = build_server(tmp_path / "runs", image_model="test:flat", critic="critic:seed")
+    call(server, "run_brief", {"brief": "a red circle", "llm": f"openai-compatible:m@{listener.url}",
+                               "max_iterations": 1})
+    assert listener.seen
+    _no_key(listener)
+
+
+def test_brief_files_cannot_name_servers(listener, tmp_path):
+    from agent.surfaces.batch import BriefFileError, load_briefs
+    f = tmp_path / "briefs.jsonl"
+    f.write_text(json.dumps({"id": "a", "brief": "a red circle", "llm": f"openai-compatible:m@{listener.url}"}) + "\n"
+                 + json.dumps({"id": "b", "brief": "x", "critic": "critic:vlm@openai-compatible:m@https://e.x/v1"})
+                 + "\n")
+    with pytest.raises(BriefFileError) as e:
+        load_briefs(f)
+    assert "entry 1 (id 'a'), field 'llm'" in str(e.value) and "entry 2 (id 'b'), field 'critic'" in str(e.value)
+    # the operator's own default (a CLI argument) is theirs to choose
+    f.write_text(json.dumps({"id": "a", "brief": "a red circle"}) + "\n")
+    load_briefs(f, {"llm": f"openai-compatible:m@{listener.url}"})
+    assert listener.seen == []
+
+
+# ---- MCP files ----------------------------------------------------------------------------------------
+def _png(size=(16, 16)) -> bytes:
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", size, "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_mcp_reads_only_its_own_files_and_keeps_no_uploads(tmp_path, fake_backends):
+    from agent.surfaces.mcp_server import build_server
+    runs = tmp_path / "runs"
+    server = build_server(runs, image_model="test:flat", critic="critic:seed")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(_png())
+    not_image = runs / "notes.txt"
+    not_image.write_text("hello")
+    answers = set()
+    for path in (outside, tmp_path / "missing.png", not_image, runs / "index.sqlite"):
+        failed, out = call(server, "critique_image", {"image_path": str(path), "brief": "a red circle"})
+        assert failed
+        answers.add(out.replace(str(path), "PATH"))
+    assert len(answers) == 1, answers  # no oracle: the same answer whatever the reason
+    failed, out = call(server, "run_brief", {"brief": "a red circle", "reference_images": [str(outside)]})
+    assert failed and "image not found" in out
+
+    inside = runs / "mine.png"
+    inside.write_bytes(_png())
+    failed, out = call(server, "critique_image", {"image_path": str(inside), "brief": "a red circle"})
+    assert not failed, out
+
+    before = set(runs.iterdir())
+    failed, out = call(server, "critique_image", {"image_base64": base64.b64encode(_png()).decode(),
+                                                  "brief": "a red circle"})
+    assert not failed, out
+    assert set(runs.iterdir()) == before  # nothing of the upload stays
+    bomb = base64.b64encode(_bomb()).decode()
+    failed, out = call(server, "critique_image", {"image_base64": bomb, "brief": "x"})
+    assert failed and "too large" in out
+    assert set(runs.iterdir()) == before
+
+
+def _bomb() -> bytes:
+    """A PNG whose header says 12000×12000 (144 Mpx), a few KB on disk."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("1", (12000, 12000)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_reference_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    from PIL import Image
+
+    from agent.core.artifacts import check_image_header, load_image
+    from agent.core.errors import InputError
+    from agent.core.types import Brief
+    big = tmp_path / "big.png"
+    Image.new("1", (11000, 11000)).save(big)  # 121 Mpx: under Pillow's own 2x bomb limit, over ours
+    with pytest.raises(InputError, match="too large"):
+        check_image_header(big)
+    with pytest.raises(InputError, match="too large"):
+        load_image(big)
+    with pytest.raises(ValueError, match="too large"):
+        Brief(text="x", reference_images=[big])
