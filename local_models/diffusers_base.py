@@ -142,6 +142,14 @@ def load_from(spec: ModelSpec, cls, dtype: torch.dtype, **components):
     return cls.from_pretrained(str(path), torch_dtype=dtype, variant=variant, **components)
 
 
+def steps_for(steps: int, strength: float) -> int:
+    """The fewest steps, at least `steps`, that leave an edit at `strength` a denoising step:
+    img2img and inpainting run int(steps × strength) of them (diffusers' get_timesteps)."""
+    while int(steps * strength) < 1:
+        steps += 1
+    return steps
+
+
 @functools.cache
 def call_parameters(cls) -> frozenset[str]:
     return frozenset(inspect.signature(cls.__call__).parameters)
@@ -278,9 +286,11 @@ class DiffusersBackend:
                                  f"{inputs.source.size[0]}×{inputs.source.size[1]}; they must match")
         if task in ("img2img", "inpaint"):
             inputs.strength = request.strength or spec.strength
-            if int(steps * inputs.strength) < 1:
+            if request.steps is None:  # a 1-step turbo model at strength 0.5 needs 2 steps to denoise at all
+                inputs.steps = steps_for(steps, inputs.strength)
+            elif int(steps * inputs.strength) < 1:
                 raise InputError(f"strength {inputs.strength} × {steps} steps leaves no denoising step; "
-                                 f"raise steps or strength")
+                                 f"use at least {steps_for(steps, inputs.strength)} steps, or a higher strength")
         if task == "instruct" and not (request.instruction or request.prompt):
             raise InputError("an instruction edit needs an instruction")
         return inputs

@@ -105,3 +105,29 @@ def test_sdxl_refiner_hand_off(tmp_path, monkeypatch):
     assert not np.array_equal(pixels(refined[0]), pixels(plain))
     refiner = backend.load().extras["refiner"]
     assert refiner.vae is base.vae and refiner.text_encoder_2 is base.text_encoder_2
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_turbo_edits_get_a_denoising_step(source, tmp_path, family):
+    """sd-turbo / sdxl-turbo default to 1 step; an edit at strength 0.5 would run int(1 × 0.5) = 0
+    denoising steps and fail. Without `steps` the edit runs the fewest steps that denoise; with too
+    few steps it says how many it needs."""
+    from agent.core.errors import InputError
+    from local_models.diffusers_base import steps_for
+
+    turbo = SPECS["sd-turbo" if family == "sd" else "sdxl-turbo"]
+    backend = tiny.backend(family)
+    backend.spec = replace(backend.spec, steps=turbo.steps, guidance=turbo.guidance, strength=turbo.strength)
+    art = backend.edit(req(source_image=source), tmp_path)[0]
+    assert art.meta["task"] == "img2img" and art.request.steps == 2
+    assert backend.edit(req(source_image=source, strength=0.3), tmp_path)[0].request.steps == 4
+    with pytest.raises(InputError, match="at least 2 steps"):
+        backend.edit(req(source_image=source, steps=1), tmp_path)
+    assert steps_for(1, 0.5) == 2 and steps_for(4, 0.5) == 4 and steps_for(1, 1.0) == 1
+
+
+def test_edit_image_tool_takes_steps():
+    from tools import default_toolbox
+
+    spec = next(t for t in default_toolbox().specs() if t.name == "edit_image")
+    assert "steps" in spec.parameters["properties"]

@@ -13,7 +13,8 @@ from tools import attempts_reply
 
 def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | None = None,
                instruction: str = "", strength: float = 0.75, seed: int | None = None,
-               guidance: float | None = None, n: int = 1, model: str | None = None) -> Reply:
+               guidance: float | None = None, n: int = 1, model: str | None = None,
+               steps: int | None = None) -> Reply:
     """Edit an earlier attempt instead of starting over: repaint only the region `box` (inpainting,
     e.g. to add a missing object there or remove an extra one), or, without a box, redo the whole
     image from it (image-to-image, `strength` says how far from the source it may go).
@@ -28,14 +29,17 @@ def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | 
         guidance: classifier-free guidance scale; omit for the model's default
         n: how many edited versions to make
         model: image back end to edit with; omit for the run's model
+        steps: denoising steps; omit for the model's default (raised so strength × steps >= 1)
     """
     return attempts_reply(edit_attempt(ctx, attempt, prompt, box=box, instruction=instruction,
-                                       strength=strength, seed=seed, guidance=guidance, n=n, model=model), ctx)
+                                       strength=strength, seed=seed, guidance=guidance, n=n, model=model,
+                                       steps=steps), ctx)
 
 
 def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None = None,
                  instruction: str = "", strength: float = 0.75, seed: int | None = None,
-                 guidance: float | None = None, n: int = 1, model: str | None = None) -> list[Attempt]:
+                 guidance: float | None = None, n: int = 1, model: str | None = None,
+                 steps: int | None = None) -> list[Attempt]:
     """The edit itself, also used by the UI's "iterate on this" with a painted mask."""
     ctx.check_budget(about_to_generate=n)
     source = ctx.attempt(attempt)
@@ -47,13 +51,13 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
         raise InputError(f"the mask is {load_image(mask).size} but attempt {attempt} is "
                          f"{load_image(source.artifact.path).size}; they must be the same size")
     request = GenerationRequest(prompt=prompt, model=model or ctx.record.image_model,
-                                seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,
+                                seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)
     artifacts = [a.model_copy(update={"parent": source.artifact.sha256})
                  for a in ctx.image_backend(request.model).edit(request, ctx.out_dir)]
     note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "")
-    return ctx.add_attempts(artifacts, "edit", note)
+    return ctx.add_attempts(artifacts, "edit", note, source=attempt)
 
 
 def _mask(ctx, source_path, box, attempt: int):
