@@ -69,6 +69,7 @@ class RunStore:
             from agent.core.errors import one_line
             detail = one_line(e, "run.json") if hasattr(e, "errors") else str(e)
             raise InputError(f"run {run_id!r}: {path} is damaged and cannot be loaded ({detail})") from None
+        _rehome(record, run_id, path.parent)
         missing = [str(p) for p in [*record.brief.reference_images, record.brief.mask] if p and not Path(p).is_file()]
         if missing:
             import logging
@@ -83,3 +84,14 @@ class RunStore:
         with closing(self._db()) as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(query, args)]
+
+
+def _rehome(record: RunRecord, run_id: str, folder: Path) -> None:
+    """A run folder copied or moved (under another name or root) is that run from now on: saving
+    writes where it was read, never into the folder it was copied from, and its attempts are the
+    copies beside it (a rescored verdict is stamped into them, not into the originals)."""
+    record.run_id = run_id
+    for attempt in record.attempts:
+        here = folder / attempt.artifact.path.name
+        if attempt.artifact.path.parent != folder and here.is_file():
+            attempt.artifact.path = here
