@@ -1,21 +1,95 @@
 """Runs on disk: `runs/<run_id>/run.json` (rewritten atomically after every step), the attempts'
-files beside it, and `runs/index.sqlite`, one row per run, for history and the UI's browser."""
+files beside it, and `runs/index.sqlite`, one row per run, for history and the UI's browser.
+
+run.json is the truth; the index is a cache of it. Its schema changes by named migrations, each
+applied once, in order, and listed in its `migrations` table (as simonw/llm does). A damaged index
+is set aside and rebuilt from the run.json files, with a one-line warning."""
 from __future__ import annotations
 
+import logging
+import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 from agent.core.artifacts import atomic_write_bytes
-from agent.core.errors import InputError
+from agent.core.errors import InputError, one_line
 from agent.core.types import RunRecord
+
+log = logging.getLogger("atelier")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, created TEXT, brief TEXT, status TEXT, approved INTEGER,
   attempts INTEGER, best_path TEXT, llm TEXT, image_model TEXT, critic TEXT, cost_usd REAL,
   seconds REAL, owner TEXT)"""
+_COLUMNS = ("run_id", "created", "brief", "status", "approved", "attempts", "best_path", "llm",
+            "image_model", "critic", "cost_usd", "seconds", "owner", "format")
+_UPDATED = ("status", "approved", "attempts", "best_path", "cost_usd", "seconds", "format")
+_OWNER_FILE = ".owner"  # beside run.json: who the run belongs to, so a rebuilt index keeps it
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def migration(step: Callable[[sqlite3.Connection], None]):
+    """Register an index migration; it runs once, after those above it, named by its function."""
+    MIGRATIONS.append(step)
+    return step
+
+
+@migration
+def m001_runs(db: sqlite3.Connection) -> None:
+    db.execute(_SCHEMA)  # IF NOT EXISTS: an index from before migrations keeps its rows
+
+
+@migration
+def m002_runs_format(db: sqlite3.Connection) -> None:
+    if "format" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN format INTEGER")
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations `db` has not had yet, each in its own transaction; their names."""
+    applied, level = [], db.isolation_level
+    db.isolation_level = None  # explicit transactions: BEGIN IMMEDIATE so two processes don't race
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied TEXT)")
+        for step in MIGRATIONS:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if not db.execute("SELECT 1 FROM migrations WHERE name = ?", (step.__name__,)).fetchone():
+                    step(db)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)",
+                               (step.__name__, time.strftime("%Y-%m-%dT%H:%M:%S")))
+                    applied.append(step.__name__)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+    finally:
+        db.isolation_level = level
+    return applied
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether `error` says the file is not a (sound) database, not merely busy or locked."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return any(s in str(error) for s in ("malformed", "not a database"))
+
+
+def read_record(path: Path, run_id: str | None = None) -> RunRecord:
+    """A run.json, migrated to the current format; InputError naming the file when it is damaged."""
+    try:
+        # "stored": migrated from its format; a reference image deleted since does not make it unreadable
+        return RunRecord.model_validate_json(path.read_bytes(), context={"stored": True})
+    except ValueError as e:  # pydantic's ValidationError (a truncated or edited file) is a ValueError
+        detail = one_line(e, "run.json") if hasattr(e, "errors") else str(e)
+        raise InputError(f"run {run_id or path.parent.name!r}: {path} is damaged and cannot be loaded "
+                         f"({detail})") from None
 
 
 class RunStore:
@@ -29,11 +103,66 @@ class RunStore:
         except OSError as e:
             raise InputError(f"output folder is not writable: {self.root} ({e.strerror})") from None
         self.index = self.root / "index.sqlite"
-        with closing(self._db()) as db, db:
-            db.execute(_SCHEMA)
+        try:
+            with closing(self._db()) as db:
+                migrate(db)
+                check = db.execute("PRAGMA quick_check").fetchone()
+                if not check or check[0] != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed: {check and check[0]}")
+        except sqlite3.DatabaseError as e:
+            if not _damaged(e):
+                raise
+            self.rebuild_index(str(e))
 
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.index, timeout=30)
+
+    def rebuild_index(self, reason: str = "") -> int:
+        """Set the index aside (as index.sqlite.damaged) and make it again from every run.json; a
+        damaged run.json is left out with a one-line warning naming it. Returns the runs indexed."""
+        if reason:
+            log.warning("run index %s is damaged (%s); rebuilding it from the run.json files", self.index, reason)
+        if self.index.exists():
+            os.replace(self.index, self.index.with_name("index.sqlite.damaged"))
+        for suffix in ("-journal", "-wal", "-shm"):
+            self.index.with_name(self.index.name + suffix).unlink(missing_ok=True)
+        count = 0
+        with closing(self._db()) as db:
+            migrate(db)
+            with db:
+                for path in sorted(self.root.glob("*/run.json")):
+                    try:
+                        record = read_record(path)
+                    except InputError as e:
+                        log.warning("%s; left out of the run index", e)
+                        continue
+                    _rehome(record, path.parent.name, path.parent)
+                    owner_file = path.parent / _OWNER_FILE
+                    owner = owner_file.read_text().strip() if owner_file.is_file() else ""
+                    self._put(db, record, owner)
+                    count += 1
+        return count
+
+    @staticmethod
+    def _put(db: sqlite3.Connection, record: RunRecord, owner: str) -> None:
+        best = record.best
+        row = (record.run_id, record.created.isoformat(), record.brief.text[:500], record.status,
+               int(record.approved), len(record.attempts), str(best.artifact.path) if best else None,
+               record.llm, record.image_model, record.critic, record.cost_usd, record.seconds, owner,
+               record.format)
+        db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+                   "ON CONFLICT(run_id) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _UPDATED), row)
+
+    def _with_index(self, work):
+        """`work(db)` in a transaction; an index found damaged meanwhile is rebuilt, then it is retried."""
+        for attempt in (0, 1):
+            try:
+                with closing(self._db()) as db, db:
+                    return work(db)
+            except sqlite3.DatabaseError as e:
+                if attempt or not _damaged(e):
+                    raise
+                self.rebuild_index(str(e))
 
     def new_id(self) -> str:
         return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -48,27 +177,15 @@ class RunStore:
     def save(self, record: RunRecord, owner: str = "") -> None:
         folder = self.run_dir(record.run_id)
         atomic_write_bytes(folder / "run.json", record.model_dump_json(indent=1).encode())
-        best = record.best
-        row = (record.run_id, record.created.isoformat(), record.brief.text[:500], record.status,
-               int(record.approved), len(record.attempts), str(best.artifact.path) if best else None,
-               record.llm, record.image_model, record.critic, record.cost_usd, record.seconds, owner)
-        with closing(self._db()) as db, db:
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
-                       "status=excluded.status, approved=excluded.approved, attempts=excluded.attempts, "
-                       "best_path=excluded.best_path, cost_usd=excluded.cost_usd, seconds=excluded.seconds",
-                       row)
+        if owner and not (folder / _OWNER_FILE).is_file():
+            atomic_write_bytes(folder / _OWNER_FILE, owner.encode())
+        self._with_index(lambda db: self._put(db, record, owner))
 
     def load(self, run_id: str) -> RunRecord:
         path = self.run_dir(run_id) / "run.json"
         if not path.is_file():
             raise InputError(f"no run {run_id!r} in {self.root}")
-        try:
-            # "stored": a reference image deleted since does not make the record unreadable
-            record = RunRecord.model_validate_json(path.read_bytes(), context={"stored": True})
-        except ValueError as e:  # pydantic's ValidationError (a truncated or edited file) is a ValueError
-            from agent.core.errors import one_line
-            detail = one_line(e, "run.json") if hasattr(e, "errors") else str(e)
-            raise InputError(f"run {run_id!r}: {path} is damaged and cannot be loaded ({detail})") from None
+        record = read_record(path, run_id)
         _rehome(record, run_id, path.parent)
         missing = [str(p) for p in [*record.brief.reference_images, record.brief.mask] if p and not Path(p).is_file()]
         if missing:
@@ -81,9 +198,11 @@ class RunStore:
         query = "SELECT * FROM runs" + (" WHERE owner = ?" if owner is not None else "") + \
                 " ORDER BY created DESC LIMIT ?"
         args = ((owner,) if owner is not None else ()) + (limit,)
-        with closing(self._db()) as db:
+
+        def rows(db):
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(query, args)]
+        return self._with_index(rows)
 
 
 def _rehome(record: RunRecord, run_id: str, folder: Path) -> None:

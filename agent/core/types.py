@@ -109,6 +109,12 @@ class GenerationRequest(BaseModel):
     guidance: float | None = Field(None, ge=0, le=50)
     seed: int = Field(0, ge=0, lt=2**32)
     scheduler: str | None = None
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _wrap_seed(cls, value):
+        # a run's later seeds are seed + i: near 2**32 they wrap around, as every back end wraps them
+        return value % 2**32 if isinstance(value, int) and not isinstance(value, bool) and value >= 2**32 else value
     n: int = Field(1, ge=1, le=16)
     # edits
     source_image: Path | None = None
@@ -180,10 +186,35 @@ class Attempt(BaseModel):
 
 Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "failed"]
 
+# run.json's format. A change that older records cannot simply load with (a renamed or moved field, a
+# new meaning) raises it and adds the step from the one before to RECORD_MIGRATIONS.
+RECORD_FORMAT = 1
+
+
+def _from_format_0(data: dict) -> dict:
+    """Format 0: the records written before run.json had a format; the same fields as format 1."""
+    return data
+
+
+RECORD_MIGRATIONS = {0: _from_format_0}  # format N -> a function turning N's dict into N+1's
+
+
+def migrate_record(data: dict) -> dict:
+    """A stored run.json's dict brought up to RECORD_FORMAT (one without `format` is format 0)."""
+    version = data.get("format", 0)
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"format: not a run record format: {version!r}")
+    if version > RECORD_FORMAT:
+        raise ValueError(f"format {version} is newer than this Atelier reads ({RECORD_FORMAT}): upgrade Atelier")
+    for step in range(version, RECORD_FORMAT):
+        data = RECORD_MIGRATIONS[step](dict(data))
+    return {**data, "format": RECORD_FORMAT}
+
 
 class RunRecord(BaseModel):
     """The whole history of a run; `runs/<run_id>/run.json` is this, rewritten after every step."""
 
+    format: int = Field(RECORD_FORMAT, description="run.json's format version (see RECORD_FORMAT)")
     run_id: str
     brief: Brief
     spec: SceneSpec | None = None
@@ -202,6 +233,15 @@ class RunRecord(BaseModel):
     cost_usd: float = 0.0
     seconds: float = 0.0
     created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data, info: ValidationInfo):
+        """A stored record (validated with context {"stored": True}) of an older format is migrated;
+        one of a newer format is refused with a clear message rather than a field error."""
+        if isinstance(data, dict) and (info.context or {}).get("stored"):
+            return migrate_record(data)
+        return data
 
     @property
     def best(self) -> Attempt | None:

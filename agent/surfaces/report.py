@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.core.artifacts import atomic_write_bytes
-from agent.core.types import RunRecord
+from agent.core.records import read_record
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -21,7 +21,7 @@ def brief_view(out: Path, entry, line: dict | None) -> dict[str, Any]:
     run_json = out / "runs" / entry.id / "run.json"
     if run_json.is_file():
         try:
-            record = RunRecord.model_validate_json(run_json.read_text())
+            record = read_record(run_json)
         except Exception:
             record = None
     if line is None:

@@ -1,0 +1,71 @@
+"""Run records carry a format and the run index has named migrations; a damaged index is rebuilt
+from the run.json files, a damaged run.json is named, not a traceback (issue 13, item 9)."""
+import json
+import logging
+import sqlite3
+
+import pytest
+
+from agent.core.errors import InputError
+from agent.core.records import MIGRATIONS, RunStore
+from agent.core.types import RECORD_FORMAT, Brief, RunRecord
+
+OLD_SCHEMA = """CREATE TABLE runs (run_id TEXT PRIMARY KEY, created TEXT, brief TEXT, status TEXT,
+  approved INTEGER, attempts INTEGER, best_path TEXT, llm TEXT, image_model TEXT, critic TEXT,
+  cost_usd REAL, seconds REAL, owner TEXT)"""
+
+
+def _store_with_runs(root, n=6):
+    store = RunStore(root)
+    for i in range(n):
+        store.save(RunRecord(run_id=f"r{i}", brief=Brief(text=f"a red circle {i}")), owner="user:a" if i % 2 else "")
+    return store
+
+
+def test_a_record_written_before_formats_loads_migrated_and_a_newer_one_is_refused(tmp_path):
+    store = _store_with_runs(tmp_path, 1)
+    path = tmp_path / "r0" / "run.json"
+    data = json.loads(path.read_text())
+    assert data["format"] == RECORD_FORMAT
+    del data["format"]  # as every run.json before formats
+    path.write_text(json.dumps(data))
+    assert store.load("r0").format == RECORD_FORMAT
+    path.write_text(json.dumps({**data, "format": RECORD_FORMAT + 1}))
+    with pytest.raises(InputError, match=r"run.json .*newer than this Atelier reads"):
+        store.load("r0")
+
+
+def test_an_index_from_before_migrations_is_migrated_once_and_keeps_its_rows(tmp_path):
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        db.execute(OLD_SCHEMA)
+        db.execute("INSERT INTO runs VALUES ('old', '2024-01-01T00:00:00', 'a lake', 'approved', 1, 2, "
+                   "NULL, 'offline', 'local:shapes', 'critic:detector', 0, 1.5, 'user:a')")
+    store = RunStore(tmp_path)
+    RunStore(tmp_path)  # a second open applies nothing again
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        names = [r[0] for r in db.execute("SELECT name FROM migrations")]
+    assert names == [m.__name__ for m in MIGRATIONS]
+    assert [r["run_id"] for r in store.history(owner="user:a")] == ["old"]
+    store.save(RunRecord(run_id="new", brief=Brief(text="a blue square")))
+    assert {r["run_id"]: r["format"] for r in store.history()} == {"old": None, "new": RECORD_FORMAT}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_index_is_rebuilt_from_the_run_files_with_a_warning(tmp_path, caplog, damage):
+    _store_with_runs(tmp_path)
+    index = tmp_path / "index.sqlite"
+    data = index.read_bytes()
+    index.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a database" * 300)
+    (tmp_path / "r3" / "run.json").write_text("{\"run_id\": \"r3\", \"bri")  # a run.json cut short
+    with caplog.at_level(logging.WARNING, logger="atelier"):
+        store = RunStore(tmp_path)
+        rows = store.history()
+    assert sorted(r["run_id"] for r in rows) == ["r0", "r1", "r2", "r4", "r5"]  # r3 left out, not a crash
+    assert sorted(r["run_id"] for r in store.history(owner="user:a")) == ["r1", "r5"]  # owners kept
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("run index" in m and "rebuilding" in m for m in messages)
+    assert any(str(tmp_path / "r3" / "run.json") in m for m in messages)
+    assert all("\n" not in m for m in messages)
+    assert (tmp_path / "index.sqlite.damaged").is_file()
+    with pytest.raises(InputError, match="r3.*run.json is damaged"):
+        store.load("r3")
