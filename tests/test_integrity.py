@@ -116,3 +116,11 @@ def test_a_truncated_run_json_is_one_line(tmp_path):
     with pytest.raises(InputError) as e:
         store.load("r")
     assert "damaged" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_seed_near_the_top_does_not_fail_the_second_attempt(tmp_path):
+    from agent.surfaces.api import Studio
+    result = Studio(**FAKES, llm="offline", runs_dir=tmp_path / "runs").run(
+        "a red circle", seed=2**32 - 1, budget={"max_iterations": 2})
+    assert result.status != "failed", result.error
+    assert [a.seed for a in result.attempts][:2] == [2**32 - 1, 0]

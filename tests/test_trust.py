@@ -253,3 +253,92 @@ def test_a_reference_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
         load_image(big)
     with pytest.raises(ValueError, match="too large"):
         Brief(text="x", reference_images=[big])
+
+
+# ---- bounded time, one line ---------------------------------------------------------------------------
+@pytest.fixture
+def hostile():
+    """A loopback server whose behaviour a test sets: `hang` seconds of silence, or a status,
+    headers and raw body."""
+    state = {"hang": 0.0, "status": 200, "headers": {}, "body": b"not json at all", "requests": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            import time
+            state["requests"] += 1
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if state["hang"]:
+                time.sleep(state["hang"])
+            self.send_response(state["status"])
+            for k, v in {"Content-Type": "application/json", **state["headers"]}.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(state["body"])))
+            self.end_headers()
+            self.wfile.write(state["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _ask(url):
+    from pydantic import BaseModel
+
+    from agent.llm.openai import OpenAICompatibleLLM
+
+    class Spec(BaseModel):
+        include: list = []
+    return OpenAICompatibleLLM(f"m@{url}").structured("", "hi", Spec)
+
+
+def test_a_hung_server_fails_within_the_deadline_the_user_set(hostile, monkeypatch):
+    import time
+
+    from agent.core.errors import ServiceError
+    monkeypatch.setenv("ATELIER_LLM_TIMEOUT", "2")
+    hostile["hang"] = 30
+    t0 = time.monotonic()
+    with pytest.raises(ServiceError) as e:
+        _ask(hostile["url"])
+    assert time.monotonic() - t0 < 2 + 6  # the deadline, plus the SDK's short backoffs
+    message = str(e.value)
+    assert message.startswith("openai-compatible:") and "no reply" in message and "ATELIER_LLM_TIMEOUT" in message
+    assert "\n" not in message
+
+
+def test_a_bad_deadline_setting_is_one_line(monkeypatch):
+    monkeypatch.setenv("ATELIER_LLM_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="ATELIER_LLM_TIMEOUT"):
+        _ask("http://127.0.0.1:9/v1")
+
+
+def test_retry_after_longer_than_the_deadline_fails_at_once(hostile):
+    from agent.core.errors import ServiceError
+    hostile.update(status=429, headers={"Retry-After": "3600"},
+                   body=b'{"error": {"message": "slow down", "type": "rate_limit"}}')
+    with pytest.raises(ServiceError) as e:
+        _ask(hostile["url"])
+    assert hostile["requests"] == 1
+    assert "asked to wait 3600 s" in str(e.value) and "tried" not in str(e.value)
+
+
+def test_a_malformed_reply_names_the_service(hostile):
+    from agent.core.errors import MalformedOutput
+    with pytest.raises(MalformedOutput) as e:
+        _ask(hostile["url"])
+    assert str(e.value).startswith("openai-compatible:") and "JSONDecodeError" not in str(e.value)[:40]
+
+
+def test_seeds_near_the_top_wrap_around():
+    from agent.core.types import GenerationRequest
+    assert GenerationRequest(prompt="x", seed=2**32 - 1).seed == 2**32 - 1
+    assert GenerationRequest(prompt="x", seed=2**32 + 3).seed == 3
+    with pytest.raises(ValueError):
+        GenerationRequest(prompt="x", seed=-1)

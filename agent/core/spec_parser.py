@@ -302,10 +302,16 @@ def derive_spec(text: str, llm) -> SceneSpec:
     v = vocabulary()
     system = load_prompt("spec", colors=", ".join(sorted(set(v.colors.values()))),
                          relations=", ".join(f'"{r}"' for r in dict.fromkeys(v.relations.values())))
+    from agent.core.errors import MalformedOutput, ServiceError
     try:
         reply = llm.structured(system, f"Brief: {text}", SceneSpec)
         data = reply.model_dump(by_alias=True) if isinstance(reply, BaseModel) else reply
         return SceneSpec.model_validate(data)
+    except ServiceError as exc:
+        if not isinstance(exc, MalformedOutput):
+            raise  # a service down or hung fails the run now, not again after the same wait for the director
+        log.warning("LLM scene-spec derivation failed (%s); using the rule-based parser instead", exc)
+        return parse_spec(text) or SceneSpec()
     except Exception as exc:  # any provider or validation failure: the offline parser still works
         log.warning("LLM scene-spec derivation failed (%s: %s); using the rule-based parser instead",
                     type(exc).__name__, exc)

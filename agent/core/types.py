@@ -109,12 +109,6 @@ class GenerationRequest(BaseModel):
     guidance: float | None = Field(None, ge=0, le=50)
     seed: int = Field(0, ge=0, lt=2**32)
     scheduler: str | None = None
-
-    @field_validator("seed", mode="before")
-    @classmethod
-    def _wrap_seed(cls, value):
-        # a run's later seeds are seed + i: near 2**32 they wrap around, as every back end wraps them
-        return value % 2**32 if isinstance(value, int) and not isinstance(value, bool) and value >= 2**32 else value
     n: int = Field(1, ge=1, le=16)
     # edits
     source_image: Path | None = None
@@ -127,6 +121,12 @@ class GenerationRequest(BaseModel):
     num_frames: int | None = Field(None, ge=1, le=1000)
     fps: int | None = Field(None, ge=1, le=120)
     extra: dict[str, Any] = Field(default_factory=dict, description="back-end specific options")
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _wrap_seed(cls, value):
+        # a run's later seeds are seed + i: near 2**32 they wrap around, as every back end wraps them
+        return value % 2**32 if isinstance(value, int) and not isinstance(value, bool) and value >= 2**32 else value
 
 
 class Artifact(BaseModel):

@@ -137,13 +137,67 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+DEADLINE_VAR = "ATELIER_LLM_TIMEOUT"
+DEFAULT_DEADLINE = 120.0  # seconds for one LLM call, every retry included
+
+
+def llm_deadline() -> float:
+    """The total time one LLM call may take, retries included: ATELIER_LLM_TIMEOUT or 120 s."""
+    import os
+    raw = os.environ.get(DEADLINE_VAR, "").strip()
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24 * 3600:
+        from agent.core.errors import ConfigError
+        raise ConfigError(f"{DEADLINE_VAR} must be a number of seconds (0 < s <= 86400), not {raw!r}")
+    return value
+
+
+def per_try_timeout(timeout: float | None, max_retries: int) -> float:
+    """Each try's share of the deadline, so that every try and retry together fit in it."""
+    return timeout if timeout else llm_deadline() / (max_retries + 1)
+
+
+def bound_to_deadline(client, timeout: float) -> None:
+    """A 429 or 503 whose Retry-After is longer than the whole deadline is not retried (the SDK
+    would otherwise ignore the header and try again at once): the error says how long it asked."""
+    deadline = timeout * (client.max_retries + 1)
+
+    def hook(response) -> None:
+        wait = _retry_after(response.headers)
+        if wait is not None and wait > deadline:
+            response.headers["x-should-retry"] = "false"
+    hooks = getattr(getattr(client, "_client", None), "event_hooks", None)
+    if hooks is not None:
+        hooks["response"] = [*hooks.get("response", []), hook]
+
+
+def _retry_after(headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers.get(name)) * scale
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
 def sdk_error(e, sdk, service: str, key_var: str, timeout: float, client) -> ServiceError:
     """A ServiceError for an exception of the anthropic or openai SDK (they share class names),
     naming the service, saying whether it was retried, never carrying the key."""
     tries = f"tried {client.max_retries + 1} times"
+    if client.max_retries:
+        tries += f", {timeout * (client.max_retries + 1):g} s in all; {DEADLINE_VAR} sets it"
     retryable = False
+    wait = _retry_after(e.response.headers) if isinstance(e, sdk.APIStatusError) else None
     if isinstance(e, sdk.AuthenticationError):
         message = f"the API key was refused (HTTP 401): check {key_var}"
+    elif wait is not None and wait > timeout * (client.max_retries + 1):
+        message, retryable = (f"HTTP {e.status_code}: the service asked to wait {wait:g} s, longer than the "
+                              f"{timeout * (client.max_retries + 1):g} s deadline ({DEADLINE_VAR})"), True
     elif isinstance(e, sdk.APITimeoutError):
         message, retryable = f"no reply within {timeout:g} s ({tries})", True
     elif isinstance(e, sdk.APIConnectionError):

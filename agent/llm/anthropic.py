@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
-from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
-                       parse_structured, sdk_error, tool_result_text)
+from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
+                       parse_structured, per_try_timeout, sdk_error, tool_result_text)
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 SERVICE = "anthropic"
@@ -35,10 +35,12 @@ class AnthropicLLM:
     """The LLM protocol over Anthropic's Messages API."""
 
     def __init__(self, model: str = "", *, api_key: str | None = None, client: anthropic.Anthropic | None = None,
-                 http_client: Any = None, timeout: float = 120.0, max_retries: int = 3, max_tokens: int = 4096):
+                 http_client: Any = None, timeout: float | None = None, max_retries: int = 3, max_tokens: int = 4096):
         self.model = model or default_model("anthropic")  # a setting: agent/core/data/models.yaml
         self.name = f"anthropic:{self.model}"
-        self.timeout, self.max_tokens = timeout, max_tokens
+        # timeout: each try's; by default the deadline (ATELIER_LLM_TIMEOUT, 120 s) shared among the tries
+        self.timeout, self.max_tokens = per_try_timeout(timeout, max_retries), max_tokens
+        timeout = self.timeout
         if client is None:
             if not (api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
                 raise ConfigError(f"{self.name} needs an API key: set ANTHROPIC_API_KEY "
@@ -47,6 +49,7 @@ class AnthropicLLM:
             client = anthropic.Anthropic(api_key=api_key, timeout=timeout, max_retries=max_retries,
                                          http_client=http_client or _default_http_client())
         self._client = client
+        bound_to_deadline(client, self.timeout)
 
     def __repr__(self) -> str:  # never the key
         return f"AnthropicLLM(model={self.model!r}, base_url={str(self._client.base_url)!r})"
@@ -80,6 +83,9 @@ class AnthropicLLM:
         except anthropic.APIError as e:
             # `from None`: the SDK's own message embeds the raw body, which a server may fill with the key.
             raise self._service_error(e) from None
+        except ValueError as e:  # a 200 whose body is not the JSON the API defines
+            raise MalformedOutput(SERVICE, f"the server's reply is not a message "
+                                           f"({type(e).__name__}: {str(e)[:120]})") from None
 
     def _service_error(self, e: anthropic.APIError) -> ServiceError:
         return sdk_error(e, anthropic, SERVICE, "ANTHROPIC_API_KEY", self.timeout, self._client)

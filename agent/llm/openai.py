@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
 from agent.core.trust import llm_key_for, server_url
-from agent.llm import (MalformedOutput, encode_image, media_type_of, parse_arguments,
-                       parse_structured, sdk_error, tool_result_text)
+from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
+                       parse_structured, per_try_timeout, sdk_error, tool_result_text)
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 # Used when a server rejects `response_format: json_schema`; glue for the protocol, not a prompt.
@@ -38,11 +38,13 @@ class OpenAILLM:
     token_param = "max_completion_tokens"
 
     def __init__(self, model: str = "", *, api_key: str | None = None, base_url: str | None = None,
-                 client: openai.OpenAI | None = None, http_client: Any = None, timeout: float = 120.0,
+                 client: openai.OpenAI | None = None, http_client: Any = None, timeout: float | None = None,
                  max_retries: int = 3, max_tokens: int = 4096):
         self.model = model or default_model("openai")  # a setting: agent/core/data/models.yaml
         self.name = f"{self.prefix}:{self.model}"
-        self.timeout, self.max_tokens = timeout, max_tokens
+        # timeout: each try's; by default the deadline (ATELIER_LLM_TIMEOUT, 120 s) shared among the tries
+        self.timeout, self.max_tokens = per_try_timeout(timeout, max_retries), max_tokens
+        timeout = self.timeout
         self._json_schema = True  # response_format json_schema works until a server says otherwise
         if client is None:
             api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -53,6 +55,7 @@ class OpenAILLM:
             client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                                    http_client=http_client or _default_http_client())
         self._client = client
+        bound_to_deadline(client, self.timeout)
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(model={self.model!r}, base_url={str(self._client.base_url)!r})"
@@ -122,6 +125,9 @@ class OpenAILLM:
         except openai.APIError as e:
             # `from None`: the SDK's message embeds the raw body, and OpenAI echoes part of a bad key.
             raise self._service_error(e) from None
+        except ValueError as e:  # a 200 whose body is not the JSON the API defines
+            raise MalformedOutput(self.service, f"the server's reply is not a chat completion "
+                                                f"({type(e).__name__}: {str(e)[:120]})") from None
 
     def _service_error(self, e: openai.APIError) -> ServiceError:
         return sdk_error(e, openai, self.service, "OPENAI_API_KEY", self.timeout, self._client)
@@ -135,7 +141,7 @@ class OpenAICompatibleLLM(OpenAILLM):
     prefix = "openai-compatible"
     token_param = "max_tokens"
 
-    def __init__(self, spec: str = "", *, timeout: float = 300.0, **kwargs: Any):
+    def __init__(self, spec: str = "", *, timeout: float | None = None, **kwargs: Any):
         model, _, base_url = spec.partition("@")
         base_url = base_url or kwargs.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
         if kwargs.get("client") is None and not (model and base_url):
