@@ -8,7 +8,7 @@ from agent.core.artifacts import load_image
 from agent.core.errors import InputError
 from agent.run.tooling import Reply
 from agent.core.types import Attempt, GenerationRequest
-from tools import attempts_reply
+from tools import attempts_reply, with_brief
 
 
 def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | None = None,
@@ -50,7 +50,8 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
     elif mask is not None and load_image(mask).size != load_image(source.artifact.path).size:
         raise InputError(f"the mask is {load_image(mask).size} but attempt {attempt} is "
                          f"{load_image(source.artifact.path).size}; they must be the same size")
-    request = GenerationRequest(prompt=prompt, model=model or ctx.record.image_model,
+    prompt, negative_prompt = with_brief(ctx, prompt)
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative_prompt, model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)

@@ -17,14 +17,18 @@ def refine_prompt(ctx, prompt: str, negative_prompt: str = "", rationale: str = 
     """
     brief = ctx.record.brief
     if brief.rewrite == "off":
-        final, how = brief.text, "rewriting is off: the brief is used verbatim"
+        final, how, kept = brief.text, "rewriting is off: the brief is used verbatim", False
     elif brief.rewrite == "review" and ctx.review is not None:
         reviewed = ctx.review(brief.text, prompt)
         final, how = (brief.text, "the user refused the rewrite") if reviewed is None else \
             (reviewed, "accepted by the user" if reviewed == prompt else "edited by the user")
+        kept = reviewed is not None
     else:
-        final, how = prompt, "used as proposed"
+        final, how, kept = prompt, "used as proposed", True
     ctx.record.refined_prompt = final
+    # the proposed negative prompt goes with the proposal: the image tools use it when given none
+    negative_prompt = negative_prompt if kept else ""
+    ctx.record.refined_negative_prompt = negative_prompt or None
     changes = _changes(brief.text, final)
     ctx.emit("prompt_refined", final, brief=brief.text, proposed=prompt, prompt=final,
              negative_prompt=negative_prompt, how=how, changes=changes, rationale=rationale)

@@ -84,6 +84,10 @@ class Brief(BaseModel):
         text = text.strip()
         if not text:
             raise ValueError("the brief is empty: say what to make")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # e.g. bytes from a terminal in another encoding, kept as surrogates
+            raise ValueError("the brief is not valid UTF-8 text") from None
         if len(text) > MAX_BRIEF_CHARS:
             raise ValueError(f"the brief is {len(text)} characters long; the limit is {MAX_BRIEF_CHARS}")
         return text
@@ -226,6 +230,7 @@ class RunRecord(BaseModel):
     stop_reason: str = ""
     error: str | None = None
     refined_prompt: str | None = None
+    refined_negative_prompt: str | None = None
     iterations: int = 0
     attempts: list[Attempt] = Field(default_factory=list)
     best_index: int | None = None
