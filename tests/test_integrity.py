@@ -124,3 +124,25 @@ def test_a_seed_near_the_top_does_not_fail_the_second_attempt(tmp_path):
         "a red circle", seed=2**32 - 1, budget={"max_iterations": 2})
     assert result.status != "failed", result.error
     assert [a.seed for a in result.attempts][:2] == [2**32 - 1, 0]
+
+
+# ---- one line, not a traceback; with --json the last stdout line is one JSON object -------------------
+@pytest.mark.parametrize("args", [
+    ["history", "--out", "{file}", "--json"],
+    ["brief", "{briefs}", "--out", "{file}", "--json"],
+    ["run", "a red \udcff circle", "--out", "{runs}", "--json", "--image-model", "test:flat",
+     "--critic", "critic:seed"],
+])
+def test_cli_errors_are_one_line(tmp_path, args):
+    from typer.testing import CliRunner
+
+    from agent.surfaces.cli import app
+    (tmp_path / "file").write_text("not a folder")
+    write(tmp_path / "b.yaml", [{"id": "a", "brief": "a red circle"}])
+    args = [a.format(file=tmp_path / "file", briefs=tmp_path / "b.yaml", runs=tmp_path / "runs") for a in args]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.exception is None or isinstance(result.exception, SystemExit)
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert last["status"] == "failed" and "\n" not in last["error"]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]

@@ -505,7 +505,10 @@ def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int =
     defaults = {k: v for k, v in (defaults or {}).items() if v}
     entries = load_briefs(file, defaults)
     out = Path(out).expanduser().resolve()
-    (out / RUNS).mkdir(parents=True, exist_ok=True)
+    try:
+        (out / RUNS).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out must be a folder Atelier can write: {out} ({e.strerror})") from None
     lock = _lock(out)
     try:
         return _run(entries, out, concurrency, executor, max_seconds, max_cost, defaults, retry_failed,

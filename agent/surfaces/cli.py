@@ -152,6 +152,8 @@ def brief_batch(
         err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
         raise typer.Exit(130)
     except AtelierError as e:
+        if as_json:
+            print(json.dumps({"status": "failed", "error": str(e)}))
         fail(str(e))
     approved = sum(bool(line.get("approved")) for line in result.lines)
     err.print(f"{len(result.lines)} of {len(result.lines) + len(result.pending)} briefs finished, {approved} approved; "
@@ -193,7 +195,12 @@ def history(out: Path = typer.Option(Path("runs"), "--out"), limit: int = 20,
             as_json: bool = typer.Option(False, "--json")):
     """List past runs from the run index."""
     from agent.core.records import RunStore
-    rows = RunStore(out).history(limit)
+    try:
+        rows = RunStore(out).history(limit)
+    except AtelierError as e:
+        if as_json:
+            print(json.dumps({"status": "failed", "error": str(e)}))
+        fail(str(e))
     if as_json:
         print(json.dumps(rows))
         return
