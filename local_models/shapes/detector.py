@@ -17,7 +17,7 @@ wrong and where, in image pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +37,8 @@ CORE_DIST = 75.0     # ... and this close to a named colour is part of an object
 MIN_AREA = 14        # regions smaller than this (canvas pixels) are noise
 STAR_SOLIDITY = 0.82  # a region filling less of its convex hull than this is a star (others are convex)
 SQUARE_FILL = 0.84   # a convex round-or-square region filling this much of its box is a square
+STAR_H5 = 0.055      # a blob whose outline's 5th harmonic is this strong (and dominant) is a star
+SQUARE_H4 = 0.06     # a round-looking blob whose 4th harmonic is this strong (and dominant) a square
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Detection:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the pixels of the image given to detect()
     area: int = 0
     score: float = 1.0              # how clean the region is (1: solid, exactly one colour)
+    alternatives: tuple[str, ...] = ()  # other kinds it may be: its outline is ambiguous
 
     def describe(self) -> str:
         return f"{self.color} {self.kind}"
@@ -111,6 +114,68 @@ def classify(mask: np.ndarray, f: dict[str, float] | None = None) -> str:
     if best in ("circle", "square"):
         return "square" if f["fill"] >= SQUARE_FILL else "circle"
     return best
+
+
+UPSAMPLE = 8  # the soft outline is traced on a grid this much finer than the canvas
+
+
+def _soft_outline(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.ndarray,
+                  others: np.ndarray) -> np.ndarray:
+    """The region's outline at sub-pixel precision: each pixel's coverage (0 background .. 1 the
+    object's colour, projected on the line between them) near the region, away from other objects,
+    upsampled (bilinear) and cut at one half."""
+    v = mean - bg
+    alpha = np.clip(((px - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+    near = ndimage.binary_dilation(region, iterations=2) & ~others
+    alpha = np.where(near | region, alpha, 0.0)
+    ys, xs = np.nonzero(region)
+    y0, x0 = max(ys.min() - 3, 0), max(xs.min() - 3, 0)
+    crop = alpha[y0:ys.max() + 4, x0:xs.max() + 4]
+    big = ndimage.zoom(crop, UPSAMPLE, order=1) >= 0.5
+    labels, k = ndimage.label(big)
+    if k > 1:
+        big = labels == 1 + int(np.argmax(ndimage.sum(big, labels, range(1, k + 1))))
+    return big
+
+
+def _harmonics(big: np.ndarray) -> np.ndarray:
+    """Amplitudes of the outline's radius (from the centroid) as a function of angle, harmonics 0..6,
+    relative to the mean radius: a star's 5 points show at 5 (0.16 when drawn exactly), a triangle
+    at 3 (0.14), a square's corners at 4 (0.07), an ellipse's stretch at 2; a circle has none.
+    Rotation does not change them, and blur only shrinks them."""
+    if not big.any():
+        return np.zeros(7)
+    filled = ndimage.binary_fill_holes(big)
+    cy, cx = ndimage.center_of_mass(filled)
+    th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    rs = np.arange(0, max(big.shape), 0.5)
+    X = np.rint(cx + np.cos(th)[:, None] * rs[None]).astype(int)
+    Y = np.rint(cy + np.sin(th)[:, None] * rs[None]).astype(int)
+    inside = (X >= 0) & (Y >= 0) & (X < big.shape[1]) & (Y < big.shape[0])
+    hit = np.zeros(X.shape, bool)
+    hit[inside] = filled[Y[inside], X[inside]]
+    r = np.where(hit.any(1), rs[hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)], 0.0)
+    return np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
+
+
+def _kind(mask: np.ndarray, f: dict) -> tuple[str, tuple[str, ...]]:
+    """The region's kind and the other kinds it may be (when its outline is ambiguous)."""
+    kind = classify(mask, f)
+    a = f.get("harmonics")
+    if a is None or kind == "ring":
+        return kind, ()
+    a2, a3, a4, a5 = a[2], a[3], a[4], a[5]
+    alts: list[str] = []
+    # five points survive the blur as the 5th harmonic, well above the 3rd and 4th
+    if kind != "star" and a5 >= STAR_H5 and a5 >= 1.3 * max(a3, a4):
+        kind = "star"
+    # four corners: a convex blob whose radius rises four times is a square (with rounded corners)
+    elif kind == "circle" and a4 >= SQUARE_H4 and a4 >= 1.5 * max(a3, a5) and a2 < 0.06:
+        kind = "square"
+    # a blob whose 3rd and 5th harmonics are both strong and close: a triangle or a star
+    if min(a3, a5) >= 0.05 and max(a3, a5) < 1.3 * min(a3, a5) and kind in ("triangle", "star"):
+        alts.append("star" if kind == "triangle" else "triangle")
+    return kind, tuple(alts)
 
 
 def color_name(rgb) -> str:
@@ -186,28 +251,35 @@ def detect(image: Image.Image | str | Path) -> list[Detection]:
     nearest = dists.argmin(-1)
     strong = (bg_dist > 1.6 * FG_DIST) & (dists.min(-1) < CORE_DIST)
     comps, count = ndimage.label(fg, structure=np.ones((3, 3)))
-    out: list[Detection] = []
+    found: list[tuple[np.ndarray, np.ndarray, dict]] = []
     for c in range(1, count + 1):
         comp = comps == c
         if comp.sum() < MIN_AREA:
             continue
         for mask, mean in _objects_in(px, bg, comp, nearest, strong):
-            cname = color_name(mean)
             labels, k_count = ndimage.label(mask, structure=np.ones((3, 3)))
             for k in range(1, k_count + 1):
                 region = labels == k
-                area = int(region.sum())
-                if area < MIN_AREA:
+                if region.sum() < MIN_AREA:
                     continue
                 feats = _features(region)
                 if feats["hole"] > 0.6 or feats["fill"] < 0.3:  # a thin halo round another object, or a scrawl
                     continue
-                ys, xs = np.nonzero(region)
-                x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-                box = (int(round(x0 * W / n)), int(round(y0 * H / n)), int(round(x1 * W / n)),
-                       int(round(y1 * H / n)))
-                purity = float((np.linalg.norm(px[region] - mean, axis=-1) < 40).mean())
-                out.append(Detection(classify(region, feats), cname, box, area, purity))
+                found.append((region, mean, feats))
+    taken = np.zeros(fg.shape, np.int32)
+    for k, (region, _, _) in enumerate(found, start=1):
+        taken[region] = k
+    out: list[Detection] = []
+    for k, (region, mean, feats) in enumerate(found, start=1):
+        area = int(region.sum())
+        ys, xs = np.nonzero(region)
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        box = (int(round(x0 * W / n)), int(round(y0 * H / n)), int(round(x1 * W / n)),
+               int(round(y1 * H / n)))
+        purity = float((np.linalg.norm(px[region] - mean, axis=-1) < 40).mean())
+        feats["harmonics"] = _harmonics(_soft_outline(px, bg, mean, region, (taken != 0) & (taken != k)))
+        kind, alts = _kind(region, feats)
+        out.append(Detection(kind, color_name(mean), box, area, purity, alts))
     out.sort(key=lambda d: -d.area)
     return out
 
@@ -262,7 +334,26 @@ def _seen_instead(obj: ObjectSpec, ok: list[Detection], detections: list[Detecti
 
 def check(spec: SceneSpec, detections: list[Detection], size: tuple[int, int] | None = None,
           critic: str = NAME) -> Verdict:
-    """Check `spec` constraint by constraint against `detections` (GenEval's rules)."""
+    """Check `spec` constraint by constraint against `detections` (GenEval's rules). An approval
+    must hold however the ambiguous shapes (`Detection.alternatives`) are read: a shape on which it
+    depends is reported ("could not tell whether ...") and the image is not approved."""
+    verdict = _check(spec, detections, critic)
+    if not verdict.approved:
+        return verdict
+    for d in detections:
+        for alt in d.alternatives:
+            other = [replace(e, kind=alt, alternatives=()) if e is d else e for e in detections]
+            if not _check(spec, other, critic).approved:
+                msg = (f"could not tell whether the {d.color} shape at {list(d.box)} is "
+                       f"{world._article(d.kind)} {d.kind} or {world._article(alt)} {alt}")
+                verdict.issues.append(msg)
+                verdict.findings.append(Finding(kind="other", message=msg, box=d.box))
+    if verdict.issues:
+        verdict.approved = False
+    return verdict
+
+
+def _check(spec: SceneSpec, detections: list[Detection], critic: str = NAME) -> Verdict:
     issues: list[str] = []
     findings: list[Finding] = []
     met = total = 0
