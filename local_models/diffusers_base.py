@@ -32,7 +32,9 @@ class OutOfMemory(AtelierError):
 
 
 # ---- device, dtype, memory --------------------------------------------------------------------
-MEMORY_LEVELS = ("all on device", "attention slicing + VAE tiling", "model CPU offload",
+# Attention slicing is not a level: it slows PyTorch's SDPA attention (which already saves the
+# memory slicing would) and diffusers warns against combining them.
+MEMORY_LEVELS = ("all on device", "VAE tiling / chunked decoding", "model CPU offload",
                  "sequential CPU offload")
 
 
@@ -65,16 +67,21 @@ def pick_memory(spec: ModelSpec, device: torch.device) -> int:
 
 
 def apply_memory(pipe, level: int, device: torch.device) -> None:
+    """Put `pipe` at memory level `level` (an index into MEMORY_LEVELS), using only what its
+    components support: SVD's temporal VAE has no tiling (enable_tiling raises there), so it gets
+    forward chunking in its UNet and a smaller decode_chunk_size (svd.py) instead."""
     if level >= 1:
-        if hasattr(pipe, "enable_attention_slicing") and hasattr(pipe, "unet"):
-            pipe.enable_attention_slicing()
         vae = getattr(pipe, "vae", None)
-        for method in ("enable_tiling", "enable_slicing"):
-            if hasattr(vae, method):
+        for method, flag in (("enable_tiling", "use_tiling"), ("enable_slicing", "use_slicing")):
+            if hasattr(vae, method) and hasattr(vae, flag):  # AutoencoderMixin raises without the flag
                 getattr(vae, method)()
+        unet = getattr(pipe, "unet", None)
+        if unet is not None and hasattr(unet, "enable_forward_chunking") and getattr(unet, "config", {}).get("num_frames"):
+            unet.enable_forward_chunking()  # the temporal UNet's feed-forward, frame chunk by chunk
     if level == 2:
         pipe.enable_model_cpu_offload(device=device)
     elif level == 3:
+        pipe.remove_all_hooks()  # from an earlier model offload
         pipe.enable_sequential_cpu_offload(device=device)
     elif pipe.device != device:
         pipe.to(device)
@@ -96,6 +103,7 @@ class Loaded:
     loras: dict[str, str] = field(default_factory=dict)  # source -> adapter name
     hooked: Any = None  # the pipeline whose offload hooks are installed
     owner: PipelineOwner | None = None  # the one thread that calls these pipelines
+    evicted: bool = False  # unloaded to make room for another family; the back end loads it again
 
 
 CACHE: dict[tuple[str, str], Loaded] = {}
@@ -103,14 +111,41 @@ LOADS: Counter = Counter()  # key -> times loaded (once per process, unless the 
 _CACHE_LOCK = threading.Lock()
 
 
+def keep_loaded(device: torch.device) -> int | None:
+    """How many families may stay loaded at once: ATELIER_KEEP_MODELS, else 1 on a GPU (two
+    full-size models rarely fit beside each other) and no limit on the CPU."""
+    if os.environ.get("ATELIER_KEEP_MODELS"):
+        return max(1, int(os.environ["ATELIER_KEEP_MODELS"]))
+    return None if device.type == "cpu" else 1
+
+
+def evict(key: tuple[str, str]) -> None:
+    """Unload one family (waiting for a call in progress to finish) and give its memory back."""
+    import gc
+
+    loaded = CACHE.pop(key)
+    with loaded.lock:
+        loaded.evicted = True
+        loaded.tasks.clear()
+        loaded.extras.clear()
+        loaded.pipe = loaded.hooked = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def cached_pipeline(key: tuple[str, str], spec: ModelSpec, load: Callable[[torch.dtype], Any]) -> Loaded:
     with _CACHE_LOCK:
         if key not in CACHE:
             device = pick_device()
+            limit = keep_loaded(device)
+            while limit is not None and len(CACHE) >= limit:
+                evict(next(iter(CACHE)))  # the longest loaded first
             pipe = load(pick_dtype(spec, device))
             LOADS[key] += 1
             pipe.set_progress_bar_config(disable=True)
-            loaded = Loaded(pipe, device, pipe.dtype, pick_memory(spec, device),
+            denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
+            loaded = Loaded(pipe, device, getattr(denoiser, "dtype", None) or pipe.dtype, pick_memory(spec, device),
                             dict(pipe.scheduler.config) if getattr(pipe, "scheduler", None) else {})
             apply_memory(pipe, loaded.memory, device)
             loaded.hooked = pipe
@@ -212,12 +247,20 @@ class DiffusersBackend:
         return "text2img" if self.spec.text2img else self.spec.edits[0]
 
     def load(self) -> Loaded:
-        if self._loaded is None:
+        if self._loaded is None or self._loaded.evicted:
             source = f"given:{id(self._given)}" if self._given is not None else str(locate(self.spec))
             cls = pipeline_class(self.pipelines[self.base_task])
-            self._loaded = cached_pipeline((self.spec.name, source), self.spec,
-                                           lambda dtype: self._given or load_from(self.spec, cls, dtype))
+            self._loaded = cached_pipeline((self.spec.name, source), self.spec, lambda dtype: self.prepare(
+                self._given or load_from(self.spec, cls, dtype, **self.components(dtype))))
         return self._loaded
+
+    def components(self, dtype: torch.dtype) -> dict[str, Any]:
+        """Components a family loads its own way (Wan's VAE in float32); the rest load in `dtype`."""
+        return {}
+
+    def prepare(self, pipe):
+        """A freshly loaded (or given) pipeline, before it goes to the device."""
+        return pipe
 
     def pipeline(self, task: str, loaded: Loaded):
         """The pipeline for `task`, sharing the family's components (`from_pipe`: no second copy)."""
@@ -395,7 +438,8 @@ class DiffusersBackend:
 
     def _call(self, pipe, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> list[Image.Image]:
         """One pipeline call for every job (compatible requests batched, a generator per image);
-        on out-of-memory, retry once at the next memory level, then give a clear error."""
+        on out-of-memory, retry at each lower-memory level in turn (down to sequential CPU
+        offload), then give a clear error."""
         request, inputs = jobs[0]
         kwargs = self.call_kwargs(request, inputs, loaded)
         if len(jobs) > 1:
@@ -406,7 +450,7 @@ class DiffusersBackend:
                     kwargs[name] = [k[name] for k, (r, _) in zip(each, jobs) for _ in range(r.n)]
         kwargs = {k: v for k, v in kwargs.items() if k in call_parameters(type(pipe))}
         n = sum(r.n for r, _ in jobs)
-        for attempt in (0, 1):
+        while True:
             if loaded.memory >= 2 and loaded.hooked is not pipe:
                 apply_memory(pipe, loaded.memory, loaded.device)
                 loaded.hooked = pipe
@@ -415,14 +459,13 @@ class DiffusersBackend:
                 return self.denoise(pipe, {**kwargs, "generator": gens}, request, loaded)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
-                if attempt or loaded.memory == len(MEMORY_LEVELS) - 1:
+                if loaded.memory == len(MEMORY_LEVELS) - 1:
                     raise OutOfMemory(
                         f"{self.info.name} ran out of GPU memory at {inputs.width}×{inputs.height}, n={n} "
                         f"with {MEMORY_LEVELS[loaded.memory]}; ask for fewer images or a smaller size") from None
                 loaded.memory += 1
                 apply_memory(pipe, loaded.memory, loaded.device)
                 loaded.hooked = pipe
-        raise AssertionError("unreachable")
 
     def check_weights(self, request: GenerationRequest, inputs: Inputs) -> None:
         """The weights that go with the model for this request are here (else a ConfigError naming

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agent.core.errors import ConfigError
 from local_models.specs import SPECS
-from local_models.weights import allow_patterns, env_var, find
+from local_models.weights import allow_patterns, complete, env_var, find
 
 
 def list_models() -> list[dict]:
@@ -30,4 +30,14 @@ def pull(name: str, with_aux: bool = True) -> list[Path]:
     names = [name] + (list(spec.aux.values()) if with_aux else [])
     if with_aux and any(role.startswith("controlnet-depth") for role in spec.aux):
         names.append("depth-estimator")
-    return [Path(snapshot_download(SPECS[n].repo, allow_patterns=allow_patterns(SPECS[n]))) for n in names]
+    from huggingface_hub import list_repo_files
+
+    folders = []
+    for n in names:
+        spec = SPECS[n]
+        patterns = allow_patterns(spec, list_repo_files(spec.repo))  # .bin where there is no .safetensors
+        folders.append(Path(snapshot_download(spec.repo, allow_patterns=patterns)))
+        if not complete(folders[-1], spec):
+            raise ConfigError(f"pulled {spec.repo} but found no weights in it ({', '.join(patterns)}); "
+                              f"download it by hand and set {env_var(n)}=/path/to/it")
+    return folders

@@ -8,6 +8,11 @@ from local_models.diffusers_base import Loaded
 from local_models.video_base import DiffusersVideoBackend, VideoInputs
 
 
+def decode_chunk(memory: int) -> int:
+    """Frames the temporal VAE decodes at once: its memory use grows with this (it has no tiling)."""
+    return 8 if memory == 0 else 2 if memory == 1 else 1
+
+
 class SVDBackend(DiffusersVideoBackend):
     pipelines = {"image2video": "StableVideoDiffusionPipeline"}
 
@@ -20,6 +25,6 @@ class SVDBackend(DiffusersVideoBackend):
         return {"image": inputs.source.resize((inputs.width, inputs.height)), "num_frames": inputs.frames,
                 "width": inputs.width, "height": inputs.height, "num_inference_steps": inputs.steps,
                 "min_guidance_scale": min(1.0, inputs.guidance), "max_guidance_scale": inputs.guidance,
-                "fps": inputs.fps, "decode_chunk_size": min(8, inputs.frames), "num_videos_per_prompt": request.n,
+                "fps": inputs.fps, "decode_chunk_size": min(decode_chunk(loaded.memory), inputs.frames), "num_videos_per_prompt": request.n,
                 **self.spec.options, **{k: request.extra[k] for k in ("motion_bucket_id", "noise_aug_strength")
                                         if k in request.extra}}

@@ -1,9 +1,26 @@
-"""Wan 2.1: `local:wan-1.3b`, text to video (4·k+1 frames at 16 fps), UniPC flow-matching sampler."""
+"""Wan 2.1: `local:wan-1.3b`, text to video (4·k+1 frames at 16 fps), UniPC flow-matching sampler.
+Its VAE runs in float32, as Wan's model card does: in bf16 / fp16 the decoded frames lose detail
+and colour (the pipeline casts the latents to the VAE's dtype before decoding)."""
 from __future__ import annotations
 
+from typing import Any
+
+import torch
+
 from local_models.video_base import DiffusersVideoBackend
+from local_models.weights import locate
 
 
 class WanBackend(DiffusersVideoBackend):
     pipelines = {"text2img": "WanPipeline"}
     schedulers = {"unipc": ("UniPCMultistepScheduler", {})}
+
+    def components(self, dtype: torch.dtype) -> dict[str, Any]:
+        from diffusers import AutoencoderKLWan
+
+        return {"vae": AutoencoderKLWan.from_pretrained(str(locate(self.spec)), subfolder="vae",
+                                                        torch_dtype=torch.float32)}
+
+    def prepare(self, pipe):
+        pipe.vae.to(torch.float32)
+        return pipe

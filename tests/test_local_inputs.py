@@ -47,7 +47,7 @@ CASES = [
     ("sd-turbo", "edit", dict(source_image="image", mask="mask"), "the mask is 32×32 but the image is 64×48"),
     ("sd-turbo", "edit", dict(source_image="text"), "not an image file"),
     ("sd-turbo", "edit", dict(source_image="bomb"), "image too large"),
-    ("sd-turbo", "edit", dict(source_image="image", strength=0.5), "leaves no denoising step"),
+    ("sd-turbo", "edit", dict(source_image="image", strength=0.5, steps=1), "leaves no denoising step; use at least 2 steps"),
     ("flux-schnell", "generate", dict(negative_prompt="blurry"), "does not take a negative prompt"),
     ("flux-schnell", "generate", dict(scheduler="ddim"), "unknown scheduler 'ddim'"),
     ("flux-dev", "generate", dict(n=16), "at most 4 images"),
@@ -139,18 +139,124 @@ def test_weights_from_a_folder_or_a_file(tmp_path, monkeypatch):
     assert {"svd", "wan-1.3b", "cogvideox-2b", "sdxl-refiner"} <= set(rows)
 
 
-def test_out_of_memory_retries_once_at_a_lower_setting(tmp_path):
+def test_out_of_memory_steps_down_every_level_to_sequential_offload(tmp_path):
+    """The retry ladder reaches CPU offload (one retry used to stop at level 1 or 2)."""
     backend = tiny.backend("sd")
     real, calls = backend.denoise, []
 
     def denoise(pipe, kwargs, request, loaded):
         calls.append(loaded.memory)
-        if len(calls) == 1 or request.seed == 7:
+        if len(calls) == 1 or request.seed == 7 or (request.seed == 8 and loaded.memory < 2):
             raise torch.OutOfMemoryError("CUDA out of memory")
         return real(pipe, kwargs, request, loaded)
 
     backend.denoise = denoise
     assert len(backend.generate(req(), tmp_path)) == 1 and calls == [0, 1]
-    with pytest.raises(diffusers_base.OutOfMemory, match="ran out of GPU memory at 32×32, n=1"):
+    with pytest.raises(diffusers_base.OutOfMemory, match="ran out of GPU memory at 32×32, n=1 with sequential CPU offload"):
         backend.generate(req(seed=7), tmp_path)
-    assert calls == [0, 1, 1, 2]
+    assert calls == [0, 1, 1, 2, 3]
+
+
+
+def test_memory_level_1_keeps_sdpa_attention(tmp_path):
+    """Attention slicing would replace PyTorch's SDPA attention with a slower sliced one."""
+    pipe = tiny.build("sd")
+    diffusers_base.apply_memory(pipe, 1, torch.device("cpu"))
+    kinds = {type(p).__name__ for p in pipe.unet.attn_processors.values()}
+    assert kinds == {"AttnProcessor2_0"} and pipe.vae.use_tiling and pipe.vae.use_slicing
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_svd_runs_at_lower_memory_levels(tmp_path, monkeypatch, level):
+    """SVD's temporal VAE has no tiling: enable_tiling raised NotImplementedError at level >= 1."""
+    from PIL import Image
+
+    from local_models.svd import decode_chunk
+
+    monkeypatch.setenv("ATELIER_MEMORY", str(level))
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "first.png")
+    backend = tiny.backend("svd")
+    art = backend.generate(GenerationRequest(prompt="a ball", source_image=tmp_path / "first.png", num_frames=3,
+                                             extra={"format": "gif"}), tmp_path)[0]
+    loaded = backend.load()
+    assert art.meta["frames"] == 3 and loaded.memory == level and decode_chunk(level) <= 2
+    unet = loaded.pipe.unet
+    assert all(getattr(b, "_chunk_size", None) for b in unet.modules() if hasattr(b, "_chunk_size"))
+
+
+def test_loading_a_family_evicts_the_others(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATELIER_KEEP_MODELS", "1")
+    sd, sdxl = tiny.backend("sd"), tiny.backend("sdxl")
+    sd.generate(req(), tmp_path)
+    first = sd.load()
+    sdxl.generate(req(), tmp_path)
+    second = sdxl.load()
+    assert first.evicted and first.pipe is None and second in diffusers_base.CACHE.values()
+    assert first not in diffusers_base.CACHE.values()
+    assert len(sd.generate(req(), tmp_path)) == 1 and not sd.load().evicted  # loaded again when asked for
+    assert second.evicted
+
+
+def test_wan_vae_runs_in_float32(tmp_path):
+    pipe = tiny.build("wan").to(torch.bfloat16)
+    backend = tiny.backend("wan", pipeline=pipe)
+    art = backend.generate(GenerationRequest(prompt="a red ball", num_frames=5, extra={"format": "gif"}), tmp_path)[0]
+    loaded = backend.load()
+    assert art.meta["frames"] == 5 and loaded.pipe.vae.dtype == torch.float32
+    assert loaded.dtype == torch.bfloat16  # the transformer keeps the model's dtype
+    tiny.build("wan").save_pretrained(tmp_path / "wan")
+    from_folder = tiny.backend("wan", repo=tmp_path / "wan")
+    assert from_folder.components(torch.bfloat16)["vae"].dtype == torch.float32
+
+
+def test_pull_fetches_bin_where_a_model_ships_only_bin(tmp_path, monkeypatch):
+    """The sd-turbo ControlNets ship only diffusion_pytorch_model.bin: a *.safetensors-only pull
+    fetched config.json alone, and find() then called the model present."""
+    from fnmatch import fnmatch
+
+    import huggingface_hub
+
+    from local_models.models_cli import pull
+    from local_models.specs import SPECS
+
+    repo_files = {"thibaud/controlnet-sd21-canny-diffusers": ["config.json", "diffusion_pytorch_model.bin", "README.md"]}
+    cache = tmp_path / "cache"
+
+    def snapshot_download(repo, allow_patterns=None, local_files_only=False):
+        folder = cache / repo.replace("/", "--")
+        if local_files_only:
+            if not folder.exists():
+                raise OSError("not cached")
+            return str(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in repo_files[repo]:
+            if any(fnmatch(name, p) for p in allow_patterns):
+                (folder / name).write_bytes(b"{}")
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo: repo_files[repo])
+    spec = SPECS["sd21-controlnet-canny"]
+    snapshot_download(spec.repo, allow_patterns=["*.json"])  # what the old pull left: config.json only
+    assert find(spec) is None
+    folder, = pull("sd21-controlnet-canny", with_aux=False)
+    assert (folder / "diffusion_pytorch_model.bin").is_file() and find(spec) == folder
+    # a repo with safetensors gets only those
+    from local_models.weights import allow_patterns
+    assert allow_patterns(spec, ["config.json", "a.safetensors", "a.bin"])[-1] == "*.safetensors"
+    assert allow_patterns(SPECS["sdxl"], ["unet/x.fp16.safetensors"])[-1] == "*/*.fp16*.safetensors"
+    assert allow_patterns(SPECS["sdxl"], ["unet/x.safetensors"])[-1] == "*/*.safetensors"
+
+
+def test_a_folder_with_configs_but_no_weights_is_not_present(tmp_path, monkeypatch):
+    from local_models.specs import SPECS
+
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text("{}")
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text("{}")
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    monkeypatch.setenv("ATELIER_MODEL_SDXL", str(tmp_path))
+    assert find(SPECS["sdxl"]) is None  # the UNet's weights are missing
+    (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"")
+    assert find(SPECS["sdxl"]) == tmp_path
