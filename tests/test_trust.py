@@ -342,3 +342,11 @@ def test_seeds_near_the_top_wrap_around():
     assert GenerationRequest(prompt="x", seed=2**32 + 3).seed == 3
     with pytest.raises(ValueError):
         GenerationRequest(prompt="x", seed=-1)
+
+
+def test_the_operator_flags_add_to_the_environment(monkeypatch):
+    policy = TrustPolicy.from_env(allowed_urls=["https://llm.corp/v1"], allow_loopback=True)
+    check_untrusted_spec("llm", "openai-compatible:m@https://llm.corp/v1", policy)
+    check_untrusted_spec("llm", "openai-compatible:m@http://localhost:11434/v1", policy)
+    with pytest.raises(ConfigError, match="--allow-llm-url"):
+        TrustPolicy.from_env(allowed_urls=["notaurl"])

@@ -57,7 +57,7 @@ class TrustPolicy:
         urls = [u.strip() for u in os.environ.get(ALLOWED_URLS_VAR, "").split(",") if u.strip()]
         urls += [u.strip() for u in allowed_urls if u and u.strip()]
         for url in urls:
-            server_url(url, what=ALLOWED_URLS_VAR)  # a typo in the operator's list is a setting error
+            server_url(url, what=f"allowed LLM server ({ALLOWED_URLS_VAR} / --allow-llm-url)")  # a typo in the operator's list is a setting error
         if allow_loopback is None:
             allow_loopback = os.environ.get(LOOPBACK_VAR, "").strip().lower() in ("1", "true", "yes", "on")
         return cls(tuple(urls), allow_loopback, frozenset(s.strip() for s in operator_specs if s))

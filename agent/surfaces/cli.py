@@ -305,7 +305,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
 
 
 @app.command()
-def ui(host: str = "127.0.0.1", port: int = 7860, share: bool = False):
+def ui(host: str = typer.Option(None, help="default: $GRADIO_SERVER_NAME, else 127.0.0.1"),
+       port: int = typer.Option(None, help="default: $GRADIO_SERVER_PORT, else 7860"), share: bool = False):
     """The chat UI (same as `python app.py`)."""
     from agent.surfaces import ui as ui_app
     ui_app.main(host=host, port=port, share=share)
@@ -313,10 +314,23 @@ def ui(host: str = "127.0.0.1", port: int = 7860, share: bool = False):
 
 @app.command()
 def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
-        port: int = 8765, out: Path = typer.Option(Path("runs"), "--out")):
+        port: int = 8765, out: Path = typer.Option(Path("runs"), "--out"),
+        allow_llm_url: Optional[list[str]] = typer.Option(None, "--allow-llm-url", help="a server URL clients may "
+                                                          "name in openai-compatible:MODEL@URL (repeat; also "
+                                                          "ATELIER_ALLOWED_LLM_URLS)"),
+        allow_loopback_llm: bool = typer.Option(False, "--allow-loopback-llm", help="clients may name LLM "
+                                                "servers on this machine (also ATELIER_ALLOW_LOOPBACK_LLM=1)"),
+        files: Optional[Path] = typer.Option(None, "--files", help="a folder whose images clients may name "
+                                             "(besides the runs folder)")):
     """Serve Atelier's tools over MCP."""
+    from agent.core.trust import TrustPolicy
     from agent.surfaces.mcp_server import serve
-    serve(transport=transport, port=port, runs_dir=out)
+    try:
+        policy = TrustPolicy.from_env(allowed_urls=allow_llm_url or (),
+                                      allow_loopback=True if allow_loopback_llm else None)
+    except AtelierError as e:
+        fail(str(e))
+    serve(transport=transport, port=port, runs_dir=out, policy=policy, files_dir=files)
 
 
 @models_app.command("list")
