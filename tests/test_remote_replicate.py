@@ -182,3 +182,33 @@ def test_names_and_options_checked_before_any_call(tmp_path):
         b.generate(req(negative_prompt="blur"), tmp_path)
     with pytest.raises(ConfigError, match="REPLICATE_API_TOKEN"):
         ReplicateImages("black-forest-labs/flux-schnell").generate(req(), tmp_path)
+
+
+def test_aborted_is_final(tmp_path):
+    """A prediction that is `aborted` (terminated before it started) never changes again: polling it
+    until the deadline used to cancel it and wait out the whole deadline."""
+    clock = FakeClock()
+    replay = Replay(("POST", "/v1/models/black-forest-labs/flux-schnell/predictions", ok("replicate_created.json", 201)),
+                    ("GET", f"/v1/predictions/{PID}", ok("replicate_aborted.json")))
+    with pytest.raises(RemoteError, match="aborted") as e:
+        images("black-forest-labs/flux-schnell", replay, clock).generate(req(), tmp_path)
+    assert e.value.retryable and replay.done and clock.sleeps == []  # no polling to the deadline
+
+
+def test_inputs_over_1_mb_go_through_the_files_api(tmp_path):
+    import numpy as np
+
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (720, 720, 3), dtype=np.uint8)).save(big)
+    Image.new("L", (720, 720), 255).save(small)
+    assert big.stat().st_size > 1_000_000 and small.stat().st_size < 1_000_000
+    file_url = json.loads((FIX / "replicate_file_created.json").read_text())["urls"]["get"]
+    replay = Replay(("POST", "/v1/files", ok("replicate_file_created.json", 201)),
+                    ("POST", "/v1/models/black-forest-labs/flux-fill-pro/predictions", ok("replicate_created.json", 201)),
+                    ("GET", f"/v1/predictions/{PID}", ok("replicate_succeeded.json")),
+                    ("GET", "replicate.delivery", png()), ("GET", "replicate.delivery", png()))
+    images("black-forest-labs/flux-fill-pro", replay).edit(req(source_image=big, mask=small), tmp_path)
+    upload = replay.requests[0]
+    assert upload.headers["content-type"].startswith("multipart/form-data") and b'name="content"' in upload.content
+    model_input = json.loads(replay.requests[1].content)["input"]
+    assert model_input["image"] == file_url and model_input["mask"].startswith("data:image/png;base64,")

@@ -4,6 +4,9 @@
   create  POST /v1/models/{owner}/{name}/predictions  {"input": {...}}        (official models)
           POST /v1/predictions {"version": VERSION, "input": {...}}        (a pinned version)
   poll    GET  /v1/predictions/{id}   status: starting | processing | succeeded | failed | canceled
+          | aborted (terminated before it started, e.g. its deadline passed: final, not billed)
+  files   POST /v1/files (multipart `content`) for an input image over 1 MB; its `urls.get` is
+          passed as the input (smaller ones go inline as data URLs, as Replicate recommends)
   cancel  POST /v1/predictions/{id}/cancel   (when the overall deadline passes)
   output  a URL or a list of URLs on replicate.delivery, downloaded size-capped and type-checked.
 
@@ -12,6 +15,7 @@ anything in `request.extra` is passed through as model input. Needs REPLICATE_AP
 """
 from __future__ import annotations
 
+import base64
 import re
 import time
 from pathlib import Path
@@ -24,11 +28,13 @@ from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from agent.backends.remote import prices
 from agent.backends.remote.http import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, Api, RemoteError, api_key, is_policy
-from agent.backends.remote.outputs import data_url, image_artifact, source_digest, video_artifact
+from agent.backends.remote.outputs import image_artifact, png_bytes, source_digest, video_artifact
 
 SERVICE = "Replicate"
 KEY_VAR = "REPLICATE_API_TOKEN"
 BASE_URL = "https://api.replicate.com"
+FINAL = ("succeeded", "failed", "canceled", "aborted")
+INLINE_MAX = 1_000_000  # Replicate: data URLs for files under 1 MB, the files API above
 _NAME = re.compile(r"^[\w.-]+/[\w.-]+(:[0-9a-f]{64})?$")
 
 FLUX_ASPECTS = {"1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832),
@@ -120,8 +126,8 @@ class _Replicate:
                                   retryable=True)
             return state
 
-        done = created if created.get("status") in ("succeeded", "failed", "canceled") else api.poll(
-            fetch, done=lambda s: s["status"] in ("succeeded", "failed", "canceled"),
+        done = created if created.get("status") in FINAL else api.poll(
+            fetch, done=lambda s: s["status"] in FINAL,
             deadline_s=self.deadline_s, what=f"prediction {pid}",
             cancel=lambda: api.request("POST", f"/v1/predictions/{pid}/cancel"))
         seconds = time.monotonic() - start
@@ -133,7 +139,7 @@ class _Replicate:
                 raise RemoteError(SERVICE, f"prediction {pid} refused by the content filter: {error}",
                                   kind="content_policy")
             raise RemoteError(SERVICE, f"prediction {pid} {done['status']}: {error[:300]}", kind="failed",
-                              retryable=done["status"] == "failed")
+                              retryable=done["status"] in ("failed", "aborted"))
         output = done.get("output")
         urls = [output] if isinstance(output, str) else [u for u in output or [] if isinstance(u, str)]
         if not urls:
@@ -141,6 +147,19 @@ class _Replicate:
         cost = self._cost(done, len(urls))
         prices.paid(cost)
         return done, urls, cost, seconds
+
+    def input_file(self, path: Path) -> str:
+        """An input image as Replicate takes it: inline under 1 MB, else uploaded to the files API."""
+        data = png_bytes(path)
+        if len(data) <= INLINE_MAX:
+            return "data:image/png;base64," + base64.b64encode(data).decode()
+        uploaded = self.api().json("POST", "/v1/files", files={
+            "content": (Path(path).stem + ".png", data, "image/png")})
+        url = ((uploaded or {}).get("urls") or {}).get("get") if isinstance(uploaded, dict) else None
+        if not url:
+            raise RemoteError(SERVICE, "the files API answered without a URL for the upload", kind="malformed",
+                              retryable=True)
+        return url
 
     def _meta(self, prediction: dict) -> dict[str, Any]:
         return {"service": "replicate", "model": self.model, "prediction_id": prediction.get("id"),
@@ -199,9 +218,9 @@ class ReplicateImages(_Replicate):
         if request.source_image is None:
             raise InputError("an edit needs a source image")
         model_input = self._input(request)
-        model_input["image"] = data_url(request.source_image)
+        model_input["image"] = self.input_file(request.source_image)
         if request.mask is not None:  # white = repaint, the convention of SDXL and FLUX Fill on Replicate
-            model_input["mask"] = data_url(request.mask)
+            model_input["mask"] = self.input_file(request.mask)
         if request.strength is not None:
             model_input["prompt_strength"] = request.strength
         return self._images(model_input, request, out_dir, parent=source_digest(request))
@@ -235,7 +254,7 @@ class ReplicateVideo(_Replicate):
         if request.negative_prompt:
             model_input["negative_prompt"] = request.negative_prompt
         if request.source_image is not None:
-            model_input[self.image_key] = data_url(request.source_image)
+            model_input[self.image_key] = self.input_file(request.source_image)
         if self.takes_frames:
             if request.num_frames:
                 model_input["num_frames"] = request.num_frames
