@@ -10,6 +10,12 @@ import yaml
 
 from agent.core.errors import ConfigError
 
+# What a run uses when nothing is named: the offline director, the shapes model, the shapes detector.
+# Every surface's default comes from here (tests and docs may spell them out as examples).
+DEFAULT_LLM = "offline"
+DEFAULT_IMAGE_MODEL = "local:shapes"
+DEFAULT_CRITIC = "critic:detector"
+
 MODELS_ENV = "ATELIER_MODELS"
 # (role, provider) -> environment variable that overrides it
 ENV = {("llm", "anthropic"): "ATELIER_ANTHROPIC_MODEL", ("llm", "openai"): "ATELIER_OPENAI_MODEL",

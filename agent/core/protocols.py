@@ -120,6 +120,9 @@ class LLM(Protocol):
     """One chat turn: the system prompt, the conversation and the tools in; the assistant's message out."""
 
     name: str
+    # Optional capability, a class attribute (not a protocol member, so isinstance ignores it):
+    # `structured_output = True` when structured() answers free-form questions (the brief's SceneSpec,
+    # critic:vlm); without it (the offline planner, scripts) the spec comes from the rules parser.
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message: ...
 

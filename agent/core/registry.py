@@ -78,6 +78,12 @@ def _load_plugins() -> None:
 @functools.lru_cache(maxsize=32)
 def resolve(kind: Kind, spec: str) -> Any:
     """The back end for `spec`, built once per process (pipelines stay loaded between requests)."""
+    return factory(kind, spec)(split(spec)[1])
+
+
+def factory(kind: Kind, spec: str) -> Any:
+    """The class (or function) that builds `spec`'s back end, imported but not called: its declared
+    capabilities (e.g. an LLM's `structured_output`) can be read without building it."""
     _load_plugins()
     prefix, model = split(spec)
     if prefix not in _REGISTRY[kind]:
@@ -88,4 +94,4 @@ def resolve(kind: Kind, spec: str) -> Any:
     except ImportError as e:
         raise ConfigError(f"{spec!r} needs a package that is not installed ({e.name}); "
                           f"install the extra that provides it, e.g. pip install 'atelier[local]'") from e
-    return getattr(module, attr)(model)
+    return getattr(module, attr)

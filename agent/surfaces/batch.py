@@ -29,6 +29,7 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator)
 
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError
 from agent.core.types import MAX_BRIEF_CHARS, Brief, Budget, RunRecord, SceneSpec, existing_files
 
@@ -294,9 +295,9 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
         budget.max_cost_usd = max(0.0, min(budget.max_cost_usd if budget.max_cost_usd is not None else max_cost,
                                            max_cost))
     return {"id": entry.id, "out": str(out), "brief": brief.model_dump(mode="json"),
-            "llm": entry.llm or defaults.get("llm", "offline"),
-            "image_model": entry.image_model or defaults.get("image_model", "local:shapes"),
-            "critic": entry.critic or defaults.get("critic", "critic:detector"),
+            "llm": entry.llm or defaults.get("llm", DEFAULT_LLM),
+            "image_model": entry.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL),
+            "critic": entry.critic or defaults.get("critic", DEFAULT_CRITIC),
             "mode": entry.mode or defaults.get("mode", "agent"), "retry": retry}
 
 
@@ -639,9 +640,9 @@ def _warm(entries, todo, defaults, executor_name) -> None:
     from agent.core import registry
     specs = set()
     for e in todo:
-        specs |= {("llm", e.llm or defaults.get("llm", "offline")),
-                  ("image", e.image_model or defaults.get("image_model", "local:shapes")),
-                  ("critic", e.critic or defaults.get("critic", "critic:detector"))}
+        specs |= {("llm", e.llm or defaults.get("llm", DEFAULT_LLM)),
+                  ("image", e.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL)),
+                  ("critic", e.critic or defaults.get("critic", DEFAULT_CRITIC))}
     for kind, spec in sorted(specs):
         try:
             registry.resolve(kind, spec)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from agent.core import registry
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL
 from agent.core.types import Artifact, SceneSpec, Verdict
 
 CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
@@ -258,7 +259,7 @@ def run_one(s: Setup, key: str, item: Item, seed: int, clock: ModelClock, judge)
 
 # ---- the whole run ----------------------------------------------------------------------------
 def run_bench(items: list[Item], *, strategies: Iterable[str] = BASE_STRATEGIES, budget: int = 4,
-              image_model: str = "local:shapes", judge: str = "critic:detector", out: Path,
+              image_model: str = DEFAULT_IMAGE_MODEL, judge: str = DEFAULT_CRITIC, out: Path,
               seed: int = 0, on_row: Callable[[Row], None] | None = None) -> list[Row]:
     """Run every strategy on every item (skipping what `out/results.jsonl` already holds for the same
     budget, model, judge and seed) and return all rows for these items and strategies."""

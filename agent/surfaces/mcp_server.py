@@ -22,6 +22,7 @@ from typing import Annotated, Any, Callable, Literal
 
 from pydantic import ConfigDict, Field
 
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, StopRun
 from agent.core.types import SceneSpec
 
@@ -32,8 +33,8 @@ MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
 MAX_UPLOAD_BYTES = 20_000_000  # an image_base64 decoded; its pixels are checked against the bomb limit too
 
 
-def build_server(runs_dir: str | Path = "runs", *, llm: str = "offline", image_model: str = "local:shapes",
-                 critic: str = "critic:detector", video_model: str | None = None,
+def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
+                 critic: str = DEFAULT_CRITIC, video_model: str | None = None,
                  policy=None, files_dir: str | Path | None = None):
     """The MCP server over the runs in `runs_dir`, with these back ends as defaults.
 
