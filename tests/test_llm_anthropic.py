@@ -65,7 +65,9 @@ def test_multi_turn_tool_use_with_image_in_tool_result(key, tmp_path):
 
     bodies = wire.bodies()
     assert len(bodies) == 4 and all(b["model"] == "claude-sonnet-4-6" for b in bodies)
-    assert bodies[0]["system"] == "You are the director."
+    # prompt caching: the system prompt and the tools are one breakpoint each, the conversation's end another
+    assert bodies[0]["system"] == [{"type": "text", "text": "You are the director.", "cache_control": {"type": "ephemeral"}}]
+    assert bodies[0]["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert [t["name"] for t in bodies[0]["tools"]] == ["refine_prompt", "generate_image", "critique"]
     assert bodies[0]["tools"][0]["input_schema"] == {"type": "object", "properties": {}}
     # Turn 2: the assistant's tool_use echoed back, then our tool_result in a user turn.
@@ -75,7 +77,9 @@ def test_multi_turn_tool_use_with_image_in_tool_result(key, tmp_path):
                                        "name": "refine_prompt",
                                        "input": {"brief": "two red circles left of a blue square"}}
     assert second[2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_01A09q90qw90lq917835lq9",
-                                     "content": [{"type": "text", "text": "refine_prompt ok"}], "is_error": False}]
+                                     "content": [{"type": "text", "text": "refine_prompt ok"}], "is_error": False,
+                                     "cache_control": {"type": "ephemeral"}}]
+    assert "cache_control" not in second[0]["content"][-1]  # one breakpoint: the growing end only
     # Turn 3: the generated image travels inside the tool_result, base64, so the model sees it.
     result = bodies[2]["messages"][-1]["content"][0]
     assert result["type"] == "tool_result" and result["tool_use_id"] == "toolu_01B7sMzvVYiUqWvPVqkqK2Bz"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 
 Relation = Literal["left of", "right of", "above", "below"]
@@ -106,7 +107,7 @@ class GenerationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str = Field(min_length=1)
     negative_prompt: str = ""
-    model: str = "local:shapes"
+    model: str = DEFAULT_IMAGE_MODEL
     width: int | None = Field(None, ge=8, le=8192)
     height: int | None = Field(None, ge=8, le=8192)
     steps: int | None = Field(None, ge=1, le=500)
@@ -222,9 +223,9 @@ class RunRecord(BaseModel):
     run_id: str
     brief: Brief
     spec: SceneSpec | None = None
-    llm: str = "offline"
-    image_model: str = "local:shapes"
-    critic: str = "critic:detector"
+    llm: str = DEFAULT_LLM
+    image_model: str = DEFAULT_IMAGE_MODEL
+    critic: str = DEFAULT_CRITIC
     mode: Literal["agent", "loop"] = "agent"
     status: Status = "running"
     stop_reason: str = ""
@@ -235,6 +236,9 @@ class RunRecord(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     best_index: int | None = None
     messages: list[dict[str, Any]] = Field(default_factory=list, description="the LLM conversation")
+    usage: list[dict[str, Any]] = Field(default_factory=list, description="tokens of every LLM / VLM call "
+                                        "(input, output, cached) and their price (agent.core.usage.Usage)")
+    presentation: str = Field("", description="the director's closing words: what it made and why")
     cost_usd: float = 0.0
     seconds: float = 0.0
     created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -271,6 +275,9 @@ class RunRecord(BaseModel):
                 if best.verdict else None},
             "attempts": [brief_attempt(a) for a in self.attempts],
             "cost_usd": self.cost_usd, "seconds": round(self.seconds, 3),
+            "tokens": {k: sum(int(u.get(k) or 0) for u in self.usage)
+                       for k in ("input_tokens", "output_tokens", "cached_tokens")},
+            "presentation": self.presentation,
         }
 
 

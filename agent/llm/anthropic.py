@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
+from agent.core.usage import Usage, report
 from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
                        parse_structured, per_try_timeout, sdk_error, tool_result_text)
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
@@ -33,6 +34,8 @@ def _default_http_client() -> Any:
 
 class AnthropicLLM:
     """The LLM protocol over Anthropic's Messages API."""
+
+    structured_output = True  # derives the brief's SceneSpec; can be critic:vlm's judge
 
     def __init__(self, model: str = "", *, api_key: str | None = None, client: anthropic.Anthropic | None = None,
                  http_client: Any = None, timeout: float | None = None, max_retries: int = 3, max_tokens: int = 4096):
@@ -55,10 +58,17 @@ class AnthropicLLM:
         return f"AnthropicLLM(model={self.model!r}, base_url={str(self._client.base_url)!r})"
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message:
-        kwargs: dict[str, Any] = {"messages": to_wire(messages)}
+        """One director turn. Prompt caching: the tools and system prompt never change within a
+        run and the conversation only grows (an image per attempt), so both prefixes are marked
+        `cache_control` and each turn reads the previous turns from the cache instead of paying
+        for them again."""
+        kwargs: dict[str, Any] = {"messages": cache_last_block(to_wire(messages))}
         if tools:
             kwargs["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
                                for t in tools]
+            kwargs["tools"][-1]["cache_control"] = CACHE
+        if system:
+            system = [{"type": "text", "text": system, "cache_control": CACHE}]
         return from_wire(self._create(system, **kwargs))
 
     def structured(self, system: str, prompt: str, schema: type[BaseModel],
@@ -74,12 +84,15 @@ class AnthropicLLM:
                 return parse_structured(SERVICE, schema, block.input)
         raise MalformedOutput(SERVICE, f"the model did not call {ANSWER_TOOL} (stop_reason: {reply.stop_reason})")
 
-    def _create(self, system: str, **kwargs: Any) -> anthropic.types.Message:
+    def _create(self, system: str | list, **kwargs: Any) -> anthropic.types.Message:
         if system:
             kwargs["system"] = system
+        call = "structured" if "tool_choice" in kwargs else "complete"
         try:
-            return self._client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                                timeout=self.timeout, **kwargs)
+            reply = self._client.messages.create(model=self.model, max_tokens=self.max_tokens,
+                                                 timeout=self.timeout, **kwargs)
+            self._report(reply, call)
+            return reply
         except anthropic.APIError as e:
             # `from None`: the SDK's own message embeds the raw body, which a server may fill with the key.
             raise self._service_error(e) from None
@@ -90,8 +103,30 @@ class AnthropicLLM:
     def _service_error(self, e: anthropic.APIError) -> ServiceError:
         return sdk_error(e, anthropic, SERVICE, "ANTHROPIC_API_KEY", self.timeout, self._client)
 
+    def _report(self, reply: Any, call: str) -> None:
+        """The tokens this call used. Anthropic's input_tokens excludes the cached ones; Usage counts
+        all input, with the cache reads and writes broken out."""
+        u = getattr(reply, "usage", None)
+        if u is None:
+            return
+        read = getattr(u, "cache_read_input_tokens", 0) or 0
+        write = getattr(u, "cache_creation_input_tokens", 0) or 0
+        report(Usage(llm=self.name, provider=SERVICE, model=self.model, call=call,
+                     input_tokens=(u.input_tokens or 0) + read + write, output_tokens=u.output_tokens or 0,
+                     cached_tokens=read, cache_write_tokens=write))
+
 
 # ---- our messages ⇄ Anthropic's wire format ------------------------------------------------------
+CACHE = {"type": "ephemeral"}  # a cache breakpoint: the prompt up to here is cached (5 minutes)
+
+
+def cache_last_block(wire: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the conversation's last block as a cache breakpoint: the next turn, which repeats this
+    conversation and adds to it, reads it all from the cache (the API looks back for the longest
+    cached prefix). Prompts under the model's minimum (1024 tokens for Sonnet) are simply not cached."""
+    if wire and wire[-1]["content"]:
+        wire[-1]["content"][-1] = {**wire[-1]["content"][-1], "cache_control": CACHE}
+    return wire
 def to_wire(messages: list[Message]) -> list[dict[str, Any]]:
     """Our conversation as Anthropic `messages`. Tool results travel in user turns; consecutive
     same-role turns are merged (the API wants strict alternation), and in a user turn the

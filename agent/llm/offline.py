@@ -7,20 +7,26 @@ import secrets
 
 from agent.core.captions import canonical_prompt
 from agent.core.errors import ConfigError
-from agent.core.geometry import relation_holds
-from agent.core.plans import NextStep, PlanState, Proposal, state_from_messages
+from agent.core.layout import LayoutBox, plan_layout
+from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages
 from agent.core.prompts import load_prompt
 from agent.core.protocols import Message, TextPart, ToolCall
-from agent.core.types import ObjectSpec, SceneSpec
+from agent.core.types import ObjectSpec, SceneSpec, Verdict
 
 MAX_EDITS_PER_SOURCE = 2
-MISSING_BOX = 0.62  # side of the box a missing object is painted into, as a share of the image
-OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+MAX_EDITS_IN_A_ROW = 3
+REPAIRABLE = ("missing", "extra", "color", "position", "excluded")
+REMOVE_PROMPT = "empty background"  # what a removal repaints a region with
 
 
 class OfflinePlanner:
     def __init__(self, model: str = ""):
         self.name = "offline"
+
+    def present(self, record) -> str:
+        """The run's closing words, written by rules (there is no model to ask): what was delivered,
+        from which prompt and seed, what the critic said, and how the attempts got there."""
+        return offline_summary(record)
 
     # ---- Planner -------------------------------------------------------------------------------
     def propose(self, state: PlanState) -> Proposal:
@@ -31,47 +37,74 @@ class OfflinePlanner:
         return Proposal(prompt=load_prompt("offline_style", subject=subject),
                         rationale="the brief's objects, stated plainly, with a neutral style")
 
+    def first_step(self, state: PlanState) -> NextStep:
+        grounded = _grounded(state)
+        return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
+                        n=state.candidates, layout="auto" if grounded else None,
+                        reason="layout first: boxes planned by rules, drawn one group at a time" if grounded
+                        else "first round")
+
     def next_step(self, state: PlanState) -> NextStep:
-        best = max(state.attempts, key=_score)
-        if state.edits and (step := self.edit_for(state, best)):
-            return step
-        rounds = sum(a["action"] == "generate" for a in state.attempts) // max(state.candidates, 1)
+        if not state.attempts:
+            return self.first_step(state)
+        best, last = max(state.attempts, key=lambda a: a.score), state.attempts[-1]
+        # carry on from the last edit when it left something fixable (a move is a removal, then an
+        # addition where the relation wants it), else repair the best attempt
+        chain = [last] if last.action == "edit" and last is not best else []
+        edits_in_a_row = next((i for i, a in enumerate(reversed(state.attempts)) if a.action != "edit"),
+                              len(state.attempts))
+        if state.edits and edits_in_a_row < MAX_EDITS_IN_A_ROW:
+            for source in [*chain, best]:
+                if step := self.edit_for(state, source):
+                    return step
+        if _grounded(state):
+            return NextStep(action="generate", prompt=state.refined_prompt or state.brief, n=state.candidates,
+                            layout="auto", reason="a new layout and seed")
+        rounds = sum(a.action == "generate" for a in state.attempts) // max(state.candidates, 1)
         g0 = state.default_guidance or 7.0
         guidance = round(min(g0 * (1 + 0.25 * rounds), 2 * g0), 2)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, guidance=guidance,
                         n=state.candidates, reason=f"new seeds, guidance {guidance}")
 
-    def edit_for(self, state: PlanState, best: dict) -> NextStep | None:
-        """A region edit that fixes the best attempt's one wrong object, if that is what is wrong."""
-        verdict, spec = best.get("verdict") or {}, state.spec
-        findings = [f for f in verdict.get("findings", []) if f["kind"] in ("missing", "extra", "color")]
-        edits_of_best = sum(a["action"] == "edit" and a.get("note", "").startswith(f"edit of attempt {best['index']},")
-                            for a in state.attempts)
-        if not spec or not findings or len(findings) > 2 or edits_of_best >= MAX_EDITS_PER_SOURCE \
-                or best.get("size") is None:
+    def edit_for(self, state: PlanState, best: AttemptView) -> NextStep | None:
+        """A region edit of the best attempt when what is wrong is one or two objects and the rest is
+        right: remove an extra or excluded one, recolour a wrong one, take a misplaced one out (the
+        next round puts it back where its relation wants it), add a missing one in a free box on the
+        side its relation requires. None when a new seed is the better bet."""
+        v, spec = best.verdict, state.spec
+        if not spec or v is None or v.approved or best.size is None:
             return None
-        f, (width, height) = findings[0], best["size"]
-        if f["kind"] == "missing" and not state.adds_by_inpainting:
-            return None  # a new seed is the better bet (BENCHMARKS.md)
-        seen = [d["box"] for d in verdict.get("detections", []) if d.get("box")]
-        if f["kind"] == "missing" and f.get("object") is not None:
-            obj = spec.include[f["object"]]
-            side = _side(spec, f["object"], verdict)
-            anchor = seen[0] if side and len(seen) == 1 and len(spec.include) == 2 else None
-            # a large box and the whole scene's prompt: the embedded model rarely draws one object in a
-            # small box from a one-object prompt (BENCHMARKS.md: 2 of 48 such edits were approved at
-            # a 0.34 box with the object's prompt, 9 of 48 at a 0.62 box with the scene's)
-            box = free_box(width, height, seen, side=side, anchor=anchor, frac=MISSING_BOX)
-            prompt = state.refined_prompt or single_prompt(state, obj.model_copy(update={"count": 1, "position": None}))
-        elif f["kind"] == "color" and f.get("box") and f.get("object") is not None:
-            box = grow(f["box"], width, height)
-            prompt = single_prompt(state, spec.include[f["object"]].model_copy(update={"count": 1, "position": None}))
-        elif f["kind"] == "extra" and f.get("box"):
-            box, prompt = grow(f["box"], width, height), state.refined_prompt or state.brief
+        findings = [f for f in v.findings if f.kind in REPAIRABLE]
+        if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in v.findings):
+            return None
+        if sum(a.source == best.index for a in state.attempts) >= MAX_EDITS_PER_SOURCE:
+            return None
+        f, (width, height) = findings[0], best.size
+        if f.kind in ("extra", "excluded", "position") and f.box:
+            box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, "remove"
+        elif f.kind == "color" and f.box and f.object is not None:
+            box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "recolour"
+        elif f.kind == "missing" and f.object is not None and state.adds_by_inpainting:
+            box = self.place_missing(state, best, f.object)
+            if box is None:
+                return None
+            box, prompt, what = grow(box, width, height, by=0.1), object_prompt(state, f.object), "add"
         else:
             return None
-        return NextStep(action="edit", attempt=best["index"], box=box, prompt=prompt, strength=1.0,
-                        reason=f"repaint {box} of attempt {best['index']}: {f['message']}")
+        return NextStep(action="edit", attempt=best.index, box=box, prompt=prompt, strength=1.0,
+                        reason=f"{what} in {list(box)} of attempt {best.index}: {f.message}")
+
+    def place_missing(self, state: PlanState, best: AttemptView, k: int) -> tuple[int, int, int, int] | None:
+        """A box for one more instance of object k: free, and on the side of what the critic saw
+        that the spec's relations require (the layout solver with the seen objects held fixed).
+        Only one instance short: more than that is a new layout's job."""
+        spec, (width, height) = state.spec, best.size
+        fixed = seen_boxes(best.verdict, spec)
+        if spec.include[k].count - sum(b.object == k for b in fixed) != 1:
+            return None
+        layout = plan_layout(spec, seed=best.seed + len(state.attempts), width=width, height=height, fixed=fixed)
+        added = [] if layout is None else [b for b in layout.boxes[len(fixed):] if b.object == k]
+        return added[0].box if added else None
 
     # ---- LLM protocol (agent mode) -------------------------------------------------------------
     def complete(self, system: str, messages: list[Message], tools) -> Message:
@@ -82,9 +115,8 @@ class OfflinePlanner:
         elif not state.attempts:
             if state.last_error:
                 return Message(role="assistant", parts=[TextPart(text=f"cannot generate: {state.last_error}")])
-            call = NextStep(action="generate", prompt=state.refined_prompt, seed=state.seed,
-                            n=state.candidates).call()
-            why = "first round"
+            step = self.first_step(state)
+            call, why = step.call(), step.reason
         else:
             step = self.next_step(state)
             call, why = step.call(), step.reason
@@ -93,13 +125,6 @@ class OfflinePlanner:
     def structured(self, system, prompt, schema, images=()):
         raise ConfigError("the offline planner answers no free-form questions: use critic:detector, "
                           "or an LLM back end for critic:vlm")
-
-
-def _score(a: dict) -> float:
-    v = a.get("verdict") or {}
-    scores = v.get("scores") or {}
-    return (1000 if v.get("approved") else 0) + (sum(scores.values()) / len(scores) if scores else 0) \
-        - 0.01 * len(v.get("issues", []))
 
 
 def _id() -> str:
@@ -124,54 +149,49 @@ def propose_for(state: PlanState, spec: SceneSpec) -> str:
     return OfflinePlanner().propose(state.model_copy(update={"spec": spec})).prompt
 
 
-def _side(spec: SceneSpec, index: int, verdict: dict) -> str | None:
-    """Where a missing object must go: the side its relation names (or the opposite side, when
-    it is the anchor another object is placed against)."""
-    obj = spec.include[index]
-    if obj.position:
-        return obj.position[0]
-    for other in spec.include:
-        if other.position and other.position[1] == index:
-            return OPPOSITE[other.position[0]]
-    return None
-
-
 def grow(box, width: int, height: int, by: float = 0.15) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     dx, dy = int((x1 - x0) * by) + 1, int((y1 - y0) * by) + 1
     return max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
 
 
-def free_box(width: int, height: int, taken: list, side: str | None = None, frac: float = 0.34,
-             anchor=None):
-    """The box of side `frac` of the image farthest from everything already drawn, on `side`; with
-    the `anchor` box a relation is relative to, only boxes that are clearly `side` of it (GenEval's
-    rule), and among equally free ones the one most in line with the anchor."""
-    w, h = int(width * frac), int(height * frac)
-    region = {"left of": (0, 0, width // 2, height), "right of": (width // 2, 0, width, height),
-              "above": (0, 0, width, height // 2), "below": (0, height // 2, width, height)}.get(
-        side, (0, 0, width, height))
-    if anchor is not None and side:
-        region = (0, 0, width, height)
-    best, best_key = None, None
-    step = max(1, min(width, height) // 16)
-    for x0 in range(region[0], max(region[0], region[2] - w) + 1, step):
-        for y0 in range(region[1], max(region[1], region[3] - h) + 1, step):
-            box = (x0, y0, min(width, x0 + w), min(height, y0 + h))
-            cx, cy = x0 + w / 2, y0 + h / 2
-            gap = min((max(abs(cx - (b[0] + b[2]) / 2) - (b[2] - b[0]) / 2 - w / 2,
-                           abs(cy - (b[1] + b[3]) / 2) - (b[3] - b[1]) / 2 - h / 2) for b in taken),
-                      default=float(min(width, height)))
-            key = (min(gap, 0.0), gap)
-            if anchor is not None and side:
-                if not relation_holds(side, box, anchor, threshold=0.2):
-                    continue
-                ax, ay = (anchor[0] + anchor[2]) / 2, (anchor[1] + anchor[3]) / 2
-                off = abs(cy - ay) if side in ("left of", "right of") else abs(cx - ax)
-                key = (min(gap, 0.0), -off, gap)  # free first, then in line, then far
-            if best_key is None or key > best_key:
-                best, best_key = box, key
-    if best is None:  # no box is clearly on that side of the anchor: the half of the image will do
-        return free_box(width, height, taken, side=side, frac=frac)
-    return best
+def _grounded(state: PlanState) -> bool:
+    return state.layouts == "regions" and bool(state.spec and state.spec.include)
 
+
+def object_prompt(state: PlanState, k: int) -> str:
+    """The prompt for one instance of object k alone."""
+    return single_prompt(state, state.spec.include[k].model_copy(update={"count": 1, "position": None}))
+
+
+def seen_boxes(verdict: Verdict, spec: SceneSpec) -> list[LayoutBox]:
+    """What the critic saw, as layout boxes: each assigned to the first spec object it can be
+    (kind and colour), up to that object's count; the rest are in the way (object -1)."""
+    left = {k: o.count for k, o in enumerate(spec.include)}
+    out = []
+    for d in verdict.detections:
+        if not d.box:
+            continue
+        words = d.message.split()
+        color, kind = (words[0], words[-1]) if len(words) > 1 else (None, words[-1] if words else "")
+        k = next((k for k, o in enumerate(spec.include) if left[k] and o.cls == kind
+                  and (o.color is None or o.color == color)), -1)
+        if k >= 0:
+            left[k] -= 1
+        out.append(LayoutBox(object=k, kind=kind, color=color, box=d.box))
+    return out
+
+
+def offline_summary(record) -> str:
+    best = record.best
+    if best is None:
+        return ""
+    v = best.verdict
+    verdict = ("approved by " + v.critic) if v and v.approved else \
+        ("the best so far, not approved: " + "; ".join(v.issues[:3])) if v and v.issues else "the best so far"
+    edits = sum(a.action == "edit" for a in record.attempts)
+    path = f"{len(record.attempts)} attempt(s)" + (f", {edits} of them targeted edits" if edits else "")
+    how = f" ({best.note})" if best.note else ""
+    return (f"Delivered attempt {best.index}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. "
+            f"It took {path}; each change followed the critic's findings (a region repainted where one "
+            f"object was wrong, otherwise a new seed with stronger guidance).")

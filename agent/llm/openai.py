@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
+from agent.core.usage import Usage, report
 from agent.core.trust import llm_key_for, server_url
 from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
                        parse_structured, per_try_timeout, sdk_error, tool_result_text)
@@ -34,6 +35,7 @@ class OpenAILLM:
 
     service = "openai"
     prefix = "openai"
+    structured_output = True  # derives the brief's SceneSpec; can be critic:vlm's judge
     # OpenAI's newer models reject `max_tokens`; most compatible servers only know `max_tokens`.
     token_param = "max_completion_tokens"
 
@@ -120,8 +122,11 @@ class OpenAILLM:
 
     def _create(self, **kwargs: Any) -> Any:
         kwargs[self.token_param] = self.max_tokens
+        call = "structured" if "response_format" in kwargs or "tools" not in kwargs else "complete"
         try:
-            return self._client.chat.completions.create(model=self.model, timeout=self.timeout, **kwargs)
+            completion = self._client.chat.completions.create(model=self.model, timeout=self.timeout, **kwargs)
+            self._report(completion, call)
+            return completion
         except openai.APIError as e:
             # `from None`: the SDK's message embeds the raw body, and OpenAI echoes part of a bad key.
             raise self._service_error(e) from None
@@ -131,6 +136,17 @@ class OpenAILLM:
 
     def _service_error(self, e: openai.APIError) -> ServiceError:
         return sdk_error(e, openai, self.service, "OPENAI_API_KEY", self.timeout, self._client)
+
+    def _report(self, completion: Any, call: str) -> None:
+        """The tokens this call used (OpenAI caches long prompt prefixes by itself and reports the
+        cached part in prompt_tokens_details)."""
+        u = getattr(completion, "usage", None)
+        if u is None:
+            return
+        details = getattr(u, "prompt_tokens_details", None)
+        report(Usage(llm=self.name, provider=self.service, model=self.model, call=call,
+                     input_tokens=u.prompt_tokens or 0, output_tokens=u.completion_tokens or 0,
+                     cached_tokens=(getattr(details, "cached_tokens", 0) or 0) if details else 0))
 
 
 class OpenAICompatibleLLM(OpenAILLM):

@@ -18,7 +18,7 @@ import traceback
 from agent.run.context import RunContext
 from agent.core.errors import (Approved, AtelierError, BudgetSpent, Ended, StopRun, Stopped,
                           TooManyErrors)
-from agent.core.plans import NextStep, Planner
+from agent.core.plans import Planner
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
 from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
@@ -54,6 +54,8 @@ class Director:
             r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
             if isinstance(stop, TooManyErrors):
                 r.error = str(stop)
+            if isinstance(stop, (Approved, BudgetSpent)):
+                self.present(money_left=not str(stop).startswith("money budget"))
         except AtelierError as e:
             r.status, r.stop_reason, r.error = "failed", "error", str(e)
         except Exception as e:  # a bug: the user gets one line, the traceback goes to the run folder
@@ -65,6 +67,36 @@ class Director:
             self.ctx.save()
             self.ctx.emit("run_finished", r.stop_reason, summary=r.summary())
         return r
+
+    # ---- the last turn: present the result ----------------------------------------------------
+    def present(self, money_left: bool = True) -> None:
+        """What was made and why, as a creative director presents it: the offline planner writes it
+        by rules; an LLM director gets one last turn (the conversation so far, the tools unchanged so
+        its prompt cache still applies, asked not to call any). Shown as a message, kept in the record.
+        A failure here never changes how the run ended."""
+        r = self.record
+        if not r.attempts or r.presentation:
+            return
+        try:
+            if hasattr(self.llm, "present"):
+                text = self.llm.present(r)
+            elif money_left:
+                best = r.best
+                ask = load_prompt("present", status=r.status, best=best.index if best else "none",
+                                  prompt=best.prompt if best else "", attempts=len(r.attempts))
+                self.messages.append(Message(role="user", parts=[TextPart(text=ask)]))
+                reply = self.llm.complete(load_prompt("system"), self.messages, self.toolbox.specs())
+                text = reply.text.strip()
+                # tool calls are not run now; keep only the words, so a resumed conversation is well formed
+                self.messages.append(Message(role="assistant", parts=[TextPart(text=text or "(no presentation)")]))
+            else:
+                return
+        except (AtelierError, StopRun) as e:
+            self.ctx.emit("tool_error", f"the director could not present the result: {e}", tool="present")
+            return
+        if text:
+            r.presentation = text
+            self.ctx.emit("message", text, presentation=True)
 
     # ---- agent mode: the LLM decides ----------------------------------------------------------
     def drive_agent(self) -> None:
@@ -104,11 +136,7 @@ class Director:
                                                 arguments=proposal.model_dump()))])
         while True:
             self.ctx.check_budget()
-            if r.attempts:
-                step = self.planner.next_step(self.state())
-            else:
-                step = NextStep(action="generate", prompt=r.refined_prompt or r.brief.text,
-                                seed=r.brief.seed, n=r.brief.candidates)
+            step = self.planner.next_step(self.state()) if r.attempts else self.planner.first_step(self.state())
             self.ctx.emit("step_started", f"{step.action}: {step.reason or step.prompt}")
             self.after_step([self.call(step.call())])
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Literal
 from pydantic import ValidationError
 
 from agent.core import registry
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
@@ -41,8 +42,8 @@ class Result:
 
 
 class Studio:
-    def __init__(self, llm: str = "offline", image_model: str = "local:shapes",
-                 critic: str = "critic:detector", video_model: str | None = None,
+    def __init__(self, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
+                 critic: str = DEFAULT_CRITIC, video_model: str | None = None,
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
                  edits: bool = True, on_event: Callable[[Event], None] | None = None):
         self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
@@ -91,9 +92,10 @@ class Studio:
         ctx = RunContext(record, self.store, video_model=self.video_model, review=review, stop=stop,
                          owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
         from agent.backends.remote.prices import spending_limit  # paid back ends refuse a call that would overspend
+        from agent.core.usage import metering
         money = record.brief.budget.max_cost_usd
         try:
-            with spending_limit(None if money is None else money - record.cost_usd):
+            with spending_limit(None if money is None else money - record.cost_usd), metering(token_meter(record)):
                 return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits).run())
         finally:
             self._stops.pop(record.run_id, None)
@@ -146,10 +148,10 @@ class Studio:
         return Result(self.store.load(run_id))
 
 
-def spec_for(text: str, llm: str = "offline") -> SceneSpec | None:
+def spec_for(text: str, llm: str = DEFAULT_LLM) -> SceneSpec | None:
     """The SceneSpec a brief asks for: by rules offline, through structured output with an LLM."""
     from agent.core.spec_parser import derive_spec, parse_spec
-    if llm.startswith(("offline", "scripted")):
+    if not getattr(registry.factory("llm", llm), "structured_output", False):
         return parse_spec(text)
     return derive_spec(text, registry.resolve("llm", llm))
 
@@ -157,3 +159,24 @@ def spec_for(text: str, llm: str = "offline") -> SceneSpec | None:
 def _toolbox():
     from tools import default_toolbox
     return default_toolbox()
+
+
+def token_meter(record: RunRecord):
+    """The sink for a run's LLM / VLM calls: each call's tokens priced (prices.yaml `llm:`), kept in
+    the record, added to its cost and charged to its money budget, so --max-cost counts them."""
+    from agent.backends.remote import prices
+    from agent.core.errors import BudgetSpent
+
+    def sink(usage) -> None:
+        usage.cost_usd = prices.token_cost(usage)
+        record.usage.append(usage.model_dump())
+        if usage.cost_usd is None:
+            if prices.priced():
+                raise BudgetSpent(f"{usage.llm} has no token price in the price table, so a money budget "
+                                  f"cannot be kept: add it under `llm:` in a YAML file named by "
+                                  f"{prices.PRICES_ENV}, or run without a money budget")
+            return
+        record.cost_usd += usage.cost_usd
+        prices.paid(usage.cost_usd)
+
+    return sink

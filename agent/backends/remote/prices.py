@@ -59,6 +59,18 @@ def price(*keys: str, default: Any = None) -> Any:
     return node
 
 
+def token_cost(usage) -> float | None:
+    """USD for one LLM call's `Usage` (agent.core.usage), or None when the table has no price."""
+    table = price("llm", usage.provider, default={}) or {}
+    rates = table.get(usage.model) or table.get(usage.model.split("@")[0]) or table.get("default")
+    if not isinstance(rates, dict):
+        return None
+    fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
+    return (fresh * rates.get("input", 0.0) + usage.cached_tokens * rates.get("cached", rates.get("input", 0.0))
+            + usage.cache_write_tokens * rates.get("cache_write", rates.get("input", 0.0))
+            + usage.output_tokens * rates.get("output", 0.0)) / 1e6
+
+
 # ---- the money budget --------------------------------------------------------------------------
 @dataclass
 class Wallet:

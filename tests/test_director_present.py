@@ -1,0 +1,91 @@
+"""A run's last turn and its bill: the director presents what it made (kept in the record, shown as
+a message); every LLM call's tokens are recorded, priced and counted against --max-cost; Anthropic
+prompt caching marks the tools, system prompt and growing conversation. On recorded wire responses."""
+import pytest
+
+from agent import Studio
+from tests import fakes
+from tests.llm_wire import (TEST_KEYS, Wire, anthropic_message, chat_completion, function_call, text_block,
+                            tool_use_block)
+
+PRESENTATION = ("A misty lake at dawn in soft, cool light: I kept the horizon low so the mist fills the "
+                "frame, and changed the seed after the critic found the first attempt flat.")
+
+
+@pytest.fixture(autouse=True)
+def fake_backends(monkeypatch):
+    yield from fakes.installed(monkeypatch, approve={31})
+
+
+def cached(message: dict, read: int, write: int = 0) -> dict:
+    message["usage"].update(cache_read_input_tokens=read, cache_creation_input_tokens=write)
+    return message
+
+
+def test_anthropic_director_presents_caches_and_counts_tokens(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", TEST_KEYS["anthropic"])
+    events = []
+    wire = Wire([
+        cached(anthropic_message(tool_use_block("generate_image", {"prompt": "a lake at dawn", "seed": 30},
+                                                id="toolu_1")), read=0, write=1500),
+        cached(anthropic_message(text_block("Another seed."),
+                                 tool_use_block("generate_image", {"prompt": "a lake at dawn, mist", "seed": 31},
+                                                id="toolu_2")), read=1500, write=300),
+        cached(anthropic_message(text_block(PRESENTATION)), read=1800),
+    ]).install(monkeypatch, "anthropic")
+    result = Studio(llm="anthropic:claude-sonnet-4-6", image_model="test:flat", critic="critic:seed",
+                    runs_dir=tmp_path, on_event=events.append).run("a lake at dawn", spec={"include": []}, seed=1)
+    record = result.record
+    assert result.approved and wire.exhausted
+    # the last turn: asked to present, no tool run; kept in the record and shown as a message
+    assert record.presentation == PRESENTATION
+    assert any(e.type == "message" and e.data.get("presentation") for e in events)
+    last = wire.bodies()[-1]
+    assert "Present the result" in last["messages"][-1]["content"][-1]["text"]
+    assert record.summary()["presentation"] == PRESENTATION
+    # prompt caching: the system prompt, the tools and the end of the conversation are breakpoints
+    for body in wire.bodies():
+        assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+        assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    # tokens per call: input (cached ones included), output, cached; priced at Sonnet's rates
+    assert [(u["input_tokens"], u["output_tokens"], u["cached_tokens"]) for u in record.usage] == [
+        (1600, 20, 0), (1900, 20, 1500), (1900, 20, 1800)]
+    first = record.usage[0]
+    assert first["cost_usd"] == pytest.approx((100 * 3 + 1500 * 3.75 + 20 * 15) / 1e6)
+    assert record.cost_usd == pytest.approx(sum(u["cost_usd"] for u in record.usage))
+    assert record.summary()["tokens"] == {"input_tokens": 5400, "output_tokens": 60, "cached_tokens": 3300}
+
+
+def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
+    """--max-cost used to see only image costs: a director burning tokens never stopped."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
+    big = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30}, id="c1")])
+    big["usage"] = {"prompt_tokens": 200_000, "completion_tokens": 1000, "total_tokens": 201_000,
+                    "prompt_tokens_details": {"cached_tokens": 150_000, "audio_tokens": 0}}
+    Wire([big]).install(monkeypatch, "openai")
+    result = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
+                    runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0.2})
+    usage, = result.record.usage
+    assert usage["cached_tokens"] == 150_000 and usage["llm"] == "openai:gpt-5.5"
+    assert usage["cost_usd"] == pytest.approx((50_000 * 5 + 150_000 * 0.5 + 1000 * 30) / 1e6)
+    assert result.status == "budget_spent" and "money budget" in result.record.stop_reason
+
+
+def test_unknown_token_price_under_a_money_budget_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
+    Wire([chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])]
+         ).install(monkeypatch, "openai")
+    result = Studio(llm="openai:gpt-7", image_model="test:flat", critic="critic:seed",
+                    runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 5})
+    assert result.status == "budget_spent" and "no token price" in result.record.stop_reason
+    assert not result.record.attempts  # stopped before generating anything
+
+
+def test_offline_planner_writes_its_own_summary(tmp_path):
+    fakes.APPROVE_SEEDS.add(12)
+    result = Studio(llm="offline", image_model="test:flat", critic="critic:seed", runs_dir=tmp_path).run(
+        "a calm lake at dawn", seed=10, budget={"max_iterations": 6})
+    text = result.record.presentation
+    assert result.approved and text.startswith(f"Delivered attempt {result.best.index}")
+    assert "approved by critic:seed" in text and not result.record.usage
