@@ -181,3 +181,31 @@ def test_mocked_providers_do_not_outlive_their_test():
 
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
         resolve("llm", "anthropic:claude-sonnet-4-6")
+
+
+def test_the_rubric_speaks_of_real_images_and_model_notes_come_from_model_info(tmp_path):
+    """The rubric asked every image for "clean shapes ... flat colour", the shapes world's idea of
+    quality; a logo brief is judged on legible, correctly spelled text instead. Wording for one
+    model comes from its ModelInfo.quality_notes."""
+    from agent.core.registry import register
+
+    prompts = []
+
+    class Recorder:
+        name = "test:recorder"
+
+        def structured(self, system, prompt, schema, images=()):
+            prompts.append(prompt)
+            return schema.model_validate(reply(answers=()))
+
+    register("image", "notes", "tests.fakes:FlatBackend")
+    logo = "a logo for a coffee shop called 'Bean There, Done That', warm and vintage"
+    path = tiny_png(tmp_path / "logo.png")
+    real = Artifact(path=path, sha256=Artifact.digest(path),
+                    request=GenerationRequest(prompt=logo, model="notes:real"))
+    VLMCritic(llm=Recorder()).critique(real, logo, None)
+    shapes = Artifact(path=path, sha256=Artifact.digest(path), request=GenerationRequest(prompt=BRIEF, model="local:shapes"))
+    VLMCritic(llm=Recorder()).critique(shapes, BRIEF, None)
+    generic, world = prompts
+    assert "legible" in generic and "anatomy" in generic and "lighting" in generic and "Bean There" in generic
+    assert "flat colour" not in generic and "flat-coloured geometric shapes" in world

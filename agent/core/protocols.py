@@ -21,6 +21,8 @@ class ModelInfo(BaseModel):
     max_n: int = 8
     edits: list[str] = Field(default_factory=list, description="img2img, inpaint, instruct, ...")
     vocabulary: str = Field("", description="what the model can draw, when that is limited")
+    quality_notes: str = Field("", description="what good output of this model looks like, when it differs "
+                               "from a real image (the critic's rubric adds it; the shapes world: flat colour)")
     layouts: Literal["regions", "words"] = Field(
         "words", description="regions: composes a Layout box by box (inpainting); words: gets it in the prompt")
     adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "

@@ -113,6 +113,18 @@ def default_llm_spec() -> str:
                       "set ATELIER_CRITIC_LLM, or name one, e.g. critic:vlm@openai-compatible:MODEL@BASE_URL")
 
 
+def model_notes(artifact: Artifact) -> str:
+    """What good output of the model that made `artifact` looks like, when its ModelInfo says it
+    differs from a real image (the shapes world: flat colour); the rubric itself is for real images."""
+    model = getattr(artifact.request, "model", "") or ""
+    if not model:
+        return ""
+    try:
+        return resolve("image", model).info.quality_notes
+    except Exception:  # an unknown or unloadable model: the generic rubric alone
+        return ""
+
+
 class VLMCritic:
     def __init__(self, llm_spec: str = "", *, llm: LLM | None = None, threshold: int = THRESHOLD):
         self.name = NAME
@@ -126,7 +138,8 @@ class VLMCritic:
             return self._failed(f"{NAME} judges images; {artifact.path.name} is a {artifact.kind}")
         questions = questions_for(spec)
         listing = "\n".join(f"{q.id}. {q.text}" for q in questions) or "(none)"
-        prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold, questions=listing)
+        prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold, questions=listing,
+                             model_notes=model_notes(artifact))
         problem = ""
         for _ in range(2):  # a malformed reply gets one more chance
             try:

@@ -24,7 +24,6 @@ NATIVE = 64
 SIZES = [(64, 64), (128, 128), (256, 256), (512, 512)]  # larger sizes are the 64x64 output upscaled
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
-CANVAS_STEPS = 8  # an empty background needs few steps
 LATENT = 4  # pixels per latent cell: inpainting masks snap to it
 REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-2, stability:sd3, replicate:..."
 
@@ -73,6 +72,9 @@ class ShapesBackend:
         self.info = ModelInfo(name=f"local:{name}", sizes=SIZES, default_steps=DEFAULT_STEPS,
                               default_guidance=DEFAULT_GUIDANCE, supports_negative=True, max_n=16,
                               edits=["img2img", "inpaint"], vocabulary=world.vocabulary_text(),
+                              quality_notes="This model draws flat-coloured geometric shapes on a plain "
+                              "background: judge quality by clean shape edges and flat colour (no texture "
+                              "noise or smears inside a shape), not by photographic detail.",
                               # without the inpainting UNet, edits adding a missing object were approved
                               # 23 times in 148 (16%) on the held-out suite, a new seed 82 in 289 (28%)
                               adds_by_inpainting=trained_inpaint,
@@ -181,8 +183,9 @@ class ShapesBackend:
 
     # ---- grounded generation -------------------------------------------------------------------
     def _compose(self, request: GenerationRequest):
-        """Draw the layout: an empty canvas, then one inpainting pass per kind-and-colour group,
-        each painting its boxes only. Returns the images and the denoising steps they took."""
+        """Draw the layout: on a blank canvas of the background (named in the prompt, else chosen by
+        the seed; this world's backgrounds are flat colours), one inpainting pass per kind-and-colour
+        group, each painting its boxes only. Returns the images and the denoising steps they took."""
         from PIL import Image
 
         layout = request.layout.scaled(NATIVE, NATIVE)
@@ -192,16 +195,13 @@ class ShapesBackend:
         for i in range(request.n):
             one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
-            blank, full = Image.new("RGB", (NATIVE, NATIVE)), Image.new("L", (NATIVE, NATIVE), 255)
-            canvas = one.model_copy(update={"prompt": f"a {background} background", "negative_prompt": "",
-                                            "steps": CANVAS_STEPS})
-            image = self._submit("inpaint", canvas, blank, full, 1.0)[0]
+            image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
             for group in layout.groups():
                 mask = region_mask([b.box for b in group])
                 what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())}"})
                 image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
             images.append(image)
-        return images, CANVAS_STEPS + steps * len(layout.groups())
+        return images, steps * len(layout.groups())
 
     # ---- the protocol ---------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
