@@ -2,13 +2,11 @@
 it may approve at most 1% of the wrong images and must approve at least 90% of the right ones."""
 from __future__ import annotations
 
-import pytest
-
 from agent.core.types import SceneSpec
 from local_models.shapes import critic_set, detector
 
-# Where the detector stands (false approvals 4/106, recall 139/155); the targets are below.
-GUARD_FALSE_APPROVALS, GUARD_RECALL = 4, 0.89
+# Where the detector stands (false approvals 0/107, recall 146/154 = 94.8%); the targets are below.
+GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.94
 
 
 def test_the_set_is_big_and_balanced_enough():
@@ -27,9 +25,6 @@ def test_detector_does_not_regress_on_generated_images():
     assert r["recall"] >= GUARD_RECALL, report
 
 
-@pytest.mark.xfail(reason="not met yet: 4/106 wrong images approved (target <= 1%), recall 89.7% "
-                          "(target 90%); see the report of `python -m local_models.shapes.critic_set --score`",
-                   strict=False)
 def test_detector_on_generated_images():
     r = critic_set.score()
     report = "\n".join(r["errors"])
@@ -50,3 +45,31 @@ def test_verdict_names_what_was_seen_instead():
     v = detector.check(spec, [detector.Detection("circle", "red", (0, 0, 9, 9), 60),
                               detector.Detection("square", "red", (20, 0, 29, 9), 50)])
     assert v.issues == ["expected 2 red circles, saw 1 red circle and 1 red square"]
+
+
+def test_an_approval_holds_under_every_reading_of_an_ambiguous_shape():
+    spec = SceneSpec.model_validate({"include": [{"class": "triangle", "count": 1},
+                                                 {"class": "star", "count": 1, "position": ["above", 0]}]})
+    star = detector.Detection("star", "blue", (43, 1, 60, 20), 144)
+    sure = detector.Detection("triangle", "green", (21, 38, 31, 50), 79)
+    assert detector.check(spec, [star, sure]).approved
+    unsure = detector.Detection("triangle", "green", (21, 38, 31, 50), 79, alternatives=("star",))
+    v = detector.check(spec, [star, unsure])
+    assert not v.approved
+    assert v.issues == ["could not tell whether the green shape at [21, 38, 31, 50] is a triangle or a star"]
+    # an ambiguity the spec does not depend on does not matter
+    spec = SceneSpec.model_validate({"include": [{"class": "star", "count": 1, "color": "blue"}]})
+    assert detector.check(spec, [star, unsure]).approved
+
+
+def test_hard_cases_of_the_set():
+    """Blurred small stars, a notched square, a shaded ring and a faint-centred disc (see the notes)."""
+    rows = {r["file"]: r for r in critic_set.load()}
+    kinds = {f: sorted((d.color, d.kind) for d in detector.detect(critic_set.SET_DIR / f))
+             for f in ("031.png", "256.png", "141.png")}
+    assert kinds["031.png"] == [("yellow", "star")] * 2
+    assert ("white", "star") in kinds["256.png"] and ("white", "circle") not in kinds["256.png"]
+    assert [k for _, k in kinds["141.png"]] == ["ring"] * 5
+    for f in ("069.png", "143.png", "181.png"):  # wrong images the detector once approved
+        v = detector.check_image(SceneSpec.model_validate(rows[f]["spec"]), critic_set.SET_DIR / f)
+        assert not v.approved, (f, rows[f]["note"])

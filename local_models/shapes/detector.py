@@ -38,6 +38,7 @@ MIN_AREA = 14        # regions smaller than this (canvas pixels) are noise
 STAR_SOLIDITY = 0.82  # a region filling less of its convex hull than this is a star (others are convex)
 SQUARE_FILL = 0.84   # a convex round-or-square region filling this much of its box is a square
 STAR_H5 = 0.055      # a blob whose outline's 5th harmonic is this strong (and dominant) is a star
+RING_HOLE = 0.07     # a ring's hole must be this clear (share of the disc x depth) to be sure of it
 SQUARE_H4 = 0.06     # a round-looking blob whose 4th harmonic is this strong (and dominant) a square
 
 
@@ -158,6 +159,18 @@ def _harmonics(big: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
 
 
+def _hole_depth(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.ndarray) -> float:
+    """How clearly a ring's hole shows: its share of the disc times how close its clearest pixel
+    comes to the background (1: exactly the background)."""
+    filled = ndimage.binary_fill_holes(region)
+    hole = filled & ~region
+    if not hole.any():
+        return 0.0
+    v = mean - bg
+    alpha = np.clip(((px[hole] - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+    return float(hole.sum()) / float(filled.sum()) * (1.0 - float(alpha.min()))
+
+
 def _kind(mask: np.ndarray, f: dict) -> tuple[str, tuple[str, ...]]:
     """The region's kind and the other kinds it may be (when its outline is ambiguous)."""
     kind = classify(mask, f)
@@ -172,8 +185,10 @@ def _kind(mask: np.ndarray, f: dict) -> tuple[str, tuple[str, ...]]:
     # four corners: a convex blob whose radius rises four times is a square (with rounded corners)
     elif kind == "circle" and a4 >= SQUARE_H4 and a4 >= 1.5 * max(a3, a5) and a2 < 0.06:
         kind = "square"
-    # a blob whose 3rd and 5th harmonics are both strong and close: a triangle or a star
-    if min(a3, a5) >= 0.05 and max(a3, a5) < 1.3 * min(a3, a5) and kind in ("triangle", "star"):
+    # a convex-ish blob whose 3rd and 5th harmonics are both strong and close: a triangle or a star
+    # (a clearly non-convex one is a star, however stretched its harmonics are)
+    if (min(a3, a5) >= 0.05 and max(a3, a5) < 1.3 * min(a3, a5) and kind in ("triangle", "star")
+            and f["solidity"] >= 0.75):
         alts.append("star" if kind == "triangle" else "triangle")
     return kind, tuple(alts)
 
@@ -229,7 +244,33 @@ def _objects_in(px: np.ndarray, bg: np.ndarray, comp: np.ndarray, nearest: np.nd
         mask = np.zeros(comp.shape, bool)
         mask[ys[who == k], xs[who == k]] = True
         out.append((mask, m))
-    return out
+    return _join_ring_parts(out)
+
+
+def _hole(mask: np.ndarray) -> float:
+    filled = ndimage.binary_fill_holes(mask)
+    return float(filled.sum() - mask.sum()) / max(float(filled.sum()), 1.0)
+
+
+def _join_ring_parts(objs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Two colours of one blob that together enclose a hole neither encloses alone are one shaded
+    ring (a green ring whose dark side reads as black), not two objects: joined, named by the larger."""
+    objs = list(objs)
+    joined = True
+    while joined and len(objs) > 1:
+        joined = False
+        for i in range(len(objs)):
+            for j in range(i + 1, len(objs)):
+                (a, ma), (b, mb) = objs[i], objs[j]
+                union = a | b
+                if _hole(union) > 0.06 and max(_hole(a), _hole(b)) < 0.5 * _hole(union):
+                    objs[i] = (union, ma if a.sum() >= b.sum() else mb)
+                    del objs[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return objs
 
 
 def detect(image: Image.Image | str | Path) -> list[Detection]:
@@ -279,6 +320,8 @@ def detect(image: Image.Image | str | Path) -> list[Detection]:
         purity = float((np.linalg.norm(px[region] - mean, axis=-1) < 40).mean())
         feats["harmonics"] = _harmonics(_soft_outline(px, bg, mean, region, (taken != 0) & (taken != k)))
         kind, alts = _kind(region, feats)
+        if kind == "ring" and _hole_depth(px, bg, mean, region) < RING_HOLE:
+            alts = ("circle",)  # a faint or tiny hole: a ring, or a disc with a darker spot
         out.append(Detection(kind, color_name(mean), box, area, purity, alts))
     out.sort(key=lambda d: -d.area)
     return out
