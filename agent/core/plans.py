@@ -9,8 +9,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from agent.core.layout import Layout
 from agent.core.protocols import Message, ToolCall
-from agent.core.types import SceneSpec
+from agent.core.types import SceneSpec, Verdict
 
 
 class Proposal(BaseModel):
@@ -29,6 +30,8 @@ class NextStep(BaseModel):
     attempt: int | None = Field(None, description="for edit: the attempt to edit")
     box: tuple[int, int, int, int] | None = Field(None, description="for edit: region to repaint")
     strength: float | None = Field(None, gt=0, le=1)
+    layout: Layout | Literal["auto"] | None = Field(
+        None, description="for generate: boxes to compose the image from, or auto to plan them by rules")
     reason: str = ""
 
     def call(self) -> ToolCall:
@@ -39,9 +42,30 @@ class NextStep(BaseModel):
                 args["strength"] = self.strength
         else:
             args = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "seed": self.seed,
-                    "guidance": self.guidance, "n": self.n}
+                    "guidance": self.guidance, "n": self.n,
+                    "layout": self.layout.model_dump() if isinstance(self.layout, Layout) else self.layout}
         return ToolCall(id=f"call_{secrets.token_hex(6)}", name=f"{self.action}_image",
                         arguments={k: v for k, v in args.items() if v is not None})
+
+
+class AttemptView(BaseModel):
+    """One attempt as a planner (or an LLM reading JSON) sees it."""
+
+    index: int
+    action: str
+    prompt: str
+    seed: int
+    size: tuple[int, int] | None = None
+    guidance: float | None = None
+    path: str = ""
+    note: str = ""
+    source: int | None = Field(None, description="the attempt this one edits")
+    layout: Layout | None = None
+    verdict: Verdict | None = None
+
+    @property
+    def score(self) -> float:
+        return self.verdict.score if self.verdict else -1e9
 
 
 class PlanState(BaseModel):
@@ -58,13 +82,16 @@ class PlanState(BaseModel):
     seed: int = 0
     edits: bool = True
     adds_by_inpainting: bool = True
+    layouts: Literal["regions", "words"] = "words"
     refined_prompt: str | None = None
-    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    attempts: list[AttemptView] = Field(default_factory=list)
     last_error: str | None = None
 
 
 class Planner(Protocol):
     def propose(self, state: PlanState) -> Proposal: ...
+
+    def first_step(self, state: PlanState) -> NextStep: ...
 
     def next_step(self, state: PlanState) -> NextStep: ...
 
@@ -82,8 +109,9 @@ def state_from_messages(messages: list[Message]) -> PlanState:
             state.last_error = part.data.get("error")
             if "prompt" in part.data and part.name == "refine_prompt":
                 state.refined_prompt = part.data["prompt"]
-            by_index = {a["index"]: a for a in state.attempts}
+            by_index = {a.index: a for a in state.attempts}
             for a in part.data.get("attempts", []):
-                by_index[a["index"]] = a
+                view = AttemptView.model_validate(a)
+                by_index[view.index] = view
             state.attempts = [by_index[i] for i in sorted(by_index)]
     return state

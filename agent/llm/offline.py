@@ -50,13 +50,13 @@ class OfflinePlanner:
         best, last = max(state.attempts, key=lambda a: a.score), state.attempts[-1]
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
-        chain = [last] if last.action == "edit" and last is not best else []
         edits_in_a_row = next((i for i, a in enumerate(reversed(state.attempts)) if a.action != "edit"),
                               len(state.attempts))
         if state.edits and edits_in_a_row < MAX_EDITS_IN_A_ROW:
-            for source in [*chain, best]:
-                if step := self.edit_for(state, source):
-                    return step
+            chain = last.action == "edit" and last is not best and last.source is not None
+            # an edit chain that cannot go on (no room where the relation wants the object) ends in a new seed
+            if step := self.edit_for(state, last if chain else best):
+                return step
         if _grounded(state):
             return NextStep(action="generate", prompt=state.refined_prompt or state.brief, n=state.candidates,
                             layout="auto", reason="a new layout and seed")

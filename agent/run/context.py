@@ -93,14 +93,15 @@ class RunContext:
         self.store.save(self.record, owner=self.owner)
 
     # ---- attempts ------------------------------------------------------------------------------
-    def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "") -> list[Attempt]:
+    def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "",
+                     source: int | None = None) -> list[Attempt]:
         """Record new artifacts as one iteration, critique each, and keep the best."""
         self.record.iterations += 1
         made = []
         for artifact in artifacts:
             attempt = Attempt(index=len(self.record.attempts), iteration=self.record.iterations,
                               action=action, prompt=artifact.request.prompt, seed=artifact.request.seed,
-                              artifact=artifact, note=note)
+                              artifact=artifact, note=note, source=source)
             self.record.attempts.append(attempt)
             self.record.cost_usd += artifact.cost_usd
             self.emit("attempt_made", f"attempt {attempt.index}: {action}", attempt)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.core.plans import NextStep, PlanState, Proposal
+from agent.core.plans import AttemptView, NextStep, PlanState, Proposal
 from agent.core.prompts import load_prompt
 from agent.core.types import Attempt, RunRecord
 
@@ -19,6 +19,12 @@ class LLMPlanner:
 
     def propose(self, state: PlanState) -> Proposal:
         return self.llm.structured(load_prompt("system"), load_prompt("refine", **prompt_vars(state)), Proposal)
+
+    def first_step(self, state: PlanState) -> NextStep:
+        """The refined prompt, drawn from a layout planned by rules where the model composes regions."""
+        grounded = state.layouts == "regions" and bool(state.spec and state.spec.include)
+        return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
+                        n=state.candidates, layout="auto" if grounded else None)
 
     def next_step(self, state: PlanState) -> NextStep:
         prompt = load_prompt("revise", state=state.model_dump_json(indent=1, exclude_none=True))
@@ -34,25 +40,38 @@ def prompt_vars(state: PlanState) -> dict[str, Any]:
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
                 "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
-                "adds_by_inpainting"})}
+                "adds_by_inpainting", "layouts"})}
+
+
+def attempt_view(a: Attempt) -> AttemptView:
+    """One attempt as a planner sees it (its size is the request's, as the back end recorded it)."""
+    r = a.artifact.request
+    size = None
+    if a.artifact.kind == "image":
+        size = (r.width, r.height) if r.width and r.height else _size_of(a.artifact.path)
+    return AttemptView(index=a.index, action=a.action, prompt=a.prompt, seed=a.seed, size=size,
+                       guidance=r.guidance, path=str(a.artifact.path), note=a.note, source=a.source,
+                       layout=r.layout, verdict=a.verdict)
 
 
 def attempt_data(a: Attempt) -> dict[str, Any]:
-    """One attempt as a planner (or an LLM reading JSON) sees it."""
-    size = None
-    if a.artifact.kind == "image":
-        from PIL import Image
-        with Image.open(a.artifact.path) as im:
-            size = list(im.size)
-    r = a.artifact.request
-    return {"index": a.index, "action": a.action, "prompt": a.prompt, "seed": a.seed, "size": size,
-            "guidance": r.guidance, "path": str(a.artifact.path), "note": a.note,
-            "verdict": a.verdict.model_dump(mode="json") if a.verdict else None}
+    """The same as JSON, for tool results an LLM reads."""
+    return attempt_view(a).model_dump(mode="json", exclude_none=True)
 
 
 def state_from_record(record: RunRecord, info, edits: bool = True) -> PlanState:
     return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
-                     adds_by_inpainting=info.adds_by_inpainting, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
+                     adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
-                     attempts=[attempt_data(a) for a in record.attempts])
+                     attempts=[attempt_view(a) for a in record.attempts])
+
+
+def _size_of(path) -> tuple[int, int] | None:
+    """Only for a back end that did not record the size it made (the request says it otherwise)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except OSError:
+        return None
