@@ -521,26 +521,47 @@ class DiffusersBackend:
             self.set_scheduler(pipe, inputs.scheduler, loaded)
             if "lora" in self.spec.edits:
                 self.set_loras(pipe, inputs.loras, loaded)
-            if inputs.style is not None:
-                self.load_ip_adapter(pipe, request, loaded)
-            try:
-                images = self._call(pipe, jobs, loaded)
-            finally:
-                if inputs.style is not None:
-                    pipe.unload_ip_adapter()
+            self.set_ip_adapter(pipe, request, inputs, loaded)
+            images = self._call(pipe, jobs, loaded)
         out, i = [], 0
         for r, _ in jobs:
             out.append((images[i:i + r.n], type(pipe.scheduler).__name__))
             i += r.n
         return out
 
-    def load_ip_adapter(self, pipe, request: GenerationRequest, loaded: Loaded) -> None:
+    def set_ip_adapter(self, pipe, request: GenerationRequest, inputs: Inputs, loaded: Loaded) -> None:
+        """The IP-Adapter stays loaded while style requests follow each other (loading it reads the
+        weights and an image encoder from disk); a request without a style image unloads it, since a
+        UNet carrying it cannot run without one."""
+        holder = loaded.extras.get("ip-adapter:on")
+        if inputs.style is None:
+            if holder is not None:
+                holder.unload_ip_adapter()
+                del loaded.extras["ip-adapter:on"]
+                loaded.hooked = None  # the offload hooks are re-installed for the smaller component set
+            return
+        if holder is not pipe:
+            if holder is not None:
+                holder.unload_ip_adapter()
+            self.load_ip_adapter(pipe, loaded)
+            loaded.extras["ip-adapter:on"] = pipe
+        pipe.set_ip_adapter_scale(float(request.extra.get("style_scale", 0.6)))
+
+    def load_ip_adapter(self, pipe, loaded: Loaded) -> None:
         aux = SPECS[self.spec.aux["ip-adapter"]]
         pipe.load_ip_adapter(str(locate(aux)), subfolder=aux.options["subfolder"],
                              weight_name=aux.options["weight_name"])
-        pipe.set_ip_adapter_scale(float(request.extra.get("style_scale", 0.6)))
-        if loaded.memory < 2 and getattr(pipe, "image_encoder", None) is not None:
-            pipe.image_encoder.to(loaded.device, loaded.dtype)
+        encoder = getattr(pipe, "image_encoder", None)
+        if encoder is None:
+            return
+        encoder.to(dtype=loaded.dtype)
+        if loaded.memory >= 2:
+            # under CPU offload the encoder, loaded after the hooks were installed, had none and
+            # stayed on the CPU while its inputs went to the GPU: install them again, encoder included
+            apply_memory(pipe, loaded.memory, loaded.device)
+            loaded.hooked = pipe
+        else:
+            encoder.to(loaded.device)
 
 
 _ALONE = itertools.count()

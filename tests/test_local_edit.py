@@ -131,3 +131,27 @@ def test_edit_image_tool_takes_steps():
 
     spec = next(t for t in default_toolbox().specs() if t.name == "edit_image")
     assert "steps" in spec.parameters["properties"]
+
+
+@pytest.mark.parametrize("memory", [0, 2])
+def test_ip_adapter_loads_once_and_follows_cpu_offload(source, tmp_path, monkeypatch, memory):
+    """The adapter was loaded from disk for every request; under model CPU offload its image
+    encoder got no offload hook and stayed on the CPU while its inputs went to the GPU."""
+    monkeypatch.setenv("ATELIER_MEMORY", str(memory))
+    pipe = tiny.build("sd")
+    ip = tiny.ip_adapter(pipe.unet, tmp_path / "ip", weight_name="ip-adapter_sd15.safetensors")
+    monkeypatch.setenv("ATELIER_MODEL_SD15_IP_ADAPTER", str(ip))
+    tiny_sd15 = replace(tiny.tiny_spec("sd"), name=f"tiny-sd15-m{memory}", edits=SPECS["sd15"].edits,
+                        aux=SPECS["sd15"].aux)
+    backend = SDBackend(tiny_sd15.name, spec=tiny_sd15, pipeline=pipe)
+    loads = []
+    real = pipe.load_ip_adapter
+    monkeypatch.setattr(pipe, "load_ip_adapter", lambda *a, **k: (loads.append(1), real(*a, **k))[1])
+    styled = [backend.generate(req(seed=s, extra={"style_image": str(source)}), tmp_path)[0] for s in (1, 2)]
+    assert len(loads) == 1 and len(styled) == 2
+    if memory >= 2:
+        assert hasattr(pipe.image_encoder, "_hf_hook")  # moved to the execution device when it runs
+    plain = backend.generate(req(), tmp_path)[0]  # a plain request after them runs without the adapter
+    assert getattr(pipe, "image_encoder", None) is None and pixels(plain).shape == (32, 32, 3)
+    backend.generate(req(extra={"style_image": str(source)}), tmp_path)
+    assert len(loads) == 2
