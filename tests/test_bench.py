@@ -212,7 +212,7 @@ def test_cli_prints_the_table_and_writes_benchmarks_md(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [s["strategy"] for s in summary["strategies"]] == bench.BASE_STRATEGIES
+    assert [s["strategy"] for s in summary["strategies"]] == bench.BASE_STRATEGIES + bench.LAYOUT_STRATEGIES
     assert all(s["n"] == 2 and s["images"] <= 2 for s in summary["strategies"])
     text = md.read_text()
     assert "hand-written findings stay" in text and "<!-- bench:limit-2 -->" in text

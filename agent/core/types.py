@@ -60,6 +60,8 @@ class Budget(BaseModel):
     max_generations: int | None = Field(None, ge=1, le=1000, description="images generated at most")
     max_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
     max_cost_usd: float | None = Field(None, ge=0, le=10_000)
+    max_denoiser_steps: int | None = Field(None, ge=1, le=100_000, description="denoising steps at most, "
+                                           "every pass counted (a composed layout takes one per group)")
 
 
 class Brief(BaseModel):
@@ -145,6 +147,11 @@ class Artifact(BaseModel):
     seconds: float = 0.0
     cost_usd: float = 0.0
     meta: dict[str, Any] = Field(default_factory=dict, description="e.g. the service's revised prompt")
+
+    def denoiser_steps(self, default: int = 1) -> int:
+        """Denoising steps this artifact took (every pass of a composed layout counted), as its back end
+        reported them, else the request's steps, else the model's `default`."""
+        return int(self.meta.get("denoiser_steps") or self.request.steps or default)
 
     @staticmethod
     def digest(path: Path) -> str:

@@ -60,6 +60,12 @@ class RunContext:
     def generations(self) -> int:
         return len(self.record.attempts)  # every attempt is one generated image or clip
 
+    @property
+    def denoiser_steps(self) -> int:
+        """Denoising steps spent: what each back end reports, else the request's steps."""
+        default = self.image_backend().info.default_steps or 1
+        return sum(a.artifact.denoiser_steps(default) for a in self.record.attempts)
+
     def next_seed(self) -> int:
         """Seeds follow from the brief's seed, so a run is reproducible from its record."""
         return (self.record.brief.seed or 0) + len(self.record.attempts)
@@ -74,6 +80,8 @@ class RunContext:
             raise BudgetSpent(f"iteration budget spent ({b.max_iterations})")
         if b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
             raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})")
+        if b.max_denoiser_steps is not None and self.denoiser_steps >= b.max_denoiser_steps:
+            raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} denoising steps)")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
             raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)")
         if b.max_cost_usd is not None and r.cost_usd >= b.max_cost_usd:

@@ -31,8 +31,8 @@ STATUS = {Approved: "approved", BudgetSpent: "budget_spent", Stopped: "stopped",
 
 class Director:
     def __init__(self, llm: LLM, ctx: RunContext, toolbox: Toolbox, planner: Planner | None = None,
-                 edits: bool = True):
-        self.llm, self.ctx, self.toolbox, self.edits = llm, ctx, toolbox, edits
+                 edits: bool = True, layouts: bool = True):
+        self.llm, self.ctx, self.toolbox, self.edits, self.layouts = llm, ctx, toolbox, edits, layouts
         # the offline planner is both an LLM and a Planner; any other LLM plans through prompts
         self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))
         self.messages = [Message.model_validate(m) for m in ctx.record.messages]
@@ -119,7 +119,7 @@ class Director:
         raise BudgetSpent("turn limit reached without approval")
 
     def task(self) -> str:
-        state = state_from_record(self.record, self.info, self.edits)
+        state = state_from_record(self.record, self.info, self.edits, self.layouts)
         return load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
 
     def drop_unanswered_calls(self) -> None:
@@ -141,7 +141,7 @@ class Director:
             self.after_step([self.call(step.call())])
 
     def state(self):
-        return state_from_record(self.record, self.info, self.edits)
+        return state_from_record(self.record, self.info, self.edits, self.layouts)
 
     # ---- shared ---------------------------------------------------------------------------------
     def call(self, call: ToolCall) -> ToolResult:

@@ -59,10 +59,11 @@ def attempt_data(a: Attempt) -> dict[str, Any]:
     return attempt_view(a).model_dump(mode="json", exclude_none=True)
 
 
-def state_from_record(record: RunRecord, info, edits: bool = True) -> PlanState:
+def state_from_record(record: RunRecord, info, edits: bool = True, layouts: bool = True) -> PlanState:
+    """`layouts=False` plans as if the model could not compose a layout (the benchmark's baseline)."""
     return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
-                     adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
+                     adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts else "words", candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
                      attempts=[attempt_view(a) for a in record.attempts])
 

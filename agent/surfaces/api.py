@@ -45,9 +45,9 @@ class Studio:
     def __init__(self, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
                  critic: str = DEFAULT_CRITIC, video_model: str | None = None,
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
-                 edits: bool = True, on_event: Callable[[Event], None] | None = None):
+                 edits: bool = True, layouts: bool = True, on_event: Callable[[Event], None] | None = None):
         self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
-        self.mode, self.edits, self.on_event = mode, edits, on_event
+        self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event
         self.store = RunStore(runs_dir)
         self._stops: dict[str, threading.Event] = {}
 
@@ -96,7 +96,8 @@ class Studio:
         money = record.brief.budget.max_cost_usd
         try:
             with spending_limit(None if money is None else money - record.cost_usd), metering(token_meter(record)):
-                return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits).run())
+                return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits,
+                                       layouts=self.layouts).run())
         finally:
             self._stops.pop(record.run_id, None)
 

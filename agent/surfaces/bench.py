@@ -1,12 +1,16 @@
 """`atelier bench`: does an agent that critiques and revises get what was asked for more often than
 generating once, and more cheaply than brute force? Measured on the held-out shapes-world suite
 (`world.heldout_prompts()`: 300 prompts over GenEval's six categories, never seen in training), at
-an equal budget of generated images per prompt, with the same seeds for every strategy:
+an equal budget of denoising steps per prompt (N images' worth: every pass counts, so a layout
+composed in three passes costs three images), with the same seeds for every strategy:
 
 - single:     one image, no critic (the refined prompt, the prompt's seed);
 - best_of_n:  N images in one batched call, the critic picks the best (the classic rerank);
 - loop:       the fixed loop with the offline planner: re-seed, stronger guidance, revised prompt;
 - loop_edits: the same loop with targeted region edits (inpaint what is missing, remove what is extra);
+- layout:     layout first: boxes planned by rules, the image composed group by group (inpainting);
+              a miss gets a new layout and seed;
+- layout_edits: layout first, then region edits from the critic's findings (add, remove, move, recolour);
 - agent[SPEC]: an LLM director (agent mode, edits allowed) for each `--llm SPEC`.
 
 Every strategy is a small function over the public `Studio` API. The benchmark judges each run's
@@ -36,9 +40,11 @@ from agent.core.types import Artifact, SceneSpec, Verdict
 
 CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 BASE_STRATEGIES = ["single", "best_of_n", "loop", "loop_edits"]
+LAYOUT_STRATEGIES = ["layout", "layout_edits"]
 QUICK_PER_CATEGORY = 4
 LABELS = {"single": "single shot", "best_of_n": "best-of-N (critic picks)", "loop": "agent loop",
-          "loop_edits": "agent loop + edits"}
+          "loop_edits": "agent loop + edits", "layout": "layout first",
+          "layout_edits": "layout first + region edits"}
 NULL_CRITIC = "critic:bench-none"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,7 +155,9 @@ class Setup:
         return self._studios[key]
 
     def budget_of(self, images: int, rounds: int | None = None) -> dict:
-        return {"max_generations": images, "max_iterations": rounds or images}
+        """`images` images' worth of denoising steps (at the model's default steps), however spent."""
+        steps = registry.resolve("image", self.image_model).info.default_steps or 20
+        return {"max_denoiser_steps": images * steps, "max_iterations": rounds or 2 * images}
 
 
 def single(s: Setup, item: Item, seed: int, key: str):
@@ -166,11 +174,24 @@ def best_of_n(s: Setup, item: Item, seed: int, key: str):
 
 def loop(s: Setup, item: Item, seed: int, key: str):
     """The offline planner's loop: one image a round, re-seed with stronger guidance until approved."""
-    return s.studio(key, edits=False).run(item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(s.budget))
+    return s.studio(key, edits=False, layouts=False).run(item.prompt, spec=item.spec, seed=seed,
+                                                         budget=s.budget_of(s.budget))
 
 
 def loop_edits(s: Setup, item: Item, seed: int, key: str):
     """The same loop, with targeted region edits from the critic's findings."""
+    return s.studio(key, edits=True, layouts=False).run(item.prompt, spec=item.spec, seed=seed,
+                                                        budget=s.budget_of(s.budget))
+
+
+def layout(s: Setup, item: Item, seed: int, key: str):
+    """Layout first (where the model composes regions): boxes by rules, drawn group by group; a miss
+    gets a new layout and seed."""
+    return s.studio(key, edits=False).run(item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(s.budget))
+
+
+def layout_edits(s: Setup, item: Item, seed: int, key: str):
+    """Layout first, then region edits of what the critic found wrong."""
     return s.studio(key, edits=True).run(item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(s.budget))
 
 
@@ -183,7 +204,7 @@ def llm_agent(llm: str) -> Callable:
 
 
 STRATEGY_FNS: dict[str, Callable] = {"single": single, "best_of_n": best_of_n, "loop": loop,
-                                      "loop_edits": loop_edits}
+                                      "loop_edits": loop_edits, "layout": layout, "layout_edits": layout_edits}
 
 
 def strategy_fn(key: str) -> Callable:
@@ -208,6 +229,7 @@ class Row:
     images: int = 0  # images generated (what the budget counts)
     calls: int = 0  # calls to the image back end (a batch of N is one call)
     edits: int = 0
+    steps: int = 0  # denoising steps, every pass counted (what the budget limits)
     wall: float = 0.0  # seconds for the whole run (planner, model, critic, records)
     model: float = 0.0  # seconds inside the image back end
     judge_seconds: float = 0.0  # the benchmark's own judging, not part of the strategy
@@ -243,6 +265,8 @@ def run_one(s: Setup, key: str, item: Item, seed: int, clock: ModelClock, judge)
     record = result.record
     row.images = len(record.attempts)
     row.edits = sum(a.action == "edit" for a in record.attempts)
+    default = registry.resolve("image", s.image_model).info.default_steps or 1
+    row.steps = sum(a.artifact.denoiser_steps(default) for a in record.attempts)
     row.approved, row.status, row.error = record.approved, record.status, record.error
     row.trace = _trace(record)
     best = record.best
@@ -327,6 +351,7 @@ class Summary:
     images: float
     calls: float
     edits: float
+    steps: float
     wall: float
     outside: float  # share of wall time outside the image model
     approved: float
@@ -344,7 +369,8 @@ def summarise(rows: list[Row]) -> list[Summary]:
         wall = sum(r.wall for r in rs)
         n = len(rs)
         out.append(Summary(key, n, sum(r.correct for r in rs) / n, cats, sum(r.images for r in rs) / n,
-                           sum(r.calls for r in rs) / n, sum(r.edits for r in rs) / n, wall / n,
+                           sum(r.calls for r in rs) / n, sum(r.edits for r in rs) / n,
+                           sum(r.steps for r in rs) / n, wall / n,
                            (wall - sum(r.model for r in rs)) / wall if wall else 0.0,
                            sum(r.approved for r in rs) / n, sum(r.status == "failed" for r in rs)))
     return out
@@ -352,15 +378,16 @@ def summarise(rows: list[Row]) -> list[Summary]:
 
 def table_rows(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:
     cats = [c for c in CATEGORIES if any(c in s.per_category for s in summaries)]
-    head = ["strategy", "overall"] + cats + ["images/prompt", "calls/prompt", "edits/prompt", "s/prompt",
-                                             "outside model"]
+    head = ["strategy", "overall"] + cats + ["images/prompt", "denoising steps/prompt", "calls/prompt",
+                                             "edits/prompt", "s/prompt", "outside model"]
     body = []
     for s in summaries:
         cells = [label(s.strategy), f"{100 * s.accuracy:.1f}% ({s.n})"]
         for c in cats:
             ok, n = s.per_category.get(c, (0, 0))
             cells.append(f"{100 * ok / n:.0f}% ({ok}/{n})" if n else "-")
-        cells += [f"{s.images:.2f}", f"{s.calls:.2f}", f"{s.edits:.2f}", f"{s.wall:.2f}", f"{100 * s.outside:.0f}%"]
+        cells += [f"{s.images:.2f}", f"{s.steps:.1f}", f"{s.calls:.2f}", f"{s.edits:.2f}", f"{s.wall:.2f}",
+                  f"{100 * s.outside:.0f}%"]
         body.append(cells)
     return head, body
 

@@ -236,7 +236,7 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
     from agent.surfaces import bench as b
     from agent.core import registry
 
-    keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else list(b.BASE_STRATEGIES)
+    keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else b.BASE_STRATEGIES + b.LAYOUT_STRATEGIES
     for spec_ in llm or []:
         prefix, model = registry.split(spec_)
         if prefix not in ("openai-compatible", "openai", "anthropic", "scripted") or not model:
