@@ -198,7 +198,8 @@ class ShapesBackend:
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
             for group in layout.groups():
                 mask = region_mask([b.box for b in group])
-                what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())}"})
+                what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
+                                                        f"on a {background} background"})
                 image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
             images.append(image)
         return images, steps * len(layout.groups())
@@ -230,8 +231,12 @@ class ShapesBackend:
             if self.info.adds_by_inpainting:  # the inpainting UNet learnt masks on the latent grid
                 mask = mask.point(lambda v: 255 if v >= 128 else 0)
                 mask = region_mask([b for b in [mask.getbbox()] if b], grow=0)
+            background = background_of(small)
             if is_background_prompt(request.prompt):  # "remove": the background this image has
-                request = request.model_copy(update={"prompt": f"a {background_of(small)} background"})
+                request = request.model_copy(update={"prompt": f"a {background} background"})
+            elif not any(b in world.tokenize_words(request.prompt) for b in world.BACKGROUNDS):
+                # the model keeps a region's background right when the prompt names it
+                request = request.model_copy(update={"prompt": f"{request.prompt} on a {background} background"})
             images = self._submit("inpaint", request, small, mask, request.strength or 1.0)
             # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it)
             images = [Image.composite(im, small, mask) for im in images]

@@ -43,9 +43,11 @@ TASKS = [("add", 0.45), ("fill", 0.2), ("canvas", 0.05), ("t2i", 0.3)]
 LATENT = 4  # pixels per latent cell: masks snap to this grid so they match the latent mask exactly
 
 
-def object_caption(rng: random.Random, obj: world.Obj) -> str:
+def object_caption(rng: random.Random, obj: world.Obj, background: str) -> str:
+    """The object alone; half the time on its background, named (a composition names it)."""
     spec = ObjectSpec(cls=obj.kind, count=1, color=None if rng.random() < 0.15 else obj.color)
-    return rng.choice(["a photo of ", "", "an image of "]) + world.describe(spec)
+    text = rng.choice(["a photo of ", "", "an image of "]) + world.describe(spec)
+    return text + (f" on a {background} background" if rng.random() < 0.5 else "")
 
 
 def background_caption(rng: random.Random, background: str) -> str:
@@ -74,7 +76,7 @@ def sample(rng: random.Random):
         for o in group:
             x0, y0, x1, y1 = grow_box(rng, o.box)
             mask[y0:y1, x0:x1] = 1
-        caption = object_caption(rng, obj) if rng.random() < 0.7 else scene.caption
+        caption = object_caption(rng, obj, scene.background) if rng.random() < 0.7 else scene.caption
     elif task == "fill":
         gone = rng.randrange(len(scene.objects))
         x0, y0, x1, y1 = grow_box(rng, scene.objects[gone].box)
