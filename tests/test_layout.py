@@ -110,3 +110,33 @@ def test_planner_removes_an_extra_and_moves_a_misplaced_object():
     step = OfflinePlanner().next_step(state.model_copy(update={"attempts": [first, second]}))
     assert step.action == "edit" and step.attempt == 1 and "yellow star" in step.prompt
     assert relation_holds("above", step.box, (20, 28, 38, 46))
+
+
+def test_a_director_written_layout_is_checked_and_used(tmp_path, monkeypatch):
+    """What an LLM director sends as generate_image's layout: refused with the reason when it
+    breaks the spec, drawn (here: put into the prompt, the fake model takes words) when it holds."""
+    from agent.core.protocols import ToolCall
+    from agent.core.records import RunStore
+    from agent.core.types import Brief, RunRecord
+    from agent.run.context import RunContext
+    from tests import fakes
+    from tools import default_toolbox
+
+    gen = fakes.installed(monkeypatch, approve=set())
+    next(gen)
+    spec = SceneSpec.model_validate({"include": [{"class": "square", "color": "blue"},
+                                                 {"class": "circle", "color": "red", "position": ["left of", 0]}]})
+    record = RunRecord(run_id="r", brief=Brief(text="a red circle left of a blue square"), spec=spec,
+                       image_model="test:flat", critic="critic:seed")
+    ctx = RunContext(record, RunStore(tmp_path))
+    boxes = [{"object": 0, "kind": "square", "color": "blue", "box": [4, 4, 14, 14]},
+             {"object": 1, "kind": "circle", "color": "red", "box": [18, 4, 28, 14]}]
+    bad = default_toolbox().call(ctx, ToolCall(id="1", name="generate_image", arguments={
+        "prompt": "a red circle left of a blue square", "layout": {"width": 32, "height": 32, "boxes": boxes}}))
+    assert bad.is_error and "layout refused" in bad.data["error"] and "not left of" in bad.data["error"]
+    boxes[0]["box"], boxes[1]["box"] = [18, 4, 28, 14], [4, 4, 14, 14]
+    good = default_toolbox().call(ctx, ToolCall(id="2", name="generate_image", arguments={
+        "prompt": "a red circle left of a blue square", "layout": {"width": 32, "height": 32, "boxes": boxes}}))
+    assert not good.is_error
+    assert "a red circle at the" in record.attempts[0].prompt
+    assert "layout" in default_toolbox().specs()[1].parameters["properties"]
