@@ -42,11 +42,44 @@ def fake_backends():
     from tests import fakes
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
+        mp.setitem(registry._REGISTRY["image"], "broken", "tests.test_ui_harness:BrokenBackend")
+        mp.setitem(registry._REGISTRY["image"], "slow", "tests.test_ui_harness:SlowBackend")
         mp.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
         mp.setattr(fakes, "APPROVE_SEEDS", set(FAKE_APPROVED))
         registry.resolve.cache_clear()
         yield
     registry.resolve.cache_clear()
+
+
+class BrokenBackend:
+    """A back end that cannot work: every image fails (the run must end as failed)."""
+
+    def __init__(self, model: str = ""):
+        from agent.core.protocols import ModelInfo
+        self.info = ModelInfo(name="broken", sizes=[(32, 32)], default_steps=1, default_guidance=5.0)
+
+    def generate(self, request, out_dir):
+        raise RuntimeError("the GPU is on fire")
+
+    def edit(self, request, out_dir):
+        raise RuntimeError("the GPU is on fire")
+
+
+class SlowBackend:
+    """test:flat, one second per image (so a page can watch a run in flight)."""
+
+    def __init__(self, model: str = ""):
+        from tests.fakes import FlatBackend
+        self._flat = FlatBackend(model)
+        self.info = self._flat.info
+
+    def generate(self, request, out_dir):
+        import time
+        time.sleep(1.0)
+        return self._flat.generate(request, out_dir)
+
+    def edit(self, request, out_dir):
+        return self.generate(request, out_dir)
 
 
 def settings_for(variant: str):
@@ -57,7 +90,7 @@ def settings_for(variant: str):
 
 
 @contextmanager
-def serve(variant: str, runs_dir: Path, **build):
+def serve(variant: str, runs_dir: Path, auth=None, **build):
     """The app on a free loopback port; yields its URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from agent.surfaces import ui as app
@@ -67,7 +100,7 @@ def serve(variant: str, runs_dir: Path, **build):
         demo = app.build_app(runs_dir, settings_for(variant), review_timeout=60, **build)
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **app.launch_kwargs(demo))
+                    auth=auth, **app.launch_kwargs(demo))
         try:
             yield f"http://127.0.0.1:{port}/"
         finally:

@@ -108,7 +108,7 @@ def test_a_past_run_as_messages_and_gallery(tmp_path):
     assert refs == [(record.run_id, 0), (record.run_id, 1)] and items[1][1].startswith("✅ ★ #1 seed 8")
     assert ui.may_open(s, "me", record.run_id) and not ui.may_open(s, "someone else", record.run_id)
     assert ui.may_open(s, "someone else", record.run_id, all_runs=True)
-    assert [r[0] for r in ui.history_rows(ui.visible_runs(s, "me"))] == [record.run_id]
+    assert [r[-1] for r in ui.history_rows(ui.visible_runs(s, "me"))] == [record.run_id]
     assert ui.visible_runs(s, "someone else") == []
 
 
@@ -125,3 +125,31 @@ def test_small_pieces():
     assert ui.owner_id("ann", "tok", "s") == "user:ann" and ui.owner_id(None, "tok", "s") == "browser:tok"
     assert ui.owner_id(None, None, "s") == "session:s"
     assert ui.error_msg("boom")["text"] == "⚠️ **Error:** boom"
+
+
+def test_status_in_plain_words():
+    attempts = [{"seed": 1}, {"seed": 2}, {"seed": 3}, {"seed": 4}]
+    assert ui.status_words({"status": "budget_spent", "attempts": attempts}) == (
+        "Budget spent — no approval within 4 attempts; the best one is kept.", "warn")
+    text, kind = ui.status_words({"status": "failed", "error": "generate_image failed: IndexError", "attempts": []})
+    assert kind == "error" and text.startswith("Failed — generate_image failed")
+    assert ui.status_words({"status": "stopped", "attempts": attempts[:1]})[0] == "Stopped by you after 1 attempt."
+    for status in ("approved", "budget_spent", "stopped", "ended", "failed", "running"):
+        words = ui.status_words({"status": status, "attempts": []})[0] + ui.final_msg(
+            {"status": status, "attempts": [], "run_id": "r", "stop_reason": "x"})["text"]
+        assert "budget_spent" not in words and "✔" not in words
+
+
+def test_checks_before_running():
+    assert "limit is 4,000" in ui.check_brief("x" * 5000) and ui.check_brief("a lake") is None
+    assert "empty" in ui.check_brief("  ")
+    with pytest.raises(ValueError, match="time budget cannot be negative"):
+        ui.Settings.from_form("offline", "x", None, "c", "agent", 3, "-5", "", 1, "", False, True)
+    assert ui.scrub("failed: /srv/runs/abc/error.log", "/srv/runs") == "failed: abc/error.log"
+
+
+def test_listen_address_flags_win_over_the_environment():
+    env = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "9999"}
+    assert ui.listen_address(None, None, env) == ("0.0.0.0", 9999)
+    assert ui.listen_address("127.0.0.1", 7000, env) == ("127.0.0.1", 7000)
+    assert ui.listen_address(None, None, {}) == ("127.0.0.1", 7860)
