@@ -1,15 +1,17 @@
-"""Takes docs/ui.png: the chat UI mid-run, in headless chromium (Debian's /usr/bin/chromium).
+"""Takes docs/ui.png (the chat UI after a finished run) and docs/ui-viewer.png (the viewer on one
+attempt, layout boxes drawn), in headless chromium (Debian's /usr/bin/chromium).
 
     python docs/ui_screenshot.py            # the offline default when its weights exist, else a sketch
 
 Without the shapes model's weights it registers a stand-in image back end (`sketch:`) that draws
 the shapes world's ground truth for the prompt, leaving one object out on the first attempt so the
 real critic (critic:detector) has something to reject; each image takes a second, so the picture
-catches the run in flight.
+lets the run be watched.
 """
 from __future__ import annotations
 
 import random
+import re
 import sys
 import threading
 import time
@@ -72,14 +74,19 @@ def main() -> None:
         page.locator("#status").get_by_text("Ready").wait_for(timeout=60_000)
         page.locator("#brief textarea").fill(BRIEF)
         page.locator("#brief textarea").press("Enter")
-        page.locator("#chat").get_by_text("Attempt 1").first.wait_for(timeout=120_000)
-        page.locator("#gallery button.thumbnail-item").first.click()
-        page.locator("#chat").get_by_text("Attempt 1").first.wait_for(timeout=120_000)
-        time.sleep(0.3)
+        from playwright.sync_api import expect
+        expect(page.locator("#chat").get_by_text(re.compile(r"attempt\(s\) in \d+ round"))).to_have_count(
+            1, timeout=300_000)
+        expect(page.locator("#status")).not_to_contain_text("⏳", timeout=60_000)
+        time.sleep(0.5)
         page.screenshot(path=str(ROOT / "docs" / "ui.png"))
+        page.locator("#gallery button.thumbnail-item").last.click()
+        expect(page.locator("#viewer-image img")).to_have_js_property("complete", True, timeout=60_000)
+        time.sleep(0.5)
+        page.screenshot(path=str(ROOT / "docs" / "ui-viewer.png"))
         browser.close()
     demo.close()
-    print("wrote docs/ui.png")
+    print("wrote docs/ui.png and docs/ui-viewer.png")
 
 
 if __name__ == "__main__":
