@@ -15,6 +15,11 @@ from agent.core.errors import ConfigError
 DEFAULT_LLM = "offline"
 DEFAULT_IMAGE_MODEL = "local:shapes"
 DEFAULT_CRITIC = "critic:detector"
+# The briefs the README and the chat UI offer; `python -m agent.surfaces.bench_examples` checks each
+# is approved on the embedded default for seeds 0..19.
+EXAMPLE_BRIEFS = ["two red circles left of a blue square", "a yellow star above a purple ring",
+                  "three green triangles", "a blue star below a green square",
+                  "a yellow triangle above a green circle", "three blue squares on a beige background"]
 
 MODELS_ENV = "ATELIER_MODELS"
 # (role, provider) -> environment variable that overrides it

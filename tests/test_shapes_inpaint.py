@@ -1,0 +1,100 @@
+"""The shipped inpainting model of the shapes world (weights-inpaint/, 9 input channels, stock
+`StableDiffusionInpaintPipeline`): it adds the object the prompt names inside a box, removes one
+(fills its box with background) and recolours one, while every pixel outside the box stays as it
+was; and it composes a layout. Judged by the exact detector, over several seeds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("diffusers")
+
+from agent.core.layout import plan_layout  # noqa: E402
+from agent.core.spec_parser import parse_spec  # noqa: E402
+from agent.core.types import Artifact, GenerationRequest  # noqa: E402
+from local_models.shapes import detector, world  # noqa: E402
+from local_models.shapes.backend import INPAINT_WEIGHTS, ShapesBackend  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (INPAINT_WEIGHTS / "model_index.json").is_file(), reason="no inpainting weights")
+SEEDS = range(4)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return ShapesBackend("shapes")
+
+
+def scene_png(folder: Path, objects, background="gray") -> Path:
+    path = folder / "scene.png"
+    world.render(world.Scene(background, [world.Obj(*o) for o in objects], None, "")).save(path)
+    return path
+
+
+def box_mask(folder: Path, box) -> Path:
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, box)
+    path = folder / f"mask-{'-'.join(map(str, box))}.png"
+    mask.save(path)
+    return path
+
+
+def seen(path) -> list:
+    return detector.detect(Image.open(path).convert("RGB"))
+
+
+def edit(backend, folder, source, mask, prompt, seed):
+    req = GenerationRequest(prompt=prompt, seed=seed, source_image=source, mask=mask, strength=1.0)
+    return backend.edit(req, folder)[0].path
+
+
+def outside_unchanged(a, b, box):
+    x, y = np.asarray(Image.open(a), dtype=np.int16), np.asarray(Image.open(b), dtype=np.int16)
+    keep = np.ones((64, 64), bool)
+    keep[box[1]:box[3], box[0]:box[2]] = False
+    return np.abs(x - y)[keep].max() <= 1
+
+
+def test_stock_pipeline_loads_it_offline():
+    from diffusers import StableDiffusionInpaintPipeline
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(INPAINT_WEIGHTS, local_files_only=True)
+    assert pipe.unet.config.in_channels == 9
+
+
+def test_adds_an_object_in_a_box(backend, tmp_path):
+    source = scene_png(tmp_path, [("square", "blue", (38, 20, 56, 38))])
+    box = (4, 20, 28, 44)
+    ok = 0
+    for seed in SEEDS:
+        out = edit(backend, tmp_path, source, box_mask(tmp_path, box), "a photo of a red circle", seed)
+        got = [d for d in seen(out) if d.kind == "circle" and d.color == "red"]
+        ok += bool(got) and all(box[0] - 2 <= d.box[0] and d.box[2] <= box[2] + 2 for d in got)
+        assert outside_unchanged(out, source, box)
+    assert ok >= 3, f"added a red circle in the box for {ok} of {len(SEEDS)} seeds"
+
+
+def test_removes_and_recolours(backend, tmp_path):
+    source = scene_png(tmp_path, [("square", "blue", (38, 20, 56, 38)), ("star", "yellow", (6, 22, 24, 40))])
+    box = (4, 20, 28, 44)
+    removed = recoloured = 0
+    for seed in SEEDS:
+        out = edit(backend, tmp_path, source, box_mask(tmp_path, box), "empty background", seed)
+        removed += [(d.kind, d.color) for d in seen(out)] == [("square", "blue")]
+        out = edit(backend, tmp_path, source, box_mask(tmp_path, box), "a photo of a green star", seed)
+        recoloured += sorted((d.kind, d.color) for d in seen(out)) == [("square", "blue"), ("star", "green")]
+        assert outside_unchanged(out, source, box)
+    assert removed >= 3 and recoloured >= 3, (removed, recoloured)
+
+
+def test_composes_a_layout(backend, tmp_path):
+    prompt = "two red circles left of a blue square"
+    spec = parse_spec(prompt)
+    approved = 0
+    for seed in SEEDS:
+        req = GenerationRequest(prompt=world.canonical_prompt(spec), seed=seed, layout=plan_layout(spec, seed=seed))
+        art: Artifact = backend.generate(req, tmp_path)[0]
+        assert art.meta["denoiser_steps"] == 2 * 20  # one pass per group
+        approved += detector.DetectorCritic().critique(art, prompt, spec).approved
+    assert approved >= 3, f"{approved} of {len(SEEDS)} layouts drawn right"
