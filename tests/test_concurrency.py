@@ -117,3 +117,20 @@ def test_tiny_diffusers_family_concurrent_matches_alone(family, tmp_path):
         together = list(pool.map(lambda ir: run_one(backend, ir[1], tmp_path / f"t{ir[0]}"), enumerate(reqs)))
     for a, t in zip(alone, together):
         assert_same(a, t)
+
+
+def test_eight_runs_at_once_on_the_embedded_default(tmp_path):
+    """Whole runs at once in one process (as the batch runner, the UI and the MCP server make them):
+    pipelines, run records and the index shared; every run finishes, none failed, all indexed."""
+    from agent.surfaces.api import Studio
+
+    studio = Studio(runs_dir=tmp_path)
+    briefs = ["a single triangle", "one circle, please", "two red circles", "a blue star",
+              "a yellow star above a purple ring", "three green triangles", "a white square", "a black ring"]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda ib: studio.run(ib[1], seed=ib[0], budget={"max_iterations": 1}),
+                                enumerate(briefs)))
+    assert [r.status for r in results if r.status not in ("approved", "budget_spent")] == []
+    assert all(len(r.attempts) >= 1 and r.attempts[0].artifact.path.is_file() for r in results)
+    assert {h["run_id"] for h in studio.history(limit=20)} == {r.run_id for r in results}
+    assert all(studio.load(r.run_id).record.attempts for r in results)
