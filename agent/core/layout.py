@@ -158,10 +158,10 @@ def _clear(rel: str, box, other) -> bool:
     centres well apart along the relation's axis."""
     if not relation_holds(rel, box, other, threshold=0.25):
         return False
-    horizontal = rel in ("left of", "right of")
-    main = abs((box[0] + box[2]) - (other[0] + other[2])) / 2 if horizontal else \
-        abs((box[1] + box[3]) - (other[1] + other[3])) / 2
-    return main >= 0.9 * (box[2] - box[0])
+    dx = abs((box[0] + box[2]) - (other[0] + other[2])) / 2
+    dy = abs((box[1] + box[3]) - (other[1] + other[3])) / 2
+    main, cross = (dx, dy) if rel in ("left of", "right of") else (dy, dx)
+    return main >= 0.9 * (box[2] - box[0]) and cross <= 0.6 * main
 
 
 def _overlap(a, b, gap: int = 0) -> bool:
