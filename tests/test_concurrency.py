@@ -134,3 +134,25 @@ def test_eight_runs_at_once_on_the_embedded_default(tmp_path):
     assert all(len(r.attempts) >= 1 and r.attempts[0].artifact.path.is_file() for r in results)
     assert {h["run_id"] for h in studio.history(limit=20)} == {r.run_id for r in results}
     assert all(studio.load(r.run_id).record.attempts for r in results)
+
+
+def test_batch_of_sixteen_at_concurrency_four_on_the_embedded_default(tmp_path):
+    """The first build's failure: `atelier brief` at --concurrency > 1 crashed every brief. Now all
+    sixteen finish on the real model, one summary line each, none failed, exit 0."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from agent.surfaces.cli import app
+
+    prompts = ["a single triangle", "one circle, please", "two red circles", "a blue star"]
+    briefs = tmp_path / "briefs.jsonl"
+    briefs.write_text("".join(json.dumps({"id": f"b{i}", "brief": prompts[i % 4], "seed": i, "max_iterations": 1}) + "\n"
+                              for i in range(16)))
+    r = CliRunner().invoke(app, ["brief", str(briefs), "--out", str(tmp_path / "out"), "--concurrency", "4", "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    assert sorted(l["id"] for l in lines) == sorted(f"b{i}" for i in range(16))
+    assert all(l["status"] in ("approved", "budget_spent") and l["attempts"] for l in lines), lines
+    summary = (tmp_path / "out" / "summary.jsonl").read_text().splitlines()
+    assert len(summary) == 16

@@ -256,14 +256,14 @@ def load_decoder(vae):
 
 
 # ---- phase 2: UNet + text encoder --------------------------------------------------------------
-def optimizer_step(loss, opt, params, ema, step: int) -> int:
+def optimizer_step(loss, opt, params, ema, step: int, max_decay: float = 0.999) -> int:
     """Backward, clip, step, and move the EMA of the weights (warming up its decay); the next step."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     opt.step()
     step += 1
-    decay = min(0.999, (1 + step) / (10 + step))
+    decay = min(max_decay, (1 + step) / (10 + step))
     with torch.no_grad():
         for e, p in zip(ema, params):
             e.lerp_(p.detach(), 1 - decay)

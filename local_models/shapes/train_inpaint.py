@@ -39,7 +39,7 @@ from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, log, lr_at
                                        train_scheduler)
 
 OUT = WEIGHTS.with_name("weights-inpaint")
-TASKS = [("add", 0.45), ("fill", 0.2), ("canvas", 0.05), ("t2i", 0.3)]
+TASKS = [("add", 0.55), ("fill", 0.3), ("canvas", 0.03), ("t2i", 0.12)]
 LATENT = 4  # pixels per latent cell: masks snap to this grid so they match the latent mask exactly
 
 
@@ -140,6 +140,8 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--ema", type=float, default=0.995,
+                    help="EMA decay of the exported weights (0: export the trained weights as they are)")
     args = ap.parse_args(argv)
 
     from diffusers import StableDiffusionPipeline
@@ -177,7 +179,7 @@ def main(argv=None):
     def export_ema():
         live = [p.detach().clone() for p in params]
         with torch.no_grad():
-            for e, p in zip(ema, params):
+            for e, p in zip(ema if args.ema else params, params):
                 p.copy_(e)
         meta = {"command": "python -m local_models.shapes.train_inpaint " + " ".join(argv or []),
                 "steps": step, "minutes": round((time.time() - t_start) / 60, 1), "batch": args.batch,
@@ -221,7 +223,7 @@ def main(argv=None):
         # the masked region is what is being learnt; the rest is context the model can copy
         per_px = F.mse_loss(pred.float(), noise, reduction="none") * (1 + 2 * m)
         loss = (w * per_px.mean(dim=(1, 2, 3))).mean()
-        step = optimizer_step(loss, opt, params, ema, step)
+        step = optimizer_step(loss, opt, params, ema, step, max_decay=args.ema or 0.999)
         losses.append(loss.item())
         if step % 50 == 0:
             el = time.time() - t_start
