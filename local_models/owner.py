@@ -7,6 +7,13 @@ through its `PipelineOwner`. Requests with equal keys (same task, size, steps, g
 scheduler, ...) that are waiting together run as one batched call, each with its own generator,
 so a request's images do not depend on what else ran with it. A lone request waits at most
 `window_s` (default 5 ms, `ATELIER_BATCH_WINDOW_MS`) for company.
+
+Under steady concurrency (the batch runner's threads, each coming back after its critic and run
+record) the callers split into cohorts: while one batch runs the others queue, and the next batch
+starts the moment it ends, with only those. So when the last call held more than one request, the
+owner waits longer for the recent callers (threads seen within three calls) not queued yet: at most
+`regroup` of the last call's duration (`ATELIER_BATCH_REGROUP`, default 0.5; 0 turns it off) and
+`max_regroup_s`, and no longer once all of them are queued. A lone caller waits `window_s` only.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ class _Job:
     key: Hashable
     payload: Any
     size: int
+    client: int = 0  # the submitting thread
     future: Future = field(default_factory=Future)
     queued: float = field(default_factory=time.perf_counter)
 
@@ -41,11 +49,17 @@ class OwnerStats:
 
 
 class PipelineOwner:
-    def __init__(self, name: str, run: BatchRunner, *, max_batch: int = 16, window_s: float | None = None):
+    def __init__(self, name: str, run: BatchRunner, *, max_batch: int = 16, window_s: float | None = None,
+                 regroup: float | None = None, max_regroup_s: float = 0.5):
         self.name, self.run, self.max_batch = name, run, max_batch
         env = os.environ.get("ATELIER_BATCH_WINDOW_MS")
         self.window_s = window_s if window_s is not None else (float(env) / 1000 if env else 0.005)
+        env = os.environ.get("ATELIER_BATCH_REGROUP")  # 0 turns the regrouping off
+        self.regroup = regroup if regroup is not None else (float(env) if env else 0.5)
+        self.max_regroup_s = max_regroup_s
         self.stats = OwnerStats()
+        self._clients: dict[int, float] = {}  # thread -> when it last submitted
+        self._last_call = (0.0, 1)  # (seconds, requests) of the last pipeline call
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -54,8 +68,9 @@ class PipelineOwner:
         """Queue one request and wait for its result (the exception it raised, if it failed)."""
         if threading.current_thread() is self._thread:  # a runner calling back in would wait on itself
             return self.run(key, [payload])[0]
-        job = _Job(key, payload, max(1, size))
+        job = _Job(key, payload, max(1, size), threading.get_ident())
         with self._cond:
+            self._clients[job.client] = time.perf_counter()
             self._jobs.append(job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name=f"owner:{self.name}", daemon=True)
@@ -75,23 +90,44 @@ class PipelineOwner:
                 self._cond.wait()
             first = self._jobs.popleft()
             batch, total = [first], first.size
-            deadline = time.perf_counter() + self.window_s
+            start = time.perf_counter()
+            deadline = start + self.window_s
+            last_seconds, last_requests = self._last_call
+            if last_requests > 1 and self.regroup > 0:  # concurrent callers: wait for the ones not queued
+                regroup_deadline = start + min(self.max_regroup_s, self.regroup * last_seconds)
+                horizon = start - max(1.0, 3 * last_seconds)  # callers seen since are still about
+                for client, seen in list(self._clients.items()):
+                    if seen < horizon:
+                        del self._clients[client]
+            else:
+                regroup_deadline = deadline
             while total < self.max_batch:
                 for job in list(self._jobs):  # in arrival order; incompatible ones keep their place
                     if job.key == first.key and total + job.size <= self.max_batch:
                         self._jobs.remove(job)
                         batch.append(job)
                         total += job.size
-                remaining = deadline - time.perf_counter()
+                now = time.perf_counter()
+                if now >= regroup_deadline or not self._missing(batch):
+                    until = deadline
+                else:
+                    until = regroup_deadline
+                remaining = until - now
                 if remaining <= 0 or total >= self.max_batch:
                     break
                 self._cond.wait(remaining)
             return batch
 
+    def _missing(self, batch: list[_Job]) -> bool:
+        """Whether a recent caller is neither in the batch nor queued (it may come back soon)."""
+        waiting = {j.client for j in batch} | {j.client for j in self._jobs}
+        return any(c not in waiting for c in self._clients)
+
     def _execute(self, batch: list[_Job]) -> None:
         t0 = time.perf_counter()
         try:
             results = self.run(batch[0].key, [j.payload for j in batch])
+            self._last_call = (time.perf_counter() - t0, len(batch))
             for job, result in zip(batch, results, strict=True):
                 job.future.set_result(result)
             self._count(batch, calls=1)
