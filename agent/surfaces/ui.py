@@ -28,6 +28,7 @@ from typing import Any
 import gradio as gr
 
 from agent.surfaces import ui_support as ui
+from agent.core.defaults import EXAMPLE_BRIEFS
 from agent.core.errors import AtelierError, StopRun
 
 CSS = """
@@ -65,8 +66,7 @@ footer { display: none !important; }
 }
 """
 
-EXAMPLES = ["two red circles left of a blue square", "a yellow triangle above a green circle",
-            "three blue squares on a white background"]
+EXAMPLES = EXAMPLE_BRIEFS[:3]  # checked on the embedded default by agent/surfaces/bench_examples.py
 
 # the tab's key lives in its sessionStorage: it survives a reload, and a new tab gets its own
 READ_TAB_JS = """(token, allRuns, tab) => [token, allRuns, sessionStorage.getItem('atelier-tab') || '']"""
