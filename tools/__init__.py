@@ -1,6 +1,8 @@
 """The tools the director calls. Each is a typed function in its own file; its signature is its schema."""
 from __future__ import annotations
 
+import functools
+
 from agent.run.planning import attempt_data
 from agent.run.tooling import Reply, Toolbox
 from agent.core.types import Attempt
@@ -36,7 +38,9 @@ def with_brief(ctx, prompt: str, negative_prompt: str = "") -> tuple[str, str]:
     return prompt, negative
 
 
+@functools.cache
 def default_toolbox() -> Toolbox:
+    """The director's tools (built once: tools hold no state, every call gets the run's context)."""
     from tools.critique import critique
     from tools.edit_image import edit_image
     from tools.generate_image import generate_image

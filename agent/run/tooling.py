@@ -30,11 +30,14 @@ class Tool:
                                                  description=_arg_doc(doc, p.name)))
                   for p in params}
         self.arguments = create_model(f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        self._spec: ToolSpec | None = None
 
     def spec(self) -> ToolSpec:
-        schema = self.arguments.model_json_schema()
-        schema.pop("title", None)
-        return ToolSpec(name=self.name, description=self.description, parameters=schema)
+        if self._spec is None:  # derived once: a tool's signature does not change
+            schema = self.arguments.model_json_schema()
+            schema.pop("title", None)
+            self._spec = ToolSpec(name=self.name, description=self.description, parameters=schema)
+        return self._spec.model_copy(deep=True)
 
     def __call__(self, ctx, call: ToolCall) -> ToolResult:
         """Run the tool; any failure becomes an error result for the LLM, never a dead run."""
