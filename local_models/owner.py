@@ -82,7 +82,12 @@ class PipelineOwner:
     def _serve(self) -> None:
         while True:
             batch = self._gather()
-            self._execute(batch)
+            try:
+                self._execute(batch)
+            except BaseException as error:  # noqa: BLE001 - never leave a caller waiting forever
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
 
     def _gather(self) -> list[_Job]:
         with self._cond:
@@ -128,17 +133,20 @@ class PipelineOwner:
         try:
             results = self.run(batch[0].key, [j.payload for j in batch])
             self._last_call = (time.perf_counter() - t0, len(batch))
-            for job, result in zip(batch, results, strict=True):
-                job.future.set_result(result)
-            self._count(batch, calls=1)
+            if len(results) != len(batch):
+                raise RuntimeError(f"{self.name}: {len(results)} results for {len(batch)} requests")
         except BaseException as error:  # noqa: BLE001 - handed to the callers, never lost
             if len(batch) == 1:
                 batch[0].future.set_exception(error)
             else:  # one bad request must not fail the others: run each alone
                 for job in batch:
                     self._execute([job])
+            return
         finally:
             self.stats.busy_seconds += time.perf_counter() - t0
+        for job, result in zip(batch, results):
+            job.future.set_result(result)
+        self._count(batch, calls=1)
 
     def _count(self, batch: list[_Job], calls: int) -> None:
         s = self.stats

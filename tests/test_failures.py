@@ -25,6 +25,11 @@ class CrashingBackend(fakes.FlatBackend):
         return super().generate(request, out_dir)
 
 
+class RefusingBackend(fakes.FlatBackend):
+    def generate(self, request, out_dir):
+        raise InputError("test:refusing does not draw lakes")
+
+
 class NoWeightsBackend(fakes.FlatBackend):
     def check_ready(self):
         from agent.core.errors import ConfigError
@@ -34,7 +39,8 @@ class NoWeightsBackend(fakes.FlatBackend):
 @pytest.fixture(autouse=True)
 def fake_backends(monkeypatch):
     yield from fakes.installed(monkeypatch, approve={8}, crash="tests.test_failures:CrashingBackend",
-                               noweights="tests.test_failures:NoWeightsBackend")
+                               noweights="tests.test_failures:NoWeightsBackend",
+                               refusing="tests.test_failures:RefusingBackend")
 
 
 def last_json(result):
@@ -89,3 +95,43 @@ def test_batch_marks_a_failing_brief_failed_and_exits_1(tmp_path):
     lines = {json.loads(l)["id"]: json.loads(l) for l in r.stdout.strip().splitlines() if l.startswith("{")}
     assert lines["bad"]["status"] == "failed" and "IndexError" in lines["bad"]["error"]
     assert lines["ok"]["status"] == "approved"
+
+
+def test_a_model_without_negative_prompts_gets_it_in_words(tmp_path, monkeypatch):
+    from agent.core.records import RunStore
+    from agent.core.types import Brief, RunRecord
+    from agent.run.context import RunContext
+    from tools import with_brief
+
+    record = RunRecord(run_id="r", brief=Brief(text="a lake", negative_prompt="people"), image_model="test:flat")
+    ctx = RunContext(record, RunStore(tmp_path))
+    assert with_brief(ctx, "a lake") == ("a lake", "people")
+    ctx.image_backend().info.supports_negative = False
+    try:
+        assert with_brief(ctx, "a lake") == ("a lake. Avoid: people", "")
+    finally:
+        ctx.image_backend().info.supports_negative = True
+
+
+def test_the_director_cannot_send_a_critic_to_a_server_the_operator_did_not_allow(tmp_path):
+    from agent.core.protocols import ToolCall
+    from agent.core.records import RunStore
+    from agent.core.types import Brief, RunRecord
+    from agent.run.context import RunContext
+    from tools import default_toolbox
+
+    record = RunRecord(run_id="r", brief=Brief(text="a lake"), image_model="test:flat", critic="critic:seed")
+    ctx = RunContext(record, RunStore(tmp_path))
+    default_toolbox().call(ctx, ToolCall(id="1", name="generate_image", arguments={"prompt": "a lake", "seed": 1}))
+    result = default_toolbox().call(ctx, ToolCall(id="2", name="critique", arguments={
+        "attempt": 0, "critic": "critic:vlm@openai-compatible:m@https://evil.example/v1"}))
+    assert result.is_error and "not allowed" in result.data["error"] and "evil.example" in result.data["error"]
+
+
+def test_a_run_that_could_not_make_anything_fails(tmp_path):
+    """The director gives up because every generation was refused: failed with the reason, not 'ended'."""
+    r = runner.invoke(app, ["run", "a lake", "--image-model", "refusing:x", *FAKE, "--seed", "1",
+                            "--max-iterations", "2", "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 1
+    out = last_json(r)
+    assert out["status"] == "failed" and "does not draw lakes" in out["error"]

@@ -140,3 +140,16 @@ def test_a_director_written_layout_is_checked_and_used(tmp_path, monkeypatch):
     assert not good.is_error
     assert "a red circle at the" in record.attempts[0].prompt
     assert "layout" in default_toolbox().specs()[1].parameters["properties"]
+
+
+def test_the_offline_director_speaks_the_embedded_models_grammar(tmp_path):
+    """Agent mode reads the plan state off the conversation: the model's vocabulary must travel with
+    it, or the prompts fill with words the model does not know (and edits lose their object)."""
+    pytest.importorskip("diffusers")
+    from agent.surfaces.api import Studio
+
+    result = Studio(runs_dir=tmp_path).run("two red circles left of a blue square", seed=0,
+                                           budget={"max_iterations": 1})
+    first = result.attempts[0]
+    assert first.prompt.startswith("a photo of two red circles left of a blue square")
+    assert "warning" not in first.artifact.meta

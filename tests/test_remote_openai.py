@@ -201,7 +201,7 @@ def test_any_name_the_service_accepts_is_sent(tmp_path, sleeps):
 
 def test_unknown_price_with_a_money_budget_is_refused_before_paying(tmp_path, monkeypatch):
     with prices.spending_limit(5.0):
-        with pytest.raises(BudgetSpent, match="gpt-image-3 .*no price.*ATELIER_PRICES"):
+        with pytest.raises(ConfigError, match="gpt-image-3 .*no price.*ATELIER_PRICES"):
             backend("gpt-image-3", Replay()).generate(req(), tmp_path)  # any request would fail the replay
     # the user adds the new model to their own price file: it is then checked and priced
     own = tmp_path / "prices.yaml"

@@ -153,7 +153,7 @@ def test_options_checked_before_any_call(tmp_path, image):
     with pytest.raises(ConfigError, match="runway:gen4_turbo"):
         RunwayVideo("gen 2")
     newer = RunwayVideo("gen5", api_key=KEY, client=Replay().client())  # a newer model is sent as named
-    with prices.spending_limit(5.0), pytest.raises(BudgetSpent, match="no price"):
+    with prices.spending_limit(5.0), pytest.raises(ConfigError, match="no price"):
         newer.generate(req(prompt="a fox", extra={"duration": 5}), tmp_path)
     with prices.spending_limit(0.20), pytest.raises(BudgetSpent):
         b.generate(req(source_image=image), tmp_path)  # 5 s of gen4_turbo is $0.25

@@ -159,5 +159,5 @@ def test_options_checked_before_any_call(tmp_path):
         StabilityImages("dalle")
     newer = StabilityImages("sd4-large", api_key=KEY, client=Replay().client())  # a newer SD model is sent as named
     assert (newer.endpoint, newer.form_model) == ("sd3", "sd4-large")
-    with prices.spending_limit(5.0), pytest.raises(BudgetSpent, match="no price"):
+    with prices.spending_limit(5.0), pytest.raises(ConfigError, match="no price"):
         newer.generate(req(), tmp_path)  # its price is unknown: refused before paying

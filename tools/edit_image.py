@@ -50,7 +50,7 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
     elif mask is not None and load_image(mask).size != load_image(source.artifact.path).size:
         raise InputError(f"the mask is {load_image(mask).size} but attempt {attempt} is "
                          f"{load_image(source.artifact.path).size}; they must be the same size")
-    prompt, negative_prompt = with_brief(ctx, prompt)
+    prompt, negative_prompt = with_brief(ctx, prompt, model=model)
     request = GenerationRequest(prompt=prompt, negative_prompt=negative_prompt, model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,

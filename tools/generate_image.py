@@ -36,7 +36,7 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
             breaks the brief's spec is refused with the reason.
     """
     ctx.check_budget(about_to_generate=n)
-    prompt, negative_prompt = with_brief(ctx, prompt, negative_prompt)
+    prompt, negative_prompt = with_brief(ctx, prompt, negative_prompt, model)
     request = GenerationRequest(prompt=prompt, negative_prompt=negative_prompt,
                                 model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,

@@ -12,6 +12,7 @@ from agent.core.artifacts import stamp_verdict
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
 from agent.core.protocols import check_ready
 from agent.core.records import RunStore
+from agent.core.trust import TrustPolicy, check_untrusted_spec
 from agent.core.types import Artifact, Attempt, Event, RunRecord, Verdict
 
 # (brief, proposed prompt) -> the prompt to use (edited or as is), or None to refuse the rewrite
@@ -33,27 +34,33 @@ class RunContext:
 
     # ---- back ends, resolved lazily and cached per process by the registry -------------------
     def image_backend(self, model: str | None = None):
-        """The run's image back end, or another the director names. A model the run was not set up
-        with that cannot work here is the director's mistake (a tool error it can correct), not the
-        run's: only the run's own model failing ends the run."""
-        if not model or model == self.record.image_model:
-            return registry.resolve("image", self.record.image_model)
+        return self._chosen("image", model, self.record.image_model)
+
+    def video_backend(self, model: str | None = None):
+        return self._chosen("video", model, self.video_model)
+
+    def critic(self, spec: str | None = None):
+        return self._chosen("critic", spec, self.record.critic)
+
+    def _chosen(self, kind: str, spec: str | None, default: str | None):
+        """The run's own back end of `kind`, or another the director names. The director is not the
+        operator (a brief can steer it): what it names passes the operator's trust policy (no key
+        to a server the operator did not allow). A back end the run was not set up with that
+        cannot work here is the director's mistake, a tool error it can correct; only the run's
+        own back end failing ends the run."""
+        if not spec or spec == default:
+            if not default:
+                raise InputError(f"no {kind} model chosen for this run: the operator sets one "
+                                 f"(e.g. video_model=local:svd or runway:gen4_turbo)")
+            return registry.resolve(kind, default)
         try:
-            backend = registry.resolve("image", model)
+            check_untrusted_spec(kind, spec, TrustPolicy.from_env(
+                [self.record.llm, self.record.image_model, self.record.critic, self.video_model]))
+            backend = registry.resolve(kind, spec)
             check_ready(backend)
             return backend
         except ConfigError as e:
-            raise InputError(f"{e} (this run uses {self.record.image_model})") from None
-
-    def video_backend(self, model: str | None = None):
-        from agent.core.errors import ConfigError
-        spec = model or self.video_model
-        if not spec:
-            raise ConfigError("no video model chosen: pass video_model (e.g. local:svd or runway:gen4_turbo)")
-        return registry.resolve("video", spec)
-
-    def critic(self, spec: str | None = None):
-        return registry.resolve("critic", spec or self.record.critic)
+            raise InputError(f"{e} (this run uses {default or f'no {kind} model'})") from None
 
     # ---- budget ------------------------------------------------------------------------------
     @property

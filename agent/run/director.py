@@ -37,6 +37,7 @@ class Director:
         self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))
         self.messages = [Message.model_validate(m) for m in ctx.record.messages]
         self.errors_in_a_row = 0
+        self.last_error: str | None = None
 
     @property
     def record(self):
@@ -54,6 +55,9 @@ class Director:
             r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
             if isinstance(stop, TooManyErrors):
                 r.error = str(stop)
+            elif isinstance(stop, Ended) and not r.attempts and self.last_error:
+                # it gave up because nothing could be made: that is a failure, not a choice
+                r.status, r.error = "failed", self.last_error
             if isinstance(stop, (Approved, BudgetSpent)):
                 self.present(money_left=not str(stop).startswith("money budget"))
         except AtelierError as e:
@@ -148,6 +152,7 @@ class Director:
         self.ctx.emit("step_started", f"{call.name}({json.dumps(call.arguments)[:200]})",
                       tool=call.name, arguments=call.arguments)
         result = self.toolbox.call(self.ctx, call)
+        self.last_error = result.data["error"] if result.is_error else None
         if result.is_error:
             self.ctx.emit("tool_error", result.data["error"], tool=call.name)
         return result

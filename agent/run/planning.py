@@ -40,7 +40,7 @@ def prompt_vars(state: PlanState) -> dict[str, Any]:
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
                 "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
-                "adds_by_inpainting", "layouts"})}
+                "adds_by_inpainting", "layouts", "vocabulary"})}
 
 
 def attempt_view(a: Attempt) -> AttemptView:

@@ -162,13 +162,13 @@ class Setup:
 
 def single(s: Setup, item: Item, seed: int, key: str):
     """One image from the refined prompt; no critic (the benchmark judges it afterwards)."""
-    return s.studio(key, critic=NULL_CRITIC, edits=False).run(
+    return s.studio(key, critic=NULL_CRITIC, edits=False, layouts=False).run(
         item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(1))
 
 
 def best_of_n(s: Setup, item: Item, seed: int, key: str):
     """N images in one batched call (seeds seed..seed+N-1); the critic picks the best."""
-    return s.studio(key, edits=False).run(item.prompt, spec=item.spec, seed=seed, candidates=s.budget,
+    return s.studio(key, edits=False, layouts=False).run(item.prompt, spec=item.spec, seed=seed, candidates=s.budget,
                                           budget=s.budget_of(s.budget, 1))
 
 

@@ -691,10 +691,7 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
 def _policy(defaults: ui.Settings):
     """What UI users may choose (agent/core/trust.py): the operator's defaults always; a server URL
     only when the operator configured it."""
-    try:
-        from agent.core.trust import TrustPolicy
-    except ImportError:
-        return None
+    from agent.core.trust import TrustPolicy
     return TrustPolicy.from_env(operator_specs=[defaults.llm, defaults.image_model, defaults.video_model,
                                                 defaults.critic])
 

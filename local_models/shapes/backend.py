@@ -94,11 +94,15 @@ class ShapesBackend:
         with self._lock:
             if "txt2img" not in self._pipes:
                 self.check_ready()
+                # loading bars and transformers' notes about optional packages are noise on a run's stderr
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 import torch
                 from diffusers import StableDiffusionPipeline
                 from diffusers.utils import logging as dlog
+                from transformers.utils import logging as tlog
 
-                dlog.set_verbosity_error()
+                dlog.set_verbosity_error(), dlog.disable_progress_bar()
+                tlog.set_verbosity_error(), tlog.disable_progress_bar()
                 torch.set_num_threads(self.threads or default_threads())
                 t0 = time.perf_counter()
                 p = StableDiffusionPipeline.from_pretrained(self.weights, dtype=torch.float32,

@@ -107,7 +107,7 @@ def before_paying(estimate_usd: float | None, what: str) -> None:
     if (wallet := _wallet.get()) is None:
         return
     if estimate_usd is None:
-        raise BudgetSpent(f"{what} has no price in the price table, so a money budget cannot be kept: "
+        raise ConfigError(f"{what} has no price in the price table, so a money budget cannot be kept: "
                           f"add its price to a YAML file named by {PRICES_ENV} (merged over "
                           f"{DEFAULT_PRICES.name}), or run without a money budget")
     wallet.check(estimate_usd, what)
