@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from agent.core.types import SceneSpec
 
 SIDE_BY_COUNT = {1: 22, 2: 20, 3: 17, 4: 16}  # box side on a 64-unit canvas, by objects in the scene
-GAP = 3  # free pixels between boxes (on 64 units): touching shapes read as one
+GAP = 6  # free pixels between boxes (on 64 units): their inpainting masks must not touch
 
 
 class LayoutBox(BaseModel):

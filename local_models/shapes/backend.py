@@ -201,7 +201,7 @@ class ShapesBackend:
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
             for group in layout.groups():
-                mask = region_mask([b.box for b in group])
+                mask = region_mask([b.box for b in group], grow=1)
                 what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
                                                         f"on a {background} background"})
                 image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
