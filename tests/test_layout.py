@@ -153,3 +153,17 @@ def test_the_offline_director_speaks_the_embedded_models_grammar(tmp_path):
     first = result.attempts[0]
     assert first.prompt.startswith("a photo of two red circles left of a blue square")
     assert "warning" not in first.artifact.meta
+
+
+def test_a_layout_where_it_is_the_better_bet():
+    from agent.core.plans import wants_layout
+    rel = SceneSpec.model_validate({"include": [{"class": "ring"}, {"class": "star", "position": ["above", 0]}]})
+    count = SceneSpec.model_validate({"include": [{"class": "star", "count": 3}]})
+    miss = AttemptView(index=0, action="generate", prompt="p", seed=1)
+    base = PlanState(brief="b", image_model="m", layouts="regions")
+    assert wants_layout(base.model_copy(update={"spec": rel}))  # relations: at once
+    assert not wants_layout(base.model_copy(update={"spec": count}))  # counts: plain first
+    assert wants_layout(base.model_copy(update={"spec": count, "attempts": [miss, miss]}))  # twice missed
+    assert wants_layout(base.model_copy(update={"spec": count, "layout_policy": "always"}))
+    assert not wants_layout(base.model_copy(update={"spec": rel, "layout_policy": "never"}))
+    assert not wants_layout(base.model_copy(update={"spec": rel, "layouts": "words"}))  # cannot compose

@@ -13,7 +13,7 @@ from agent.core.geometry import relation_holds
 if TYPE_CHECKING:
     from agent.core.types import SceneSpec
 
-SIDE_BY_COUNT = {1: 22, 2: 20, 3: 17, 4: 16}  # box side on a 64-unit canvas, by objects in the scene
+SIDE_BY_COUNT = {1: 22, 2: 20, 3: 17, 4: 15}  # box side on a 64-unit canvas, by objects in the scene
 GAP = 6  # free pixels between boxes (on 64 units): their inpainting masks must not touch
 
 
@@ -163,7 +163,7 @@ def _clear(rel: str, box, other) -> bool:
     dx = abs((box[0] + box[2]) - (other[0] + other[2])) / 2
     dy = abs((box[1] + box[3]) - (other[1] + other[3])) / 2
     main, cross = (dx, dy) if rel in ("left of", "right of") else (dy, dx)
-    return main >= 0.9 * (box[2] - box[0]) and cross <= 0.6 * main
+    return main >= 0.9 * (box[2] - box[0]) and cross <= 0.9 * main
 
 
 def _overlap(a, b, gap: int = 0) -> bool:

@@ -8,7 +8,7 @@ import secrets
 from agent.core.captions import canonical_prompt
 from agent.core.errors import ConfigError
 from agent.core.layout import LayoutBox, plan_layout
-from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages
+from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages, wants_layout
 from agent.core.prompts import load_prompt
 from agent.core.protocols import Message, TextPart, ToolCall
 from agent.core.types import ObjectSpec, SceneSpec, Verdict
@@ -38,7 +38,7 @@ class OfflinePlanner:
                         rationale="the brief's objects, stated plainly, with a neutral style")
 
     def first_step(self, state: PlanState) -> NextStep:
-        grounded = _grounded(state)
+        grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None,
                         reason="layout first: boxes planned by rules, drawn one group at a time" if grounded
@@ -57,7 +57,7 @@ class OfflinePlanner:
             # an edit chain that cannot go on (no room where the relation wants the object) ends in a new seed
             if step := self.edit_for(state, last if chain else best):
                 return step
-        if _grounded(state):
+        if wants_layout(state):
             return NextStep(action="generate", prompt=state.refined_prompt or state.brief, n=state.candidates,
                             layout="auto", reason="a new layout and seed")
         rounds = sum(a.action == "generate" for a in state.attempts) // max(state.candidates, 1)
@@ -153,10 +153,6 @@ def grow(box, width: int, height: int, by: float = 0.15) -> tuple[int, int, int,
     x0, y0, x1, y1 = box
     dx, dy = int((x1 - x0) * by) + 1, int((y1 - y0) * by) + 1
     return max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
-
-
-def _grounded(state: PlanState) -> bool:
-    return state.layouts == "regions" and bool(state.spec and state.spec.include)
 
 
 def object_prompt(state: PlanState, k: int) -> str:

@@ -18,7 +18,7 @@ import traceback
 from agent.run.context import RunContext
 from agent.core.errors import (Approved, AtelierError, BudgetSpent, Ended, StopRun, Stopped,
                           TooManyErrors)
-from agent.core.plans import Planner
+from agent.core.plans import LayoutPolicy, Planner
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
 from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
@@ -31,7 +31,7 @@ STATUS = {Approved: "approved", BudgetSpent: "budget_spent", Stopped: "stopped",
 
 class Director:
     def __init__(self, llm: LLM, ctx: RunContext, toolbox: Toolbox, planner: Planner | None = None,
-                 edits: bool = True, layouts: bool = True):
+                 edits: bool = True, layouts: LayoutPolicy = "auto"):
         self.llm, self.ctx, self.toolbox, self.edits, self.layouts = llm, ctx, toolbox, edits, layouts
         # the offline planner is both an LLM and a Planner; any other LLM plans through prompts
         self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.core.plans import AttemptView, NextStep, PlanState, Proposal
+from agent.core.plans import AttemptView, LayoutPolicy, NextStep, PlanState, Proposal, wants_layout
 from agent.core.prompts import load_prompt
 from agent.core.types import Attempt, RunRecord
 
@@ -22,7 +22,7 @@ class LLMPlanner:
 
     def first_step(self, state: PlanState) -> NextStep:
         """The refined prompt, drawn from a layout planned by rules where the model composes regions."""
-        grounded = state.layouts == "regions" and bool(state.spec and state.spec.include)
+        grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None)
 
@@ -40,7 +40,7 @@ def prompt_vars(state: PlanState) -> dict[str, Any]:
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
                 "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
-                "adds_by_inpainting", "layouts", "vocabulary"})}
+                "adds_by_inpainting", "layouts", "layout_policy", "vocabulary"})}
 
 
 def attempt_view(a: Attempt) -> AttemptView:
@@ -59,11 +59,12 @@ def attempt_data(a: Attempt) -> dict[str, Any]:
     return attempt_view(a).model_dump(mode="json", exclude_none=True)
 
 
-def state_from_record(record: RunRecord, info, edits: bool = True, layouts: bool = True) -> PlanState:
-    """`layouts=False` plans as if the model could not compose a layout (the benchmark's baseline)."""
+def state_from_record(record: RunRecord, info, edits: bool = True, layouts: LayoutPolicy = "auto") -> PlanState:
+    """`layouts="never"` plans as if the model could not compose a layout (the benchmark's baseline)."""
     return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
-                     adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts else "words", candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
+                     adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts != "never" else "words",
+                     layout_policy=layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
                      attempts=[attempt_view(a) for a in record.attempts])
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from agent.core import registry
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
+from agent.core.plans import LayoutPolicy
 from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
@@ -45,7 +46,7 @@ class Studio:
     def __init__(self, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
                  critic: str = DEFAULT_CRITIC, video_model: str | None = None,
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
-                 edits: bool = True, layouts: bool = True, on_event: Callable[[Event], None] | None = None):
+                 edits: bool = True, layouts: LayoutPolicy = "auto", on_event: Callable[[Event], None] | None = None):
         self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
         self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event
         self.store = RunStore(runs_dir)

@@ -40,11 +40,12 @@ from agent.core.types import Artifact, SceneSpec, Verdict
 
 CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 BASE_STRATEGIES = ["single", "best_of_n", "loop", "loop_edits"]
-LAYOUT_STRATEGIES = ["layout", "layout_edits"]
+LAYOUT_STRATEGIES = ["layout", "layout_edits", "agent_default"]
 QUICK_PER_CATEGORY = 4
 LABELS = {"single": "single shot", "best_of_n": "best-of-N (critic picks)", "loop": "agent loop",
           "loop_edits": "agent loop + edits", "layout": "layout first",
-          "layout_edits": "layout first + region edits"}
+          "layout_edits": "layout first + region edits",
+          "agent_default": "layout where it helps + region edits (atelier run)"}
 NULL_CRITIC = "critic:bench-none"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,37 +163,46 @@ class Setup:
 
 def single(s: Setup, item: Item, seed: int, key: str):
     """One image from the refined prompt; no critic (the benchmark judges it afterwards)."""
-    return s.studio(key, critic=NULL_CRITIC, edits=False, layouts=False).run(
+    return s.studio(key, critic=NULL_CRITIC, edits=False, layouts="never").run(
         item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(1))
 
 
 def best_of_n(s: Setup, item: Item, seed: int, key: str):
     """N images in one batched call (seeds seed..seed+N-1); the critic picks the best."""
-    return s.studio(key, edits=False, layouts=False).run(item.prompt, spec=item.spec, seed=seed, candidates=s.budget,
+    return s.studio(key, edits=False, layouts="never").run(item.prompt, spec=item.spec, seed=seed, candidates=s.budget,
                                           budget=s.budget_of(s.budget, 1))
 
 
 def loop(s: Setup, item: Item, seed: int, key: str):
     """The offline planner's loop: one image a round, re-seed with stronger guidance until approved."""
-    return s.studio(key, edits=False, layouts=False).run(item.prompt, spec=item.spec, seed=seed,
+    return s.studio(key, edits=False, layouts="never").run(item.prompt, spec=item.spec, seed=seed,
                                                          budget=s.budget_of(s.budget))
 
 
 def loop_edits(s: Setup, item: Item, seed: int, key: str):
     """The same loop, with targeted region edits from the critic's findings."""
-    return s.studio(key, edits=True, layouts=False).run(item.prompt, spec=item.spec, seed=seed,
+    return s.studio(key, edits=True, layouts="never").run(item.prompt, spec=item.spec, seed=seed,
                                                         budget=s.budget_of(s.budget))
 
 
 def layout(s: Setup, item: Item, seed: int, key: str):
     """Layout first (where the model composes regions): boxes by rules, drawn group by group; a miss
     gets a new layout and seed."""
-    return s.studio(key, edits=False).run(item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(s.budget))
+    return s.studio(key, edits=False, layouts="always").run(item.prompt, spec=item.spec, seed=seed,
+                                                            budget=s.budget_of(s.budget))
 
 
 def layout_edits(s: Setup, item: Item, seed: int, key: str):
     """Layout first, then region edits of what the critic found wrong."""
-    return s.studio(key, edits=True).run(item.prompt, spec=item.spec, seed=seed, budget=s.budget_of(s.budget))
+    return s.studio(key, edits=True, layouts="always").run(item.prompt, spec=item.spec, seed=seed,
+                                                           budget=s.budget_of(s.budget))
+
+
+def agent_default(s: Setup, item: Item, seed: int, key: str):
+    """What `atelier run` does: a layout where it is the better bet (a relation to hold, or plain
+    generation missed twice), region edits of what the critic found wrong."""
+    return s.studio(key, edits=True, layouts="auto").run(item.prompt, spec=item.spec, seed=seed,
+                                                         budget=s.budget_of(s.budget))
 
 
 def llm_agent(llm: str) -> Callable:
@@ -204,7 +214,8 @@ def llm_agent(llm: str) -> Callable:
 
 
 STRATEGY_FNS: dict[str, Callable] = {"single": single, "best_of_n": best_of_n, "loop": loop,
-                                      "loop_edits": loop_edits, "layout": layout, "layout_edits": layout_edits}
+                                      "loop_edits": loop_edits, "layout": layout, "layout_edits": layout_edits,
+                                      "agent_default": agent_default}
 
 
 def strategy_fn(key: str) -> Callable:
