@@ -98,12 +98,13 @@ class Layout(BaseModel):
 
 
 def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int = 64,
-                fixed: list[LayoutBox] = (), tries: int = 400) -> Layout | None:
+                fixed: list[LayoutBox] = (), tries: int = 400, gap: int = GAP) -> Layout | None:
     """A layout satisfying `spec` by rules: boxes sized for the number of objects, placed at random
     (seeded) where every relation holds clearly (by GenEval's rule with room to spare) and no two
     boxes touch. `fixed` boxes (in width x height pixels) are already there, e.g. objects a critic
     saw: only the instances still missing are placed, around them (object -1: in the way, nothing
-    else). Returns the new boxes and the fixed ones, or None when nothing fits."""
+    else; `gap`: free pixels between boxes, 64-unit canvas). Returns the new boxes and the fixed ones, or
+    None when nothing fits."""
     rng = random.Random(seed)
     unit = 64
     placed = Layout(width=width, height=height, boxes=list(fixed)).scaled(unit, unit).boxes
@@ -116,7 +117,7 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
     for _ in range(tries if len(items) > 1 else 1):  # one item: a single search is exhaustive
         boxes: list[LayoutBox] = list(placed)
         for k, obj in items:
-            box = _place(rng, side, unit, boxes, k, obj, spec)
+            box = _place(rng, side, unit, boxes, k, obj, spec, gap)
             if box is None:
                 break
             boxes.append(LayoutBox(object=k, kind=obj.cls, color=obj.color, box=box))
@@ -125,14 +126,14 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
     return None
 
 
-def _place(rng, side, unit, boxes, k, obj, spec):
+def _place(rng, side, unit, boxes, k, obj, spec, gap=GAP):
     """The first free spot, in random order, on a 2-pixel grid (every spot is tried once)."""
     s = max(8, side + rng.randint(-2, 2))
     spots = [(x, y) for x in range(1, unit - s, 2) for y in range(1, unit - s, 2)]
     rng.shuffle(spots)
     for x0, y0 in spots:
         box = (x0, y0, x0 + s, y0 + s)
-        if any(_overlap(box, b.box, GAP) for b in boxes):
+        if any(_overlap(box, b.box, gap) for b in boxes):
             continue
         if not all(_clear(rel, box, b.box) for rel, b in _relations(k, obj, spec, boxes)):
             continue

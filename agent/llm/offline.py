@@ -102,7 +102,8 @@ class OfflinePlanner:
         fixed = seen_boxes(best.verdict, spec)
         if spec.include[k].count - sum(b.object == k for b in fixed) != 1:
             return None
-        layout = plan_layout(spec, seed=best.seed + len(state.attempts), width=width, height=height, fixed=fixed)
+        layout = plan_layout(spec, seed=best.seed + len(state.attempts), width=width, height=height, fixed=fixed,
+                             gap=3)  # one box repainted: its mask only has to clear what is drawn
         added = [] if layout is None else [b for b in layout.boxes[len(fixed):] if b.object == k]
         return added[0].box if added else None
 
