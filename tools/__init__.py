@@ -13,8 +13,9 @@ def attempts_reply(attempts: list[Attempt], ctx) -> Reply:
     lines, data = [], []
     for a in attempts:
         v = a.verdict
-        state = ("critique failed: " + v.error) if v and v.error else \
-            ("APPROVED" if v and v.approved else "not approved")
+        state = v.state if v else "not approved"
+        if v and v.approved and not v.error:
+            state = state.upper()  # the director sees an approval at a glance
         issues = f" Issues: {'; '.join(v.issues)}." if v and v.issues else ""
         warning = a.artifact.meta.get("warning")
         lines.append(f"attempt {a.index} (seed {a.seed}): {state}.{issues}" + (f" Note: {warning}" if warning else ""))

@@ -9,19 +9,21 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def noun(kind: str, color: str | None = None, count: int = 1) -> str:
+    """An object without its number: "red circle", or "red circles" when there are several. The one
+    way the project puts an object into words (specs, layout boxes, detections, critic questions)."""
+    return " ".join(x for x in (color, kind if count == 1 else plural(kind)) if x)
+
+
 def describe(obj: ObjectSpec, size: str | None = None, *, one_word: str = "a") -> str:
-    words = []
+    """An object with its number: "a red circle" ("one red circle" with one_word="one"), "two big
+    blue squares"."""
     if obj.count == 1:
         first = (size or obj.color or obj.cls)
-        words.append(article(first) if one_word == "a" else "one")
+        number = article(first) if one_word == "a" else "one"
     else:
-        words.append(number_word(obj.count))
-    if size:
-        words.append(size)
-    if obj.color:
-        words.append(obj.color)
-    words.append(obj.cls if obj.count == 1 else plural(obj.cls))
-    return " ".join(words)
+        number = number_word(obj.count)
+    return " ".join(x for x in (number, size, noun(obj.cls, obj.color, obj.count)) if x)
 
 
 def canonical_prompt(spec: SceneSpec, background: str | None = None) -> str:

@@ -26,7 +26,8 @@ class LayoutBox(BaseModel):
     box: tuple[int, int, int, int]
 
     def describe(self) -> str:
-        return " ".join(x for x in (self.color, self.kind) if x)
+        from agent.core.captions import noun
+        return noun(self.kind, self.color)
 
 
 class Layout(BaseModel):

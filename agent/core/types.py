@@ -26,8 +26,9 @@ class ObjectSpec(BaseModel):
     position: tuple[Relation, int] | None = None
 
     def describe(self) -> str:
-        noun = self.cls if self.count == 1 else plural(self.cls)
-        return " ".join(x for x in (number_word(self.count), self.color, noun) if x)
+        """"one red circle", "two blue squares" (agent.core.captions.describe, counted in words)."""
+        from agent.core.captions import describe
+        return describe(self, one_word="one")
 
 
 class SceneSpec(BaseModel):
@@ -182,6 +183,23 @@ class Verdict(BaseModel):
         """One number to rank attempts by: approval first, then the mean score."""
         mean = sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
         return (1000.0 if self.approved else 0.0) + mean - 0.01 * len(self.issues)
+
+    @property
+    def state(self) -> str:
+        """The verdict in a word or two: "approved", "not approved" or "critique failed: why"."""
+        if self.error:
+            return f"critique failed: {self.error}"
+        return "approved" if self.approved else "not approved"
+
+    def summary(self) -> str:
+        """The verdict in one line, for events and the director: "not approved: no star; 2 circles"."""
+        if self.error or not self.issues:
+            return self.state
+        return f"{self.state}: {'; '.join(self.issues)}"
+
+    def scores_text(self) -> str:
+        """The scores as "count 1.00, color 0.50" ("" when there are none)."""
+        return ", ".join(f"{k} {v:.2f}" for k, v in self.scores.items())
 
 
 class Attempt(BaseModel):

@@ -20,6 +20,7 @@ from agent.core.errors import AtelierError, ConfigError, MalformedOutput
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM
 from agent.core.registry import resolve
+from agent.core.captions import noun
 from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, number_word, plural
 
 NAME = "critic:vlm"
@@ -93,12 +94,12 @@ def questions_for(spec: SceneSpec | None) -> list[Question]:
 
 
 def _noun(obj: ObjectSpec) -> str:
-    return f"{obj.color} {obj.cls}" if obj.color else obj.cls
+    return noun(obj.cls, obj.color)
 
 
 def _nouns(obj: ObjectSpec) -> str:
     """The object as its count needs it: "red circle" or "red circles"."""
-    return plural(_noun(obj)) if obj.count > 1 else _noun(obj)
+    return noun(obj.cls, obj.color, obj.count)
 
 
 # ---- the critic ----------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class RunContext:
         attempt.verdict = verdict
         attempt.artifact = stamp_verdict(attempt.artifact, verdict)
         self.record.best_index = best_index(self.record.attempts)  # a rescored attempt can lose its place
-        self.emit("verdict", _describe(verdict), attempt)
+        self.emit("verdict", verdict.summary(), attempt)
         return verdict
 
     def attempt(self, index: int) -> Attempt:
@@ -144,13 +144,6 @@ class RunContext:
 
     def path_in_run(self, name: str) -> Path:
         return self.out_dir / name
-
-
-def _describe(v: Verdict) -> str:
-    if v.error:
-        return f"critique failed: {v.error}"
-    state = "approved" if v.approved else "not approved"
-    return f"{state}" + (f": {'; '.join(v.issues)}" if v.issues else "")
 
 
 def best_index(attempts: list[Attempt]) -> int | None:

@@ -31,6 +31,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from agent.core.captions import noun
 from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict
 from local_models.shapes import world
 
@@ -57,7 +58,7 @@ class Detection:
     alternatives: tuple[str, ...] = ()  # other kinds it may be: its outline is ambiguous
 
     def describe(self) -> str:
-        return f"{self.color} {self.kind}"
+        return noun(self.kind, self.color)
 
 
 def _features(mask: np.ndarray) -> dict[str, float]:
