@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -51,11 +52,11 @@ def progress(event) -> None:
 
 @app.command()
 def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
-        llm: str = typer.Option("offline", help="director: offline, anthropic:MODEL, openai:MODEL, "
+        llm: str = typer.Option(DEFAULT_LLM, help="director: offline, anthropic:MODEL, openai:MODEL, "
                                 "openai-compatible:MODEL@URL, scripted:FILE"),
-        image_model: str = typer.Option("local:shapes", "--image-model"),
+        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
         video_model: Optional[str] = typer.Option(None, "--video-model"),
-        critic: str = typer.Option("critic:detector", help="critic:detector, critic:vlm, or a+b"),
+        critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
         mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
         max_iterations: int = typer.Option(4, "--max-iterations"),
         max_seconds: Optional[float] = typer.Option(None, "--max-seconds"),
@@ -129,9 +130,9 @@ def brief_batch(
         max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="batch time budget: start no "
                                                     "brief after it, and cap the ones in flight"),
         max_cost: Optional[float] = typer.Option(None, "--max-cost", help="batch money budget, US dollars"),
-        llm: str = typer.Option("offline", help="default director for briefs that name none"),
-        image_model: str = typer.Option("local:shapes", "--image-model", help="default image back end"),
-        critic: str = typer.Option("critic:detector", help="default critic"),
+        llm: str = typer.Option(DEFAULT_LLM, help="default director for briefs that name none"),
+        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="default image back end"),
+        critic: str = typer.Option(DEFAULT_CRITIC, help="default critic"),
         mode: str = typer.Option("agent", help="default mode: agent or loop"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: RAY_ADDRESS or auto)"),
@@ -176,7 +177,7 @@ def brief_batch(
 
 
 @app.command()
-def spec(prompt: str, llm: str = typer.Option("offline"), as_json: bool = typer.Option(False, "--json")):
+def spec(prompt: str, llm: str = typer.Option(DEFAULT_LLM), as_json: bool = typer.Option(False, "--json")):
     """Print the SceneSpec (GenEval format) the director derives from a prompt."""
     from agent.surfaces.api import spec_for
     try:
@@ -218,8 +219,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
                                                   "openai-compatible:MODEL@URL (repeat to compare)"),
           strategies: Optional[str] = typer.Option(None, "--strategies",
                                                    help="comma-separated: single,best_of_n,loop,loop_edits"),
-          image_model: str = typer.Option("local:shapes", "--image-model"),
-          judge: str = typer.Option("critic:detector", "--judge", help="the critic that scores every strategy"),
+          image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
+          judge: str = typer.Option(DEFAULT_CRITIC, "--judge", help="the critic that scores every strategy"),
           seed: int = typer.Option(0, "--seed", help="base seed; prompt i uses seed + 100 i"),
           out: Optional[Path] = typer.Option(None, "--out", help="results and runs (a temp folder by default); "
                                              "the same folder resumes"),
@@ -253,8 +254,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
     parts = ["atelier bench"] + (["--quick"] if quick else []) + \
         [f"{flag} {value}" for flag, value, default in [
             ("--limit", limit, None), ("--offset", offset, 0), ("--per-category", per_category, None),
-            ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, "local:shapes"),
-            ("--judge", judge, "critic:detector"), ("--seed", seed, 0), ("--threads", threads, 0)]
+            ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, DEFAULT_IMAGE_MODEL),
+            ("--judge", judge, DEFAULT_CRITIC), ("--seed", seed, 0), ("--threads", threads, 0)]
          if value != default] + \
         [f"--llm {s}" for s in llm or []]
     command = " ".join(parts)

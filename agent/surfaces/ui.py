@@ -1,6 +1,7 @@
 """Atelier's chat UI: `python app.py` (or `atelier ui`), both launching this module. A thin Gradio layer over the Python API
 (`agent.surfaces.api.Studio`): every decision about a run is the core's; this file lays out the page, turns
-events into chat messages (helpers in `agent/surfaces/ui_support.py`) and routes the user's clicks.
+events into chat messages (helpers in `agent/surfaces/ui_support.py`, with the run desks in `ui_desks.py`
+and the message text in `ui_text.py`) and routes the user's clicks.
 
 - Each browser tab has a desk on the server (its chat, runs, queued briefs, settings; a key kept in the
   tab's sessionStorage): runs are driven by the desk's worker thread, not by the page, so a reload
@@ -28,7 +29,7 @@ from typing import Any
 import gradio as gr
 
 from agent.surfaces import ui_support as ui
-from agent.core.defaults import EXAMPLE_BRIEFS
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM, EXAMPLE_BRIEFS
 from agent.core.errors import AtelierError, StopRun
 
 CSS = """
@@ -771,10 +772,10 @@ def cli(argv: list[str] | None = None) -> None:
     p.add_argument("--single-user", action="store_true",
                    help="one person uses this app: History may show every run in the folder")
     p.add_argument("--max-runs", type=int, default=4, help="runs at once across all sessions")
-    p.add_argument("--llm", default="offline")
-    p.add_argument("--image-model", default="local:shapes")
+    p.add_argument("--llm", default=DEFAULT_LLM)
+    p.add_argument("--image-model", default=DEFAULT_IMAGE_MODEL)
     p.add_argument("--video-model", default=None)
-    p.add_argument("--critic", default="critic:detector")
+    p.add_argument("--critic", default=DEFAULT_CRITIC)
     p.add_argument("--max-iterations", type=int, default=4)
     a = p.parse_args(argv)
     main(a.host, a.port, a.share, auth=a.auth, runs_dir=a.runs, single_user=a.single_user, max_runs=a.max_runs,

@@ -1,0 +1,364 @@
+"""The text the chat UI shows: every chat message (a plain dict, turned into Gradio's format by
+`agent/surfaces/ui.py`), a run's messages updated event by event, the gallery, verdict and history
+tables, the status line and a run's progress in words. Pure functions of records and events: no
+threads, no Gradio.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.core.types import Attempt, Event, RunRecord, Verdict
+
+
+# ---- chat messages -----------------------------------------------------------------------------
+# A message is a plain dict: {"role", "text", "media": [(path, kind)], "title", "status", "key"};
+# app.py turns it into Gradio's format. Keeping them plain keeps the session state small.
+def msg(text: str = "", role: str = "assistant", media=(), title: str | None = None,
+        status: str | None = None, key: str | None = None) -> dict[str, Any]:
+    return {"role": role, "text": text, "media": [(str(p), k) for p, k in media], "title": title,
+            "status": status, "key": key}
+
+
+def error_msg(text: str) -> dict[str, Any]:
+    return msg(f"⚠️ **Error:** {text}", key="error")
+
+
+def verdict_text(v: Verdict | None) -> str:
+    if v is None:
+        return "⏳ the critic is looking…"
+    if v.error:
+        return f"⚠️ {v.state}"
+    head = f"{'✅' if v.approved else '❌'} **{v.state}** by `{v.critic}`"
+    scores = v.scores_text()
+    lines = [head + (f" · scores: {scores}" if scores else "")]
+    lines += [f"- {issue}" for issue in v.issues]
+    return "\n".join(lines)
+
+
+def attempt_title(a: Attempt) -> str:
+    what = {"generate": "generated", "edit": "edited", "video": "video"}.get(a.action, a.action)
+    note = f" ({a.note})" if a.note else ""
+    return f"**Attempt {a.index}** · round {a.iteration} · {what}{note} · seed {a.seed}"
+
+
+def attempt_msg(a: Attempt, run_id: str) -> dict[str, Any]:
+    text = f"{attempt_title(a)}\n\n> {a.prompt}\n\n{verdict_text(a.verdict)}"
+    warning = a.artifact.meta.get("warning") if a.artifact.meta else None
+    if warning:
+        text += f"\n\n_note: {warning}_"
+    return msg(text, media=[(a.artifact.path, a.artifact.kind)], key=f"attempt:{run_id}:{a.index}")
+
+
+def refined_msg(prompt: str, how: str, changes: str, rationale: str = "", proposed: str = "",
+                run_id: str = "") -> dict[str, Any]:
+    text = f"📝 **Prompt** — {how}\n\n> {prompt}"
+    if changes:
+        text += f"\n\n**Changed from your brief:** {changes_markdown(changes)}"
+    else:
+        text += "\n\n_Same as your brief._"
+    if proposed and proposed != prompt:
+        text += f"\n\n_The director had proposed:_ {proposed}"
+    if rationale:
+        text += f"\n\n_Why:_ {rationale}"
+    return msg(text, key=f"prompt:{run_id}")
+
+
+def changes_markdown(changes: str) -> str:
+    """`+mist -calm` → added words in bold, removed ones struck through."""
+    out, current = [], None
+    for word in changes.split():
+        if word[:1] in "+-" and len(word) > 1:
+            current = word[0]
+            word = word[1:]
+        out.append((current, word))
+    groups: list[tuple[str | None, list[str]]] = []
+    for sign, word in out:
+        if groups and groups[-1][0] == sign:
+            groups[-1][1].append(word)
+        else:
+            groups.append((sign, [word]))
+    return " ".join(f"**+{' '.join(w)}**" if s == "+" else f"~~{' '.join(w)}~~" if s == "-" else " ".join(w)
+                    for s, w in groups)
+
+
+def final_msg(record_or_summary: RunRecord | dict) -> dict[str, Any]:
+    s = record_or_summary.summary() if isinstance(record_or_summary, RunRecord) else record_or_summary
+    best, n = s.get("best"), len(s.get("attempts", []))
+    status = s.get("status", "")
+    head = "🏁 " + status_words(s)[0] if status in ("approved", "ended") else status_words(s)[0]
+    head = f"**{head}**"
+    lines = [head]
+    if s.get("error") and status != "failed":
+        lines.append(f"⚠️ **Error:** {s['error']}")
+    if best:
+        index = next((i for i, a in enumerate(s["attempts"]) if a["path"] == best["path"]), None)
+        why = "the critic approved it" if best.get("approved") else "it scored best of all attempts"
+        lines.append(f"Final choice: **attempt {index}** (seed {best['seed']}) — {why}.")
+        v = best.get("verdict") or {}
+        if v.get("scores"):
+            lines.append("Scores: " + ", ".join(f"{k} {val:.2f}" for k, val in v["scores"].items()))
+        if v.get("issues"):
+            lines.append("Remaining issues: " + "; ".join(v["issues"]))
+    if s.get("stop_reason") and status not in ("stopped", "failed") and s["stop_reason"] != "error":
+        lines.append(f"_Why it ended:_ {s['stop_reason']}")
+    lines.append(f"_{n} attempt(s) in {s.get('iterations', 0)} round(s), {s.get('seconds', 0):.1f} s"
+                 + (f", ${s['cost_usd']:.3f}" if s.get("cost_usd") else "") + f" · run `{s['run_id']}`_")
+    media = [(best["path"], "video" if str(best["path"]).endswith((".mp4", ".webm")) else "image")] if best else []
+    return msg("\n\n".join(lines), media=media, key=f"final:{s['run_id']}")
+
+
+def log_msg(run_id: str) -> dict[str, Any]:
+    return msg("", title="Director's steps", status="pending", key=f"log:{run_id}")
+
+
+class RunView:
+    """The chat messages of one run, updated event by event (each attempt's message is filled in
+    when its verdict lands)."""
+
+    def __init__(self, chat: list[dict]):
+        self.chat = chat
+        self.run_id: str | None = None
+        self.status = "starting…"
+        self.attempts = 0
+
+    def _find(self, key: str) -> int | None:
+        for i in range(len(self.chat) - 1, -1, -1):
+            if self.chat[i].get("key") == key:
+                return i
+        return None
+
+    def _put(self, message: dict) -> None:
+        i = self._find(message["key"]) if message.get("key") else None
+        if i is None:
+            self.chat.append(message)
+        else:
+            self.chat[i] = message
+
+    def _log(self, line: str) -> None:
+        if not self.run_id:
+            return
+        i = self._find(f"log:{self.run_id}")
+        if i is None:
+            self.chat.append(log_msg(self.run_id))
+            i = len(self.chat) - 1
+        lines = (self.chat[i]["text"].splitlines() + [line])[-40:]
+        self.chat[i]["text"] = "\n".join(lines)
+
+    def apply(self, event: Event) -> None:
+        t = event.type
+        if t == "run_started":
+            self.run_id = event.run_id
+            spec = event.data.get("spec")
+            self._log(f"run {event.run_id} · {event.data.get('llm')} → {event.data.get('image_model')}"
+                      f" · judged by {event.data.get('critic')}")
+            if spec:
+                self._log("checkable spec: " + spec_line(spec))
+            self.status = "running"
+        elif t == "prompt_refined":
+            d = event.data
+            self._put(refined_msg(d.get("prompt", event.message), d.get("how", ""), d.get("changes", ""),
+                                  d.get("rationale", ""), d.get("proposed", ""), run_id=event.run_id))
+        elif t in ("attempt_made", "verdict") and event.attempt is not None:
+            self._put(attempt_msg(event.attempt, event.run_id))
+            if t == "attempt_made":
+                self.attempts += 1
+                self.status = f"judging attempt {event.attempt.index}…"
+            else:
+                self.status = f"attempt {event.attempt.index}: {event.message}"
+        elif t == "tool_error":
+            self._log(f"⚠️ {event.data.get('tool', 'tool')} failed: {event.message}")
+            self.chat.append(msg(f"⚠️ {event.data.get('tool', 'a tool')} failed: {event.message} "
+                                 f"— the director will try something else."))
+        elif t in ("step_started", "message"):
+            self._log(("· " if t == "step_started" else "💬 ") + event.message[:300])
+            if t == "step_started":
+                self.status = event.message[:120]
+        elif t == "run_finished":
+            i = self._find(f"log:{event.run_id}")
+            if i is not None:
+                self.chat[i]["status"] = "done"
+            summary = event.data.get("summary") or {}
+            if summary:
+                self._put(final_msg(summary))
+            self.status = summary.get("status", "finished")
+
+
+def spec_line(spec: dict) -> str:
+    parts = []
+    for obj in spec.get("include", []):
+        p = f"{obj.get('count', 1)} {obj.get('color') or ''} {obj['class']}".replace("  ", " ")
+        if obj.get("position"):
+            p += f" ({obj['position'][0]} #{obj['position'][1]})"
+        parts.append(p)
+    parts += [f"no {o['class']}" for o in spec.get("exclude", [])]
+    return "; ".join(parts) or "(none)"
+
+
+def record_msgs(record: RunRecord) -> list[dict[str, Any]]:
+    """A past run as chat messages: the brief, the prompt used, every attempt with its verdict, the end."""
+    from tools.refine_prompt import _changes
+    out = [msg(f"📂 Reopened run `{record.run_id}` ({record.created:%Y-%m-%d %H:%M}) · {record.llm} → "
+               f"{record.image_model} · {record.critic}", key=f"open:{record.run_id}"),
+           msg(record.brief.text, role="user", media=[(p, "image") for p in record.brief.reference_images])]
+    if record.refined_prompt:
+        out.append(refined_msg(record.refined_prompt, "the prompt this run used",
+                               _changes(record.brief.text, record.refined_prompt), run_id=record.run_id))
+    out += [attempt_msg(a, record.run_id) for a in record.attempts]
+    out.append(final_msg(record))
+    return out
+
+
+# ---- gallery, verdict table, history ----------------------------------------------------------
+def gallery_items(records: list[RunRecord]) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
+    """(path, caption) for each attempt of each record, and (run_id, attempt index) for each item."""
+    items, refs = [], []
+    for r in records:
+        for a in r.attempts:
+            v = a.verdict
+            mark = "✅" if v and v.approved else "❌" if v else "⏳"
+            best = " ★" if r.best_index == a.index else ""
+            score = f" {sum(v.scores.values()) / len(v.scores):.1f}" if v and v.scores else ""
+            items.append((str(a.artifact.path), f"{mark}{best} #{a.index} seed {a.seed}{score}"))
+            refs.append((r.run_id, a.index))
+    return items, refs
+
+
+TABLE_HEADERS = ["#", "seed", "verdict", "scores", "issues", "run"]
+
+
+def verdict_rows(records: list[RunRecord]) -> list[list[Any]]:
+    rows = []
+    for r in records:
+        for a in r.attempts:
+            v = a.verdict
+            verdict = "⏳" if v is None else ("✅ yes" if v.approved else "❌ no") + (" ★" if r.best_index == a.index else "")
+            rows.append([a.index, a.seed, verdict,
+                         v.scores_text() if v else "",
+                         "; ".join(v.issues) if v else "", r.run_id[-6:]])
+    return rows
+
+
+HISTORY_HEADERS = ["brief", "status", "approved", "attempts", "when", "image model", "run"]
+STATUS_SHORT = {"approved": "approved", "budget_spent": "budget spent", "stopped": "stopped", "ended": "ended",
+                "failed": "failed", "running": "interrupted"}
+
+
+def history_rows(rows: list[dict]) -> list[list[Any]]:
+    return [[(r.get("brief") or "")[:80], STATUS_SHORT.get(r.get("status"), r.get("status")),
+             "yes" if r.get("approved") else "no", r.get("attempts"),
+             (r.get("created") or "")[:16].replace("T", " "), r.get("image_model"), r["run_id"]]
+            for r in rows]
+
+
+def history_choices(rows: list[dict]) -> list[tuple[str, str]]:
+    return [(f"{r['run_id']} · {(r.get('brief') or '')[:50]} · {STATUS_SHORT.get(r.get('status'), r.get('status'))}",
+             r["run_id"]) for r in rows]
+
+
+# ---- what a run's status means, in plain words --------------------------------------------------
+def status_words(summary: dict) -> tuple[str, str]:
+    """(a sentence, a style: ok / warn / error / info) for a finished run's summary. Never a raw
+    status code, and a failure never reads as success."""
+    status, n = summary.get("status", ""), len(summary.get("attempts", []))
+    attempts = f"{n} attempt{'s' if n != 1 else ''}"
+    best = summary.get("best") or {}
+    if status == "approved":
+        return f"Approved — seed {best.get('seed')} after {attempts}.", "ok"
+    if status == "budget_spent":
+        return f"Budget spent — no approval within {attempts}; the best one is kept.", "warn"
+    if status == "stopped":
+        return f"Stopped by you after {attempts}.", "info"
+    if status == "ended":
+        how = "approved" if summary.get("approved") else "not approved"
+        return f"The director ended the run after {attempts} ({how}).", "ok" if summary.get("approved") else "warn"
+    if status == "failed":
+        return f"Failed — {summary.get('error') or summary.get('stop_reason') or 'the run did not work'}", "error"
+    if status == "running":
+        return "Interrupted — this run did not finish.", "warn"
+    return f"Finished with an unknown status ({status or 'none'}).", "warn"
+
+
+STATUS_ICONS = {"ok": "✅", "warn": "🟠", "error": "⚠️", "info": "⏹", "busy": "⏳", "queued": "🕒", "idle": ""}
+
+
+def status_html(text: str, kind: str = "idle", progress: float | None = None) -> str:
+    """The status line (and, while a run is in flight, its progress bar) as HTML."""
+    import html
+    icon = STATUS_ICONS.get(kind, "")
+    bar = ""
+    if progress is not None:
+        pct = max(0.0, min(1.0, progress)) * 100
+        bar = (f'<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
+               f'aria-valuenow="{pct:.0f}"><div style="width:{pct:.0f}%"></div></div>')
+    return f'<div class="st st-{kind}">{(icon + " ") if icon else ""}{html.escape(text)}</div>{bar}'
+
+
+def scrub(text: str, *folders: Path | str) -> str:
+    """A message with the server's own folders replaced by names (no server path reaches a user)."""
+    import tempfile
+    for folder, name in [*((f, "runs") for f in folders), (tempfile.gettempdir(), "tmp")]:
+        folder = str(folder).rstrip("/")
+        if folder and folder != "/":
+            text = text.replace(folder + "/", "").replace(folder, name)
+    return text
+
+
+def short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text):,} characters)"
+
+
+def viewer_text(run_id: str, attempt: Attempt) -> str:
+    v = attempt.verdict
+    lines = [f"### Attempt {attempt.index} · seed {attempt.seed}",
+             f"run `{run_id}` · round {attempt.iteration} · {attempt.action}"
+             + (f" · {attempt.note}" if attempt.note else ""),
+             f"**Prompt:** {attempt.prompt}", verdict_text(v)]
+    if v and v.detections:
+        lines.append("**What the critic saw** (cyan): " + "; ".join(d.message for d in v.detections))
+    layout = attempt.artifact.request.layout if attempt.artifact.request else None
+    if layout is not None and layout.boxes:
+        lines.append(f"**Layout** (magenta): {len(layout.boxes)} box{'es' if len(layout.boxes) != 1 else ''} — "
+                     + "; ".join(f"{b.describe()} {list(b.box)}" for b in layout.boxes))
+    else:
+        lines.append("_No layout: this image was not composed from boxes._")
+    return "\n\n".join(lines)
+
+
+# ---- a run's progress, in words ------------------------------------------------------------------
+def progress_text(p: dict, now: float) -> str:
+    """'attempt 2 of 4 · 6 s · about 3 s left' (attempt counts and time: the back ends do not
+    report their denoising steps to the run)."""
+    planned, done = p["planned"], p["done"]
+    spent = now - p["started"]
+    current = min(done + 1, planned)
+    what = "editing" if p.get("kind") == "edit" else f"attempt {current} of {planned}"
+    if p.get("judging"):
+        what += " · the critic is looking"
+    parts = [what, f"{spent:.0f} s"]
+    left = seconds_left(p, now)
+    if left is not None:
+        parts.append(f"about {left:.0f} s left" if left >= 1 else "almost done")
+    return " · ".join(parts)
+
+
+def seconds_left(p: dict, now: float) -> float | None:
+    """At most: the attempts left at the pace so far, capped by the time budget; None before any
+    attempt has finished (no pace to go by yet)."""
+    if not p["done"] or not p.get("first_at"):
+        return None
+    pace = (p["last_at"] - p["started"]) / p["done"]
+    left = max(0.0, pace * (p["planned"] - p["done"]) - (now - p["last_at"]))
+    if p.get("max_seconds"):
+        left = min(left, max(0.0, p["max_seconds"] - (now - p["started"])))
+    return left
+
+
+def progress_fraction(p: dict, now: float) -> float:
+    planned = max(1, p["planned"])
+    left = seconds_left(p, now)
+    spent = now - p["started"]
+    if left is not None and spent + left > 0:
+        by_time = spent / (spent + left)
+        return max(p["done"] / planned, min(by_time, (p["done"] + 1) / planned))
+    return p["done"] / planned
