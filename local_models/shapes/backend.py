@@ -200,13 +200,14 @@ class ShapesBackend:
             one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
-            for group in layout.groups():
+            passes = passes_for(layout)
+            for group in passes:
                 mask = region_mask([b.box for b in group], grow=1)
                 what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
                                                         f"on a {background} background"})
                 image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
             images.append(image)
-        return images, steps * len(layout.groups())
+        return images, steps * len(passes_for(layout))
 
     # ---- the protocol ---------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
@@ -287,3 +288,12 @@ def background_of(image) -> str:
 
 def _a(text: str) -> str:
     return ("an " if text[:1] in "aeiou" else "a ") + text
+
+
+def passes_for(layout) -> list[list]:
+    """The inpainting passes that draw a layout: one per kind-and-colour group, but a pair drawn box
+    by box (in one pass the model often draws two neighbouring boxes as one merged shape)."""
+    out = []
+    for group in layout.groups():
+        out += [[b] for b in group] if len(group) == 2 else [group]
+    return out
