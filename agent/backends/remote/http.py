@@ -287,3 +287,25 @@ class Api:
                                   f"cancelled it", kind="deadline", retryable=True)
             self.sleep(min(delay, deadline_s - elapsed))
             delay = min(delay * factor, cap)
+
+
+class BearerService:
+    """A back end whose service takes its key as a Bearer token: `check_ready` before anything is
+    spent and one lazily built `Api`. Subclasses set `service`, `key_var` and any `extra_headers`,
+    and keep `_key`, `_client`, `_base_url`, `_sleep`, `_clock` and `_api` (None until first use)."""
+
+    service: str
+    key_var: str
+    extra_headers: dict[str, str] = {}
+
+    def check_ready(self) -> None:
+        """The key is set (else a ConfigError naming the variable), before anything is spent."""
+        api_key(self.key_var, self._key, self.service)
+
+    def api(self) -> Api:
+        if self._api is None:
+            key = api_key(self.key_var, self._key, self.service)
+            self._api = Api(self.service, self._base_url, secret=key, key_var=self.key_var, client=self._client,
+                            headers={"Authorization": f"Bearer {key}", **self.extra_headers},
+                            sleep=self._sleep, clock=self._clock)
+        return self._api

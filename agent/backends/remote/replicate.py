@@ -27,7 +27,7 @@ from agent.core.errors import ConfigError, InputError
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from agent.backends.remote import prices
-from agent.backends.remote.http import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, Api, RemoteError, api_key, is_policy
+from agent.backends.remote.http import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, Api, BearerService, RemoteError, is_policy
 from agent.backends.remote.outputs import image_artifact, png_bytes, source_digest, video_artifact
 
 SERVICE = "Replicate"
@@ -59,11 +59,12 @@ def parse_model(model: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-class _Replicate:
+class _Replicate(BearerService):
     """The predictions API, shared by the image and the video back ends."""
 
     kind = "image"
     deadline_s = 300.0
+    service, key_var = SERVICE, KEY_VAR
 
     def __init__(self, model: str, *, api_key: str | None = None, client: httpx.Client | None = None,
                  base_url: str = BASE_URL, deadline_s: float | None = None,
@@ -78,16 +79,6 @@ class _Replicate:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.model!r})"
 
-    def check_ready(self) -> None:
-        """The key is set (else a ConfigError naming the variable), before anything is spent."""
-        api_key(KEY_VAR, self._key, SERVICE)
-
-    def api(self) -> Api:
-        if self._api is None:
-            key = api_key(KEY_VAR, self._key, SERVICE)
-            self._api = Api(SERVICE, self._base_url, secret=key, key_var=KEY_VAR, client=self._client,
-                            headers={"Authorization": f"Bearer {key}"}, sleep=self._sleep, clock=self._clock)
-        return self._api
 
     # ---- prices ------------------------------------------------------------------------------
     def _rate(self) -> dict[str, float]:

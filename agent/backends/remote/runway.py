@@ -23,7 +23,7 @@ from agent.core.errors import ConfigError, InputError
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from agent.backends.remote import prices
-from agent.backends.remote.http import MAX_VIDEO_BYTES, Api, RemoteError, api_key
+from agent.backends.remote.http import MAX_VIDEO_BYTES, Api, BearerService, RemoteError
 from agent.backends.remote.outputs import data_url, video_artifact
 
 SERVICE = "Runway"
@@ -47,8 +47,10 @@ UNLISTED: dict[str, Any] = dict(ratios=_GEN4_RATIOS + [r for r in _VEO_RATIOS if
 DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
-class RunwayVideo:
+class RunwayVideo(BearerService):
     """VideoBackend for Runway's image-to-video and text-to-video models."""
+
+    service, key_var, extra_headers = SERVICE, KEY_VAR, {"X-Runway-Version": API_VERSION}
 
     def __init__(self, model: str, *, api_key: str | None = None, client: httpx.Client | None = None,
                  base_url: str = BASE_URL, deadline_s: float = 900.0,
@@ -68,17 +70,6 @@ class RunwayVideo:
     def __repr__(self) -> str:
         return f"RunwayVideo({self.model!r})"
 
-    def check_ready(self) -> None:
-        """The key is set (else a ConfigError naming the variable), before anything is spent."""
-        api_key(KEY_VAR, self._key, SERVICE)
-
-    def api(self) -> Api:
-        if self._api is None:
-            key = api_key(KEY_VAR, self._key, SERVICE)
-            self._api = Api(SERVICE, self._base_url, secret=key, key_var=KEY_VAR, client=self._client,
-                            headers={"Authorization": f"Bearer {key}", "X-Runway-Version": API_VERSION},
-                            sleep=self._sleep, clock=self._clock)
-        return self._api
 
     def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any], int]:
         spec = self.spec

@@ -20,7 +20,7 @@ from agent.core.errors import ConfigError, InputError
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from agent.backends.remote import prices
-from agent.backends.remote.http import Api, RemoteError, api_key
+from agent.backends.remote.http import Api, BearerService, RemoteError
 from agent.backends.remote.outputs import b64decode, image_artifact, png_bytes, source_digest
 
 SERVICE = "Stability"
@@ -45,9 +45,11 @@ STYLE_PRESETS = ("3d-model", "analog-film", "anime", "cinematic", "comic-book", 
 MAX_PROMPT = 10000
 
 
-class StabilityImages:
+class StabilityImages(BearerService):
     """ImageBackend for Stable Image Core / Ultra / SD3.x. Options in `request.extra`: aspect_ratio,
     style_preset; for edits, search_prompt (search-and-replace) and grow_mask (inpaint)."""
+
+    service, key_var, extra_headers = SERVICE, KEY_VAR, {"Accept": "application/json"}
 
     def __init__(self, model: str, *, api_key: str | None = None, client: httpx.Client | None = None,
                  base_url: str = BASE_URL, sleep: Callable[[float], None] = time.sleep,
@@ -70,17 +72,6 @@ class StabilityImages:
     def __repr__(self) -> str:
         return f"StabilityImages({self.model!r})"
 
-    def check_ready(self) -> None:
-        """The key is set (else a ConfigError naming the variable), before anything is spent."""
-        api_key(KEY_VAR, self._key, SERVICE)
-
-    def api(self) -> Api:
-        if self._api is None:
-            key = api_key(KEY_VAR, self._key, SERVICE)
-            self._api = Api(SERVICE, self._base_url, secret=key, key_var=KEY_VAR, client=self._client,
-                            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
-                            sleep=self._sleep, clock=self._clock)
-        return self._api
 
     # ---- checks before paying ----------------------------------------------------------------
     def _common(self, request: GenerationRequest, allowed: set[str]) -> dict[str, str]:
