@@ -173,36 +173,22 @@ def best_of_n(s: Setup, item: Item, seed: int, key: str):
                                           budget=s.budget_of(s.budget, 1))
 
 
-def loop(s: Setup, item: Item, seed: int, key: str):
-    """The offline planner's loop: one image a round, re-seed with stronger guidance until approved."""
-    return s.studio(key, edits=False, layouts="never").run(item.prompt, spec=item.spec, seed=seed,
-                                                         budget=s.budget_of(s.budget))
+def planner_loop(edits: bool, layouts: str, doc: str) -> Callable:
+    """A strategy run by the offline planner's loop, one image (or composed layout) a round, at the
+    full budget: with or without region edits, with layouts never, always or where they help."""
+    def run(s: Setup, item: Item, seed: int, key: str):
+        return s.studio(key, edits=edits, layouts=layouts).run(item.prompt, spec=item.spec, seed=seed,
+                                                               budget=s.budget_of(s.budget))
+    run.__doc__ = doc
+    return run
 
 
-def loop_edits(s: Setup, item: Item, seed: int, key: str):
-    """The same loop, with targeted region edits from the critic's findings."""
-    return s.studio(key, edits=True, layouts="never").run(item.prompt, spec=item.spec, seed=seed,
-                                                        budget=s.budget_of(s.budget))
-
-
-def layout(s: Setup, item: Item, seed: int, key: str):
-    """Layout first (where the model composes regions): boxes by rules, drawn group by group; a miss
-    gets a new layout and seed."""
-    return s.studio(key, edits=False, layouts="always").run(item.prompt, spec=item.spec, seed=seed,
-                                                            budget=s.budget_of(s.budget))
-
-
-def layout_edits(s: Setup, item: Item, seed: int, key: str):
-    """Layout first, then region edits of what the critic found wrong."""
-    return s.studio(key, edits=True, layouts="always").run(item.prompt, spec=item.spec, seed=seed,
-                                                           budget=s.budget_of(s.budget))
-
-
-def agent_default(s: Setup, item: Item, seed: int, key: str):
-    """What `atelier run` does: a layout where it is the better bet (a relation to hold, or plain
-    generation missed twice), region edits of what the critic found wrong."""
-    return s.studio(key, edits=True, layouts="auto").run(item.prompt, spec=item.spec, seed=seed,
-                                                         budget=s.budget_of(s.budget))
+loop = planner_loop(False, "never", "re-seed with stronger guidance until approved")
+loop_edits = planner_loop(True, "never", "the same loop, with targeted region edits from the critic's findings")
+layout = planner_loop(False, "always", "layout first: boxes by rules, drawn group by group; a miss gets a new layout")
+layout_edits = planner_loop(True, "always", "layout first, then region edits of what the critic found wrong")
+agent_default = planner_loop(True, "auto", "what `atelier run` does: a layout where it is the better bet (a "
+                             "relation to hold, or plain generation missed twice), region edits")
 
 
 def llm_agent(llm: str) -> Callable:

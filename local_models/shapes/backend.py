@@ -195,19 +195,19 @@ class ShapesBackend:
         layout = request.layout.scaled(NATIVE, NATIVE)
         steps = request.steps or DEFAULT_STEPS
         named = [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
+        passes = passes_for(layout)
         images = []
         for i in range(request.n):
             one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
-            passes = passes_for(layout)
             for group in passes:
                 mask = region_mask([b.box for b in group], grow=1)
                 what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
                                                         f"on a {background} background"})
                 image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
             images.append(image)
-        return images, steps * len(passes_for(layout))
+        return images, steps * len(passes)
 
     # ---- the protocol ---------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
