@@ -2,8 +2,10 @@
 the former FastMCP), on stdio or streamable HTTP.
 
 Tools: `run_brief` (the whole agent loop), `generate_image`, `edit_image`, `generate_video` and
-`critique_image`. Each returns its images as MCP image content, then the JSON record as text, and
-the same record as structured content. Their arguments are typed, so the SDK derives each input
+`critique_image`. Each returns its images as MCP image content and its clips inline too (a GIF as image
+content, an MP4 as an embedded resource: a blob with mimeType video/mp4 and the attempt's resource URI;
+a clip over MAX_INLINE_BYTES comes as a resource link instead), then the JSON record as text, and the
+same record as structured content. Their arguments are typed, so the SDK derives each input
 schema and validates calls against it; unknown arguments are refused too. Failures the caller can
 fix come back as tool errors (`isError`) with one clear line.
 
@@ -31,6 +33,7 @@ MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
 
 
 MAX_UPLOAD_BYTES = 20_000_000  # an image_base64 decoded; its pixels are checked against the bomb limit too
+MAX_INLINE_BYTES = 8_000_000  # a clip sent inline in a tool result (the shapes model's are ~10 kB); larger: a link
 
 
 def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
@@ -44,7 +47,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.server.mcpserver.tools import Tool
-    from mcp.types import CallToolResult, ImageContent, TextContent
+    from mcp.types import (BlobResourceContents, CallToolResult, EmbeddedResource, ImageContent, ResourceLink,
+                           TextContent)
 
     from agent.surfaces.api import Studio, spec_for
     from agent.run.context import RunContext
@@ -63,13 +67,39 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         with locks_guard:
             return locks.setdefault(run_id, threading.Lock())
 
-    def result(text: str, images: list[Path], data: dict[str, Any]) -> CallToolResult:
+    def result(text: str, images: list[Path], data: dict[str, Any],
+               clips: list[tuple[Path, str]] = ()) -> CallToolResult:
+        """Text, then the images, then the clips ((path, resource URI): a GIF as image content, any
+        other clip as an embedded blob, or a link when it is over MAX_INLINE_BYTES), then the record."""
         content: list[Any] = [TextContent(type="text", text=text)]
         for path in images:
             content.append(ImageContent(type="image", data=base64.b64encode(Path(path).read_bytes()).decode(),
                                         mime_type=_mime(path)))
+        for path, uri in clips:
+            content.append(clip_content(Path(path), uri))
         content.append(TextContent(type="text", text=json.dumps(data)))
         return CallToolResult(content=content, structured_content=data)
+
+    def clip_content(path: Path, uri: str):
+        mime, size = _mime(path), path.stat().st_size
+        if size > MAX_INLINE_BYTES:
+            return ResourceLink(type="resource_link", uri=uri, name=path.name, mime_type=mime, size=size,
+                                description=f"a clip of {size:,} bytes: read this resource to get it")
+        blob = base64.b64encode(path.read_bytes()).decode()
+        if mime.startswith("image/"):  # a GIF: clients show it as an (animated) image
+            return ImageContent(type="image", data=blob, mime_type=mime)
+        return EmbeddedResource(type="resource", resource=BlobResourceContents(uri=uri, mime_type=mime, blob=blob))
+
+    def clips_of(record: RunRecord, indexes) -> list[tuple[Path, str]]:
+        """The clips among these attempts of `record`, with their resource URIs."""
+        wanted = set(indexes)
+        return [(a.artifact.path, f"atelier://runs/{record.run_id}/attempts/{a.index}")
+                for a in record.attempts if a.index in wanted and a.artifact.kind == "video"]
+
+    def media_data(clips: list[tuple[Path, str]]) -> list[dict[str, Any]]:
+        """What the structured result says of each clip sent: where it is, its type and size, inline or not."""
+        return [{"path": str(Path(p).resolve()), "uri": uri, "mime_type": _mime(p), "bytes": Path(p).stat().st_size,
+                 "inline": Path(p).stat().st_size <= MAX_INLINE_BYTES} for p, uri in clips]
 
     def guarded(fn: Callable[..., CallToolResult]) -> Callable[..., CallToolResult]:
         """Errors the caller can fix become tool errors with one clear line."""
@@ -113,7 +143,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         if run_id is None:
             record = RunRecord(run_id="mcp-" + store.new_id(), llm="mcp",
                                brief=Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed),
-                               spec=spec_for(prompt), image_model=model or image_model, critic=critic_ or critic)
+                               spec=spec_for(prompt), image_model=model or image_model, critic=critic_ or critic,
+                               video_model=video_model)
         else:
             record = None
         with lock_for(run_id or record.run_id):
@@ -144,9 +175,12 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
             return record, out
 
     def reply_result(record: RunRecord, reply) -> CallToolResult:
+        clips = clips_of(record, [a["index"] for a in reply.data.get("attempts", [])])
         data = {"run_id": record.run_id, **reply.data, "approved": record.approved,
                 "run": f"atelier://runs/{record.run_id}"}
-        return result(f"run {record.run_id}: {reply.text}", list(reply.images), data)
+        if clips:
+            data["clips"] = media_data(clips)
+        return result(f"run {record.run_id}: {reply.text}", list(reply.images), data, clips)
 
     # ---- tools ----------------------------------------------------------------------------------
     def run_brief(
@@ -160,28 +194,43 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         max_seconds: Annotated[float | None, Field(gt=0, le=3600, description="time budget")] = None,
         reference_images: Annotated[list[str], Field(description="paths of reference images on the server")] = [],
         image_model: Annotated[str | None, Field(description=f"image back end; default {image_model}")] = None,
+        video_model: Annotated[str | None, Field(description="video back end, e.g. local:shapes-video: a brief "
+                                                 "that asks for motion then gets a clip"
+                                                 + (f"; default {video_model}" if video_model else ""))] = None,
         critic: Annotated[str | None, Field(description=f"critic; default {critic}")] = None,
         llm: Annotated[str | None, Field(description=f"director; default {llm}")] = None,
         mode: Annotated[Literal["agent", "loop"], Field(description="agent (the director picks tools) "
                                                          "or loop (fixed cycle)")] = "agent",
     ) -> CallToolResult:
         """Run the whole agent loop on a brief: refine the prompt, generate, critique, edit or regenerate
-        until the critic approves or the budget is spent. Returns the best image and the run's record
-        (every attempt with its prompt, seed and verdict)."""
-        allowed(llm=llm, image=image_model, critic=critic)
+        until the critic approves or the budget is spent. Returns the best image (or clip, when a video
+        model is set and the brief asks for motion) and the run's record (every attempt with its prompt,
+        seed and verdict)."""
+        allowed(llm=llm, image=image_model, video=video_model, critic=critic)
         reference_images = [str(server_image(p)) for p in reference_images]
         studio = Studio(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
-                        video_model=video_model, mode=mode, runs_dir=store.root)
+                        video_model=video_model or _video_model, mode=mode, runs_dir=store.root)
         res = studio.run(brief, spec=spec, seed=seed, candidates=variants, reference_images=reference_images,
                          budget={"max_iterations": max_iterations, "max_seconds": max_seconds}, owner="mcp")
         summary = res.summary()
         if res.status == "failed":
             raise ToolError(f"run {res.run_id} failed: {res.error}")
         state = "approved" if res.approved else f"not approved ({res.record.stop_reason})"
-        images = [res.best.artifact.path] if res.best and res.best.artifact.kind == "image" else []
+        best = res.best
+        images = [best.artifact.path] if best and best.artifact.kind == "image" else []
+        clips = clips_of(res.record, [best.index] if best else [])
+        data = {**summary, "run": f"atelier://runs/{res.run_id}"}
+        if clips:
+            data["clips"] = media_data(clips)
+            data["best"] = {**data["best"], "kind": "video", "frames": best.artifact.meta.get("frames"),
+                            "fps": best.artifact.meta.get("fps")}
+            if checks := getattr(best.verdict, "frames", None):
+                data["best"]["verdict"] = {**(data["best"]["verdict"] or {}),
+                                           "frames": [c.model_dump(mode="json") for c in checks]}
         text = (f"run {res.run_id}: {state} after {res.record.iterations} round(s), {len(res.attempts)} attempt(s)"
-                + (f"; best is attempt {res.best.index}, prompt {res.best.prompt!r}" if res.best else ""))
-        return result(text, images, {**summary, "run": f"atelier://runs/{res.run_id}"})
+                + (f"; best is attempt {best.index}{' (a clip)' if clips else ''}, prompt {best.prompt!r}"
+                   if best else ""))
+        return result(text, images, data, clips)
 
     def generate_image(
         prompt: Annotated[str, Field(min_length=1, description="the generation prompt")],
@@ -235,8 +284,9 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         model: Annotated[str | None, Field(description="video back end, e.g. local:svd or runway:gen4_turbo"
                                            + (f"; default {video_model}" if video_model else ""))] = None,
     ) -> CallToolResult:
-        """Make a short clip from a prompt, or animate an image attempt of a run. Returns the clip's
-        path and record (clips are files on the server; read them as the run's resources)."""
+        """Make a short clip from a prompt, or animate an image attempt of a run; the critic judges it.
+        Returns the clip itself (an MP4 as an embedded video/mp4 resource, a GIF as an image), its
+        path and the record (also readable later as the run's resources)."""
         from tools.generate_video import generate_video as tool
         allowed(video=model)
         if attempt is not None and run_id is None:
@@ -295,7 +345,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         issues = f": {'; '.join(verdict.issues)}" if verdict.issues else ""
         return result(f"{state}{issues}", [], data)
 
-    _llm, _image_model, _critic = llm, image_model, critic
+    _llm, _image_model, _critic, _video_model = llm, image_model, critic, video_model
     tools = [_strict(Tool.from_function(guarded(fn)))
              for fn in (run_brief, generate_image, edit_image, generate_video, critique_image)]
     server = MCPServer(SERVER_NAME, log_level="WARNING", instructions=(
@@ -368,7 +418,8 @@ def _strict(tool):
 
 def _mime(path: Path) -> str:
     return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-            ".webp": "image/webp"}.get(Path(path).suffix.lower(), "application/octet-stream")
+            ".webp": "image/webp", ".mp4": "video/mp4", ".webm": "video/webm",
+            ".mov": "video/quicktime"}.get(Path(path).suffix.lower(), "application/octet-stream")
 
 
 def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "runs", host: str = "127.0.0.1",

@@ -9,7 +9,11 @@ and the message text in `ui_text.py`) and routes the user's clicks.
   on, else the browser (a random token in its local storage); History lists only the owner's runs.
   Started with --single-user, History also offers "all runs" (including the CLI's).
 - At most --max-runs runs at once across all tabs (the rest wait for a slot, and say so).
-- Files reach the page as copies in Gradio's cache: the runs folder is not an allowed path.
+- Files reach the page as copies in Gradio's cache: the runs folder is not an allowed path, and only
+  files under it (or made by the page itself) are ever copied.
+- A clip plays: an MP4 in a video player (looping, in the chat and in the viewer), a GIF as an image;
+  the attempts gallery shows each clip as a looping GIF, with its verdict (and how many frames the
+  critic flagged) in the caption.
 - It listens on 127.0.0.1 unless told otherwise; --auth USER:PASS (or ATELIER_UI_AUTH) turns on
   Gradio's login, and it warns when exposed without one.
 """
@@ -24,7 +28,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -33,8 +37,9 @@ from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, StopRun
 
 CSS = """
-#chat img, #gallery img, #editor canvas, #viewer-image img { image-rendering: pixelated; }
-#chat img { width: 220px !important; height: 220px !important; max-width: 100%; object-fit: contain; }
+#chat img, #gallery img, #editor canvas, #viewer-image img, #chat video, #viewer-video video {
+  image-rendering: pixelated; }
+#chat img, #chat video { width: 220px !important; height: 220px !important; max-width: 100%; object-fit: contain; }
 #status { min-height: 1.6em; font-size: 0.95em; }
 #status .st { padding: 4px 10px; border-radius: 6px; }
 #status .st-error { background: #fde8e8; color: #8b1a1a; border: 1px solid #f2b8b8; }
@@ -108,12 +113,16 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
     # ---- files: served from Gradio's cache (content-named copies), never from the runs folder ----
     served_memo: dict[tuple[str, float], str] = {}
 
-    def served(path) -> str:
-        p = Path(path)
+    def served(path) -> str | None:
+        """A copy of `path` in Gradio's cache for the page; None for anything that is not a file under
+        the runs folder or the page's own scratch folder (a record can name any path)."""
+        p = ui.servable(path, [runs_dir, scratch])
+        if p is None:
+            return None
         try:
             key = (str(p), p.stat().st_mtime)
         except OSError:
-            return str(p)
+            return None
         if key not in served_memo:
             from gradio import processing_utils, utils
             served_memo[key] = processing_utils.save_file_to_cache(p, utils.get_upload_folder())
@@ -121,20 +130,7 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
 
     # ---- turning a desk into what the components show ------------------------------------------
     def to_chatbot(chat: list[dict]) -> list[dict]:
-        out = []
-        for m in chat:
-            parts: list[Any] = [m["text"]] if m["text"] else []
-            for path, kind in m["media"]:
-                if kind == "video" and not path.endswith(".gif"):
-                    parts.append(gr.Video(served(path), autoplay=True, loop=True, show_label=False, height=240))
-                else:
-                    parts.append(gr.Image(served(path), show_label=False, height=240, container=False,
-                                          buttons=["download", "fullscreen"]))
-            entry: dict[str, Any] = {"role": m["role"], "content": parts[0] if len(parts) == 1 else parts or "…"}
-            if m.get("title"):
-                entry["metadata"] = {"title": m["title"], "status": m.get("status") or "done"}
-            out.append(entry)
-        return out
+        return chat_value(chat, served)
 
     def compared_records(desk: ui.Desk) -> list:
         """The current run and, when comparing, this tab's other runs of the same brief."""
@@ -156,8 +152,14 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
     def attempts_view(desk: ui.Desk):
         records = compared_records(desk)
         items, refs = ui.gallery_items(records)
-        desk.refs = refs
-        return [(served(p), c) for p, c in items], ui.verdict_rows(records)
+        shown = []
+        for (path, caption), ref in zip(items, refs):  # a clip shows as a looping GIF of its frames
+            clip = ui.plays_as_video(path) and ui.servable(path, [runs_dir])
+            preview = ui.clip_preview(path, scratch) if clip else path
+            if (copy := served(preview)) is not None:
+                shown.append(((copy, caption), ref))
+        desk.refs = [ref for _, ref in shown]
+        return [item for item, _ in shown], ui.verdict_rows(records)
 
     def history_view(owner: str, all_runs: bool):
         rows = ui.visible_runs(archive, owner, all_runs and single_user)
@@ -285,6 +287,9 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
             if not ui.may_open(archive, owner, run_id, all_runs and single_user):
                 raise AtelierError(f"run {run_id} is not one of yours")
             source = archive.load(run_id).record.attempts[index]
+            if source.artifact.kind != "image":
+                raise AtelierError(f"attempt {index} is a clip: a clip cannot be edited; send a new brief "
+                                   f"(or re-run) to get another")
             mask = None
             if editor and editor.get("layers"):
                 from agent.core.artifacts import load_image
@@ -351,23 +356,35 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
             return None
 
     def viewer_outputs(desk, run_id, attempt, boxes=True):
-        shown = ui.viewer_image(attempt, scratch, boxes=boxes)
+        """viewer, its image, its video player, its text, the two download buttons, the boxes checkbox
+        and "send to edit" (neither of which a clip has)."""
         original = attempt.artifact.path
-        big = ui.upscaled(original, scratch) if attempt.artifact.kind == "image" else original
-        return (gr.Column(visible=True), served(shown), ui.viewer_text(run_id, attempt),
-                gr.DownloadButton(value=served(original)), gr.DownloadButton(value=served(big)))
+        if attempt.artifact.kind == "video":  # a clip plays: an MP4 in the player, a GIF as an image
+            video = ui.plays_as_video(original)
+            return (gr.Column(visible=True), gr.Image(None if video else served(original), visible=not video),
+                    gr.Video(served(original) if video else None, visible=video),
+                    ui.viewer_text(run_id, attempt), gr.DownloadButton(value=served(original)),
+                    gr.DownloadButton(visible=False), gr.Checkbox(visible=False), gr.Button(visible=False))
+        shown = ui.viewer_image(attempt, scratch, boxes=boxes)
+        big = ui.upscaled(original, scratch)
+        return (gr.Column(visible=True), gr.Image(served(shown), visible=True), gr.Video(None, visible=False),
+                ui.viewer_text(run_id, attempt), gr.DownloadButton(value=served(original)),
+                gr.DownloadButton(value=served(big), visible=True), gr.Checkbox(visible=True),
+                gr.Button(visible=True))
 
     def select_attempt(tab, owner, evt: gr.SelectData):
         desk = desks.get(tab, owner)
         found = attempt_of(desk, evt.index) if desk else None
         if found is None:
-            return (SKIP(),) * 5 + ("Pick an attempt.",)
+            return (SKIP(),) * 8 + ("Pick an attempt.",)
         run_id, attempt = found
         desk.selected = [run_id, attempt.index]
         label = (f"**Selected:** attempt {attempt.index} of run `{run_id}` (seed {attempt.seed}) — "
                  f"{ui.verdict_text(attempt.verdict).splitlines()[0]}")
+        if ui.servable(attempt.artifact.path, [runs_dir]) is None:  # a record naming a file elsewhere
+            return (SKIP(),) * 8 + (label + "  \n_Its file is not in the runs folder: it cannot be shown._",)
         if attempt.artifact.kind != "image":
-            return (SKIP(),) * 5 + (label + "  \n_This is a video: it cannot be edited._",)
+            label += "  \n_This is a clip: it plays in the viewer; it cannot be edited._"
         return viewer_outputs(desk, run_id, attempt) + (label,)
 
     def selected_attempt(desk):
@@ -380,7 +397,7 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
 
     def redraw(boxes, tab, owner):
         found = selected_attempt(desks.get(tab, owner))
-        if found is None:
+        if found is None or found[1].artifact.kind != "image" or not ui.servable(found[1].artifact.path, [runs_dir]):
             return SKIP()
         return served(ui.viewer_image(found[1], scratch, boxes=bool(boxes)))
 
@@ -393,7 +410,7 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
 
     def send_to_edit(tab, owner):
         found = selected_attempt(desks.get(tab, owner))
-        if found is None:
+        if found is None or found[1].artifact.kind != "image":  # a clip cannot be edited
             return SKIP(), SKIP(), gr.Column(visible=False), SKIP()
         path = served(found[1].artifact.path)
         return ({"background": path, "layers": [], "composite": path}, found[1].prompt, gr.Column(visible=False),
@@ -529,7 +546,9 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
         tab_key = gr.Textbox("", visible=False, elem_id="tab-key")
         gr.Markdown("## 🎨 Atelier\nDescribe a picture. Atelier rewrites your brief into a prompt, generates, "
                     "has every attempt judged by a critic, and keeps going until one is approved "
-                    f"or the budget is spent. Now using **{defaults.llm}** → **{defaults.image_model}**, "
+                    f"or the budget is spent. Now using **{defaults.llm}** → **{defaults.image_model}**"
+                    + (f" (clips: **{defaults.video_model}**, for a brief that asks for motion)"
+                       if defaults.video_model else "") + ", "
                     f"judged by **{defaults.critic}** (change it under Settings).")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
@@ -624,6 +643,8 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
                 with gr.Column(scale=3, min_width=300):
                     viewer_img = gr.Image(show_label=False, interactive=False, elem_id="viewer-image", height=560,
                                           buttons=["fullscreen"])
+                    viewer_video = gr.Video(show_label=False, interactive=False, elem_id="viewer-video", height=560,
+                                            autoplay=True, loop=True, visible=False)
                 with gr.Column(scale=2, min_width=280):
                     viewer_info = gr.Markdown(elem_id="viewer-info")
                     boxes_on = gr.Checkbox(True, label="Draw the layout and what the critic saw", elem_id="viewer-boxes")
@@ -656,8 +677,8 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
         stop_btn.click(stop, [tab, owner], status, **quick)
         accept_btn.click(answer("accept"), [review_text, tab, owner], [status, review_box], **quick)
         refuse_btn.click(answer("refuse"), [review_text, tab, owner], [status, review_box], **quick)
-        gallery.select(select_attempt, [tab, owner], [viewer, viewer_img, viewer_info, dl_orig, dl_big,
-                                                      selected_md], **quick)
+        gallery.select(select_attempt, [tab, owner], [viewer, viewer_img, viewer_video, viewer_info, dl_orig,
+                                                      dl_big, boxes_on, edit_btn, selected_md], **quick)
         boxes_on.change(redraw, [boxes_on, tab, owner], viewer_img, **quick)
         use_seed_btn.click(use_seed, [tab, owner], [seed, status], **quick)
         edit_btn.click(send_to_edit, [tab, owner], [editor, edit_prompt, viewer, edit_box], **quick)
@@ -687,6 +708,30 @@ def build_app(runs_dir: str | Path = "runs", defaults: ui.Settings | None = None
     demo.atelier_runs_dir = runs_dir
     demo.atelier_desks = desks
     return demo
+
+
+def chat_value(chat: list[dict], served: Callable[[Any], str | None]) -> list[dict]:
+    """The desk's chat messages as the Chatbot's value: text, then each file as a component of its own
+    (an MP4 clip as a looping, autoplaying video player; a PNG or GIF as an image). `served` turns a
+    path into what the page may load (a copy in Gradio's cache), or None to leave that file out."""
+    out = []
+    for m in chat:
+        parts: list[Any] = [m["text"]] if m["text"] else []
+        for path, kind in m["media"]:
+            copy = served(path)
+            if copy is None:
+                continue
+            if kind == "video" and ui.plays_as_video(path):
+                parts.append(gr.Video(copy, autoplay=True, loop=True, show_label=False, height=240,
+                                      elem_classes=["clip"]))
+            else:
+                parts.append(gr.Image(copy, show_label=False, height=240, container=False,
+                                      buttons=["download", "fullscreen"]))
+        entry: dict[str, Any] = {"role": m["role"], "content": parts[0] if len(parts) == 1 else parts or "…"}
+        if m.get("title"):
+            entry["metadata"] = {"title": m["title"], "status": m.get("status") or "done"}
+        out.append(entry)
+    return out
 
 
 def _policy(defaults: ui.Settings):

@@ -24,7 +24,8 @@ from agent.surfaces.ui_desks import (  # noqa: F401  (re-exported: ui_support.X 
     Desks, _first_seed,
 )
 from agent.surfaces.ui_text import (  # noqa: F401  (re-exported: ui_support.X keeps working)
-    msg, error_msg, verdict_text, attempt_title, attempt_msg, refined_msg, changes_markdown, final_msg,
+    msg, error_msg, verdict_text, frame_checks, frame_groups, frame_span, frame_line, attempt_title, attempt_msg,
+    refined_msg, changes_markdown, final_msg,
     log_msg, RunView, spec_line, record_msgs, gallery_items, TABLE_HEADERS, verdict_rows, HISTORY_HEADERS,
     STATUS_SHORT, history_rows, history_choices, status_words, STATUS_ICONS, status_html, scrub, short,
     viewer_text, progress_text, seconds_left, progress_fraction,
@@ -34,7 +35,7 @@ LLM_CHOICES = [DEFAULT_LLM, "anthropic:claude-sonnet-4-6", "openai:gpt-5.5",
                "openai-compatible:qwen2.5@http://localhost:11434/v1"]
 IMAGE_CHOICES = [DEFAULT_IMAGE_MODEL, "local:sdxl", "local:flux-schnell", "openai:gpt-image-2", "stability:sd3",
                  "replicate:black-forest-labs/flux-schnell"]
-VIDEO_CHOICES = ["(none)", "local:svd", "runway:gen4_turbo", "replicate:minimax/video-01"]
+VIDEO_CHOICES = ["(none)", "local:shapes-video", "local:svd", "runway:gen4_turbo", "replicate:minimax/video-01"]
 CRITIC_CHOICES = [DEFAULT_CRITIC, "critic:vlm", "critic:detector+vlm"]
 
 
@@ -261,6 +262,82 @@ def upscaled(path: Path, out_dir: Path, factor: int = 4) -> Path:
     out = out_dir / f"{Path(path).stem}-x{factor}.png"
     big.save(out)
     return out
+
+
+# ---- clips ----------------------------------------------------------------------------------------
+PLAYED = (".mp4", ".webm", ".mov")  # clips the page plays in a video player; a GIF is shown as an image
+MAX_PREVIEW_FRAMES = 48
+
+
+def plays_as_video(path: str | Path) -> bool:
+    """Whether the page shows this file in a video player (an MP4), not as an image (a PNG or GIF)."""
+    return Path(path).suffix.lower() in PLAYED
+
+
+def clip_frames(path: str | Path, limit: int = MAX_PREVIEW_FRAMES) -> list:
+    """The first `limit` frames of a clip (MP4 through PyAV, GIF through Pillow), as RGB images."""
+    from PIL import Image, ImageSequence
+    path = Path(path)
+    if not plays_as_video(path):
+        with Image.open(path) as im:
+            return [f.convert("RGB") for _, f in zip(range(limit), ImageSequence.Iterator(im))]
+    import av
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_image().convert("RGB"))
+            if len(frames) >= limit:
+                break
+    return frames
+
+
+def clip_preview(path: str | Path, out_dir: Path, side: int = 128) -> Path | None:
+    """What the attempts gallery shows for a clip: a GIF already is one; an MP4 becomes a looping GIF
+    of its frames (at least `side` pixels, nearest neighbour), named by the clip's content so it is
+    made once. None when the clip cannot be read."""
+    from agent.core.types import Artifact
+    path = Path(path)
+    if not plays_as_video(path):
+        return path
+    try:
+        out = Path(out_dir) / f"clip-{Artifact.digest(path)[:16]}.gif"
+        if out.is_file():
+            return out
+        frames = clip_frames(path)
+        if not frames:
+            return None
+        from PIL import Image
+        w, h = frames[0].size
+        scale = max(1, side // max(w, h))
+        frames = [f.resize((w * scale, h * scale), Image.NEAREST) for f in frames]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part = out.with_suffix(f".{secrets.token_hex(4)}.part")
+        frames[0].save(part, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                       duration=round(1000 / clip_fps(path)))
+        part.replace(out)
+        return out
+    except Exception:  # a clip that cannot be decoded: the gallery shows nothing rather than failing
+        return None
+
+
+def clip_fps(path: str | Path, default: float = 8.0) -> float:
+    try:
+        import av
+        with av.open(str(path)) as container:
+            rate = container.streams.video[0].average_rate
+            return float(rate) if rate else default
+    except Exception:
+        return default
+
+
+def servable(path: str | Path | None, roots: list[Path]) -> Path | None:
+    """`path` resolved (links followed) when it lies under one of `roots` and is a file, else None:
+    the page only ever gets copies of the runs folder's files and of what the UI made itself."""
+    if path is None:
+        return None
+    real = Path(os.path.realpath(Path(path).expanduser()))
+    ok = any(real.is_relative_to(Path(os.path.realpath(root))) for root in roots)
+    return real if ok and real.is_file() else None
 
 
 # ---- where the server listens ------------------------------------------------------------------

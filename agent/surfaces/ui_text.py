@@ -33,11 +33,59 @@ def verdict_text(v: Verdict | None) -> str:
     scores = v.scores_text()
     lines = [head + (f" · scores: {scores}" if scores else "")]
     lines += [f"- {issue}" for issue in v.issues]
+    checks = frame_checks(v)
+    if checks:
+        flagged = sum(bool(c.issues) for c in checks)
+        lines.append(f"- frames: {len(checks) - flagged} of {len(checks)} without an issue")
+        groups = frame_groups(checks)
+        lines += [f"  - {frame_span(frames)}: {issue}" for issue, frames in groups[:6]]
+        if len(groups) > 6:
+            lines.append(f"  - … and {len(groups) - 6} more issue(s) in some frames")
     return "\n".join(lines)
 
 
+def frame_checks(v: Verdict | None) -> list:
+    """A clip's per-frame checks (empty for an image, or from a critic that does not give them)."""
+    return list(getattr(v, "frames", None) or []) if v is not None else []
+
+
+def frame_groups(checks: list) -> list[tuple[str, list[int]]]:
+    """Each issue found in the frames, with the frames it was found in, in order of first sight."""
+    groups: dict[str, list[int]] = {}
+    for c in checks:
+        for issue in c.issues:
+            groups.setdefault(issue, []).append(c.index)
+    return list(groups.items())
+
+
+def frame_span(frames: list[int]) -> str:
+    """[0, 1, 3, 5, 6] → "frames 0-1, 3, 5-6"; [4] → "frame 4"."""
+    runs: list[list[int]] = []
+    for i in sorted(set(frames)):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return f"frame{'s' if len(set(frames)) > 1 else ''} {text}"
+
+
+def frame_line(check) -> str:
+    """"frame 3 (0.38 s) ✗ 2 issues · saw red circle; blue square": one frame of the clip in the viewer."""
+    when = f" ({check.time:.2f} s)" if getattr(check, "time", None) is not None else ""
+    n = len(check.issues)
+    parts = [f"✗ {n} issue{'s' if n != 1 else ''}" if n else "✓"]
+    if check.detections:
+        parts.append("saw " + "; ".join(d.message for d in check.detections))
+    else:
+        parts.append("saw nothing")
+    return f"frame {check.index}{when} " + " · ".join(parts)
+
+
 def attempt_title(a: Attempt) -> str:
-    what = {"generate": "generated", "edit": "edited", "video": "video"}.get(a.action, a.action)
+    what = {"generate": "generated", "edit": "edited", "video": "🎞 clip"}.get(a.action, a.action)
+    if a.artifact.kind == "video" and a.artifact.meta.get("frames"):
+        what += f" ({a.artifact.meta['frames']} frames)"
     note = f" ({a.note})" if a.note else ""
     return f"**Attempt {a.index}** · round {a.iteration} · {what}{note} · seed {a.seed}"
 
@@ -198,8 +246,10 @@ def spec_line(spec: dict) -> str:
 def record_msgs(record: RunRecord) -> list[dict[str, Any]]:
     """A past run as chat messages: the brief, the prompt used, every attempt with its verdict, the end."""
     from tools.refine_prompt import _changes
+    clips = getattr(record, "video_model", None)
     out = [msg(f"📂 Reopened run `{record.run_id}` ({record.created:%Y-%m-%d %H:%M}) · {record.llm} → "
-               f"{record.image_model} · {record.critic}", key=f"open:{record.run_id}"),
+               f"{record.image_model}{f' (clips: {clips})' if clips else ''} · {record.critic}",
+               key=f"open:{record.run_id}"),
            msg(record.brief.text, role="user", media=[(p, "image") for p in record.brief.reference_images])]
     if record.refined_prompt:
         out.append(refined_msg(record.refined_prompt, "the prompt this run used",
@@ -219,7 +269,11 @@ def gallery_items(records: list[RunRecord]) -> tuple[list[tuple[str, str]], list
             mark = "✅" if v and v.approved else "❌" if v else "⏳"
             best = " ★" if r.best_index == a.index else ""
             score = f" {sum(v.scores.values()) / len(v.scores):.1f}" if v and v.scores else ""
-            items.append((str(a.artifact.path), f"{mark}{best} #{a.index} seed {a.seed}{score}"))
+            clip = a.artifact.kind == "video"
+            checks = frame_checks(v)
+            frames = f" · ✗ {sum(bool(c.issues) for c in checks)}/{len(checks)} frames" if checks else ""
+            items.append((str(a.artifact.path),
+                          f"{'🎞 ' if clip else ''}{mark}{best} #{a.index} seed {a.seed}{score}{frames}"))
             refs.append((r.run_id, a.index))
     return items, refs
 
@@ -233,9 +287,11 @@ def verdict_rows(records: list[RunRecord]) -> list[list[Any]]:
         for a in r.attempts:
             v = a.verdict
             verdict = "⏳" if v is None else ("✅ yes" if v.approved else "❌ no") + (" ★" if r.best_index == a.index else "")
-            rows.append([a.index, a.seed, verdict,
-                         v.scores_text() if v else "",
-                         "; ".join(v.issues) if v else "", r.run_id[-6:]])
+            flagged = [c.index for c in frame_checks(v) if c.issues]
+            issues = ("; ".join(v.issues) if v else "") + (
+                f"{'; ' if v and v.issues else ''}✗ in {frame_span(flagged)}" if flagged else "")
+            rows.append([f"🎞 {a.index}" if a.artifact.kind == "video" else a.index, a.seed, verdict,
+                         v.scores_text() if v else "", issues, r.run_id[-6:]])
     return rows
 
 
@@ -314,6 +370,16 @@ def viewer_text(run_id: str, attempt: Attempt) -> str:
              f"run `{run_id}` · round {attempt.iteration} · {attempt.action}"
              + (f" · {attempt.note}" if attempt.note else ""),
              f"**Prompt:** {attempt.prompt}", verdict_text(v)]
+    if attempt.artifact.kind == "video":
+        meta = attempt.artifact.meta or {}
+        lines.append(f"**Clip:** {meta.get('frames', '?')} frames at {meta.get('fps', '?')} fps · "
+                     f"{Path(attempt.artifact.path).suffix.lstrip('.').upper()}")
+        checks = frame_checks(v)
+        if checks:
+            lines.append("**Frame by frame** (what the critic saw):\n" + "\n".join(f"- {frame_line(c)}" for c in checks))
+        elif v and not v.error:
+            lines.append("_The critic gave no frame-by-frame findings._")
+        return "\n\n".join(lines)
     if v and v.detections:
         lines.append("**What the critic saw** (cyan): " + "; ".join(d.message for d in v.detections))
     layout = attempt.artifact.request.layout if attempt.artifact.request else None
