@@ -122,10 +122,14 @@ def test_a_service_failure_is_a_failed_critique(artifact):
     assert not verdict.approved and "overloaded" in verdict.error
 
 
-def test_videos_are_not_judged(artifact):
+def test_a_video_that_is_not_a_clip_is_a_failed_critique(artifact, tmp_path):
+    """Clips are judged frame by frame (tests/test_video_critic.py); a file no frame can be read from
+    fails the critique without asking the model."""
+    broken = tmp_path / "clip.mp4"
+    broken.write_bytes(b"not a video at all")
     critic, llm = critic_with(reply())
-    verdict = critic.critique(artifact.model_copy(update={"kind": "video"}), BRIEF, SPEC)
-    assert not verdict.approved and "judges images" in verdict.error and llm.calls == []
+    verdict = critic.critique(artifact.model_copy(update={"kind": "video", "path": broken}), BRIEF, SPEC)
+    assert not verdict.approved and "cannot read the clip clip.mp4" in verdict.error and llm.calls == []
 
 
 def test_the_default_llm_follows_the_keys(monkeypatch):

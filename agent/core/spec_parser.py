@@ -13,6 +13,8 @@ Conventions, all taken from GenEval's evaluation_metadata.jsonl:
   count + 1 (GenEval's counting rule). "a"/"an"/"the" give count 1 with no exclude; a bare plural
   ("dogs") gives count 2 (at least two) with no exclude. "no dogs" / "without a dog" exclude count 1.
 - "the X" refers back to an X already named ("... and a star above the square") instead of adding one.
+- A motion after an object sets its `motion` and `speed` (clips): "a red circle moving to the right",
+  "a blue square slides up quickly while a yellow star stays still" (speed only with a direction).
 - Nouns outside the vocabulary are kept (head noun, singularised) when the phrase is checkable:
   it has a color or an explicit number, or its clause is a clean object list anchored by
   "a photo of", a relation or a known class. Otherwise the text has no checkable object phrase and
@@ -72,6 +74,10 @@ class Vocabulary:
         self.frame_links = {_words(k) for k in data["frame_links"]}
         self.filler = set(data["filler_words"])
         self.stop = set(data["stop_words"])
+        self.motion_verbs = {_words(k) for k in data["motion_verbs"]}
+        self.directions: dict[Words, str] = {_words(k): v for k, v in data["motion_directions"].items()}
+        self.still = {_words(k) for k in data["motion_still"]}
+        self.speeds: dict[Words, str] = {_words(k): v for k, v in data["motion_speeds"].items()}
 
     def _plurals(self, name: str) -> set[str]:
         head, last = name.rsplit(" ", 1) if " " in name else ("", name)
@@ -123,6 +129,16 @@ class _Phrase:
     definite: bool       # "the X": may refer back to an X already named
     negated: bool = False
     keep: bool = True
+    motion: str | None = None
+    speed: str | None = None
+
+
+@dataclass
+class _Motion:
+    """A motion phrase as written: it belongs to the object phrase before it."""
+
+    motion: str          # a direction, or "still"
+    speed: str | None
 
 
 _FRAME, _AND = "frame", "and"
@@ -146,7 +162,36 @@ def _tokenise(text: str) -> list[list[str]]:
 def _boundary(v: Vocabulary, tokens: list[str], j: int) -> bool:
     """Whether tokens[j] ends an object phrase."""
     return (j >= len(tokens) or tokens[j] in v.stop or tokens[j] in v.filler
-            or any(_match(t, tokens, j) for t in (v.relations, v.conjunctions, v.negations, v.frame_links)))
+            or any(_match(t, tokens, j) for t in (v.relations, v.conjunctions, v.negations, v.frame_links))
+            or _motion(v, tokens, j) is not None)
+
+
+def _motion(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Motion, int] | None:
+    """A motion phrase at tokens[i]: (speed) verb (speed) direction (speed), or a phrase that keeps
+    the object still ("stays still"). Returns (motion, tokens used) or None. Not a motion: a direction
+    followed by "of" (a relation: "moving to the left of a square"), nor one followed by an article
+    or a word of no object ("going down the road", "a still life": a preposition, an adjective)."""
+    def ends(j: int) -> bool:
+        return (j >= len(tokens) or tokens[j] not in v.articles and tokens[j] != "of" and (
+            _boundary(v, tokens, j) or tokens[j] in v.colors or tokens[j].isdigit()
+            or any(_match(t, tokens, j) for t in (v.numbers, v.classes))))
+
+    j, speed = i, None
+    if (m := _match(v.speeds, tokens, j)):
+        speed, j = m[0], j + m[1]
+    if (m := _match(v.still, tokens, j)):
+        return (_Motion("still", None), j + m[1] - i) if ends(j + m[1]) else None
+    if not (m := _match(v.motion_verbs, tokens, j)):
+        return None
+    j += m[1]
+    if speed is None and (m := _match(v.speeds, tokens, j)):
+        speed, j = m[0], j + m[1]
+    if not (m := _match(v.directions, tokens, j)):
+        return None
+    direction, j = m[0], j + m[1]
+    if speed is None and (m := _match(v.speeds, tokens, j)):
+        speed, j = m[0], j + m[1]
+    return (_Motion(direction, speed), j - i) if ends(j) else None
 
 
 def _phrase(v: Vocabulary, tokens: list[str], i: int):
@@ -199,12 +244,16 @@ def _make(cls, known, is_plural, count, exact, color, definite) -> _Phrase:
 
 
 def _scan(v: Vocabulary, tokens: list[str]) -> list:
-    """One segment -> a list of _Phrase, ("rel", relation) and _AND items; decides which phrases
-    with unknown nouns are clear enough to keep."""
+    """One segment -> a list of _Phrase, _Motion, ("rel", relation) and _AND items; decides which
+    phrases with unknown nouns are clear enough to keep."""
     items: list = []
     complete, anchored, negate, i = True, False, False, 0
     while i < len(tokens):
-        if (m := _match(v.relations, tokens, i)):
+        if (m := _motion(v, tokens, i)):
+            items.append(m[0])
+            # a motion with no object before it in the segment ("a still life") is a word we cannot place
+            complete &= any(isinstance(p, _Phrase) for p in items)
+        elif (m := _match(v.relations, tokens, i)):
             items.append(("rel", m[0]))
             anchored = True
         elif (m := _match(v.negations, tokens, i)):
@@ -240,18 +289,22 @@ def parse_spec(text: str | None) -> SceneSpec | None:
     # chains of phrases joined by relations: [p0, (rel1, p1), (rel2, p2), ...] = "p0 rel1 p1 rel2 p2"
     chains: list[list] = []
     current: list | None = None
+    last: _Phrase | None = None  # the object phrase a motion belongs to
     for segment in _tokenise(text):
         relation = None  # a segment that opens with a relation continues the previous chain
         for item in _scan(v, segment):
-            if item is _AND:
+            if isinstance(item, _Motion):
+                if last is not None and last.motion is None:
+                    last.motion, last.speed = item.motion, item.speed
+            elif item is _AND:
                 current, relation = None, None
             elif isinstance(item, tuple):
                 relation = item[1]
             elif relation and current is not None:
                 current.append((relation, item))
-                relation = None
+                relation, last = None, item
             else:
-                current = [item]
+                current, last = [item], item
                 chains.append(current)
 
     include: list[ObjectSpec] = []
@@ -266,8 +319,10 @@ def parse_spec(text: str | None) -> SceneSpec | None:
         if p.definite:
             for idx, obj in enumerate(include):
                 if obj.cls == p.cls and p.color in (None, obj.color):
+                    if p.motion and obj.motion is None:
+                        obj.motion, obj.speed = p.motion, p.speed
                     return idx
-        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color))
+        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, motion=p.motion, speed=p.speed))
         if p.exact:
             exclude.append(ObjectSpec(cls=p.cls, count=p.count + 1, color=p.color))
         return len(include) - 1

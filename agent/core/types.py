@@ -12,6 +12,8 @@ from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 
 Relation = Literal["left of", "right of", "above", "below"]
+Motion = Literal["left", "right", "up", "down", "still"]
+Speed = Literal["slow", "fast"]
 MAX_BRIEF_CHARS = 4000
 
 
@@ -24,6 +26,9 @@ class ObjectSpec(BaseModel):
     count: int = Field(1, ge=1, le=100)
     color: str | None = None
     position: tuple[Relation, int] | None = None
+    # in a clip: where the object goes over the clip ("still": it stays put), and how fast (None: normal)
+    motion: Motion | None = None
+    speed: Speed | None = None
 
     def describe(self) -> str:
         """"one red circle", "two blue squares" (agent.core.captions.describe, counted in words)."""
@@ -162,10 +167,22 @@ class Artifact(BaseModel):
 class Finding(BaseModel):
     """One concrete problem a critic found, precise enough for a planner to fix a region."""
 
-    kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "seen", "other"] = "other"
+    # in a clip also "motion" (not moving as asked) and "continuity" (an object that vanishes, appears,
+    # changes colour or jumps between frames)
+    kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "seen", "motion",
+                  "continuity", "other"] = "other"
     message: str
     object: int | None = Field(None, description="index into spec.include")
     box: tuple[int, int, int, int] | None = Field(None, description="x0, y0, x1, y1 in image pixels")
+
+
+class FrameCheck(BaseModel):
+    """What a critic saw in one frame of a clip."""
+
+    index: int = Field(ge=0, description="the frame's index in the clip (0: the first)")
+    time: float | None = Field(None, description="seconds from the clip's start, when its frame rate is known")
+    detections: list[Finding] = Field(default_factory=list, description="what it saw there (kind 'seen', boxes)")
+    issues: list[str] = Field(default_factory=list, description="what is wrong in this frame")
 
 
 class Verdict(BaseModel):
@@ -177,6 +194,7 @@ class Verdict(BaseModel):
     detections: list[Finding] = Field(default_factory=list,
                                       description="what the critic saw and where, when it can tell")
     error: str | None = Field(None, description="set when the critique itself failed; never approved")
+    frames: list[FrameCheck] = Field(default_factory=list, description="a clip's verdict frame by frame")
 
     @property
     def score(self) -> float:
@@ -251,6 +269,7 @@ class RunRecord(BaseModel):
     llm: str = DEFAULT_LLM
     image_model: str = DEFAULT_IMAGE_MODEL
     critic: str = DEFAULT_CRITIC
+    video_model: str | None = Field(None, description="set when the run may make clips")
     mode: Literal["agent", "loop"] = "agent"
     status: Status = "running"
     stop_reason: str = ""

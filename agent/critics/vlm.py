@@ -1,9 +1,14 @@
-"""`critic:vlm` (or `critic:vlm@PROVIDER:MODEL`): a vision LLM judges the image.
+"""`critic:vlm` (or `critic:vlm@PROVIDER:MODEL`): a vision LLM judges the image, or the clip.
 
 It scores a rubric (prompt_adherence, quality, composition; 1-10 each), lists concrete issues, and
 answers one yes/no question per SceneSpec constraint: for each `include` object "is it there, in
 that number and colour", for each `position` "is it left of / above ... the other one", and for
 each `exclude` "is the forbidden thing there". The wording lives in prompts/critique.md.
+
+A clip (GIF or MP4) is judged from up to `CLIP_FRAMES` of its frames (the first, the last, evenly
+between), sent in order as several images with prompts/critique_video.md; its questions are temporal:
+each object in every frame, each moving as asked (or staying still), nothing appearing, vanishing or
+changing colour, smooth motion.
 
 The approval rule: **approved when every constraint question gets the expected answer and every
 rubric score is at least `threshold` (7)**. A reply that does not fit the schema (or skips a
@@ -12,6 +17,8 @@ question) is asked again once; a second bad reply, or a service failure, gives a
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -20,12 +27,14 @@ from agent.core.errors import AtelierError, ConfigError, MalformedOutput
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM
 from agent.core.registry import resolve
-from agent.core.captions import noun
-from agent.core.types import Artifact, Finding, ObjectSpec, SceneSpec, Verdict, number_word, plural
+from agent.core.captions import MOTION_PHRASES, SPEED_WORDS, noun
+from agent.core.clips import read_frames, sample_frames
+from agent.core.types import Artifact, Finding, FrameCheck, ObjectSpec, SceneSpec, Verdict, number_word, plural
 
 NAME = "critic:vlm"
 THRESHOLD = 7
 CRITERIA = ("prompt_adherence", "quality", "composition")
+CLIP_FRAMES = 6  # frames of a clip the model sees
 
 
 # ---- what the model answers (validated by pydantic) -----------------------------------------------
@@ -60,37 +69,70 @@ class Question(BaseModel):
     id: int
     text: str
     expected: Literal["yes", "no"]
-    kind: Literal["missing", "position", "excluded", "extra"]
+    kind: Literal["missing", "position", "excluded", "extra", "motion", "continuity"]
     object: int | None = None
     failure: str
 
 
-def questions_for(spec: SceneSpec | None) -> list[Question]:
-    """One yes/no question per constraint of `spec`, each with the answer that satisfies it."""
+def questions_for(spec: SceneSpec | None, clip: bool = False) -> list[Question]:
+    """One yes/no question per constraint of `spec`, each with the answer that satisfies it. For a
+    `clip` they are asked of every frame, with one about each object's motion and two about the
+    clip as a whole (nothing appears, vanishes or changes; smooth motion)."""
     if spec is None:
         return []
     questions: list[Question] = []
+    where = "any frame" if clip else "the image"
 
     def add(text: str, expected: Literal["yes", "no"], kind, failure: str, obj: int | None = None) -> None:
         questions.append(Question(id=len(questions) + 1, text=text, expected=expected, kind=kind,
                                   object=obj, failure=failure))
 
     for i, obj in enumerate(spec.include):
-        add(f"Does the image contain at least {obj.describe()}?", "yes", "missing",
-            f"expected at least {obj.describe()}", i)
+        if clip:
+            add(f"Is there exactly {obj.describe()} in every frame, the same throughout?", "yes", "missing",
+                f"expected {obj.describe()} in every frame", i)
+        else:
+            add(f"Does the image contain at least {obj.describe()}?", "yes", "missing",
+                f"expected at least {obj.describe()}", i)
         if obj.position:
             relation, other = obj.position
             subject, target = _nouns(obj), _nouns(spec.include[other])
             verb = "Are" if obj.count > 1 else "Is"
-            add(f"{verb} the {subject} {relation} the {target}?", "yes", "position",
-                f"the {subject} should be {relation} the {target}", i)
+            add(f"{verb} the {subject} {relation} the {target}{' in the first frame' if clip else ''}?", "yes",
+                "position", f"the {subject} should be {relation} the {target}", i)
+        if clip and obj.motion:
+            add(_motion_question(obj), "yes", "motion", f"the {_nouns(obj)} should be {_motion_words(obj)}", i)
     for ex in spec.exclude:
         if ex.count == 1:
-            add(f"Does the image contain any {_noun(ex)}?", "no", "excluded", f"there should be no {_noun(ex)}")
+            add(f"Does {where} contain any {_noun(ex)}?", "no", "excluded", f"there should be no {_noun(ex)}")
         else:
             many = f"{number_word(ex.count)} or more {plural(_noun(ex))}"
-            add(f"Does the image contain {many}?", "no", "extra", f"there should be fewer than {many}")
+            add(f"Does {where} contain {many}?", "no", "extra", f"there should be fewer than {many}")
+    if clip:
+        add("Does any object appear, vanish, or change colour or shape from one frame to the next?", "no",
+            "continuity", "objects should not appear, vanish or change between frames")
+        add("Does everything that moves move smoothly, a little in each frame, without jumping?", "yes",
+            "continuity", "the motion should be smooth, without jumps")
     return questions
+
+
+def _motion_words(obj: ObjectSpec) -> str:
+    """"moving to the right quickly", "staying still"."""
+    words = MOTION_PHRASES[obj.motion or "still"]
+    return f"{words} {SPEED_WORDS[obj.speed]}" if obj.speed and obj.motion != "still" else words
+
+
+def _motion_question(obj: ObjectSpec) -> str:
+    subject, verb = _nouns(obj), "Do" if obj.count > 1 else "Does"
+    if obj.motion == "still":
+        return f"{verb} the {subject} stay in the same place in every frame?"
+    way = MOTION_PHRASES[obj.motion].removeprefix("moving ")
+    pace = {"slow": ", slowly (a short way)", "fast": ", quickly (a long way)"}.get(obj.speed or "", "")
+    return f"{verb} the {subject} move {way} from the first frame to the last{pace}?"
+
+
+def _listing(questions: list[Question]) -> str:
+    return "\n".join(f"{q.id}. {q.text}" for q in questions) or "(none)"
 
 
 def _noun(obj: ObjectSpec) -> str:
@@ -121,12 +163,14 @@ def model_notes(artifact: Artifact) -> str:
     if not model:
         return ""
     try:
-        return resolve("image", model).info.quality_notes
+        return resolve("video" if artifact.kind == "video" else "image", model).info.quality_notes
     except Exception:  # an unknown or unloadable model: the generic rubric alone
         return ""
 
 
 class VLMCritic:
+    kinds = ("image", "video")
+
     def __init__(self, llm_spec: str = "", *, llm: LLM | None = None, threshold: int = THRESHOLD):
         self.name = NAME
         self.threshold = threshold
@@ -135,16 +179,44 @@ class VLMCritic:
         self.llm = llm
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+        if artifact.kind == "video":
+            return self._critique_clip(artifact, brief_text, spec)
         if artifact.kind != "image":
-            return self._failed(f"{NAME} judges images; {artifact.path.name} is a {artifact.kind}")
+            return self._failed(f"{NAME} judges images and clips; {artifact.path.name} is a {artifact.kind}")
         questions = questions_for(spec)
-        listing = "\n".join(f"{q.id}. {q.text}" for q in questions) or "(none)"
-        prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold, questions=listing,
-                             model_notes=model_notes(artifact))
+        prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold,
+                             questions=_listing(questions), model_notes=model_notes(artifact))
+        return self._ask(prompt, [artifact.path], questions)
+
+    def _critique_clip(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+        """Up to CLIP_FRAMES frames (first, last, evenly between) as PNG files in a temporary folder
+        (removed after the call), sent in order, with the temporal questions."""
+        try:
+            frames, fps = read_frames(artifact.path, artifact.meta.get("fps") or artifact.request.fps)
+        except Exception as e:  # not a clip, a truncated file, a codec PyAV lacks
+            return self._failed(f"cannot read the clip {artifact.path.name}: {type(e).__name__}: {e}")
+        picked = sample_frames(frames, CLIP_FRAMES)
+        if not picked:
+            return self._failed(f"the clip {artifact.path.name} has no frames")
+        questions = questions_for(spec, clip=True)
+        when = ", ".join(f"frame {i}" + (f" ({i / fps:.2f} s)" if fps else "") for i, _ in picked)
+        shown = f"{len(picked)} frames of a {len(frames)}-frame clip, in order: {when}"
+        prompt = load_prompt("critique_video", brief=brief_text, threshold=self.threshold, frames=shown,
+                             questions=_listing(questions), model_notes=model_notes(artifact))
+        with tempfile.TemporaryDirectory(prefix="atelier-frames-") as tmp:
+            paths = []
+            for i, frame in picked:
+                paths.append(Path(tmp) / f"frame-{i:04d}.png")
+                frame.save(paths[-1])
+            verdict = self._ask(prompt, paths, questions)
+        checks = [FrameCheck(index=i, time=round(i / fps, 4) if fps else None) for i, _ in picked]
+        return verdict.model_copy(update={"frames": checks})
+
+    def _ask(self, prompt: str, images: list[Path], questions: list[Question]) -> Verdict:
         problem = ""
         for _ in range(2):  # a malformed reply gets one more chance
             try:
-                reply = self.llm.structured("", prompt, CritiqueReply, [artifact.path])
+                reply = self.llm.structured("", prompt, CritiqueReply, images)
                 return self._verdict(reply, questions)
             except MalformedOutput as e:
                 problem = str(e)

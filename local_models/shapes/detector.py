@@ -480,10 +480,28 @@ def check_image(spec: SceneSpec, image: Image.Image | str | Path) -> Verdict:
     return check(spec, detect(image), image.size)
 
 
+def _is_clip(artifact: Artifact, spec: SceneSpec) -> bool:
+    """Judged as a clip: a video artifact, or a GIF/MP4 file judged against a brief with motion."""
+    from agent.core.clips import VIDEO_SUFFIXES
+    return artifact.kind == "video" or (any(o.motion for o in spec.include)
+                                        and Path(artifact.path).suffix.lower() in VIDEO_SUFFIXES)
+
+
+def _still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
+    """A still image judged against a brief with motion: what it shows is checked, but motion cannot
+    be, so it is never approved."""
+    from agent.core.captions import motion_prompt
+    msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
+    return verdict.model_copy(update={"approved": False, "issues": [*verdict.issues, msg],
+                                      "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})
+
+
 class DetectorCritic:
-    """Exact checks of a SceneSpec on images of the shapes world."""
+    """Exact checks of a SceneSpec on images of the shapes world, and on clips (`video_critic`): each
+    frame's shapes, and each object's motion."""
 
     name = NAME
+    kinds = ("image", "video")
 
     def __init__(self, arg: str | None = None):
         self.arg = arg
@@ -505,10 +523,14 @@ class DetectorCritic:
             return Verdict(critic=self.name, approved=False,
                            error=f"the detector only knows the shapes world ({world.vocabulary_text()}); "
                                  f"it cannot check: {', '.join(gaps)}")
+        if _is_clip(artifact, spec):
+            from local_models.shapes.video_critic import check_video
+            return check_video(spec, artifact.path, fps=artifact.meta.get("fps") or artifact.request.fps,
+                               critic=self.name)
         try:
             with Image.open(artifact.path) as im:
                 image = im.convert("RGB")
         except OSError as e:
             return Verdict(critic=self.name, approved=False, error=f"cannot read {artifact.path}: {e}")
         verdict = check(spec, detect(image), image.size, critic=self.name)
-        return verdict
+        return _still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict
