@@ -19,6 +19,7 @@ IMAGE_MODELS: dict[str, str] = {
     "sd3-medium": "local_models.sd3:SD3Backend",
 }
 VIDEO_MODELS: dict[str, str] = {
+    "shapes-video": "local_models.shapes.video_backend:ShapesVideoBackend",
     "svd": "local_models.svd:SVDBackend",
     "svd-xt": "local_models.svd:SVDBackend",
     "cogvideox-2b": "local_models.cogvideox:CogVideoXBackend",

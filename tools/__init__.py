@@ -26,18 +26,20 @@ def attempts_reply(attempts: list[Attempt], ctx) -> Reply:
                  data={"attempts": data, "best": best.index if best else None})
 
 
-def with_brief(ctx, prompt: str, negative_prompt: str = "", model: str | None = None) -> tuple[str, str]:
+def with_brief(ctx, prompt: str, negative_prompt: str = "", model: str | None = None,
+               info=None) -> tuple[str, str]:
     """The prompt and negative prompt a back end gets: the brief's style added to the prompt unless it
     is there already; the director's negative prompt, else the one refine_prompt settled on, with the
     brief's own negative prompt added, so what the user asked for always reaches the back end. A model
-    that takes no negative prompt (ModelInfo.supports_negative) gets it as words in the prompt."""
+    that takes no negative prompt (ModelInfo.supports_negative; `info` for a model that is not the
+    run's image model) gets it as words in the prompt."""
     brief = ctx.record.brief
     if brief.style and brief.style.lower() not in prompt.lower():
         prompt = f"{prompt}, {brief.style}" if prompt else brief.style
     negative = negative_prompt or ctx.record.refined_negative_prompt or ""
     if brief.negative_prompt and brief.negative_prompt.lower() not in negative.lower():
         negative = f"{negative}, {brief.negative_prompt}" if negative else brief.negative_prompt
-    if negative and not ctx.image_backend(model).info.supports_negative:
+    if negative and not (info or ctx.image_backend(model).info).supports_negative:
         return f"{prompt}. Avoid: {negative}", ""
     return prompt, negative
 

@@ -40,3 +40,26 @@ def canonical_prompt(spec: SceneSpec, background: str | None = None) -> str:
     if background:
         text += f" on {article(background)} {background} background"
     return text
+
+
+MOTION_PHRASES = {"right": "moving to the right", "left": "moving to the left", "up": "moving up",
+                  "down": "moving down", "still": "staying still"}
+SPEED_WORDS = {"slow": "slowly", "fast": "quickly"}
+
+
+def motion_phrase(obj: ObjectSpec) -> str:
+    """'a red circle moving to the right', 'a blue star moving up quickly', 'a green ring staying still'."""
+    text = f"{describe(obj)} {MOTION_PHRASES[obj.motion or 'still']}"
+    return f"{text} {SPEED_WORDS[obj.speed]}" if obj.speed and obj.motion != "still" else text
+
+
+def motion_prompt(spec: SceneSpec, background: str | None = None) -> str:
+    """The phrasing the embedded video model follows best: 'a red circle moving to the right while a
+    yellow star stays still' (moving objects first, joined by 'and'; still ones after 'while')."""
+    moving = [o for o in spec.include if o.motion and o.motion != "still"]
+    still = [o for o in spec.include if not o.motion or o.motion == "still"]
+    body = " and ".join(motion_phrase(o) for o in moving) if moving else \
+        " and ".join(describe(o) for o in still) + " staying still"
+    if moving and still:
+        body += " while " + " and ".join(f"{describe(o)} stays still" for o in still)
+    return f"{body} on {article(background)} {background} background" if background else body

@@ -21,7 +21,7 @@ class Proposal(BaseModel):
 
 
 class NextStep(BaseModel):
-    action: Literal["generate", "edit"]
+    action: Literal["generate", "edit", "video"]
     prompt: str
     negative_prompt: str = ""
     seed: int | None = None
@@ -32,9 +32,16 @@ class NextStep(BaseModel):
     strength: float | None = Field(None, gt=0, le=1)
     layout: Layout | Literal["auto"] | None = Field(
         None, description="for generate: boxes to compose the image from, or auto to plan them by rules")
+    num_frames: int | None = Field(None, ge=1, le=1000, description="for video: frames in the clip")
     reason: str = ""
 
     def call(self) -> ToolCall:
+        if self.action == "video":
+            args = {"prompt": self.prompt, "negative_prompt": self.negative_prompt, "seed": self.seed,
+                    "guidance": self.guidance, "n": self.n, "num_frames": self.num_frames,
+                    "attempt": self.attempt}
+            return ToolCall(id=f"call_{secrets.token_hex(6)}", name="generate_video",
+                            arguments={k: v for k, v in args.items() if v not in (None, "")})
         if self.action == "edit":
             args = {"attempt": self.attempt, "prompt": self.prompt, "box": self.box, "seed": self.seed,
                     "guidance": self.guidance, "n": self.n}
@@ -62,6 +69,7 @@ class AttemptView(BaseModel):
     seed: int
     size: tuple[int, int] | None = None
     guidance: float | None = None
+    frames: int | None = Field(None, description="a clip's frame count")
     path: str = ""
     note: str = ""
     source: int | None = Field(None, description="the attempt this one edits")
@@ -89,6 +97,10 @@ class PlanState(BaseModel):
     adds_by_inpainting: bool = True
     layouts: Literal["regions", "words"] = "words"
     layout_policy: LayoutPolicy = "auto"
+    clip: bool = Field(False, description="the run delivers a clip: every generation is a video")
+    video_model: str = ""
+    frames: tuple[int, int] | None = Field(None, description="the video model's fewest and most frames")
+    default_frames: int | None = None
     refined_prompt: str | None = None
     attempts: list[AttemptView] = Field(default_factory=list)
     last_error: str | None = None
@@ -103,12 +115,25 @@ def wants_layout(state: PlanState) -> bool:
     placed objects right 23% of the time on the embedded model), otherwise once plain generations
     have missed twice (counts and colours come out better from plain text-to-image: BENCHMARKS.md)."""
     spec = state.spec
-    if state.layouts != "regions" or not (spec and spec.include) or state.layout_policy == "never":
+    if state.clip or state.layouts != "regions" or not (spec and spec.include) or state.layout_policy == "never":
         return False
     if state.layout_policy == "always" or any(o.position for o in spec.include):
         return True
     plain = sum(a.action == "generate" and a.layout is None for a in state.attempts)
     return plain >= PLAIN_TRIES_BEFORE_LAYOUT
+
+
+CLIP_WORDS = {"video", "clip", "animation", "animated", "animate", "moving", "moves", "motion", "movie", "gif"}
+
+
+def wants_clip(brief: str, spec: SceneSpec | None, video_model: str | None) -> bool:
+    """Whether a run delivers a clip: it has a video model, and the brief asks for motion (its spec
+    gives an object a motion) or names a clip in words."""
+    if not video_model:
+        return False
+    if spec and any(o.motion for o in spec.include):
+        return True
+    return bool(CLIP_WORDS & set(re.findall(r"[a-z]+", brief.lower())))
 
 
 class Planner(Protocol):

@@ -25,6 +25,8 @@ class ModelInfo(BaseModel):
                                "from a real image (the critic's rubric adds it; the shapes world: flat colour)")
     layouts: Literal["regions", "words"] = Field(
         "words", description="regions: composes a Layout box by box (inpainting); words: gets it in the prompt")
+    frames: tuple[int, int] | None = Field(None, description="a video model: the fewest and most frames per clip")
+    default_frames: int | None = None
     adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "
                                      "(measured False for local:shapes: 16% of such edits approved)")
 

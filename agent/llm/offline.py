@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from agent.core.captions import canonical_prompt
+from agent.core.captions import canonical_prompt, motion_prompt
 from agent.core.errors import ConfigError
 from agent.core.layout import LayoutBox, plan_layout
 from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages, wants_layout
@@ -30,6 +30,9 @@ class OfflinePlanner:
 
     # ---- Planner -------------------------------------------------------------------------------
     def propose(self, state: PlanState) -> Proposal:
+        if state.clip and state.spec and any(o.motion for o in state.spec.include) and state.vocabulary:
+            return Proposal(prompt=motion_prompt(state.spec),
+                            rationale="a video model with a limited vocabulary follows the plain motion phrasing best")
         if state.spec and state.spec.include and state.vocabulary:
             return Proposal(prompt=canonical_prompt(state.spec),
                             rationale="a model with a limited vocabulary follows the plain caption grammar best")
@@ -38,6 +41,9 @@ class OfflinePlanner:
                         rationale="the brief's objects, stated plainly, with a neutral style")
 
     def first_step(self, state: PlanState) -> NextStep:
+        if state.clip:
+            return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
+                            n=state.candidates, reason="first clip")
         grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None,
@@ -47,6 +53,8 @@ class OfflinePlanner:
     def next_step(self, state: PlanState) -> NextStep:
         if not state.attempts:
             return self.first_step(state)
+        if state.clip:
+            return self.next_clip(state)
         best, last = max(state.attempts, key=lambda a: a.score), state.attempts[-1]
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
@@ -65,6 +73,21 @@ class OfflinePlanner:
         guidance = round(min(g0 * (1 + 0.25 * rounds), 2 * g0), 2)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, guidance=guidance,
                         n=state.candidates, reason=f"new seeds, guidance {guidance}")
+
+    def next_clip(self, state: PlanState) -> NextStep:
+        """A clip is redone whole (no region edits on video): a new seed each round with guidance
+        raised so the motion words weigh more, and, when the critic saw an object vanish, appear,
+        change colour or jump, the model's shortest clip (fewer frames stay coherent more easily)."""
+        last = state.attempts[-1]
+        rounds = sum(a.action == "video" for a in state.attempts) // max(state.candidates, 1)
+        g0 = state.default_guidance or 4.0
+        guidance = round(min(g0 * (1 + 0.25 * rounds), 2 * g0), 2)
+        kinds = {f.kind for f in last.verdict.findings} if last.verdict else set()
+        frames, why = last.frames, [f"a new seed, guidance {guidance}"]
+        if "continuity" in kinds and state.frames and frames and frames > state.frames[0]:
+            frames, why = state.frames[0], why + [f"a shorter clip ({state.frames[0]} frames)"]
+        return NextStep(action="video", prompt=state.refined_prompt or state.brief, guidance=guidance,
+                        n=state.candidates, num_frames=frames, reason=", ".join(why))
 
     def edit_for(self, state: PlanState, best: AttemptView) -> NextStep | None:
         """A region edit of the best attempt when what is wrong is one or two objects and the rest is
@@ -189,6 +212,10 @@ def offline_summary(record) -> str:
     edits = sum(a.action == "edit" for a in record.attempts)
     path = f"{len(record.attempts)} attempt(s)" + (f", {edits} of them targeted edits" if edits else "")
     how = f" ({best.note})" if best.note else ""
-    return (f"Delivered attempt {best.index}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. "
-            f"It took {path}; each change followed the critic's findings (a region repainted where one "
-            f"object was wrong, otherwise a new seed with stronger guidance).")
+    changes = ("a new seed with stronger guidance, and the shortest clip where an object broke up"
+               if best.action == "video" else
+               "a region repainted where one object was wrong, otherwise a new seed with stronger guidance")
+    what = f"clip {best.index} ({best.artifact.request.num_frames} frames)" if best.action == "video" \
+        else f"attempt {best.index}"
+    return (f"Delivered {what}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. "
+            f"It took {path}; each change followed the critic's findings ({changes}).")

@@ -126,10 +126,14 @@ class RunContext:
         return made
 
     def judge(self, attempt: Attempt, critic: str | None = None) -> Verdict:
-        if attempt.artifact.kind == "video" and critic is None:
-            verdict = Verdict(critic="none", approved=False, error="no critic for video; judge it by eye")
+        judge = self.critic(critic)
+        if attempt.artifact.kind not in getattr(judge, "kinds", ("image",)):
+            # a declared capability: a critic judges the kinds of artifact it lists
+            verdict = Verdict(critic=judge.name, approved=False,
+                              error=f"{judge.name} cannot judge a {attempt.artifact.kind}; judge it by eye, or "
+                                    f"run with a critic that can (critic:detector in the shapes world, critic:vlm)")
         else:
-            verdict = self.critic(critic).critique(attempt.artifact, self.record.brief.text, self.record.spec)
+            verdict = judge.critique(attempt.artifact, self.record.brief.text, self.record.spec)
         attempt.verdict = verdict
         attempt.artifact = stamp_verdict(attempt.artifact, verdict)
         self.record.best_index = best_index(self.record.attempts)  # a rescored attempt can lose its place

@@ -37,6 +37,7 @@ class Director:
         self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))
         self.messages = [Message.model_validate(m) for m in ctx.record.messages]
         self.errors_in_a_row = 0
+        self.info = self.video_info = None
         self.last_error: str | None = None
 
     @property
@@ -50,6 +51,7 @@ class Director:
                       critic=r.critic, spec=r.spec.to_geneval() if r.spec else None)
         try:
             self.info = self.ctx.image_backend().info
+            self.video_info = self.ctx.video_backend().info if r.video_model else None
             self.drive_agent() if r.mode == "agent" else self.drive_loop()
         except StopRun as stop:
             r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
@@ -123,7 +125,7 @@ class Director:
         raise BudgetSpent("turn limit reached without approval")
 
     def task(self) -> str:
-        state = state_from_record(self.record, self.info, self.edits, self.layouts)
+        state = state_from_record(self.record, self.info, self.edits, self.layouts, self.video_info)
         return load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
 
     def drop_unanswered_calls(self) -> None:
@@ -145,7 +147,7 @@ class Director:
             self.after_step([self.call(step.call())])
 
     def state(self):
-        return state_from_record(self.record, self.info, self.edits, self.layouts)
+        return state_from_record(self.record, self.info, self.edits, self.layouts, self.video_info)
 
     # ---- shared ---------------------------------------------------------------------------------
     def call(self, call: ToolCall) -> ToolResult:

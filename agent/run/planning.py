@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.core.plans import AttemptView, LayoutPolicy, NextStep, PlanState, Proposal, wants_layout
+from agent.core.plans import AttemptView, LayoutPolicy, NextStep, PlanState, Proposal, wants_clip, wants_layout
 from agent.core.prompts import load_prompt
 from agent.core.types import Attempt, RunRecord
 
@@ -21,7 +21,11 @@ class LLMPlanner:
         return self.llm.structured(load_prompt("system"), load_prompt("refine", **prompt_vars(state)), Proposal)
 
     def first_step(self, state: PlanState) -> NextStep:
-        """The refined prompt, drawn from a layout planned by rules where the model composes regions."""
+        """The refined prompt, drawn from a layout planned by rules where the model composes regions
+        (a clip run: the refined prompt as a clip of the model's default length)."""
+        if state.clip:
+            return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
+                            n=state.candidates)
         grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None)
@@ -33,14 +37,19 @@ class LLMPlanner:
 
 def prompt_vars(state: PlanState) -> dict[str, Any]:
     spec = state.spec.to_geneval() if state.spec else None
-    return {"brief": state.brief, "image_model": state.image_model,
+    clip = (f"This run delivers a clip: make it with generate_video ({state.video_model}, "
+            f"{state.frames[0]} to {state.frames[1]} frames); the critic judges every frame and the motion."
+            if state.clip and state.frames else
+            f"This run delivers a clip: make it with generate_video ({state.video_model})." if state.clip else "")
+    return {"brief": state.brief, "image_model": state.image_model, "video_line": clip,
             "spec_line": f"Scene spec (GenEval format): {json.dumps(spec)}" if spec else "",
             "sizes": ", ".join(f"{w}x{h}" for w, h in state.sizes) or "any",
             "guidance": state.default_guidance, "candidates": state.candidates,
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
                 "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
-                "adds_by_inpainting", "layouts", "layout_policy", "vocabulary"})}
+                "adds_by_inpainting", "layouts", "layout_policy", "vocabulary", "clip", "video_model", "frames",
+                "default_frames"})}
 
 
 def attempt_view(a: Attempt) -> AttemptView:
@@ -50,7 +59,7 @@ def attempt_view(a: Attempt) -> AttemptView:
     if a.artifact.kind == "image":
         size = (r.width, r.height) if r.width and r.height else _size_of(a.artifact.path)
     return AttemptView(index=a.index, action=a.action, prompt=a.prompt, seed=a.seed, size=size,
-                       guidance=r.guidance, path=str(a.artifact.path), note=a.note, source=a.source,
+                       guidance=r.guidance, frames=r.num_frames if a.artifact.kind == "video" else None, path=str(a.artifact.path), note=a.note, source=a.source,
                        layout=r.layout, verdict=a.verdict)
 
 
@@ -59,10 +68,16 @@ def attempt_data(a: Attempt) -> dict[str, Any]:
     return attempt_view(a).model_dump(mode="json", exclude_none=True)
 
 
-def state_from_record(record: RunRecord, info, edits: bool = True, layouts: LayoutPolicy = "auto") -> PlanState:
-    """`layouts="never"` plans as if the model could not compose a layout (the benchmark's baseline)."""
-    return PlanState(brief=record.brief.text, spec=record.spec, image_model=record.image_model,
-                     sizes=info.sizes, default_guidance=info.default_guidance, vocabulary=info.vocabulary,
+def state_from_record(record: RunRecord, info, edits: bool = True, layouts: LayoutPolicy = "auto",
+                      video_info=None) -> PlanState:
+    """`layouts="never"` plans as if the model could not compose a layout (the benchmark's baseline);
+    `video_info` is the run's video model's ModelInfo, when it has one."""
+    clip = video_info is not None and wants_clip(record.brief.text, record.spec, record.video_model)
+    shown = video_info if clip else info  # what the clip's model can do is what the planner reads
+    return PlanState(clip=clip, video_model=record.video_model or "",
+                     frames=video_info.frames if video_info else None,
+                     default_frames=video_info.default_frames if video_info else None,brief=record.brief.text, spec=record.spec, image_model=record.image_model,
+                     sizes=info.sizes, default_guidance=shown.default_guidance, vocabulary=shown.vocabulary,
                      adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts != "never" else "words",
                      layout_policy=layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,

@@ -69,7 +69,8 @@ class Studio:
         if self.video_model:
             check_ready(registry.resolve("video", self.video_model))
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
-                         llm=self.llm, image_model=self.image_model, critic=self.critic, mode=self.mode)
+                         llm=self.llm, image_model=self.image_model, critic=self.critic,
+                         video_model=self.video_model, mode=self.mode)
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)

@@ -52,6 +52,7 @@ class BriefEntry(BaseModel):
     style: str = ""
     llm: str | None = None
     image_model: str | None = None
+    video_model: str | None = Field(None, description="a clip run's video back end (the brief asks for motion)")
     critic: str | None = None
     mode: Literal["agent", "loop"] | None = None
     budget: Budget | None = None
@@ -214,7 +215,7 @@ def _backend_problems(entry: BriefEntry, defaults: dict[str, str]) -> Iterable[t
     from agent.core.errors import ConfigError
     from agent.core.trust import TrustPolicy, check_untrusted_spec
     policy = TrustPolicy.from_env(defaults.values())  # a brief file may come from anyone; the CLI is the operator
-    for field, kind in (("llm", "llm"), ("image_model", "image"), ("critic", "critic")):
+    for field, kind in (("llm", "llm"), ("image_model", "image"), ("critic", "critic"), ("video_model", "video")):
         spec = getattr(entry, field) or defaults.get(field)
         if not spec:
             continue
@@ -297,6 +298,7 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
     return {"id": entry.id, "out": str(out), "brief": brief.model_dump(mode="json"),
             "llm": entry.llm or defaults.get("llm", DEFAULT_LLM),
             "image_model": entry.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL),
+            "video_model": entry.video_model or defaults.get("video_model"),
             "critic": entry.critic or defaults.get("critic", DEFAULT_CRITIC),
             "mode": entry.mode or defaults.get("mode", "agent"), "retry": retry}
 
@@ -314,7 +316,7 @@ def run_job(job: dict, on_event: Callable | None = None,
     try:
         brief = Brief.model_validate(job["brief"])  # e.g. a reference image deleted since the file was read
         studio = Studio(llm=job["llm"], image_model=job["image_model"], critic=job["critic"],
-                        mode=job["mode"], runs_dir=runs, on_event=on_event)
+                        video_model=job.get("video_model"), mode=job["mode"], runs_dir=runs, on_event=on_event)
         run_id, note = _run_id_for(studio.store, brief_id, brief.text)
         folder = studio.store.run_dir(run_id)
         record = _existing(studio, run_id, brief)
@@ -393,7 +395,7 @@ def _existing(studio, run_id: str, brief: Brief) -> RunRecord | None:
 
 def _failed(runs: Path, run_id: str, brief: Brief, job: dict, error: str) -> RunRecord:
     record = RunRecord(run_id=run_id, brief=brief, llm=job["llm"], image_model=job["image_model"],
-                       critic=job["critic"], mode=job["mode"], status="failed", stop_reason="error", error=error)
+                       video_model=job.get("video_model"), critic=job["critic"], mode=job["mode"], status="failed", stop_reason="error", error=error)
     try:
         from agent.core.records import RunStore
         RunStore(runs).save(record, owner="batch")
@@ -643,6 +645,8 @@ def _warm(entries, todo, defaults, executor_name) -> None:
         specs |= {("llm", e.llm or defaults.get("llm", DEFAULT_LLM)),
                   ("image", e.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL)),
                   ("critic", e.critic or defaults.get("critic", DEFAULT_CRITIC))}
+        if video := e.video_model or defaults.get("video_model"):
+            specs.add(("video", video))
     for kind, spec in sorted(specs):
         try:
             registry.resolve(kind, spec)

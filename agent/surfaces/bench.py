@@ -129,6 +129,7 @@ class NullCritic:
     """The single-shot strategy has no critic: every attempt stays unjudged until the benchmark judges it."""
 
     name = NULL_CRITIC
+    kinds = ("image", "video")
 
     def critique(self, artifact: Artifact, brief_text: str, spec) -> Verdict:
         return Verdict(critic=self.name, approved=False)
@@ -214,15 +215,21 @@ def strategy_fn(key: str) -> Callable:
 
 # ---- one row per (strategy, prompt) -------------------------------------------------------------
 @dataclass
-class Row:
+class BriefRow:
+    """What every benchmark row has: which strategy on which brief, and whether it got it right."""
+
     strategy: str
     index: int
     category: str
     prompt: str
     seed: int
     budget: int
-    correct: bool = False  # the judge approves the run's best image
+    correct: bool = False  # the judge approves the run's best result
     approved: bool = False  # the strategy's own critic approved it (and so it stopped)
+
+
+@dataclass
+class Row(BriefRow):
     images: int = 0  # images generated (what the budget counts)
     calls: int = 0  # calls to the image back end (a batch of N is one call)
     edits: int = 0

@@ -68,7 +68,7 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID"),
         as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
-    """Turn a brief into an approved image."""
+    """Turn a brief into an approved image (or, with --video-model and a brief about motion, a clip)."""
     from agent.surfaces.api import Studio
 
     if mode not in ("agent", "loop"):
@@ -132,6 +132,8 @@ def brief_batch(
         max_cost: Optional[float] = typer.Option(None, "--max-cost", help="batch money budget, US dollars"),
         llm: str = typer.Option(DEFAULT_LLM, help="default director for briefs that name none"),
         image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="default image back end"),
+        video_model: Optional[str] = typer.Option(None, "--video-model", help="default video back end: briefs "
+                                                  "about motion become clips"),
         critic: str = typer.Option(DEFAULT_CRITIC, help="default critic"),
         mode: str = typer.Option("agent", help="default mode: agent or loop"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
@@ -148,7 +150,8 @@ def brief_batch(
         result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
                            gpus_per_brief=gpus_per_brief, console=err,
-                           defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode})
+                           defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode,
+                                     **({"video_model": video_model} if video_model else {})})
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
         raise typer.Exit(130)
@@ -228,7 +231,10 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
           bench_file: Path = typer.Option(Path("BENCHMARKS.md"), "--bench-file"),
           threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default); 1 is "
                                       "steadier on a machine shared with other work"),
-          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line")):
+          as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line"),
+          video: bool = typer.Option(False, "--video", help="held-out motion briefs: one clip vs best-of-N "
+                                     "vs the loop, judged by the detector tracking shapes over the frames"),
+          video_model: str = typer.Option("local:shapes-video", "--video-model", help="with --video")):
     """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite."""
     import tempfile
     import time
@@ -236,6 +242,11 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
 
     from agent.surfaces import bench as b
     from agent.core import registry
+
+    if video:
+        return _bench_video(limit=limit, budget=budget, strategies=strategies, video_model=video_model,
+                            judge=judge, seed=seed, out=out, write=write, bench_file=bench_file,
+                            threads=threads, as_json=as_json)
 
     keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else b.BASE_STRATEGIES + b.LAYOUT_STRATEGIES
     for spec_ in llm or []:
@@ -267,14 +278,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
     out = out or Path(tempfile.mkdtemp(prefix="atelier-bench-"))
     err.print(f"{len(items)} prompts × {len(keys)} strategies, budget {budget}; results in {out / 'results.jsonl'}",
               highlight=False)
-    total, count = len(items) * len(keys), [0]
-
-    def show_row(r) -> None:
-        count[0] += 1
-        mark = "[green]✓[/]" if r.correct else "[red]✗[/]"
-        err.print(f"[dim][{count[0]}/{total}][/] {mark} {b.label(r.strategy):<26} {r.category:<13} "
-                  f"{r.images} img {r.wall:5.2f} s  {r.prompt}" + (f"  [red]{r.error}[/]" if r.error else ""),
-                  highlight=False, soft_wrap=True)
+    show_row = _progress(len(items) * len(keys), lambda r: f"{b.label(r.strategy):<26} {r.category:<13} "
+                                                     f"{r.images} img {r.wall:5.2f} s  {r.prompt}")
 
     if threads:
         try:
@@ -303,6 +308,62 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
     if as_json:
         print(json.dumps({"command": command, "results": str(out / "results.jsonl"), "seconds": round(seconds, 1),
                           "strategies": [asdict(s) for s in summaries]}))
+
+
+def _progress(total: int, describe):
+    """A bench row printer: "[k/total] ✓ <describe(row)>", the row's error in red."""
+    count = [0]
+
+    def show_row(r) -> None:
+        count[0] += 1
+        mark = "[green]✓[/]" if r.correct else "[red]✗[/]"
+        err.print(f"[dim][{count[0]}/{total}][/] {mark} {describe(r)}" + (f"  [red]{r.error}[/]" if r.error else ""),
+                  highlight=False, soft_wrap=True)
+    return show_row
+
+
+def _bench_video(*, limit, budget, strategies, video_model, judge, seed, out, write, bench_file, threads, as_json):
+    import tempfile
+    import time
+
+    from agent.surfaces import bench_video as bv
+
+    keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else bv.STRATEGIES
+    if bad := [k for k in keys if k not in bv.STRATEGIES]:
+        fail(f"unknown video strategy {bad[0]!r}; known: {', '.join(bv.STRATEGIES)}")
+    items = bv.video_suite(limit=limit)
+    parts = ["atelier bench --video"] + [f"{flag} {value}" for flag, value, default in [
+        ("--limit", limit, None), ("--budget", budget, 4), ("--strategies", strategies, None),
+        ("--video-model", video_model, "local:shapes-video"), ("--judge", judge, DEFAULT_CRITIC),
+        ("--seed", seed, 0), ("--threads", threads, 0)] if value != default]
+    command = " ".join(parts)
+    out = out or Path(tempfile.mkdtemp(prefix="atelier-bench-video-"))
+    err.print(f"{len(items)} motion briefs × {len(keys)} strategies, budget {budget} clips; results in "
+              f"{out / 'video_results.jsonl'}", highlight=False)
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    show_row = _progress(len(items) * len(keys), lambda r: f"{bv.LABELS[r.strategy]:<30} {r.clips} clip(s) "
+                                                     f"{r.wall:5.1f} s  {r.prompt}")
+
+    t0 = time.perf_counter()
+    try:
+        rows = bv.run_video_bench(items, strategies=keys, budget=budget, video_model=video_model, judge=judge,
+                                  out=out, seed=seed, on_row=show_row)
+    except AtelierError as e:
+        fail(str(e))
+    seconds = time.perf_counter() - t0
+    summaries = bv.summary(rows)
+    err.print(bv.markdown(summaries), highlight=False)
+    if write:
+        from agent.surfaces.bench import write_report
+        name = "video" + (f"-limit-{limit}" if limit else "")
+        write_report(bench_file, name, bv.report_section(name, summaries, rows, budget=budget, command=command,
+                                                         video_model=video_model, judge=judge, seconds=seconds))
+        err.print(f"wrote the table to {bench_file}", highlight=False)
+    if as_json:
+        print(json.dumps({"command": command, "results": str(out / "video_results.jsonl"),
+                          "seconds": round(seconds, 1), "strategies": summaries}))
 
 
 @app.command()

@@ -19,6 +19,7 @@ import math
 import os
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,72 @@ def optimizer_step(loss, opt, params, ema, step: int, max_decay: float = 0.999) 
     return step
 
 
+def resume(path: Path, modules: dict, opt, ema) -> tuple[int, float] | None:
+    """Load a checkpoint written as {name: state_dict, "opt", "ema", "step", "elapsed"} into `modules`
+    (name -> module), the optimiser and the EMA; (step, seconds trained), or None when there is none."""
+    if not path.exists():
+        return None
+    st = torch.load(path, map_location="cpu")
+    for name, module in modules.items():
+        module.load_state_dict(st[name])
+    opt.load_state_dict(st["opt"])
+    for e, v in zip(ema, st["ema"]):
+        e.copy_(v)
+    return st["step"], st["elapsed"]
+
+
+@contextmanager
+def ema_weights(params, ema, use: bool = True):
+    """The EMA weights in `params` inside the block (to export them), the trained ones back after."""
+    live = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for e, p in zip(ema if use else params, params):
+            p.copy_(e)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, v in zip(params, live):
+                p.copy_(v)
+
+
+def min_snr_loss(pred, noise, t, alphas, weight=None):
+    """Epsilon-prediction MSE with min-SNR-5 weighting, per sample then averaged (`weight`: per element)."""
+    snr = alphas[t] / (1 - alphas[t])
+    w = torch.clamp(snr, max=5.0) / snr
+    err = (pred.float() - noise) ** 2
+    if weight is not None:
+        err = err * weight
+    return (w * err.flatten(1).mean(dim=1)).mean()
+
+
+class Cadence:
+    """What a training loop does between steps, each on its clock: log the mean loss every `every`
+    steps, checkpoint every `ckpt_minutes`, export every `export_minutes` (0: only at the end)."""
+
+    def __init__(self, name: str, t_start: float, budget: float, ckpt_minutes: float, export_minutes: float,
+                 checkpoint, export, every: int = 25):
+        self.name, self.t_start, self.budget, self.every = name, t_start, budget, every
+        self.ckpt_s, self.export_s = ckpt_minutes * 60, export_minutes * 60
+        self.checkpoint, self.export = checkpoint, export
+        self.t_ckpt = self.t_export = time.time()
+        self.losses: list[float] = []
+
+    def after(self, step: int, loss: float, lr: float) -> None:
+        self.losses.append(loss)
+        if step % self.every == 0:
+            el = time.time() - self.t_start
+            log(f"{self.name} step {step} loss {np.mean(self.losses):.4f} lr {lr:.2e} "
+                f"{el / 60:.1f}/{self.budget / 60:.0f} min, {el / step:.2f} s/step")
+            self.losses = []
+        if time.time() - self.t_ckpt > self.ckpt_s:
+            self.checkpoint()
+            self.t_ckpt = time.time()
+        if self.export_s and time.time() - self.t_export > self.export_s:
+            self.export()
+            self.t_export = time.time()
+
+
 def lr_at(frac: float, base: float, warm: float = 0.03) -> float:
     if frac < warm:
         return base * frac / warm
@@ -354,12 +421,8 @@ def main(argv=None):
     ema = [p.detach().clone() for p in params]
     step, elapsed = 0, 0.0
     path = CKPT_DIR / "unet.pt"
-    if path.exists():
-        st = torch.load(path, map_location="cpu")
-        unet.load_state_dict(st["unet"]), te.load_state_dict(st["te"]), opt.load_state_dict(st["opt"])
-        for e, v in zip(ema, st["ema"]):
-            e.copy_(v)
-        step, elapsed = st["step"], st["elapsed"]
+    if (done := resume(path, {"unet": unet, "te": te}, opt, ema)) is not None:
+        step, elapsed = done
         log(f"resumed at step {step}, {elapsed/60:.1f} min trained")
     empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS, return_tensors="pt").input_ids
     unet.train(), te.train()
@@ -398,9 +461,7 @@ def main(argv=None):
         zt = sched.add_noise(z, noise, t)
         cond = te(ids.to(device))[0]
         pred = unet(zt, t, encoder_hidden_states=cond).sample
-        snr = alphas[t] / (1 - alphas[t])
-        w = torch.clamp(snr, max=5.0) / snr  # min-SNR-5 weighting (epsilon prediction)
-        loss = (w * F.mse_loss(pred.float(), noise, reduction="none").mean(dim=(1, 2, 3))).mean()
+        loss = min_snr_loss(pred, noise, t, alphas)
         step = optimizer_step(loss, opt, params, ema, step)
         losses.append(loss.item())
         if step % 50 == 0:

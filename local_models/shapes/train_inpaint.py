@@ -35,8 +35,8 @@ import torch.nn.functional as F
 
 from agent.core.types import ObjectSpec
 from local_models.shapes import world
-from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, log, lr_at, optimizer_step, save_atomic,
-                                       train_scheduler)
+from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, Cadence, ema_weights, log, lr_at,
+                                       min_snr_loss, optimizer_step, resume, save_atomic, train_scheduler)
 
 OUT = WEIGHTS.with_name("weights-inpaint")
 TASKS = [("add", 0.55), ("fill", 0.3), ("canvas", 0.03), ("t2i", 0.12)]
@@ -162,12 +162,8 @@ def main(argv=None):
     ema = [p.detach().clone() for p in params]
     path = CKPT_DIR / "inpaint.pt"
     step, elapsed = 0, 0.0
-    if path.exists():
-        st = torch.load(path, map_location="cpu")
-        unet.load_state_dict(st["unet"]), opt.load_state_dict(st["opt"])
-        for e, v in zip(ema, st["ema"]):
-            e.copy_(v)
-        step, elapsed = st["step"], st["elapsed"]
+    if (done := resume(path, {"unet": unet}, opt, ema)) is not None:
+        step, elapsed = done
         log(f"inpaint: resumed at step {step}, {elapsed / 60:.1f} min trained")
     else:
         log(f"inpaint: from the shipped UNet, device {device}, args {vars(args)}")
@@ -177,26 +173,20 @@ def main(argv=None):
                      "elapsed": time.time() - t_start}, path)
 
     def export_ema():
-        live = [p.detach().clone() for p in params]
-        with torch.no_grad():
-            for e, p in zip(ema if args.ema else params, params):
-                p.copy_(e)
         meta = {"command": "python -m local_models.shapes.train_inpaint " + " ".join(argv or []),
                 "steps": step, "minutes": round((time.time() - t_start) / 60, 1), "batch": args.batch,
                 "device": device, "seed": args.seed, "tasks": dict(TASKS), "from": "weights/unet"}
-        export(pipe, unet.to("cpu").eval(), args.out, meta)
-        unet.to(device).train()
-        with torch.no_grad():
-            for p, v in zip(params, live):
-                p.copy_(v)
+        with ema_weights(params, ema, use=bool(args.ema)):
+            export(pipe, unet.to("cpu").eval(), args.out, meta)
+            unet.to(device).train()
 
     sched = train_scheduler()
     alphas = sched.alphas_cumprod.to(device)
     empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS, return_tensors="pt").input_ids
     budget = args.budget_minutes * 60
     t_start = time.time() - elapsed
-    t_ckpt = t_export = time.time()
-    losses: list[float] = []
+    cadence = Cadence("inpaint", t_start, budget, args.ckpt_minutes, args.export_every, checkpoint, export_ema,
+                      every=50)
     unet.train()
     while (not args.export_only and time.time() - t_start < budget
            and not (args.max_steps and step >= args.max_steps)):
@@ -218,24 +208,10 @@ def main(argv=None):
         noise = torch.randn(z.shape, generator=gen).to(device)
         t = torch.randint(0, 1000, (z.shape[0],), generator=gen).to(device)
         pred = unet(torch.cat([sched.add_noise(z, noise, t), m, zm], 1), t, encoder_hidden_states=cond).sample
-        snr = alphas[t] / (1 - alphas[t])
-        w = torch.clamp(snr, max=5.0) / snr
         # the masked region is what is being learnt; the rest is context the model can copy
-        per_px = F.mse_loss(pred.float(), noise, reduction="none") * (1 + 2 * m)
-        loss = (w * per_px.mean(dim=(1, 2, 3))).mean()
+        loss = min_snr_loss(pred, noise, t, alphas, weight=1 + 2 * m)
         step = optimizer_step(loss, opt, params, ema, step, max_decay=args.ema or 0.999)
-        losses.append(loss.item())
-        if step % 50 == 0:
-            el = time.time() - t_start
-            log(f"inpaint step {step} loss {np.mean(losses):.4f} lr {opt.param_groups[0]['lr']:.2e} "
-                f"{el / 60:.1f}/{budget / 60:.0f} min, {el / step:.2f} s/step")
-            losses = []
-        if time.time() - t_ckpt > args.ckpt_minutes * 60:
-            checkpoint()
-            t_ckpt = time.time()
-        if args.export_every and time.time() - t_export > args.export_every * 60:
-            export_ema()
-            t_export = time.time()
+        cadence.after(step, loss.item(), opt.param_groups[0]["lr"])
     if not args.export_only:
         checkpoint()
     export_ema()

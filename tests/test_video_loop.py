@@ -1,0 +1,132 @@
+"""Clips in the loop: the plan (when a run delivers a clip, what the planner revises), the embedded
+video model's input checks, and whole clip runs on the real `local:shapes-video`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.core.errors import InputError
+from agent.core.plans import AttemptView, PlanState, wants_clip
+from agent.core.types import Finding, GenerationRequest, ObjectSpec, SceneSpec, Verdict
+from agent.llm.offline import OfflinePlanner
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "local_models" / "shapes" / "weights-video"
+needs_weights = pytest.mark.skipif(not (WEIGHTS / "model_index.json").is_file(), reason="no video weights")
+RIGHT = SceneSpec(include=[ObjectSpec(cls="circle", color="red", motion="right")])
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    import av
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+# ---- the plan -----------------------------------------------------------------------------------
+def test_a_run_delivers_a_clip_only_with_a_video_model_and_a_brief_about_motion():
+    assert wants_clip("a red circle moving to the right", RIGHT, "local:shapes-video")
+    assert wants_clip("a short video of a red circle", None, "local:shapes-video")
+    assert not wants_clip("a red circle moving to the right", RIGHT, None)
+    assert not wants_clip("a photo of a red circle", SceneSpec(include=[ObjectSpec(cls="circle")]), "local:svd")
+
+
+def clip_state(**kw) -> PlanState:
+    return PlanState(brief="a red circle moving to the right", spec=RIGHT, image_model="local:shapes",
+                     vocabulary="shapes", clip=True, video_model="local:shapes-video", frames=(8, 16),
+                     default_frames=8, default_guidance=4.0, seed=7, **kw)
+
+
+def test_the_offline_planner_makes_clips_from_the_plain_motion_phrasing():
+    planner = OfflinePlanner()
+    state = clip_state()
+    assert planner.propose(state).prompt == "a red circle moving to the right"
+    step = planner.first_step(state.model_copy(update={"refined_prompt": "a red circle moving to the right"}))
+    call = step.call()
+    assert (call.name, call.arguments["prompt"], call.arguments["seed"]) == \
+        ("generate_video", "a red circle moving to the right", 7)
+
+
+def test_a_rejected_clip_is_redone_with_a_new_seed_stronger_guidance_and_shorter_when_it_broke_up():
+    planner = OfflinePlanner()
+    vanished = Verdict(critic="detector", approved=False, issues=["the red circle vanished in frames 9-12"],
+                       findings=[Finding(kind="continuity", object=0, message="the red circle vanished")])
+    first = AttemptView(index=0, action="video", prompt="p", seed=7, frames=12, verdict=vanished)
+    step = planner.next_step(clip_state(refined_prompt="p", attempts=[first]))
+    assert step.action == "video" and step.seed is None  # the run's next seed
+    assert step.guidance == 5.0 and step.num_frames == 8
+    wrong_way = Verdict(critic="detector", approved=False, issues=["the red circle moved left, not right"],
+                        findings=[Finding(kind="motion", object=0, message="moved left")])
+    second = AttemptView(index=1, action="video", prompt="p", seed=8, frames=8, verdict=wrong_way)
+    step = planner.next_step(clip_state(refined_prompt="p", attempts=[first, second]))
+    assert step.guidance == 6.0 and step.num_frames == 8
+
+
+# ---- the model's input checks -------------------------------------------------------------------
+@pytest.mark.parametrize("request_kw, message", [
+    ({"num_frames": 4}, "8 to 16 frames"), ({"num_frames": 40}, "8 to 16 frames"),
+    ({"width": 100, "height": 100}, "cannot make 100x100"), ({"extra": {"format": "webm"}}, "mp4, gif"),
+    ({"n": 12}, "at most 8 clips")])
+def test_bad_clip_requests_get_one_line_naming_the_problem(request_kw, message):
+    from local_models.shapes.video_backend import ShapesVideoBackend
+    with pytest.raises(InputError, match=message):
+        ShapesVideoBackend().check_inputs(GenerationRequest(prompt="a red circle moving up", **request_kw))
+
+
+def test_missing_video_weights_are_a_config_error_before_anything_runs(tmp_path):
+    from agent.core.errors import ConfigError
+    from local_models.shapes.video_backend import ShapesVideoBackend
+    with pytest.raises(ConfigError, match="train_video"):
+        ShapesVideoBackend(weights=tmp_path).check_ready()
+
+
+# ---- the real model -----------------------------------------------------------------------------
+@needs_weights
+def test_clips_made_at_once_are_the_clips_made_alone(tmp_path):
+    """Four callers at once share pipeline calls; each clip is the one its request makes alone."""
+    from local_models.shapes.video_backend import ShapesVideoBackend
+    backend = ShapesVideoBackend()
+    prompts = ["a red circle moving to the right", "a blue square moving up", "a green star moving down",
+               "a yellow ring moving to the left while a white square stays still"]
+    reqs = [GenerationRequest(prompt=p, model="local:shapes-video", seed=10 + i, steps=4, num_frames=8)
+            for i, p in enumerate(prompts)]
+    alone = [frames_of(backend.generate(r, tmp_path)[0].path) for r in reqs]
+    calls = backend.owner.stats.calls
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda r: frames_of(backend.generate(r, tmp_path)[0].path), reqs))
+    assert backend.owner.stats.calls - calls < 4  # at least two of them shared a call
+    for a, b in zip(alone, together):
+        assert len(a) == len(b) == 8
+        assert max(np.abs(x.astype(int) - y.astype(int)).max() for x, y in zip(a, b)) <= 3
+
+
+@needs_weights
+def test_a_clip_run_records_clips_with_the_critics_verdict_on_each(tmp_path):
+    from agent.surfaces.api import Studio
+    studio = Studio(video_model="local:shapes-video", mode="loop", runs_dir=tmp_path)
+    result = studio.run("a red circle moving to the right", seed=3, budget={"max_iterations": 2})
+    record = result.record
+    assert record.video_model == "local:shapes-video" and record.attempts
+    for a in record.attempts:
+        assert a.action == "video" and a.artifact.kind == "video" and a.artifact.path.suffix == ".mp4"
+        assert len(frames_of(a.artifact.path)) >= 8
+        assert a.verdict is not None and a.verdict.critic == "critic:detector" and not a.verdict.error
+    assert result.status in ("approved", "budget_spent")
+
+
+@needs_weights
+def test_the_cli_makes_an_approved_clip_offline(tmp_path):
+    """The issue's target command, end to end in a fresh process."""
+    out = subprocess.run([sys.executable, "-m", "agent.surfaces.cli", "run", "a red circle moving to the right",
+                          "--video-model", "local:shapes-video", "--json", "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert summary["approved"] and summary["status"] == "approved"
+    best = Path(summary["best"]["path"])
+    assert best.suffix in (".mp4", ".gif") and len(frames_of(best)) >= 8
