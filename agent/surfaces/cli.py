@@ -383,7 +383,9 @@ def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
         allow_loopback_llm: bool = typer.Option(False, "--allow-loopback-llm", help="clients may name LLM "
                                                 "servers on this machine (also ATELIER_ALLOW_LOOPBACK_LLM=1)"),
         files: Optional[Path] = typer.Option(None, "--files", help="a folder whose images clients may name "
-                                             "(besides the runs folder)")):
+                                             "(besides the runs folder)"),
+        video_model: Optional[str] = typer.Option(None, "--video-model", help="the default video back end "
+                                                  "(e.g. local:shapes-video): run_brief on a motion brief makes a clip")):
     """Serve Atelier's tools over MCP."""
     from agent.core.trust import TrustPolicy
     from agent.surfaces.mcp_server import serve
@@ -392,7 +394,8 @@ def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
                                       allow_loopback=True if allow_loopback_llm else None)
     except AtelierError as e:
         fail(str(e))
-    serve(transport=transport, port=port, runs_dir=out, policy=policy, files_dir=files)
+    serve(transport=transport, port=port, runs_dir=out, policy=policy, files_dir=files,
+          **({"video_model": video_model} if video_model else {}))
 
 
 @models_app.command("list")
@@ -403,6 +406,9 @@ def models_list():
     from local_models.models_cli import list_models
     table = Table("model", "kind", "weights", "where / how to get them")
     table.add_row("shapes", "image", "[green]shipped[/]", "local_models/shapes/weights (embedded)")
+    from local_models.shapes.video_backend import WEIGHTS as VIDEO_WEIGHTS
+    table.add_row("shapes-video", "video", "[green]shipped[/]" if (VIDEO_WEIGHTS / "model_index.json").is_file()
+                  else "[red]absent[/]", "local_models/shapes/weights-video (embedded)")
     for row in list_models():
         where = row["path"] or f"atelier models pull {row['name']}  (or set {row['env']}=/path)"
         table.add_row(row["name"], row["kind"], "[green]present[/]" if row["present"] else "[dim]absent[/]", where)
