@@ -23,9 +23,8 @@ RIGHT = SceneSpec(include=[ObjectSpec(cls="circle", color="red", motion="right")
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
-    import av
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    from agent.core.clips import read_frames
+    return [np.asarray(f.convert("RGB")) for f in read_frames(path)[0]]
 
 
 # ---- the plan -----------------------------------------------------------------------------------
@@ -93,8 +92,8 @@ def test_clips_made_at_once_are_the_clips_made_alone(tmp_path):
     backend = ShapesVideoBackend()
     prompts = ["a red circle moving to the right", "a blue square moving up", "a green star moving down",
                "a yellow ring moving to the left while a white square stays still"]
-    reqs = [GenerationRequest(prompt=p, model="local:shapes-video", seed=10 + i, steps=4, num_frames=8)
-            for i, p in enumerate(prompts)]
+    reqs = [GenerationRequest(prompt=p, model="local:shapes-video", seed=10 + i, steps=4, num_frames=8,
+                              extra={"format": "gif"}) for i, p in enumerate(prompts)]
     alone = [frames_of(backend.generate(r, tmp_path)[0].path) for r in reqs]
     calls = backend.owner.stats.calls
     with ThreadPoolExecutor(4) as pool:
@@ -102,7 +101,9 @@ def test_clips_made_at_once_are_the_clips_made_alone(tmp_path):
     assert backend.owner.stats.calls - calls < 4  # at least two of them shared a call
     for a, b in zip(alone, together):
         assert len(a) == len(b) == 8
-        assert max(np.abs(x.astype(int) - y.astype(int)).max() for x, y in zip(a, b)) <= 3
+        diff = np.abs(np.stack(a).astype(int) - np.stack(b).astype(int))
+        # batched float maths may differ in the last bit, which a GIF palette can round either way
+        assert diff.mean() < 0.5 and (diff > 3).mean() < 0.01
 
 
 @needs_weights
@@ -130,3 +131,26 @@ def test_the_cli_makes_an_approved_clip_offline(tmp_path):
     assert summary["approved"] and summary["status"] == "approved"
     best = Path(summary["best"]["path"])
     assert best.suffix in (".mp4", ".gif") and len(frames_of(best)) >= 8
+
+
+def test_a_bad_video_format_is_one_line():
+    from agent.surfaces.api import Studio
+    with pytest.raises(InputError, match="video format must be mp4 or gif, not 'webm'"):
+        Studio(video_model="local:shapes-video", video_format="webm")
+
+
+@needs_weights
+def test_a_clip_run_can_write_gifs_and_an_image_never_counts_as_its_result(tmp_path):
+    from agent.surfaces.api import Studio
+    from tools.generate_image import generate_image
+    from agent.run.context import RunContext
+    studio = Studio(video_model="local:shapes-video", video_format="gif", mode="loop", runs_dir=tmp_path)
+    result = studio.run("a blue square moving up", seed=4, budget={"max_iterations": 1})
+    clip = result.record.attempts[0].artifact
+    assert clip.path.suffix == ".gif" and len(frames_of(clip.path)) >= 8
+    record = studio.store.load(result.run_id)
+    record.brief.budget.max_iterations = 3
+    ctx = RunContext(record, studio.store, video_model="local:shapes-video")
+    generate_image(ctx, "a photo of a blue square")
+    still = record.attempts[-1]
+    assert not still.verdict.approved and "delivers a clip" in still.verdict.issues[0]

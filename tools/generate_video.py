@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Literal
+
+from agent.core.errors import InputError
 from agent.run.tooling import Reply
 from agent.core.types import GenerationRequest
 from tools import attempts_reply, with_brief
@@ -7,7 +10,8 @@ from tools import attempts_reply, with_brief
 
 def generate_video(ctx, prompt: str, attempt: int | None = None, num_frames: int | None = None,
                    fps: int | None = None, seed: int | None = None, guidance: float | None = None,
-                   negative_prompt: str = "", n: int = 1, model: str | None = None) -> Reply:
+                   negative_prompt: str = "", n: int = 1, format: Literal["mp4", "gif"] | None = None,
+                   model: str | None = None) -> Reply:
     """Make a short clip from a prompt, or animate an earlier image attempt (image to video); the
     critic judges the clip's frames and its motion.
 
@@ -20,14 +24,21 @@ def generate_video(ctx, prompt: str, attempt: int | None = None, num_frames: int
         guidance: classifier-free guidance (higher follows the prompt's motion words more closely); omit for the model's default
         negative_prompt: what to keep out of the clip
         n: clips to make from seeds seed, seed+1, ...
+        format: mp4 or gif; omit for the run's format
         model: video back end such as local:shapes-video, local:svd or runway:gen4_turbo; omit for the run's video model
     """
     ctx.check_budget(about_to_generate=n)
     backend = ctx.video_backend(model)
-    source = ctx.attempt(attempt).artifact.path if attempt is not None else None
+    source = None
+    if attempt is not None:
+        start = ctx.attempt(attempt).artifact
+        if start.kind != "image":
+            raise InputError(f"attempt {attempt} is a {start.kind}, not an image to animate")
+        source = start.path
     prompt, negative = with_brief(ctx, prompt, negative_prompt, info=backend.info)
     request = GenerationRequest(prompt=prompt, negative_prompt=negative, model=model or ctx.video_model or "",
                                 seed=ctx.next_seed() if seed is None else seed, source_image=source,
-                                num_frames=num_frames, fps=fps, guidance=guidance, n=n)
+                                num_frames=num_frames, fps=fps, guidance=guidance, n=n,
+                                extra={"format": format or ctx.record.video_format})
     artifacts = backend.generate(request, ctx.out_dir)
     return attempts_reply(ctx.add_attempts(artifacts, "video", source=attempt), ctx)

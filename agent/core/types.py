@@ -270,6 +270,7 @@ class RunRecord(BaseModel):
     image_model: str = DEFAULT_IMAGE_MODEL
     critic: str = DEFAULT_CRITIC
     video_model: str | None = Field(None, description="set when the run may make clips")
+    video_format: Literal["mp4", "gif"] = Field("mp4", description="the file clips are written as")
     mode: Literal["agent", "loop"] = "agent"
     status: Status = "running"
     stop_reason: str = ""

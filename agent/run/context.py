@@ -10,6 +10,7 @@ from typing import Callable
 from agent.core import registry
 from agent.core.artifacts import stamp_verdict
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
+from agent.core.plans import wants_clip
 from agent.core.protocols import check_ready
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
@@ -127,7 +128,11 @@ class RunContext:
 
     def judge(self, attempt: Attempt, critic: str | None = None) -> Verdict:
         judge = self.critic(critic)
-        if attempt.artifact.kind not in getattr(judge, "kinds", ("image",)):
+        if self.delivers_clip and attempt.artifact.kind != "video":
+            # an image is a step towards a clip (a first frame to animate), never the result
+            verdict = Verdict(critic=judge.name, approved=False,
+                              issues=["this run delivers a clip: an image cannot be its result"])
+        elif attempt.artifact.kind not in getattr(judge, "kinds", ("image",)):
             # a declared capability: a critic judges the kinds of artifact it lists
             verdict = Verdict(critic=judge.name, approved=False,
                               error=f"{judge.name} cannot judge a {attempt.artifact.kind}; judge it by eye, or "
@@ -139,6 +144,10 @@ class RunContext:
         self.record.best_index = best_index(self.record.attempts)  # a rescored attempt can lose its place
         self.emit("verdict", verdict.summary(), attempt)
         return verdict
+
+    @property
+    def delivers_clip(self) -> bool:
+        return wants_clip(self.record.brief.text, self.record.spec, self.video_model)
 
     def attempt(self, index: int) -> Attempt:
         if not 0 <= index < len(self.record.attempts):

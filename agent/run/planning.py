@@ -32,7 +32,11 @@ class LLMPlanner:
 
     def next_step(self, state: PlanState) -> NextStep:
         prompt = load_prompt("revise", state=state.model_dump_json(indent=1, exclude_none=True))
-        return self.llm.structured(load_prompt("system"), prompt, NextStep)
+        step = self.llm.structured(load_prompt("system"), prompt, NextStep)
+        if state.clip and step.action != "video":  # a clip run delivers a clip: an image step would not count
+            step = step.model_copy(update={"action": "video", "box": None, "layout": None, "attempt": None,
+                                           "strength": None})
+        return step
 
 
 def prompt_vars(state: PlanState) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from agent.core import registry
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
-from agent.core.plans import LayoutPolicy
+from agent.core.plans import LayoutPolicy, wants_clip
 from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
@@ -44,10 +44,13 @@ class Result:
 
 class Studio:
     def __init__(self, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
-                 critic: str = DEFAULT_CRITIC, video_model: str | None = None,
+                 critic: str = DEFAULT_CRITIC, video_model: str | None = None, video_format: str = "mp4",
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
                  edits: bool = True, layouts: LayoutPolicy = "auto", on_event: Callable[[Event], None] | None = None):
         self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
+        if video_format not in ("mp4", "gif"):
+            raise InputError(f"video format must be mp4 or gif, not {video_format!r}")
+        self.video_format = video_format
         self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event
         self.store = RunStore(runs_dir)
         self._stops: dict[str, threading.Event] = {}
@@ -64,13 +67,17 @@ class Studio:
             brief.seed = secrets.randbelow(2**31)  # recorded, so the run can be reproduced
         # everything that can be checked before spending anything: models known, weights here, keys set
         registry.resolve("llm", self.llm)
-        registry.resolve("critic", self.critic)
+        critic = registry.resolve("critic", self.critic)
         check_ready(registry.resolve("image", self.image_model))
         if self.video_model:
             check_ready(registry.resolve("video", self.video_model))
-        return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=brief.spec or spec_for(brief.text, self.llm),
+        spec = brief.spec or spec_for(brief.text, self.llm)
+        if wants_clip(brief.text, spec, self.video_model) and "video" not in getattr(critic, "kinds", ("image",)):
+            raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
+                             f"(shapes world) or critic:vlm")
+        return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=spec,
                          llm=self.llm, image_model=self.image_model, critic=self.critic,
-                         video_model=self.video_model, mode=self.mode)
+                         video_model=self.video_model, video_format=self.video_format, mode=self.mode)
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)
@@ -91,7 +98,11 @@ class Studio:
     def _drive(self, record: RunRecord, review, on_event, owner: str) -> Result:
         stop = self._stops.setdefault(record.run_id, threading.Event())
         sinks = [s for s in (self.on_event, on_event) if s]
-        ctx = RunContext(record, self.store, video_model=self.video_model, review=review, stop=stop,
+        if record.video_model and self.video_model and record.video_model != self.video_model:
+            raise InputError(f"run {record.run_id} makes clips with {record.video_model}, not {self.video_model}: "
+                             f"resume it without a video model or with that one")
+        ctx = RunContext(record, self.store, video_model=record.video_model or self.video_model, review=review,
+                         stop=stop,
                          owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
         from agent.backends.remote.prices import spending_limit  # paid back ends refuse a call that would overspend
         from agent.core.usage import metering

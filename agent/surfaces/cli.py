@@ -55,7 +55,9 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         llm: str = typer.Option(DEFAULT_LLM, help="director: offline, anthropic:MODEL, openai:MODEL, "
                                 "openai-compatible:MODEL@URL, scripted:FILE"),
         image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
-        video_model: Optional[str] = typer.Option(None, "--video-model"),
+        video_model: Optional[str] = typer.Option(None, "--video-model", help="e.g. local:shapes-video: a brief "
+                                                  "about motion becomes a clip"),
+        video_format: str = typer.Option("mp4", "--video-format", help="mp4 or gif"),
         critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
         mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
         max_iterations: int = typer.Option(4, "--max-iterations"),
@@ -77,6 +79,7 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         fail("--rewrite review needs a terminal to ask you; use auto or off")
     try:
         studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
+                        video_format=video_format,
                         mode=mode, runs_dir=out, edits=not no_edits, on_event=progress)
         if resume:
             if brief:

@@ -524,7 +524,14 @@ class DetectorCritic:
                            error=f"the detector only knows the shapes world ({world.vocabulary_text()}); "
                                  f"it cannot check: {', '.join(gaps)}")
         if _is_clip(artifact, spec):
+            from agent.core.plans import CLIP_WORDS
             from local_models.shapes.video_critic import check_video
+            words = set(world.tokenize_words(brief_text))
+            if not any(o.motion for o in spec.include) and words & (CLIP_WORDS - {"video", "clip", "gif", "movie"}):
+                # the brief asks for motion the parser could not read: approving any motion would be a guess
+                return Verdict(critic=self.name, approved=False,
+                               error="the brief asks for motion the detector cannot read; say it as 'moving "
+                                     "left/right/up/down' (optionally 'slowly'/'quickly') or 'staying still'")
             return check_video(spec, artifact.path, fps=artifact.meta.get("fps") or artifact.request.fps,
                                critic=self.name)
         try:
