@@ -105,6 +105,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="an exported weights-video folder to go on training from (when there is no checkpoint)")
     ap.add_argument("--shared-noise", type=float, default=0.5, help="share of the noise's variance common to all frames")
     args = ap.parse_args(argv)
 
@@ -117,7 +119,14 @@ def main(argv=None):
     device = "cuda" if torch.cuda.is_available() else "cpu"
     scale = 4 if device == "cuda" else 1
     pipe = StableDiffusionPipeline.from_pretrained(WEIGHTS, local_files_only=True)
-    tokenizer, te, unet = build(pipe)
+    if args.init_from and not (CKPT_DIR / "video.pt").exists():
+        # go on from an exported model (on another machine, where no checkpoint is): optimiser state starts afresh
+        from diffusers import AnimateDiffPipeline
+        done = AnimateDiffPipeline.from_pretrained(args.init_from, dtype=torch.float32, local_files_only=True)
+        tokenizer, te, unet = done.tokenizer, done.text_encoder, done.unet
+        log(f"video: starting from the exported model in {args.init_from}")
+    else:
+        tokenizer, te, unet = build(pipe)
     vae = pipe.vae.to(device).eval().requires_grad_(False)
     te.to(device), unet.to(device)
     scaling = vae.config.scaling_factor

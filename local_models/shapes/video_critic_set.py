@@ -68,7 +68,11 @@ def sheet() -> list[Path]:
             draw.text((2, 140 * r + 2), row["file"][:3], fill="black")
             draw.text((40, 140 * r + 2), row["prompt"], fill="black")
             for i, f in enumerate(clip):
-                im.paste(f.resize((128, 128)), (40 + 130 * i, 140 * r + 12))
+                x0, y0 = 40 + 130 * i, 140 * r + 12
+                im.paste(f.resize((128, 128)), (x0, y0))
+                for g in range(32, 128, 32):  # a grid every 16 px of the 64 px world, to judge travel by eye
+                    draw.line([(x0 + g, y0), (x0 + g, y0 + 127)], fill=(105, 105, 105))
+                    draw.line([(x0, y0 + g), (x0 + 127, y0 + g)], fill=(105, 105, 105))
         path = SHEETS / f"sheet-{start // ROWS_PER_SHEET}.png"
         im.save(path)
         out.append(path)
