@@ -24,7 +24,7 @@ def generate_video(ctx, prompt: str, attempt: int | None = None, num_frames: int
         guidance: classifier-free guidance (higher follows the prompt's motion words more closely); omit for the model's default
         negative_prompt: what to keep out of the clip
         n: clips to make from seeds seed, seed+1, ...
-        format: mp4 or gif; omit for the run's format
+        format: mp4 or gif; omit for the run's format (else the model's default)
         model: video back end such as local:shapes-video, local:svd or runway:gen4_turbo; omit for the run's video model
     """
     ctx.check_budget(about_to_generate=n)
@@ -39,6 +39,6 @@ def generate_video(ctx, prompt: str, attempt: int | None = None, num_frames: int
     request = GenerationRequest(prompt=prompt, negative_prompt=negative, model=model or ctx.video_model or "",
                                 seed=ctx.next_seed() if seed is None else seed, source_image=source,
                                 num_frames=num_frames, fps=fps, guidance=guidance, n=n,
-                                extra={"format": format or ctx.record.video_format})
+                                extra={"format": fmt} if (fmt := format or ctx.record.video_format) else {})
     artifacts = backend.generate(request, ctx.out_dir)
     return attempts_reply(ctx.add_attempts(artifacts, "video", source=attempt), ctx)

@@ -270,7 +270,8 @@ class RunRecord(BaseModel):
     image_model: str = DEFAULT_IMAGE_MODEL
     critic: str = DEFAULT_CRITIC
     video_model: str | None = Field(None, description="set when the run may make clips")
-    video_format: Literal["mp4", "gif"] = Field("mp4", description="the file clips are written as")
+    video_format: Literal["mp4", "gif"] | None = Field(None, description="the file clips are written as "
+                                                       "(None: the video model's default)")
     mode: Literal["agent", "loop"] = "agent"
     status: Status = "running"
     stop_reason: str = ""

@@ -44,11 +44,11 @@ class Result:
 
 class Studio:
     def __init__(self, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
-                 critic: str = DEFAULT_CRITIC, video_model: str | None = None, video_format: str = "mp4",
+                 critic: str = DEFAULT_CRITIC, video_model: str | None = None, video_format: str | None = None,
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
                  edits: bool = True, layouts: LayoutPolicy = "auto", on_event: Callable[[Event], None] | None = None):
         self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
-        if video_format not in ("mp4", "gif"):
+        if video_format not in (None, "mp4", "gif"):
             raise InputError(f"video format must be mp4 or gif, not {video_format!r}")
         self.video_format = video_format
         self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event

@@ -57,7 +57,8 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
         video_model: Optional[str] = typer.Option(None, "--video-model", help="e.g. local:shapes-video: a brief "
                                                   "about motion becomes a clip"),
-        video_format: str = typer.Option("mp4", "--video-format", help="mp4 or gif"),
+        video_format: Optional[str] = typer.Option(None, "--video-format", help="mp4 or gif (default: the "
+                                                   "video model's, mp4 for local:shapes-video)"),
         critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
         mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
         max_iterations: int = typer.Option(4, "--max-iterations"),
