@@ -157,3 +157,34 @@ def test_a_clip_run_can_write_gifs_and_an_image_never_counts_as_its_result(tmp_p
     generate_image(ctx, "a photo of a blue square")
     still = record.attempts[-1]
     assert not still.verdict.approved and "delivers a clip" in still.verdict.issues[0]
+
+
+@needs_weights
+def test_four_clip_runs_at_once_share_the_model_records_and_index(tmp_path):
+    """Several callers at once on the real video model: every run finishes with its own judged clips."""
+    from agent.surfaces.api import Studio
+    studio = Studio(video_model="local:shapes-video", mode="loop", runs_dir=tmp_path)
+    briefs = ["a red circle moving to the right", "a blue square moving up", "a green star moving down",
+              "a yellow ring moving to the left"]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda b: studio.run(b, seed=11, budget={"max_iterations": 1}), briefs))
+    assert len({r.run_id for r in results}) == 4
+    for brief, r in zip(briefs, results):
+        assert r.status in ("approved", "budget_spent") and r.record.brief.text == brief
+        clip, = r.record.attempts
+        assert clip.artifact.kind == "video" and clip.verdict.frames and not clip.verdict.error
+    assert {row["run_id"] for row in studio.store.history()} >= {r.run_id for r in results}
+
+
+def test_missing_video_weights_fail_the_cli_before_anything_runs(tmp_path):
+    """A failure is a failure: exit 2, one line naming the problem, JSON status failed, no run folder."""
+    env = {**__import__("os").environ, "ATELIER_PLUGINS": ""}
+    code = ("import sys; from local_models.shapes import video_backend as v; from pathlib import Path; "
+            f"v.WEIGHTS = Path({str(tmp_path / 'none')!r}); from agent.surfaces.cli import app; "
+            "sys.argv = ['atelier', 'run', 'a red circle moving to the right', '--video-model', "
+            f"'local:shapes-video', '--json', '--out', {str(tmp_path / 'runs')!r}]; app()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert out.returncode == 2
+    assert "video model weights are missing" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert json.loads(out.stdout.strip().splitlines()[-1])["status"] == "failed"
+    assert not any((tmp_path / "runs").glob("*/run.json"))

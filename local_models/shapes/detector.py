@@ -480,22 +480,6 @@ def check_image(spec: SceneSpec, image: Image.Image | str | Path) -> Verdict:
     return check(spec, detect(image), image.size)
 
 
-def _is_clip(artifact: Artifact, spec: SceneSpec) -> bool:
-    """Judged as a clip: a video artifact, or a GIF/MP4 file judged against a brief with motion."""
-    from agent.core.clips import VIDEO_SUFFIXES
-    return artifact.kind == "video" or (any(o.motion for o in spec.include)
-                                        and Path(artifact.path).suffix.lower() in VIDEO_SUFFIXES)
-
-
-def _still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
-    """A still image judged against a brief with motion: what it shows is checked, but motion cannot
-    be, so it is never approved."""
-    from agent.core.captions import motion_prompt
-    msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
-    return verdict.model_copy(update={"approved": False, "issues": [*verdict.issues, msg],
-                                      "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})
-
-
 class DetectorCritic:
     """Exact checks of a SceneSpec on images of the shapes world, and on clips (`video_critic`): each
     frame's shapes, and each object's motion."""
@@ -523,21 +507,13 @@ class DetectorCritic:
             return Verdict(critic=self.name, approved=False,
                            error=f"the detector only knows the shapes world ({world.vocabulary_text()}); "
                                  f"it cannot check: {', '.join(gaps)}")
-        if _is_clip(artifact, spec):
-            from agent.core.plans import CLIP_WORDS
-            from local_models.shapes.video_critic import check_video
-            words = set(world.tokenize_words(brief_text))
-            if not any(o.motion for o in spec.include) and words & (CLIP_WORDS - {"video", "clip", "gif", "movie"}):
-                # the brief asks for motion the parser could not read: approving any motion would be a guess
-                return Verdict(critic=self.name, approved=False,
-                               error="the brief asks for motion the detector cannot read; say it as 'moving "
-                                     "left/right/up/down' (optionally 'slowly'/'quickly') or 'staying still'")
-            return check_video(spec, artifact.path, fps=artifact.meta.get("fps") or artifact.request.fps,
-                               critic=self.name)
+        from local_models.shapes import video_critic
+        if video_critic.is_clip(artifact, spec):
+            return video_critic.judge_clip(artifact, brief_text, spec, critic=self.name)
         try:
             with Image.open(artifact.path) as im:
                 image = im.convert("RGB")
         except OSError as e:
             return Verdict(critic=self.name, approved=False, error=f"cannot read {artifact.path}: {e}")
         verdict = check(spec, detect(image), image.size, critic=self.name)
-        return _still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict
+        return video_critic.still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict

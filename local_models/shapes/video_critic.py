@@ -399,3 +399,32 @@ def check_video(spec: SceneSpec, path: str | Path, fps: float | None = None, k: 
     if not frames:
         return Verdict(critic=critic, approved=False, error=f"the clip {Path(path).name} has no frames")
     return check_frames(spec, frames, rate, k, critic, lossy)
+
+
+# ---- what critic:detector calls ---------------------------------------------------------------
+def is_clip(artifact, spec: SceneSpec) -> bool:
+    """Judged as a clip: a video artifact, or a GIF/MP4 file judged against a brief with motion."""
+    from agent.core.clips import VIDEO_SUFFIXES
+    return artifact.kind == "video" or (any(o.motion for o in spec.include)
+                                        and Path(artifact.path).suffix.lower() in VIDEO_SUFFIXES)
+
+
+def judge_clip(artifact, brief_text: str, spec: SceneSpec, critic: str = NAME) -> Verdict:
+    """A clip against its spec; a brief asking for motion the parser could not read is a critique
+    error (approving any motion would be a guess)."""
+    from agent.core.plans import CLIP_WORDS
+    words = set(world.tokenize_words(brief_text))
+    if not any(o.motion for o in spec.include) and words & (CLIP_WORDS - {"video", "clip", "gif", "movie"}):
+        return Verdict(critic=critic, approved=False,
+                       error="the brief asks for motion the detector cannot read; say it as 'moving "
+                             "left/right/up/down' (optionally 'slowly'/'quickly') or 'staying still'")
+    return check_video(spec, artifact.path, fps=artifact.meta.get("fps") or artifact.request.fps, critic=critic)
+
+
+def still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
+    """A still image judged against a brief with motion: what it shows is checked, but motion cannot
+    be, so it is never approved."""
+    from agent.core.captions import motion_prompt
+    msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
+    return verdict.model_copy(update={"approved": False, "issues": [*verdict.issues, msg],
+                                      "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})
