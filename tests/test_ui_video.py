@@ -125,6 +125,11 @@ def test_the_verdict_panel_lists_the_frames(tmp_path):
     # a verdict without frames (an image's, or a critic that cannot judge clips) reads as before
     assert ui.frame_span([0, 1, 3, 5, 6, 7]) == "frames 0-1, 3, 5-7"
     assert "without an issue" not in ui.verdict_text(rejected.verdict.model_copy(update={"frames": []}))
+    # critic:vlm judges the frames it saw as a whole: which ones, and no per-frame tally
+    from agent.core.types import FrameCheck
+    whole = rejected.verdict.model_copy(update={"frames": [FrameCheck(index=i) for i in (0, 2, 5, 7)]})
+    text = ui.verdict_text(whole)
+    assert "judged on frames 0, 2, 5, 7 as a whole" in text and "without an issue" not in text
 
 
 def test_clip_helpers_and_what_may_be_served(tmp_path):

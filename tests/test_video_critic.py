@@ -284,6 +284,22 @@ def test_gif_and_mp4_round_trip(tmp_path, fmt):
     assert check_video(TWO, wrong).issues == ["the red circle moves left, not right"]
 
 
+@pytest.mark.parametrize("fmt", ["gif", "mp4"])
+def test_a_long_clip_is_read_only_at_the_sampled_frames(tmp_path, fmt):
+    """A 40-frame clip: the 16 sampled frames (first, last, evenly between) are the same frames a
+    whole read gives, with the clip's frame count and rate."""
+    pytest.importorskip("av")
+    from agent.core.clips import read_sampled
+    rng = random.Random(5)
+    _, spec = motion.heldout_motion_prompts()[3]
+    path = write(motion.render_spec(rng, spec, 40), tmp_path / f"long.{fmt}")
+    picked, total, fps = read_sampled(path, 16)
+    whole, _ = read_frames(path)
+    assert total == 40 and fps == pytest.approx(8, rel=0.05)
+    assert [i for i, _ in picked] == sample_indices(40, 16)
+    assert all(f.tobytes() == whole[i].tobytes() for i, f in picked)
+
+
 def test_a_frozen_gif_keeps_its_frames(tmp_path):
     """Pillow writes identical frames as one longer frame; reading it back with the clip's frame
     rate gives every frame again (and a frozen clip is still refused without it)."""

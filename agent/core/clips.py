@@ -42,6 +42,33 @@ def read_frames(path: str | Path, fps: float | None = None) -> tuple[list[Image.
     return frames, fps or rate
 
 
+def read_sampled(path: str | Path, k: int = MAX_FRAMES, fps: float | None = None
+                 ) -> tuple[list[tuple[int, Image.Image]], int, float | None]:
+    """The frames `sample_indices` picks of a clip, as (index, RGB frame), with the clip's frame count
+    and rate. An MP4 is decoded in order (its frames depend on earlier ones) but only the picked
+    frames are converted to RGB and kept, so a long clip costs little memory and time."""
+    if is_gif(path):
+        frames, rate = read_frames(path, fps)
+        return sample_frames(frames, k), len(frames), rate
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = fps or (float(stream.average_rate) if stream.average_rate else None)
+        if not stream.frames:  # a container that does not say how many: keep the raw frames, pick after
+            raw = list(container.decode(stream))
+            return [(i, _rgb(raw[i])) for i in sample_indices(len(raw), k)], len(raw), rate
+        wanted = set(sample_indices(stream.frames, k))
+        picked, n = [], 0
+        for n, frame in enumerate(container.decode(stream), 1):
+            if n - 1 in wanted:
+                picked.append((n - 1, _rgb(frame)))
+    if n != stream.frames:  # the header's count was wrong: pick again from what was decoded
+        frames, _ = read_frames(path, fps)
+        return sample_frames(frames, k), len(frames), rate
+    return picked, n, rate
+
+
 def _rgb(frame) -> Image.Image:
     """A decoded frame in RGB. H.264 keeps colour (4:2:0) at half the resolution: plain upsampling
     smears a small shape's colour into a blocky blob (a circle reads as a square). Here each pixel

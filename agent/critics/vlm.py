@@ -28,7 +28,7 @@ from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM
 from agent.core.registry import resolve
 from agent.core.captions import MOTION_PHRASES, SPEED_WORDS, noun
-from agent.core.clips import read_frames, sample_frames
+from agent.core.clips import read_sampled
 from agent.core.types import Artifact, Finding, FrameCheck, ObjectSpec, SceneSpec, Verdict, number_word, plural
 
 NAME = "critic:vlm"
@@ -192,15 +192,15 @@ class VLMCritic:
         """Up to CLIP_FRAMES frames (first, last, evenly between) as PNG files in a temporary folder
         (removed after the call), sent in order, with the temporal questions."""
         try:
-            frames, fps = read_frames(artifact.path, artifact.meta.get("fps") or artifact.request.fps)
+            picked, total, fps = read_sampled(artifact.path, CLIP_FRAMES,
+                                              artifact.meta.get("fps") or artifact.request.fps)
         except Exception as e:  # not a clip, a truncated file, a codec PyAV lacks
             return self._failed(f"cannot read the clip {artifact.path.name}: {type(e).__name__}: {e}")
-        picked = sample_frames(frames, CLIP_FRAMES)
         if not picked:
             return self._failed(f"the clip {artifact.path.name} has no frames")
         questions = questions_for(spec, clip=True)
         when = ", ".join(f"frame {i}" + (f" ({i / fps:.2f} s)" if fps else "") for i, _ in picked)
-        shown = f"{len(picked)} frames of a {len(frames)}-frame clip, in order: {when}"
+        shown = f"{len(picked)} frames of a {total}-frame clip, in order: {when}"
         prompt = load_prompt("critique_video", brief=brief_text, threshold=self.threshold, frames=shown,
                              questions=_listing(questions), model_notes=model_notes(artifact))
         with tempfile.TemporaryDirectory(prefix="atelier-frames-") as tmp:

@@ -34,6 +34,9 @@ def verdict_text(v: Verdict | None) -> str:
     lines = [head + (f" · scores: {scores}" if scores else "")]
     lines += [f"- {issue}" for issue in v.issues]
     checks = frame_checks(v)
+    if not checks and (looked := list(getattr(v, "frames", None) or [])):
+        # a critic that judges the clip as a whole (critic:vlm) says which frames it saw, not per frame
+        lines.append(f"- judged on {frame_span([c.index for c in looked])} as a whole")
     if checks:
         flagged = sum(bool(c.issues) for c in checks)
         lines.append(f"- frames: {len(checks) - flagged} of {len(checks)} without an issue")
@@ -45,8 +48,10 @@ def verdict_text(v: Verdict | None) -> str:
 
 
 def frame_checks(v: Verdict | None) -> list:
-    """A clip's per-frame checks (empty for an image, or from a critic that does not give them)."""
-    return list(getattr(v, "frames", None) or []) if v is not None else []
+    """A clip's per-frame checks (empty for an image, or from a critic that judges the clip as a
+    whole and gives no detections or issues per frame)."""
+    checks = list(getattr(v, "frames", None) or []) if v is not None else []
+    return checks if any(c.detections or c.issues for c in checks) else []
 
 
 def frame_groups(checks: list) -> list[tuple[str, list[int]]]:

@@ -2,7 +2,7 @@
 exactly what a motion brief asks checked (precision first: a wrong clip is never approved).
 
 1. frames (agent/core/clips.py): a GIF (Pillow) or an MP4 (PyAV); at most `MAX_FRAMES` of them, the
-   first, the last and evenly between (`sample_frames`); a clip of 8-16 frames is read whole;
+   first, the last and evenly between (`read_sampled`); a clip of 8-16 frames is read whole;
 2. `detect` in every frame; each spec object is tracked by kind and colour (each track takes the
    nearest such detection to where it was last seen);
 3. checks, positions measured on the world's 64x64 canvas whatever the clip's size:
@@ -39,7 +39,7 @@ from pathlib import Path
 from PIL import Image
 
 from agent.core.captions import SPEED_WORDS, article, noun
-from agent.core.clips import MAX_FRAMES, is_gif, read_frames, sample_frames
+from agent.core.clips import MAX_FRAMES, is_gif, read_sampled, sample_frames
 from agent.core.geometry import relation_holds
 from agent.core.types import Finding, FrameCheck, SceneSpec, Verdict
 from local_models.shapes import world
@@ -389,16 +389,17 @@ def check_video(spec: SceneSpec, path: str | Path, fps: float | None = None, k: 
                 critic: str = NAME) -> Verdict:
     """Check `spec` on a GIF or MP4 file; a file that cannot be read gives a Verdict with `error`."""
     try:
-        frames, rate = read_frames(path, fps)
+        picked, _, rate = read_sampled(path, k, fps)
         # MP4 keeps colour at half resolution: below 128 px that smears small shapes into other kinds
         # now and then (tolerated in a few frames); at 128 px and more it reads as cleanly as a GIF
-        lossy = not is_gif(path) and bool(frames) and min(frames[0].size) < 128
+        lossy = not is_gif(path) and bool(picked) and min(picked[0][1].size) < 128
     except Exception as e:  # not a clip, a truncated file, a codec PyAV lacks
         return Verdict(critic=critic, approved=False, error=f"cannot read the clip {Path(path).name}: "
                                                             f"{type(e).__name__}: {e}")
-    if not frames:
+    if not picked:
         return Verdict(critic=critic, approved=False, error=f"the clip {Path(path).name} has no frames")
-    return check_frames(spec, frames, rate, k, critic, lossy)
+    return check_clip(spec, [detect(f) for _, f in picked], [i for i, _ in picked], picked[0][1].size, rate,
+                      critic, lossy)
 
 
 # ---- what critic:detector calls ---------------------------------------------------------------
