@@ -400,3 +400,43 @@ def _has_av() -> bool:
     except ImportError:
         return False
     return True
+
+
+# ---- what training and the back end make of a motion ----------------------------------------------
+def test_a_training_pair_is_one_clip_played_both_ways():
+    """train_video pairs a clip with itself played backwards: the same frames in reverse order, a
+    caption that parses to the opposite motions, and never a held-out combination."""
+    rng = random.Random(3)
+    made = 0
+    for _ in range(40):
+        clip = motion.sample_clip(rng)
+        back = motion.reversed_clip(rng, clip)
+        if back is None:
+            continue
+        made += 1
+        fwd, bwd = clip.frames(8), back.frames(8)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(fwd, bwd[::-1]))
+        assert [o.motion for o in parse_spec(back.caption).include] == \
+            [motion.OPPOSITE[o.motion] for o in parse_spec(clip.caption).include]
+        assert not motion.is_heldout(back.spec)
+        assert check_frames(back.spec, bwd).approved
+    assert made >= 25
+
+
+def test_the_starting_noise_drifts_the_way_the_prompt_asks():
+    """local:shapes-video's starting noise: the common part of every frame is the first frame's moved
+    along the first moving object's way (latent pixels: 64 px frames are 16 latent pixels)."""
+    import torch
+    from local_models.shapes.video_backend import mixed_noise, prompt_path
+
+    assert prompt_path("a red circle", 8, 4) is None
+    assert prompt_path("a blue square staying still", 8, 4) is None
+    right = prompt_path("a red circle moving to the right while a blue square stays still", 8, 4)
+    up_fast = prompt_path("a yellow star moving up quickly", 8, 4)
+    assert right[0] == (0, 0) and right[-1] == (0, 5) and all(dy == 0 for dy, _ in right)
+    assert up_fast[-1] == (-8, 0) and [dx for _, dx in up_fast] == [0] * 8
+    noise = mixed_noise((1, 4, 8, 16, 16), 1.0, torch.Generator().manual_seed(0), [right])
+    for f, shift in enumerate(right):
+        assert torch.equal(noise[0, :, f], torch.roll(noise[0, :, 0], shifts=shift, dims=(-2, -1)))
+    mixed = mixed_noise((1, 4, 8, 16, 16), 0.5, torch.Generator().manual_seed(0), [right])
+    assert 0.9 < mixed.std().item() < 1.1

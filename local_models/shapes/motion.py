@@ -171,6 +171,20 @@ def sample_clip(rng: random.Random) -> Clip:
         return Clip(background, movers, spec_of(movers), caption_for(rng, movers, background))
 
 
+OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up", "still": "still"}
+
+
+def reversed_clip(rng: random.Random, clip: Clip) -> Clip | None:
+    """The same clip played backwards: each object starts where it ended and moves the opposite way,
+    with a caption of its own; None when that combination is held out. Training pairs a clip with it
+    under the same noise, so only the caption tells the two directions apart (train_video.py)."""
+    movers = [Mover(m.kind, m.color, m.box_at(1.0), OPPOSITE[m.motion], m.speed, m.travel) for m in clip.movers]
+    spec = spec_of(movers)
+    if is_heldout(spec):
+        return None
+    return Clip(clip.background, movers, spec, caption_for(rng, movers, clip.background))
+
+
 @lru_cache(maxsize=4)
 def heldout_motion_prompts(n: int = 60, seed: int = 0) -> tuple[tuple[str, SceneSpec], ...]:
     """`n` held-out motion briefs, half one object and half two (canonical phrasing), stable."""
@@ -201,5 +215,5 @@ def render_spec(rng: random.Random, spec: SceneSpec, frames: int = 8, background
     return Clip(background or rng.choice(list(world.BACKGROUNDS)), movers, spec, "").frames(frames)
 
 
-__all__ = ["Clip", "Mover", "sample_clip", "heldout_motion_prompts", "is_heldout", "motion_key", "render_spec",
+__all__ = ["Clip", "Mover", "sample_clip", "reversed_clip", "heldout_motion_prompts", "is_heldout", "motion_key", "render_spec",
            "MOTION_PHRASES", "MOTION_WORDS", "FRAMES"]

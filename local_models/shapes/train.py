@@ -300,10 +300,15 @@ def ema_weights(params, ema, use: bool = True):
                 p.copy_(v)
 
 
-def min_snr_loss(pred, noise, t, alphas, weight=None):
-    """Epsilon-prediction MSE with min-SNR-5 weighting, per sample then averaged (`weight`: per element)."""
+def min_snr_loss(pred, noise, t, alphas, weight=None, high_noise_cap: float = 1.0):
+    """Epsilon-prediction MSE with min-SNR-5 weighting, per sample then averaged (`weight`: per element).
+    `high_noise_cap` > 1 weighs the noisy steps up to the v-prediction loss (1 + 1/SNR times the
+    epsilon loss), capped: the epsilon loss alone scales an error in the clean sample by the SNR, so it
+    hardly asks the noisiest steps, where layout and motion are decided, to get them right."""
     snr = alphas[t] / (1 - alphas[t])
     w = torch.clamp(snr, max=5.0) / snr
+    if high_noise_cap > 1:
+        w = w * torch.clamp(1 + 1 / snr, max=high_noise_cap)
     err = (pred.float() - noise) ** 2
     if weight is not None:
         err = err * weight

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from local_models.shapes import motion
-from local_models.shapes.video_backend import mixed_noise
+from local_models.shapes.video_backend import mixed_noise, noise_path
 from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, Cadence, ema_weights, log, lr_at,
                                        min_snr_loss, optimizer_step, resume, save_atomic, train_scheduler)
 
@@ -68,12 +68,20 @@ def build(pipe):
     return tokenizer, te, unet
 
 
-def clip_batch(rng: random.Random):
-    frames, clips = random.Random(rng.random()).choice(FRAME_CHOICES)
-    samples = [motion.sample_clip(rng) for _ in range(clips)]
+def clip_batch(rng: random.Random, choices=FRAME_CHOICES, contrast: bool = False):
+    """A step's clips as (clips, frames, 3, 64, 64) in [-1, 1] and their captions. `contrast`: clip
+    2k+1 is clip 2k played backwards (`motion.reversed_clip`), trained under the same noise."""
+    frames, clips = random.Random(rng.random()).choice(choices)
+    samples = []
+    while len(samples) < clips:
+        clip = motion.sample_clip(rng)
+        if not contrast:
+            samples.append(clip)
+        elif (back := motion.reversed_clip(rng, clip)) is not None:
+            samples += [clip, back]
     arr = np.stack([np.stack([np.asarray(f) for f in c.frames(frames)]) for c in samples]).astype(np.float32)
     x = torch.from_numpy(arr).permute(0, 1, 4, 2, 3) / 127.5 - 1.0  # clips, frames, 3, 64, 64
-    return x, [c.caption for c in samples]
+    return x, [c.caption for c in samples], [(c.movers[0].motion, c.movers[0].travel) for c in samples]
 
 
 def export(pipe, tokenizer, te, unet, out: Path, meta: dict):
@@ -107,6 +115,16 @@ def main(argv=None):
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--init-from", type=Path, default=None,
                     help="an exported weights-video folder to go on training from (when there is no checkpoint)")
+    ap.add_argument("--frames", type=int, nargs="+", default=[f for f, _ in FRAME_CHOICES],
+                    help="clip lengths to train on (of %s)" % [f for f, _ in FRAME_CHOICES])
+    ap.add_argument("--contrast", type=int, default=1,
+                    help="1: each clip is paired with itself played backwards under the same noise and "
+                         "timestep, so the caption alone tells their directions apart")
+    ap.add_argument("--high-noise-cap", type=float, default=10,
+                    help="weigh noisy steps up to the v-loss, capped at this factor (1: plain min-SNR)")
+    ap.add_argument("--warp", type=int, default=1,
+                    help="1: the noise's common part drifts with the clip's first moving object "
+                         "(the back end drifts it the way the prompt asks)")
     ap.add_argument("--shared-noise", type=float, default=0.5, help="share of the noise's variance common to all frames")
     args = ap.parse_args(argv)
 
@@ -130,7 +148,10 @@ def main(argv=None):
     vae = pipe.vae.to(device).eval().requires_grad_(False)
     te.to(device), unet.to(device)
     scaling = vae.config.scaling_factor
-    fresh = [p for n, p in unet.named_parameters() if "motion_modules" in n] + [te.get_input_embeddings().weight]
+    # the motion modules, the new words and the cross-attention (which carries "to the right" into the
+    # frames) learn at the full rate; the rest of the image model at a fifth
+    fresh = [p for n, p in unet.named_parameters() if "motion_modules" in n or "attn2" in n] + \
+        [te.get_input_embeddings().weight]
     fresh_ids = {id(p) for p in fresh}
     rest = [p for p in [*unet.parameters(), *te.parameters()] if id(p) not in fresh_ids]
     params = fresh + rest
@@ -153,7 +174,8 @@ def main(argv=None):
     def export_ema():
         meta = {"command": "python -m local_models.shapes.train_video " + " ".join(argv or []),
                 "steps": step, "minutes": round((time.time() - t_start) / 60, 1), "device": device,
-                "seed": args.seed, "frames": dict(FRAME_CHOICES), "shared_noise": args.shared_noise,
+                "seed": args.seed, "frames": args.frames, "shared_noise": args.shared_noise,
+                "contrast": args.contrast, "high_noise_cap": args.high_noise_cap, "warp": args.warp,
                 "from": "weights/ (unet, text_encoder, vae)"}
         with ema_weights(params, ema, use=bool(args.ema)):
             export(pipe, tokenizer, te.to("cpu").eval(), unet.to("cpu").eval(), args.out, meta)
@@ -172,10 +194,11 @@ def main(argv=None):
             g["lr"] = lr_at((time.time() - t_start) / budget, args.lr) * g["scale"]
         rng = random.Random(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
-        xs, captions = [], []
+        xs, captions, moves = [], [], []
+        choices = [fc for fc in FRAME_CHOICES if fc[0] in args.frames]
         for _ in range(scale):
-            x, c = clip_batch(rng)
-            xs.append(x), captions.extend(c)
+            x, c, m = clip_batch(rng, choices, bool(args.contrast))
+            xs.append(x), captions.extend(c), moves.extend(m)
         x = torch.cat(xs).to(device)
         clips, frames = x.shape[:2]
         ids = tokenizer(captions, padding="max_length", max_length=MAX_TOKENS, truncation=True,
@@ -185,10 +208,15 @@ def main(argv=None):
             z = vae.encode(x.flatten(0, 1)).latent_dist.sample() * scaling
         z = z.unflatten(0, (clips, frames)).permute(0, 2, 1, 3, 4)  # clips, 4, frames, h, w
         cond = te(ids.to(device))[0].repeat_interleave(frames, dim=0)
-        noise = mixed_noise(z.shape, args.shared_noise, gen).to(device)
-        t = torch.randint(0, 1000, (clips,), generator=gen).to(device)
+        pairs = 2 if args.contrast else 1
+        # a pair's clips share the noise; with --warp its common part drifts each clip's own way
+        paths = [noise_path(way, travel, frames, x.shape[-1] // z.shape[-1]) for way, travel in moves] \
+            if args.warp else None
+        noise = mixed_noise((clips // pairs, *z.shape[1:]), args.shared_noise, gen, paths, repeat=pairs)
+        t = torch.randint(0, 1000, (clips // pairs,), generator=gen).repeat_interleave(pairs).to(device)
+        noise = noise.to(device)
         pred = unet(sched.add_noise(z, noise, t), t, encoder_hidden_states=cond).sample
-        loss = min_snr_loss(pred, noise, t, alphas)
+        loss = min_snr_loss(pred, noise, t, alphas, high_noise_cap=args.high_noise_cap)
         step = optimizer_step(loss, opt, params, ema, step, max_decay=args.ema or 0.999)
         cadence.after(step, loss.item(), opt.param_groups[0]["lr"])
     if not args.export_only:

@@ -53,7 +53,7 @@ class ShapesVideoBackend:
                               "in every frame and moving as asked.",
                               frames=FRAMES, default_frames=DEFAULT_FRAMES)
         self._pipe = None
-        self.shared_noise = 0.0
+        self.shared_noise, self.warp = 0.0, False
         self._lock = threading.Lock()
         self.owner = PipelineOwner(f"local:{name}", self._run_batch, max_batch=8)
 
@@ -78,7 +78,8 @@ class ShapesVideoBackend:
                 pipe.set_progress_bar_config(disable=True)
                 meta = self.weights / "training.json"
                 # the share of the starting noise common to all frames, as the model was trained
-                self.shared_noise = json.loads(meta.read_text()).get("shared_noise", 0.0) if meta.is_file() else 0.0
+                trained = json.loads(meta.read_text()) if meta.is_file() else {}
+                self.shared_noise, self.warp = trained.get("shared_noise", 0.0), bool(trained.get("warp"))
                 self._pipe = pipe
             return self._pipe
 
@@ -108,7 +109,9 @@ class ShapesVideoBackend:
         side = NATIVE // pipe.vae_scale_factor
         # each clip's noise from its own seed, so a clip is the same alone or in a batch
         latents = torch.cat([mixed_noise((1, pipe.unet.config.in_channels, frames, side, side), self.shared_noise,
-                                         torch.Generator().manual_seed(s)) for j in jobs for s in j.seeds])
+                                         torch.Generator().manual_seed(s),
+                                         [prompt_path(j.prompt, frames, pipe.vae_scale_factor)] if self.warp else None)
+                             for j in jobs for s in j.seeds])
         clips = pipe(prompt=[j.prompt for j in jobs for _ in j.seeds],
                      negative_prompt=[j.negative for j in jobs for _ in j.seeds], latents=latents,
                      num_frames=frames, height=NATIVE, width=NATIVE, num_inference_steps=steps,
@@ -147,13 +150,43 @@ class ShapesVideoBackend:
         return out
 
 
-def mixed_noise(shape, shared: float, generator):
-    """Unit Gaussian noise, a `shared` share of its variance the same in every frame (train_video.py)."""
+def mixed_noise(shape, shared: float, generator, shifts=None, repeat: int = 1):
+    """Unit Gaussian noise of `shape` (clips, channels, frames, h, w), a `shared` share of its
+    variance common to all frames (train_video.py); each clip `repeat` times over (training pairs).
+    `shifts`, per clip a (dy, dx) per frame in latent pixels or None: the common part of each frame
+    is moved by it (wrapping round), so the noise itself drifts the way the clip's first moving
+    object goes; trained so (`warp` in training.json), the model moves it along with the noise."""
     import torch
 
-    own = torch.randn(shape, generator=generator)
-    common = torch.randn((shape[0], shape[1], 1, *shape[3:]), generator=generator)
+    own = torch.randn(shape, generator=generator).repeat_interleave(repeat, 0)
+    common = torch.randn((shape[0], shape[1], 1, *shape[3:]), generator=generator).repeat_interleave(repeat, 0)
+    common = common.expand(own.shape).clone()
+    for c, path in enumerate(shifts or []):
+        for f, (dy, dx) in enumerate(path or []):
+            common[c, :, f] = torch.roll(common[c, :, f], shifts=(dy, dx), dims=(-2, -1))
     return (1 - shared) ** 0.5 * own + shared ** 0.5 * common
+
+
+def noise_path(way: str | None, travel: float, frames: int, scale: int) -> list[tuple[int, int]] | None:
+    """Per frame, how far the common noise moves (latent pixels, rounded) for an object going `way`
+    by `travel` canvas pixels over the clip; None when it does not move."""
+    if way not in motion.DIRECTIONS or way == "still":
+        return None
+    uy, ux = motion.DIRECTIONS[way][1], motion.DIRECTIONS[way][0]
+    return [(round(uy * travel * f / (frames - 1) / scale), round(ux * travel * f / (frames - 1) / scale))
+            for f in range(frames)]
+
+
+def prompt_path(prompt: str, frames: int, scale: int) -> list[tuple[int, int]] | None:
+    """`noise_path` of the first moving object the prompt asks for, at its speed's middle travel."""
+    from agent.core.spec_parser import parse_spec
+
+    spec = parse_spec(prompt)
+    first = next((o for o in (spec.include if spec else []) if o.motion and o.motion != "still"), None)
+    if first is None:
+        return None
+    lo, hi = motion.TRAVEL[first.speed]
+    return noise_path(first.motion, (lo + hi) / 2, frames, scale)
 
 
 def _without_motion_words(prompt: str) -> str:

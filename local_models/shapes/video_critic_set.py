@@ -3,7 +3,7 @@ really judges (not rendered ground truth).
 
     python -m local_models.shapes.video_critic_set --make     # clips for held-out motion briefs x seeds
     python -m local_models.shapes.video_critic_set --sheet    # contact sheets (a row per clip) to label by eye
-    python -m local_models.shapes.video_critic_set --label NOTES  # "id ok|bad|skip note" lines -> labels.jsonl
+    python -m local_models.shapes.video_critic_set --label NOTES  # "id ok|bad|skip note" lines, added to labels.jsonl
     python -m local_models.shapes.video_critic_set --score    # the critic's false approvals and recall
 
 The set lives in tests/fixtures/video_critic_set/: GIF clips and labels.jsonl, one line per clip:
@@ -27,18 +27,20 @@ SHEETS = Path(tempfile.gettempdir()) / "video_critic_set_sheets"
 ROWS_PER_SHEET = 10
 
 
-def make(briefs: int = 36, seeds: tuple[int, ...] = (5, 6)) -> None:
-    """Clips for the first `briefs` held-out motion briefs, each from `seeds`, as GIFs in SET_DIR."""
+def make(briefs: int = 36, seeds: tuple[int, ...] = (5, 6), first: int = 0) -> None:
+    """Clips for held-out motion briefs `first` to `first + briefs`, each from `seeds`, as GIFs in
+    SET_DIR, numbered after the clips already there (CANDIDATES lists only the new ones)."""
     from local_models.shapes.motion import heldout_motion_prompts
     from local_models.shapes.video_backend import ShapesVideoBackend
 
     SET_DIR.mkdir(parents=True, exist_ok=True)
     backend, rows = ShapesVideoBackend(), []
-    for i, (prompt, spec) in enumerate(heldout_motion_prompts()[:briefs]):
+    start = 1 + max((int(p.stem) for p in SET_DIR.glob("[0-9][0-9][0-9].gif")), default=-1)
+    for i, (prompt, spec) in enumerate(heldout_motion_prompts()[first:first + briefs]):
         made = backend.generate(GenerationRequest(prompt=prompt, model="local:shapes-video", seed=seeds[0],
                                                   n=len(seeds), extra={"format": "gif"}), SET_DIR)
         for k, art in enumerate(made):
-            name = f"{len(rows):03d}.gif"
+            name = f"{start + len(rows):03d}.gif"
             art.path.rename(SET_DIR / name)
             rows.append({"file": name, "prompt": prompt, "spec": spec.to_geneval(), "seed": seeds[k]})
     CANDIDATES.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -92,8 +94,11 @@ def label(notes: Path) -> None:
             (SET_DIR / row["file"]).unlink(missing_ok=True)
             continue
         out.append({**row, "right": verdict == "ok", "note": note[0] if note else ""})
-    LABELS.write_text("".join(json.dumps(r) + "\n" for r in out))
-    print(f"{len(out)} labelled clips ({sum(r['right'] for r in out)} right)")
+    new = {r["file"] for r in out}
+    kept = [r for r in (load() if LABELS.is_file() else []) if r["file"] not in new]
+    LABELS.write_text("".join(json.dumps(r) + "\n" for r in kept + out))
+    print(f"{len(out)} clips labelled ({sum(r['right'] for r in out)} right); "
+          f"{len(kept) + len(out)} in the set")
 
 
 def load() -> list[dict]:
@@ -125,12 +130,15 @@ def score() -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--make", action="store_true")
+    ap.add_argument("--briefs", type=int, default=36, help="with --make: how many held-out briefs")
+    ap.add_argument("--first", type=int, default=0, help="with --make: the first held-out brief")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[5, 6], help="with --make: a clip per seed (consecutive seeds)")
     ap.add_argument("--sheet", action="store_true")
     ap.add_argument("--label", type=Path)
     ap.add_argument("--score", action="store_true")
     args = ap.parse_args(argv)
     if args.make:
-        make()
+        make(args.briefs, tuple(args.seeds), args.first)
     if args.sheet:
         print("\n".join(map(str, sheet())))
     if args.label:
