@@ -188,3 +188,19 @@ def test_missing_video_weights_fail_the_cli_before_anything_runs(tmp_path):
     assert "video model weights are missing" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert json.loads(out.stdout.strip().splitlines()[-1])["status"] == "failed"
     assert not any((tmp_path / "runs").glob("*/run.json"))
+
+
+@needs_weights
+def test_a_clip_is_priced_before_it_is_made(tmp_path):
+    """A clip costs steps x frames denoising steps (20 x 8 for local:shapes-video): a step that would
+    go over max_denoiser_steps is refused before it runs, and the run says so."""
+    from agent.surfaces.api import Studio
+    studio = Studio(video_model="local:shapes-video", mode="loop", runs_dir=tmp_path)
+    result = studio.run("a red circle moving to the right", seed=3, budget={"max_denoiser_steps": 100})
+    assert result.status == "budget_spent" and not result.record.attempts
+    assert "this step needs 160 more" in result.record.stop_reason
+    result = studio.run("a red circle moving to the right", seed=3,
+                        budget={"max_denoiser_steps": 250, "max_iterations": 4})
+    assert [a.artifact.denoiser_steps() for a in result.record.attempts] == [160]
+    assert result.status == "approved" or "160 of 250 denoising steps; this step needs 160 more" in \
+        result.record.stop_reason

@@ -27,8 +27,10 @@ def generate_video(ctx, prompt: str, attempt: int | None = None, num_frames: int
         format: mp4 or gif; omit for the run's format (else the model's default)
         model: video back end such as local:shapes-video, local:svd or runway:gen4_turbo; omit for the run's video model
     """
-    ctx.check_budget(about_to_generate=n)
     backend = ctx.video_backend(model)
+    info = backend.info  # a clip costs its steps once per frame: priced before anything runs
+    frames = num_frames or info.default_frames or 1
+    ctx.check_budget(about_to_generate=n, about_to_denoise=n * frames * (info.default_steps or 1))
     source = None
     if attempt is not None:
         start = ctx.attempt(attempt).artifact

@@ -78,8 +78,10 @@ class RunContext:
         """Seeds follow from the brief's seed, so a run is reproducible from its record."""
         return (self.record.brief.seed or 0) + len(self.record.attempts)
 
-    def check_budget(self, about_to_generate: int = 0) -> None:
-        """Raise the stop condition that applies, if any (checked before every step)."""
+    def check_budget(self, about_to_generate: int = 0, about_to_denoise: int = 0) -> None:
+        """Raise the stop condition that applies, if any (checked before every step). A step that
+        says what it will spend (`about_to_generate` images or clips, `about_to_denoise` steps, as a
+        clip costs steps x frames) is refused when that would go over the budget."""
         b, r = self.record.brief.budget, self.record
         self.tick()
         if self.stop_flag.is_set():
@@ -88,8 +90,10 @@ class RunContext:
             raise BudgetSpent(f"iteration budget spent ({b.max_iterations})")
         if b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
             raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})")
-        if b.max_denoiser_steps is not None and self.denoiser_steps >= b.max_denoiser_steps:
-            raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} denoising steps)")
+        if b.max_denoiser_steps is not None and self.denoiser_steps + max(about_to_denoise, 1) > b.max_denoiser_steps:
+            more = f"; this step needs {about_to_denoise} more" if about_to_denoise else ""
+            raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} "
+                              f"denoising steps{more})")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
             raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)")
         if b.max_cost_usd is not None and r.cost_usd >= b.max_cost_usd:
