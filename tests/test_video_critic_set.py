@@ -7,7 +7,7 @@ from local_models.shapes import video_critic_set
 
 def test_the_set_is_big_enough():
     rows = video_critic_set.load()
-    assert len(rows) >= 60 and any(r["right"] for r in rows)
+    assert len(rows) >= 100 and sum(r["right"] for r in rows) >= 6
     assert all((video_critic_set.SET_DIR / r["file"]).is_file() for r in rows)
 
 

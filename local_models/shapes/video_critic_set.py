@@ -37,12 +37,15 @@ def make(briefs: int = 36, seeds: tuple[int, ...] = (5, 6), first: int = 0) -> N
     backend, rows = ShapesVideoBackend(), []
     start = 1 + max((int(p.stem) for p in SET_DIR.glob("[0-9][0-9][0-9].gif")), default=-1)
     for i, (prompt, spec) in enumerate(heldout_motion_prompts()[first:first + briefs]):
-        made = backend.generate(GenerationRequest(prompt=prompt, model="local:shapes-video", seed=seeds[0],
-                                                  n=len(seeds), extra={"format": "gif"}), SET_DIR)
+        # seeds differ from brief to brief: one seed's noise for every brief would repeat its flaws
+        base = seeds[0] + 101 * (first + i) if first else seeds[0]
+        made = backend.generate(GenerationRequest(prompt=prompt, model="local:shapes-video", seed=base,
+                                                  n=len(seeds), width=64, height=64, extra={"format": "gif"}),
+                                SET_DIR)
         for k, art in enumerate(made):
             name = f"{start + len(rows):03d}.gif"
             art.path.rename(SET_DIR / name)
-            rows.append({"file": name, "prompt": prompt, "spec": spec.to_geneval(), "seed": seeds[k]})
+            rows.append({"file": name, "prompt": prompt, "spec": spec.to_geneval(), "seed": base + k})
     CANDIDATES.write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(f"{len(rows)} clips in {SET_DIR}")
 
