@@ -74,6 +74,35 @@ def test_run_brief_returns_a_real_clip(tmp_path):
     anyio.run(main)
 
 
+@pytest.mark.skipif(not VIDEO_WEIGHTS.is_file(), reason="no local:shapes-video weights")
+def test_three_clip_runs_at_once_over_one_session(tmp_path):
+    """Three clients' run_brief calls in flight together on the real local:shapes-video: each gets its
+    own run, its own clip from its own seed, none waits for the others' failure."""
+    env = child_env()
+    env.pop("ATELIER_PLUGINS")
+    runs = tmp_path / "runs"
+    briefs = [(BRIEF, 0), ("a blue square moving up", 1), ("a green triangle moving down", 2)]
+    results: dict[int, dict] = {}
+
+    async def main():
+        async with stdio_session(runs, env) as s:
+            async def one(brief: str, seed: int):
+                r = await s.call_tool("run_brief", {"brief": brief, "seed": seed, "max_iterations": 1,
+                                                    "video_model": "local:shapes-video"}, read_timeout_seconds=400)
+                results[seed] = check_clip_result(r, runs)
+
+            async with anyio.create_task_group() as tg:
+                for brief, seed in briefs:
+                    tg.start_soon(one, brief, seed)
+
+    anyio.run(main)
+    assert len({d["run_id"] for d in results.values()}) == 3
+    for brief, seed in briefs:
+        data = results[seed]
+        subject = " ".join(brief.split()[1:3])  # "red circle"
+        assert subject in data["best"]["prompt"] and data["best"]["seed"] == seed and len(data["attempts"]) == 1
+
+
 def test_run_brief_and_generate_video_return_clips(tmp_path):
     runs = tmp_path / "runs"
     env = {**child_env(), "ATELIER_PLUGINS": "tests.fakes_video:register", "ATELIER_TEST_APPROVE": "4"}

@@ -19,8 +19,18 @@ The noise is shared across frames in part (`--shared-noise`, the share of its va
 frames, as in PYoCo's mixed noise prior); the back end starts each clip from noise mixed the same
 way (`mixed_noise`), which keeps the frames of a clip alike from the first step.
 
-Clips have 8 or 12 frames (a step's batch holds about 48 frames either way); each clip's frames are
-encoded by the frozen VAE. Resumable (checkpoints/shapes/video.pt), CUDA with a 4x batch when
+What makes the motion follow the prompt (`--warp`, `--contrast`, `--high-noise-cap`): trained on the
+text alone, the motion modules never learnt the direction words (at one seed every direction asked
+gave the same motion). With `--warp` the common part of the noise drifts, frame by frame, the way the
+clip's first moving object goes (as in "Go-with-the-Flow" warped noise, here one global shift), and
+the back end drifts it the way the prompt asks (`video_backend.prompt_path`): following the noise is
+a local, easily learnt rule, and the direction is then the prompt's. Each clip is paired with itself
+played backwards (`motion.reversed_clip`) under the same noise and timestep, so only the caption and
+the drift tell them apart; and the noisiest steps, where layout and motion are settled, weigh up to
+the v-prediction loss.
+
+Clips have 8 or 12 frames (a step's batch holds about 48 frames either way; `--frames 8` trains the
+back end's default length only); each clip's frames are encoded by the frozen VAE. Resumable (checkpoints/shapes/video.pt), CUDA with a 4x batch when
 present; `--export-only` writes the last checkpoint's EMA weights (fp16 files, loaded as fp32).
 """
 from __future__ import annotations
