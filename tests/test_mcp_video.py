@@ -56,6 +56,7 @@ def check_clip_result(r, runs: Path) -> dict:
 @pytest.mark.skipif(not VIDEO_WEIGHTS.is_file(), reason="the local:shapes-video weights are not in "
                     "local_models/shapes/weights-video/ yet (the video model is being trained)")
 def test_run_brief_returns_a_real_clip(tmp_path):
+    """One clip run, then three at once over the same session, on the real local:shapes-video."""
     env = child_env()
     env.pop("ATELIER_PLUGINS")
     runs = tmp_path / "runs"
@@ -71,21 +72,7 @@ def test_run_brief_returns_a_real_clip(tmp_path):
             blob = (await s.read_resource(data["clips"][0]["uri"])).contents[0]
             assert base64.b64decode(blob.blob) == base64.b64decode(r.content[1].resource.blob)
 
-    anyio.run(main)
-
-
-@pytest.mark.skipif(not VIDEO_WEIGHTS.is_file(), reason="no local:shapes-video weights")
-def test_three_clip_runs_at_once_over_one_session(tmp_path):
-    """Three clients' run_brief calls in flight together on the real local:shapes-video: each gets its
-    own run, its own clip from its own seed, none waits for the others' failure."""
-    env = child_env()
-    env.pop("ATELIER_PLUGINS")
-    runs = tmp_path / "runs"
-    briefs = [(BRIEF, 0), ("a blue square moving up", 1), ("a green triangle moving down", 2)]
-    results: dict[int, dict] = {}
-
-    async def main():
-        async with stdio_session(runs, env) as s:
+            # three clients' clip runs in flight at once: each its own run and its own seed's clip
             async def one(brief: str, seed: int):
                 r = await s.call_tool("run_brief", {"brief": brief, "seed": seed, "max_iterations": 1,
                                                     "video_model": "local:shapes-video"}, read_timeout_seconds=400)
@@ -95,6 +82,8 @@ def test_three_clip_runs_at_once_over_one_session(tmp_path):
                 for brief, seed in briefs:
                     tg.start_soon(one, brief, seed)
 
+    briefs = [(BRIEF, 10), ("a blue square moving up", 11), ("a green triangle moving down", 12)]
+    results: dict[int, dict] = {}
     anyio.run(main)
     assert len({d["run_id"] for d in results.values()}) == 3
     for brief, seed in briefs:

@@ -25,7 +25,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights-video"
 # the 64x64 frames upscaled (nearest): MP4 keeps colour at half resolution, which at 64 px smears the
 # small shapes the critic reads; at 128 px it reads them as well as a GIF
 SIZES = [(128, 128), (64, 64), (256, 256)]
-FRAMES = (8, 16)  # trained on 8 and 12; 16 is as long as its motion modules are asked to go
+FRAMES = (8, 16)  # trained on 8 and 12 (the last 4,849 steps on 8 only); 16 is as long as its motion modules go
 DEFAULT_FRAMES, DEFAULT_FPS = 8, 8
 DEFAULT_STEPS, DEFAULT_GUIDANCE = 20, 4.0
 
