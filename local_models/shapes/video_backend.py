@@ -108,10 +108,11 @@ class ShapesVideoBackend:
         pipe = self.pipe()
         side = NATIVE // pipe.vae_scale_factor
         # each clip's noise from its own seed, so a clip is the same alone or in a batch
+        # the drift is the prompt's, once per request; the rest of the noise is each seed's own
+        paths = [[prompt_path(j.prompt, frames, pipe.vae_scale_factor)] if self.warp else None for j in jobs]
         latents = torch.cat([mixed_noise((1, pipe.unet.config.in_channels, frames, side, side), self.shared_noise,
-                                         torch.Generator().manual_seed(s),
-                                         [prompt_path(j.prompt, frames, pipe.vae_scale_factor)] if self.warp else None)
-                             for j in jobs for s in j.seeds])
+                                         torch.Generator().manual_seed(s), path)
+                             for j, path in zip(jobs, paths) for s in j.seeds])
         clips = pipe(prompt=[j.prompt for j in jobs for _ in j.seeds],
                      negative_prompt=[j.negative for j in jobs for _ in j.seeds], latents=latents,
                      num_frames=frames, height=NATIVE, width=NATIVE, num_inference_steps=steps,
@@ -172,7 +173,7 @@ def noise_path(way: str | None, travel: float, frames: int, scale: int) -> list[
     by `travel` canvas pixels over the clip; None when it does not move."""
     if way not in motion.DIRECTIONS or way == "still":
         return None
-    uy, ux = motion.DIRECTIONS[way][1], motion.DIRECTIONS[way][0]
+    ux, uy = motion.DIRECTIONS[way]
     return [(round(uy * travel * f / (frames - 1) / scale), round(ux * travel * f / (frames - 1) / scale))
             for f in range(frames)]
 
