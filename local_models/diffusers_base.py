@@ -22,6 +22,7 @@ from PIL import Image
 
 from agent.core.artifacts import load_image, save_image
 from agent.core.errors import AtelierError, InputError
+from agent.core.registry import loading
 from agent.core.types import Artifact, GenerationRequest
 from local_models.owner import PipelineOwner
 from local_models.specs import SPECS, ModelSpec
@@ -142,7 +143,8 @@ def cached_pipeline(key: tuple[str, str], spec: ModelSpec, load: Callable[[torch
             limit = keep_loaded(device)
             while limit is not None and len(CACHE) >= limit:
                 evict(next(iter(CACHE)))  # the longest loaded first
-            pipe = load(pick_dtype(spec, device))
+            with loading():  # diffusers' lazy imports are not thread-safe; one first load at a time
+                pipe = load(pick_dtype(spec, device))
             LOADS[key] += 1
             pipe.set_progress_bar_config(disable=True)
             denoiser = getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
@@ -166,7 +168,8 @@ def compile_denoiser(pipe, **options) -> None:
 
 
 def pipeline_class(name: str):
-    return getattr(diffusers, name)
+    with loading():  # the first getattr imports the class's module (see agent.core.registry.loading)
+        return getattr(diffusers, name)
 
 
 def load_from(spec: ModelSpec, cls, dtype: torch.dtype, **components):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import threading
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
@@ -75,10 +77,46 @@ def _load_plugins() -> None:
             raise ConfigError(f"ATELIER_PLUGINS: cannot load {name!r}: {type(e).__name__}: {e}") from e
 
 
-@functools.lru_cache(maxsize=32)
+# One process-wide lock for importing back-end modules, building back ends and loading weights the
+# first time: diffusers' (and transformers') lazy modules are not safe to import from two threads at
+# once (a fresh MCP server's first burst got "cannot import name 'StableDiffusionPipeline'"), and a
+# back end built twice would load its weights twice. Reentrant: a critic's constructor resolves its LLM.
+_LOAD_LOCK = threading.RLock()
+_BUILT: dict[tuple[str, str], Any] = {}
+_MAX_BUILT = 32  # specs come from callers too; the oldest built is dropped past this many
+
+
+@contextmanager
+def loading():
+    """Hold while importing a heavy library (diffusers, transformers) or loading weights for the
+    first time, from any thread: one such load at a time per process. Take it inside a back end's
+    own lock, not around it: what holds it never waits for a back end's lock."""
+    with _LOAD_LOCK:
+        yield
+
+
 def resolve(kind: Kind, spec: str) -> Any:
-    """The back end for `spec`, built once per process (pipelines stay loaded between requests)."""
-    return factory(kind, spec)(split(spec)[1])
+    """The back end for `spec`, built once per process (pipelines stay loaded between requests),
+    whatever the number of threads asking for it at once."""
+    key = (kind, spec)
+    built = _BUILT.get(key, _BUILT)  # the warm path takes no lock: a load elsewhere never stalls it
+    if built is not _BUILT:
+        return built
+    with _LOAD_LOCK:
+        if key not in _BUILT:
+            backend = factory(kind, spec)(split(spec)[1])
+            while len(_BUILT) >= _MAX_BUILT:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = backend
+        return _BUILT[key]
+
+
+def _clear() -> None:
+    with _LOAD_LOCK:
+        _BUILT.clear()
+
+
+resolve.cache_clear = _clear  # as with functools' caches: tests and register() start afresh
 
 
 def factory(kind: Kind, spec: str) -> Any:
@@ -90,7 +128,8 @@ def factory(kind: Kind, spec: str) -> Any:
         raise ConfigError(f"unknown {kind} back end {spec!r}; known prefixes: {', '.join(known(kind))}")
     module_name, _, attr = _REGISTRY[kind][prefix].partition(":")
     try:
-        module = importlib.import_module(module_name)
+        with _LOAD_LOCK:
+            module = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigError(f"{spec!r} needs a package that is not installed ({e.name}); "
                           f"install the extra that provides it, e.g. pip install 'atelier[local]'") from e

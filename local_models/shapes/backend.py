@@ -91,7 +91,11 @@ class ShapesBackend:
                               f"train them with `python -m local_models.shapes.train`")
 
     def pipe(self, kind: str = "txt2img"):
-        with self._lock:
+        from agent.core.registry import loading
+        if kind in self._pipes:  # warm: no lock (a pipeline is never removed once made)
+            return self._pipes[kind]
+        # loading(): diffusers' lazy imports and the first load race with other threads' (issue 27)
+        with self._lock, loading():
             if "txt2img" not in self._pipes:
                 self.check_ready()
                 # loading bars and transformers' notes about optional packages are noise on a run's stderr

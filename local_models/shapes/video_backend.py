@@ -63,7 +63,10 @@ class ShapesVideoBackend:
                               f"train them with `python -m local_models.shapes.train_video`")
 
     def pipe(self):
-        with self._lock:
+        from agent.core.registry import loading
+        if self._pipe is not None:  # warm: no lock
+            return self._pipe
+        with self._lock, loading():  # diffusers' lazy imports race with other threads' (issue 27)
             if self._pipe is None:
                 self.check_ready()
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
