@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from agent.critics import load_critic
-from agent.critics.vlm import CritiqueReply, VLMCritic, default_llm_spec, questions_for
+from agent.critics.vlm import CritiqueReply, VLMCritic, default_llm_spec, image_questions, questions_for
 from agent.core.errors import ConfigError, ServiceError
 from agent.llm.scripted import ScriptedLLM
 from agent.core.types import Artifact, GenerationRequest, SceneSpec
@@ -38,15 +38,21 @@ def critic_with(*replies) -> tuple[VLMCritic, ScriptedLLM]:
     return VLMCritic(llm=llm), llm
 
 
-def test_questions_follow_the_spec():
-    questions = questions_for(SPEC)
-    assert [(q.text, q.expected, q.kind, q.object) for q in questions] == [
-        ("Does the image contain at least one blue square?", "yes", "missing", 0),
-        ("Does the image contain at least two red circles?", "yes", "missing", 1),
-        ("Are the red circles left of the blue square?", "yes", "position", 1),
-        ("Does the image contain three or more red circles?", "no", "extra", None),
+def test_questions_follow_the_checklist():
+    questions = image_questions(SPEC, BRIEF)
+    assert [(q.text, q.expected, q.kind, q.object, q.requirement) for q in questions] == [
+        ("Does the image contain exactly one blue square?", "yes", "missing", 0, "object:0"),
+        ("Does the image contain exactly two red circles?", "yes", "missing", 1, "object:1"),
+        ("Are the red circles left of the blue square?", "yes", "position", 1, "relation:1"),
+        (questions[3].text, "no", "artifact", None, "whole"),
     ]
-    assert [q.id for q in questions] == [1, 2, 3, 4]
+    assert "patch" in questions[3].text and [q.id for q in questions] == [1, 2, 3, 4]
+    minimum = SceneSpec.model_validate({"include": [{"class": "cat", "count": 2, "at_least": True}],
+                                        "background": "white"})
+    texts = [q.text for q in image_questions(minimum, "cats on white")]
+    assert texts[:2] == ["Does the image contain at least two cats?", "Is the background white?"]
+    (free,) = image_questions(None, "a moody sunset")
+    assert free.requirement == "free:0" and "a moody sunset" in free.text
     assert questions_for(None) == []
     no_dog = SceneSpec.model_validate({"include": [{"class": "cat"}], "exclude": [{"class": "dog"}]})
     assert questions_for(no_dog)[1].text == "Does the image contain any dog?"
@@ -75,10 +81,12 @@ def test_rejects_a_failed_constraint_with_a_finding(artifact):
     assert verdict.scores["constraints"] == 7.5
 
 
-def test_rejects_an_excluded_object(artifact):
+def test_rejects_an_artefact_and_says_which_requirement_failed(artifact):
     critic, _ = critic_with(reply(answers=("yes", "yes", "yes", "yes")))
     verdict = critic.critique(artifact, BRIEF, SPEC)
-    assert not verdict.approved and verdict.findings[0].kind == "extra"
+    assert not verdict.approved and verdict.findings[0].kind == "artifact"
+    assert [r.status for r in verdict.requirements] == ["passed", "passed", "passed", "failed"]
+    assert "saw 4" in verdict.requirements[3].evidence
 
 
 def test_rejects_a_low_score_even_when_constraints_hold(artifact):
@@ -87,11 +95,11 @@ def test_rejects_a_low_score_even_when_constraints_hold(artifact):
     assert not verdict.approved and verdict.issues == ["quality scored below 7"]
 
 
-def test_without_a_spec_only_the_rubric_counts(artifact):
-    critic, llm = critic_with(reply(answers=()))
+def test_without_a_spec_the_brief_itself_is_the_question(artifact):
+    critic, llm = critic_with(reply(answers=("yes",)))
     verdict = critic.critique(artifact, BRIEF, None)
-    assert verdict.approved and "constraints" not in verdict.scores
-    assert "(none)" in llm.calls[0].prompt
+    assert verdict.approved and [r.kind for r in verdict.requirements] == ["free"]
+    assert f"1. Does the image show what this asks for: {BRIEF!r}?" in llm.calls[0].prompt
 
 
 def test_malformed_reply_is_asked_again_once(artifact):
@@ -175,7 +183,7 @@ def test_through_the_anthropic_sdk(monkeypatch, artifact):
     assert body["tools"][0]["input_schema"] == CritiqueReply.model_json_schema()
     picture, prompt = body["messages"][0]["content"]
     assert base64.b64decode(picture["source"]["data"]) == artifact.path.read_bytes()
-    assert "1. Does the image contain at least two red circles?" in prompt["text"]
+    assert "1. Does the image contain exactly two red circles?" in prompt["text"]
 
 
 def test_mocked_providers_do_not_outlive_their_test():
@@ -200,7 +208,7 @@ def test_the_rubric_speaks_of_real_images_and_model_notes_come_from_model_info(t
 
         def structured(self, system, prompt, schema, images=()):
             prompts.append(prompt)
-            return schema.model_validate(reply(answers=()))
+            return schema.model_validate(reply(answers=("yes",)))
 
     register("image", "notes", "tests.fakes:FlatBackend")
     logo = "a logo for a coffee shop called 'Bean There, Done That', warm and vintage"

@@ -50,7 +50,7 @@ def test_summary_follows_the_cli_contract(tmp_path):
     s = studio(tmp_path).run("anything", seed=3).summary()
     assert set(s) >= {"run_id", "approved", "iterations", "best", "attempts"}
     assert s["best"]["path"].startswith("/") and s["best"]["seed"] == 3
-    assert set(s["best"]["verdict"]) == {"approved", "scores", "issues"}
+    assert set(s["best"]["verdict"]) == {"approved", "scores", "issues", "requirements"}
     assert s["attempts"][0] == {"path": s["best"]["path"], "prompt": s["best"]["prompt"], "seed": 3, "approved": True}
 
 

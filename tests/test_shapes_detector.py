@@ -17,9 +17,10 @@ def test_round_trip_on_many_seeds(size):
     n, exact, approved = 400 if size == 64 else 100, 0, 0
     for seed in range(n):
         s = world.sample_scene(random.Random(seed), allow_heldout=True)
-        dets = detector.detect(world.render(s, size))
+        image = world.render(s, size)
+        dets = detector.detect(image)
         exact += sorted((d.kind, d.color) for d in dets) == sorted((o.kind, o.color) for o in s.objects)
-        approved += detector.check(s.spec, dets).approved
+        approved += detector.check_image(s.spec, image).approved
     assert exact / n >= 0.995 and approved / n >= 0.995
 
 
@@ -44,25 +45,29 @@ def test_issues_say_what_and_where():
                               ("star", "blue", (40, 5, 58, 23)), ("square", "green", (5, 40, 20, 55))]))
     dets = detector.detect(im)
     v = detector.check(_spec({"include": [{"class": "circle", "count": 3, "color": "red"}]}), dets)
-    assert not v.approved and v.issues == ["expected 3 red circles, found 2"]
+    assert not v.approved and v.issues[0] == "expected 3 red circles, found 2"
     assert v.findings[0].kind == "missing" and v.findings[0].box == (5, 5, 45, 45)
     v = detector.check(_spec({"include": [{"class": "square", "count": 1, "color": "green"},
                                           {"class": "star", "count": 1, "color": "blue",
                                            "position": ["below", 0]}]}), dets)
-    assert v.issues == ["the blue star is not below the green square"]
+    assert "the blue star is not below the green square" in v.issues
     assert v.findings[0].kind == "position" and v.findings[0].object == 1
     assert all(abs(a - b) <= 2 for a, b in zip(v.findings[0].box, (40, 5, 58, 23)))
-    assert v.scores["constraints"] == pytest.approx(2 / 3, abs=1e-3)
+    assert [r.status for r in v.requirements[:3]] == ["passed", "passed", "failed"]
     v = detector.check(_spec({"include": [{"class": "star", "count": 1, "color": "yellow"}]}), dets)
     assert v.findings[0].kind == "color"
-    assert v.issues == ["expected 1 yellow star, found 0 (the star there is blue)"]
+    assert v.issues[0] == "expected 1 yellow star, found 0 (the star there is blue)"
     v = detector.check(_spec({"include": [{"class": "circle", "count": 1}],
                               "exclude": [{"class": "circle", "count": 2}]}), dets)
-    assert v.findings[0].kind == "extra" and v.issues == ["expected 1 circle, found 2"]
-    v = detector.check(_spec({"include": [{"class": "circle", "count": 2, "color": "red"},
+    assert v.findings[0].kind == "extra" and v.issues[0] == "expected exactly 1 circle, found 2"
+    v = detector.check_image(_spec({"include": [{"class": "circle", "count": 2, "color": "red"},
                                           {"class": "star", "count": 1},
-                                          {"class": "square", "count": 1, "position": ["below", 1]}]}), dets)
+                                          {"class": "square", "count": 1, "position": ["below", 1]}]}), im)
     assert v.approved and v.scores["constraints"] == 1.0
+    assert [r.status for r in v.requirements] == ["passed"] * len(v.requirements)
+    # without the picture, the background and the whole picture cannot be checked: never approved
+    v = detector.check(_spec({"include": [{"class": "star", "count": 1}]}), [d for d in dets if d.kind == "star"])
+    assert not v.approved and any(r.kind == "whole" and r.status == "unchecked" for r in v.requirements)
 
 
 def test_critic_protocol(tmp_path):
@@ -73,9 +78,10 @@ def test_critic_protocol(tmp_path):
     assert critic.critique(art, s.caption, s.spec).approved
     other = _spec({"include": [{"class": "dog", "count": 1}]})
     v = critic.critique(art, "a dog", other)
-    assert not v.approved and v.error and "dog" in v.error
+    assert not v.approved and v.unverified and "dog" in v.issues[0]
+    assert all(r.status == "unchecked" for r in v.requirements)
     v = critic.critique(art, "make it pretty", None)  # no spec and none derivable (or no parser)
-    assert not v.approved
+    assert not v.approved and v.unverified and v.requirements[0].kind == "free"
 
 
 def test_detects_nothing_on_a_blank_image():

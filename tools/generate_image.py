@@ -66,6 +66,8 @@ def with_layout(request: GenerationRequest, layout: Layout | str, spec: SceneSpe
                              "ask for fewer objects")
     elif problems := layout.problems(spec):
         raise InputError("layout refused: " + "; ".join(problems[:4]))
+    if spec is not None and spec.background and layout.background is None:
+        layout = layout.model_copy(update={"background": spec.background})  # the canvas the brief asks for
     if info.layouts == "regions":
         return request.model_copy(update={"layout": layout.scaled(width, height)})
     return request.model_copy(update={"prompt": f"{request.prompt}; {layout.words()}"})

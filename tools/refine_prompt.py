@@ -26,6 +26,8 @@ def refine_prompt(ctx, prompt: str, negative_prompt: str = "", rationale: str = 
     else:
         final, how, kept = prompt, "used as proposed", True
     ctx.record.refined_prompt = final
+    if how == "edited by the user":
+        respec(ctx, final)
     # the proposed negative prompt goes with the proposal: the image tools use it when given none
     negative_prompt = negative_prompt if kept else ""
     ctx.record.refined_negative_prompt = negative_prompt or None
@@ -35,6 +37,21 @@ def refine_prompt(ctx, prompt: str, negative_prompt: str = "", rationale: str = 
     ctx.save()
     return Reply(text=f"Prompt to use ({how}): {final}",
                  data={"prompt": final, "negative_prompt": negative_prompt, "how": how})
+
+
+def respec(ctx, prompt: str) -> None:
+    """The user's own prompt is what they asked for: the checklist (and so the layout and the
+    critic) follows it, not the brief it replaced, whenever it names checkable objects."""
+    from agent.core import registry
+    from agent.core.spec_parser import derive_spec, parse_spec
+
+    llm = ctx.record.llm
+    spec = parse_spec(prompt) if not getattr(registry.factory("llm", llm), "structured_output", False) \
+        else derive_spec(prompt, registry.resolve("llm", llm))
+    if spec is not None and spec.include and spec != ctx.record.spec:
+        ctx.record.spec = spec
+        ctx.emit("message", "the checklist now follows your prompt: "
+                 + ", ".join(o.describe() for o in spec.include), spec=spec.to_geneval())
 
 
 def _changes(before: str, after: str) -> str:

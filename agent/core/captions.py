@@ -37,6 +37,7 @@ def canonical_prompt(spec: SceneSpec, background: str | None = None) -> str:
     else:
         body = " and ".join(describe(o) for o in inc) or "a shape"
     text = f"a photo of {body}"
+    background = background or spec.background
     if background:
         text += f" on {article(background)} {background} background"
     return text
@@ -62,4 +63,5 @@ def motion_prompt(spec: SceneSpec, background: str | None = None) -> str:
         " and ".join(describe(o) for o in still) + " staying still"
     if moving and still:
         body += " while " + " and ".join(f"{describe(o)} stays still" for o in still)
+    background = background or spec.background
     return f"{body} on {article(background)} {background} background" if background else body

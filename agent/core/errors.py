@@ -41,6 +41,15 @@ class Ended(StopRun):
     """The director chose to end the run without approval."""
 
 
+class Unverified(StopRun):
+    """The critic cannot check something the brief asks (an unchecked requirement is never a pass),
+    and nothing it can check is wrong: no further attempt could be approved."""
+
+
+class CriticFailed(StopRun):
+    """Every critique of the run failed: nothing made could be judged."""
+
+
 class TooManyErrors(StopRun):
     """Tools failed several times in a row; the message is the last error."""
 

@@ -36,10 +36,12 @@ class Layout(BaseModel):
     width: int = Field(64, ge=8, le=8192)
     height: int = Field(64, ge=8, le=8192)
     boxes: list[LayoutBox] = Field(default_factory=list)
+    background: str | None = Field(None, description="the canvas colour (the brief's background); "
+                                   "None: the back end's choice")
 
     def scaled(self, width: int, height: int) -> "Layout":
         sx, sy = width / self.width, height / self.height
-        return Layout(width=width, height=height, boxes=[
+        return Layout(width=width, height=height, background=self.background, boxes=[
             b.model_copy(update={"box": (round(b.box[0] * sx), round(b.box[1] * sy),
                                          round(b.box[2] * sx), round(b.box[3] * sy))})
             for b in self.boxes])
@@ -57,6 +59,8 @@ class Layout(BaseModel):
                     out.append(f"box {i} ({b.describe()}) overlaps box {j} ({self.boxes[j].describe()})")
         if spec is None:
             return out
+        if spec.background and self.background not in (None, spec.background):
+            out.append(f"the layout's background is {self.background}; the brief asks for {spec.background}")
         for k, obj in enumerate(spec.include):
             mine = [b for b in self.boxes if b.object == k]
             if len(mine) != obj.count:
@@ -123,7 +127,7 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
                 break
             boxes.append(LayoutBox(object=k, kind=obj.cls, color=obj.color, box=box))
         else:
-            return Layout(width=unit, height=unit, boxes=boxes).scaled(width, height)
+            return Layout(width=unit, height=unit, boxes=boxes, background=spec.background).scaled(width, height)
     return None
 
 

@@ -78,6 +78,13 @@ class Vocabulary:
         self.directions: dict[Words, str] = {_words(k): v for k, v in data["motion_directions"].items()}
         self.still = {_words(k) for k in data["motion_still"]}
         self.speeds: dict[Words, str] = {_words(k): v for k, v in data["motion_speeds"].items()}
+        self.at_least_before = {_words(k) for k in data["at_least_before"]}
+        self.at_least_after = {_words(k) for k in data["at_least_after"]}
+        self.only = {_words(k) for k in data["only_words"]}
+        self.background_colors: dict[str, str] = {**self.colors, **data["background_colors"]}
+        self.background_nouns = {_words(k) for k in data["background_nouns"]}
+        self.background_links = {_words(k) for k in data["background_links"]}
+        self.background_fillers = set(data["background_fillers"])
 
     def _plurals(self, name: str) -> set[str]:
         head, last = name.rsplit(" ", 1) if " " in name else ("", name)
@@ -131,6 +138,7 @@ class _Phrase:
     keep: bool = True
     motion: str | None = None
     speed: str | None = None
+    at_least: bool = False  # "at least two", "two or more", a bare plural: a minimum, not an exact count
 
 
 @dataclass
@@ -198,6 +206,9 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
     """An object phrase at tokens[i]: (quantifier) (modifiers, colors) noun. Returns (phrase or
     _FRAME or None, tokens used)."""
     j, count, exact, definite = i, None, False, False
+    minimum = _match(v.at_least_before, tokens, j)
+    if minimum and j + minimum[1] < len(tokens):
+        j += minimum[1]
     if (m := _match(v.numbers, tokens, j)):
         count, exact = m[0], True
         j += m[1]
@@ -218,7 +229,11 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
                 color, j = v.colors[t], j + 1
                 continue
             (cls, is_plural), k = m
-            return _make(cls, True, is_plural, count, exact, color, definite), j + k - i
+            phrase = _make(cls, True, is_plural, count, exact, color, definite)
+            more = _match(v.at_least_after, tokens, j + k)
+            if minimum or more:
+                phrase.at_least, phrase.exact = True, False
+            return phrase, j + k - i + (more[1] if more else 0)
         if t in v.colors:
             color = v.colors[t]
         elif words and t.endswith("ing"):
@@ -234,13 +249,18 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
         link = _match(v.frame_links, tokens, j)
         return _FRAME, j - i + (link[1] if link else 0)
     noun, is_plural = v.singularise(words[-1])
-    return _make(noun, False, is_plural, count, exact, color, definite), j - i
+    phrase = _make(noun, False, is_plural, count, exact, color, definite)
+    if minimum:
+        phrase.at_least, phrase.exact = True, False
+    return phrase, j - i
 
 
 def _make(cls, known, is_plural, count, exact, color, definite) -> _Phrase:
+    bare_plural = count is None and is_plural
     if count is None:
         count = 2 if is_plural else 1  # a bare plural asks for at least two
-    return _Phrase(cls, known, max(count, 1), exact and count > 0, color, definite, negated=count == 0)
+    return _Phrase(cls, known, max(count, 1), exact and count > 0, color, definite, negated=count == 0,
+                   at_least=bare_plural)
 
 
 def _scan(v: Vocabulary, tokens: list[str]) -> list:
@@ -281,11 +301,40 @@ def _scan(v: Vocabulary, tokens: list[str]) -> list:
     return items
 
 
+def _scene_words(v: Vocabulary, text: str) -> tuple[str, str | None, bool]:
+    """The background the text asks for ("on a plain beige background") and whether it asks for
+    nothing but what it names ("only", "nothing else"): both cut out of the text (as a comma, so the
+    object phrases around them parse as before). Returns (the rest of the text, background, only)."""
+    segments, background, only = [], None, False
+    for segment in _tokenise(text):
+        kept, i = [], 0
+        while i < len(segment):
+            if (m := _match(v.only, segment, i)):
+                only, i = True, i + m[1]
+                continue
+            j = i + (m[1] if (m := _match(v.background_links, segment, i)) else 0)
+            j += segment[j] in v.articles if j < len(segment) else 0
+            while j < len(segment) and segment[j] in v.background_fillers:
+                j += 1
+            colour = v.background_colors.get(segment[j]) if j < len(segment) else None
+            noun = colour and _match(v.background_nouns, segment, j + 1)
+            if noun:
+                background, i = colour, j + 1 + noun[1]
+                segments.append(kept)
+                kept = []
+                continue
+            kept.append(segment[i])
+            i += 1
+        segments.append(kept)
+    return ", ".join(" ".join(s) for s in segments if s), background, only
+
+
 def parse_spec(text: str | None) -> SceneSpec | None:
     """The SceneSpec GenEval-style English asks for, or None when it names no checkable object."""
     if not text or not text.strip():
         return None
     v = vocabulary()
+    text, background, only = _scene_words(v, text)
     # chains of phrases joined by relations: [p0, (rel1, p1), (rel2, p2), ...] = "p0 rel1 p1 rel2 p2"
     chains: list[list] = []
     current: list | None = None
@@ -322,7 +371,8 @@ def parse_spec(text: str | None) -> SceneSpec | None:
                     if p.motion and obj.motion is None:
                         obj.motion, obj.speed = p.motion, p.speed
                     return idx
-        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, motion=p.motion, speed=p.speed))
+        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, motion=p.motion, speed=p.speed,
+                                  at_least=p.at_least or None))
         if p.exact:
             exclude.append(ObjectSpec(cls=p.cls, count=p.count + 1, color=p.color))
         return len(include) - 1
@@ -344,8 +394,8 @@ def parse_spec(text: str | None) -> SceneSpec | None:
         inc.cls == ex.cls and ex.color in (None, inc.color) and inc.count >= ex.count for inc in include)]
     exclude = list({ex.model_dump_json(): ex for ex in exclude}.values())
     if not include and not exclude:
-        return None
-    return SceneSpec(include=include, exclude=exclude)
+        return SceneSpec(background=background) if background else None
+    return SceneSpec(include=include, exclude=exclude, background=background, only=only or None)
 
 
 def derive_spec(text: str, llm) -> SceneSpec:
@@ -380,7 +430,11 @@ def normalise(spec: SceneSpec | dict | None) -> dict | None:
         return None
     if isinstance(spec, dict):
         spec = SceneSpec.model_validate({"include": spec.get("include", []), "exclude": spec.get("exclude", [])})
-    return json.loads(json.dumps(spec.to_geneval()))
+    # GenEval's own fields only: its rows carry no background, minimum or "only"
+    data = spec.model_dump(by_alias=True, exclude_none=True, include={"include", "exclude"})
+    for obj in data["include"] + data["exclude"]:
+        obj.pop("at_least", None)
+    return json.loads(json.dumps(data))
 
 
 def evaluate(metadata: Path) -> tuple[dict[str, tuple[int, int]], list[tuple[dict, dict | None]]]:

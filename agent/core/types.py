@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
+from agent.core.requirements import Requirement
 
 Relation = Literal["left of", "right of", "above", "below"]
 Motion = Literal["left", "right", "up", "down", "still"]
@@ -29,6 +30,9 @@ class ObjectSpec(BaseModel):
     # in a clip: where the object goes over the clip ("still": it stays put), and how fast (None: normal)
     motion: Motion | None = None
     speed: Speed | None = None
+    # "a"/"one"/"two" mean exactly that many; only "at least two", "two or more" or a bare plural
+    # ("circles") ask for a minimum (GenEval's export keeps its own rule: an exclude entry of count + 1)
+    at_least: bool | None = Field(None, description="True: at least `count`; otherwise exactly `count`")
 
     def describe(self) -> str:
         """"one red circle", "two blue squares" (agent.core.captions.describe, counted in words)."""
@@ -42,6 +46,9 @@ class SceneSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     include: list[ObjectSpec] = Field(default_factory=list)
     exclude: list[ObjectSpec] = Field(default_factory=list)
+    background: str | None = Field(None, description="the background colour the brief asks for")
+    only: bool | None = Field(None, description="True: nothing but the included objects ('only', "
+                              "'nothing else'); the shapes world's critic asks this of every image")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SceneSpec":
@@ -169,8 +176,10 @@ class Finding(BaseModel):
 
     # in a clip also "motion" (not moving as asked) and "continuity" (an object that vanishes, appears,
     # changes colour or jumps between frames)
+    # "background": not the background asked for; "artifact": a part of the picture no asked object
+    # explains (a patch of another background, a seam, a stray blob, touching or malformed shapes)
     kind: Literal["missing", "extra", "color", "position", "excluded", "quality", "seen", "motion",
-                  "continuity", "other"] = "other"
+                  "continuity", "background", "artifact", "other"] = "other"
     message: str
     object: int | None = Field(None, description="index into spec.include")
     box: tuple[int, int, int, int] | None = Field(None, description="x0, y0, x1, y1 in image pixels")
@@ -195,6 +204,22 @@ class Verdict(BaseModel):
                                       description="what the critic saw and where, when it can tell")
     error: str | None = Field(None, description="set when the critique itself failed; never approved")
     frames: list[FrameCheck] = Field(default_factory=list, description="a clip's verdict frame by frame")
+    requirements: list[Requirement] = Field(default_factory=list, description="the brief's checklist, each "
+                                            "item passed, failed or unchecked, with its evidence")
+
+    @model_validator(mode="after")
+    def _earned(self) -> "Verdict":
+        # an approval holds only when every requirement on the checklist passed: never by default
+        if self.approved and (self.error or any(r.status != "passed" for r in self.requirements)):
+            self.approved = False
+        return self
+
+    @property
+    def unverified(self) -> bool:
+        """Nothing this critic checked is wrong, yet something the brief asks could not be checked:
+        no further attempt can be approved by it (an unchecked requirement is never a pass)."""
+        return (not self.approved and self.error is None and any(r.status == "unchecked" for r in self.requirements)
+                and not any(r.status == "failed" for r in self.requirements))
 
     @property
     def score(self) -> float:
@@ -232,7 +257,8 @@ class Attempt(BaseModel):
     source: int | None = Field(None, description="for an edit: the attempt it edits")
 
 
-Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "failed"]
+# unverified: the run stopped because the critic could not check something the brief asks
+Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "failed", "unverified"]
 
 # run.json's format. A change that older records cannot simply load with (a renamed or moved field, a
 # new meaning) raises it and adds the step from the one before to RECORD_MIGRATIONS.
@@ -317,7 +343,7 @@ class RunRecord(BaseModel):
             "status": self.status, "stop_reason": self.stop_reason, "error": self.error,
             "best": None if best is None else {
                 **brief_attempt(best),
-                "verdict": best.verdict.model_dump(include={"approved", "scores", "issues"})
+                "verdict": best.verdict.model_dump(include={"approved", "scores", "issues", "requirements"})
                 if best.verdict else None},
             "attempts": [brief_attempt(a) for a in self.attempts],
             "cost_usd": self.cost_usd, "seconds": round(self.seconds, 3),

@@ -69,9 +69,52 @@ class Question(BaseModel):
     id: int
     text: str
     expected: Literal["yes", "no"]
-    kind: Literal["missing", "position", "excluded", "extra", "motion", "continuity"]
+    kind: Literal["missing", "position", "excluded", "extra", "motion", "continuity", "background", "artifact",
+                  "other"]
     object: int | None = None
     failure: str
+    requirement: str | None = Field(None, description="the checklist item this question decides")
+
+
+def image_questions(spec: SceneSpec | None, brief: str) -> list[Question]:
+    """One yes/no question per item of the brief's checklist (agent.core.requirements), each with
+    the answer that passes it: exact counts unless the brief says "at least", the background, the
+    absence of artefacts, and the brief itself when nothing more precise could be derived."""
+    from agent.core.requirements import checklist
+
+    out: list[Question] = []
+    for req in checklist(spec, brief):
+        obj = spec.include[req.object] if spec is not None and req.object is not None else None
+        if req.kind == "object":
+            many = f"{'at least' if obj.at_least else 'exactly'} {obj.describe()}"
+            q = (f"Does the image contain {many}?", "yes", "missing", f"expected {many}")
+        elif req.kind == "relation":
+            rel, j = obj.position
+            subject, target = _nouns(obj), _nouns(spec.include[j])
+            q = (f"{'Are' if obj.count > 1 else 'Is'} the {subject} {rel} the {target}?", "yes", "position",
+                 f"the {subject} should be {rel} the {target}")
+        elif req.kind == "exclude":
+            ex = spec.exclude[int(req.id.split(":")[1])]
+            if ex.count == 1:
+                q = (f"Does the image contain any {_noun(ex)}?", "no", "excluded", f"there should be no {_noun(ex)}")
+            else:
+                many = f"{number_word(ex.count)} or more {plural(_noun(ex))}"
+                q = (f"Does the image contain {many}?", "no", "extra", f"there should be fewer than {many}")
+        elif req.kind == "only":
+            named = ", ".join(o.describe() for o in spec.include)
+            q = (f"Does the image show any object besides {named}?", "no", "extra", f"nothing but {named}")
+        elif req.kind == "background":
+            q = (f"Is the background {spec.background}?", "yes", "background",
+                 f"the background should be {spec.background}")
+        elif req.kind == "whole":
+            q = ("Does the image show a visible artefact: a patch or box of another background, a seam, a "
+                 "smear, a stray mark, or merged or malformed objects?", "no", "artifact",
+                 "the image should have no patch, seam, smear or malformed object")
+        else:  # free-form: the brief as a whole
+            q = (f"Does the image show what this asks for: {req.text!r}?", "yes", "other", f"should show: {req.text}")
+        out.append(Question(id=len(out) + 1, text=q[0], expected=q[1], kind=q[2], failure=q[3],
+                            object=req.object, requirement=req.id))
+    return out
 
 
 def questions_for(spec: SceneSpec | None, clip: bool = False) -> list[Question]:
@@ -183,10 +226,12 @@ class VLMCritic:
             return self._critique_clip(artifact, brief_text, spec)
         if artifact.kind != "image":
             return self._failed(f"{NAME} judges images and clips; {artifact.path.name} is a {artifact.kind}")
-        questions = questions_for(spec)
+        questions = image_questions(spec, brief_text)
         prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold,
                              questions=_listing(questions), model_notes=model_notes(artifact))
-        return self._ask(prompt, [artifact.path], questions)
+        verdict = self._ask(prompt, [artifact.path], questions)
+        return verdict if verdict.error else verdict.model_copy(
+            update={"requirements": self._checklist(spec, brief_text, questions, verdict)})
 
     def _critique_clip(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
         """Up to CLIP_FRAMES frames (first, last, evenly between) as PNG files in a temporary folder
@@ -246,6 +291,23 @@ class VLMCritic:
             issues.append(f"{', '.join(low)} scored below {self.threshold}")
         return Verdict(critic=NAME, approved=not findings and not low, scores=scores, issues=issues,
                        findings=findings)
+
+    def _checklist(self, spec, brief: str, questions: list[Question], verdict: Verdict):
+        """Each checklist item passed or failed by its question's answer (the observation as evidence)."""
+        from agent.core.requirements import checklist
+
+        answered = {q.requirement: q for q in questions}
+        failed = {f.message.split(" (saw: ")[0]: f.message for f in verdict.findings}
+        out = []
+        for req in checklist(spec, brief):
+            q = answered.get(req.id)
+            if q is None:
+                out.append(req.judged("unchecked", "no question decides it", None, NAME))
+            elif q.failure in failed:
+                out.append(req.judged("failed", failed[q.failure], None, f"{NAME}@{self.llm.name}"))
+            else:
+                out.append(req.judged("passed", f"answered {q.expected}: {q.text}", None, f"{NAME}@{self.llm.name}"))
+        return out
 
     def _failed(self, error: str) -> Verdict:
         return Verdict(critic=NAME, approved=False, error=error, issues=[error])

@@ -207,6 +207,10 @@ def offline_summary(record) -> str:
     if best is None:
         return ""
     v = best.verdict
+    if v and v.unverified:  # nothing to follow: the critic could not see what the brief asks
+        return (f"Delivered attempt {best.index}: \"{best.prompt}\", seed {best.seed}, NOT checked: "
+                f"{v.critic} could not check {', '.join(r.text for r in v.requirements if r.status == 'unchecked')}. "
+                f"Judge it yourself, or run with a critic that can see it (critic:vlm).")
     verdict = ("approved by " + v.critic) if v and v.approved else \
         ("the best so far, not approved: " + "; ".join(v.issues[:3])) if v and v.issues else "the best so far"
     edits = sum(a.action == "edit" for a in record.attempts)

@@ -2,7 +2,9 @@
 
 A run ends by exception (mini-swe-agent style): `Approved` when the critic approves an attempt,
 `BudgetSpent` when iterations, generations, seconds or money run out, `Stopped` when the user
-stops it, `Ended` when the LLM gives up, `TooManyErrors` when tools keep failing. Whatever ends
+stops it, `Ended` when the LLM gives up, `TooManyErrors` when tools keep failing, `Unverified` when
+the critic cannot check what the brief asks (after the first attempt that shows it: more would burn
+the budget for nothing), `CriticFailed` when every critique failed. Whatever ends
 it, the record is saved in `finally`, so nothing made is ever lost.
 
 Two ways to drive:
@@ -16,8 +18,8 @@ import json
 import traceback
 
 from agent.run.context import RunContext
-from agent.core.errors import (Approved, AtelierError, BudgetSpent, Ended, StopRun, Stopped,
-                          TooManyErrors)
+from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed, Ended, StopRun, Stopped,
+                               TooManyErrors, Unverified)
 from agent.core.plans import LayoutPolicy, Planner
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
@@ -25,8 +27,9 @@ from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
 from agent.run.tooling import Toolbox
 
 MAX_ERRORS_IN_A_ROW = 3
+CRITIC_FAILURES = 2  # critiques that all failed, with none ever succeeding: the critic is down
 STATUS = {Approved: "approved", BudgetSpent: "budget_spent", Stopped: "stopped", Ended: "ended",
-          TooManyErrors: "failed"}
+          TooManyErrors: "failed", Unverified: "unverified", CriticFailed: "failed"}
 
 
 class Director:
@@ -55,12 +58,12 @@ class Director:
             self.drive_agent() if r.mode == "agent" else self.drive_loop()
         except StopRun as stop:
             r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
-            if isinstance(stop, TooManyErrors):
+            if isinstance(stop, (TooManyErrors, CriticFailed, Unverified)):
                 r.error = str(stop)
             elif isinstance(stop, Ended) and not r.attempts and self.last_error:
                 # it gave up because nothing could be made: that is a failure, not a choice
                 r.status, r.error = "failed", self.last_error
-            if isinstance(stop, (Approved, BudgetSpent)):
+            if isinstance(stop, (Approved, BudgetSpent, Unverified)):
                 self.present(money_left=not str(stop).startswith("money budget"))
         except AtelierError as e:
             r.status, r.stop_reason, r.error = "failed", "error", str(e)
@@ -159,6 +162,21 @@ class Director:
             self.ctx.emit("tool_error", result.data["error"], tool=call.name)
         return result
 
+    def check_verdicts(self) -> None:
+        """End the run when judging cannot lead to an approval: the latest verdict leaves part of the
+        brief unchecked with nothing checked wrong, or every critique so far failed."""
+        judged = [a for a in self.record.attempts if a.verdict is not None]
+        if not judged:
+            return
+        last = judged[-1].verdict
+        if last.unverified:
+            missed = [r for r in last.requirements if r.status == "unchecked"]
+            why = "; ".join(dict.fromkeys(r.evidence for r in missed if r.evidence))
+            raise Unverified(f"{last.critic} could not check {', '.join(r.text for r in missed)}"
+                             + (f": {why}" if why else "")[:500])
+        if len(judged) >= CRITIC_FAILURES and all(a.verdict.error for a in judged):
+            raise CriticFailed(f"every critique failed: {last.error}")
+
     def after_step(self, results: list[ToolResult]) -> None:
         """Save, then end the run if it is won or if tools keep failing."""
         self.record.messages = [m.model_dump(mode="json") for m in self.messages]
@@ -166,6 +184,7 @@ class Director:
         if self.record.approved:
             best = self.record.best
             raise Approved(f"attempt {best.index} approved by {best.verdict.critic}")
+        self.check_verdicts()
         self.errors_in_a_row = self.errors_in_a_row + 1 if all(r.is_error for r in results) else 0
         if self.errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
             raise TooManyErrors(results[-1].data["error"])

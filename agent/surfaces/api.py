@@ -19,7 +19,7 @@ from agent.run.context import Review, RunContext
 from agent.run.director import Director
 from agent.core.errors import InputError, one_line
 from agent.core.records import RunStore
-from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec
+from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec, Verdict
 
 
 class Result:
@@ -81,6 +81,24 @@ class Studio:
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)
+
+    def critique(self, image: str | Path, brief: str, spec: SceneSpec | None = None) -> Verdict:
+        """Judge a picture the user already has against a brief: the checklist item by item, with
+        evidence (nothing is written to the runs folder)."""
+        from agent.core.artifacts import check_image_header
+        from agent.core.types import Artifact, GenerationRequest
+
+        path = Path(image)
+        if not path.is_file():
+            raise InputError(f"image not found: {image}")
+        check_image_header(path)
+        brief = Brief(text=brief).text if isinstance(brief, str) else brief
+        critic = registry.resolve("critic", self.critic)
+        spec = spec or spec_for(brief, self.llm)
+        artifact = Artifact(path=path, sha256=Artifact.digest(path), kind="video" if path.suffix.lower() in
+                            (".mp4", ".gif", ".webm", ".mov") else "image",
+                            request=GenerationRequest(prompt=brief, model="user"))
+        return critic.critique(artifact, brief, spec)
 
     def run(self, brief: str | Brief, *, review: Review | None = None, run_id: str | None = None,
             on_event: Callable[[Event], None] | None = None, owner: str = "", **fields) -> Result:

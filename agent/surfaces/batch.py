@@ -34,7 +34,7 @@ from agent.core.errors import AtelierError, InputError
 from agent.core.types import MAX_BRIEF_CHARS, Brief, Budget, RunRecord, SceneSpec, existing_files
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-TERMINAL = ("approved", "budget_spent", "ended", "failed")  # "stopped" and "running" get resumed
+TERMINAL = ("approved", "budget_spent", "ended", "failed", "unverified")  # "stopped" and "running" get resumed
 SUMMARY, REPORT, RUNS = "summary.jsonl", "report.html", "runs"
 
 

@@ -302,7 +302,7 @@ def verdict_rows(records: list[RunRecord]) -> list[list[Any]]:
 
 HISTORY_HEADERS = ["brief", "status", "approved", "attempts", "when", "image model", "run"]
 STATUS_SHORT = {"approved": "approved", "budget_spent": "budget spent", "stopped": "stopped", "ended": "ended",
-                "failed": "failed", "running": "interrupted"}
+                "failed": "failed", "running": "interrupted", "unverified": "not checked"}
 
 
 def history_rows(rows: list[dict]) -> list[list[Any]]:
@@ -335,6 +335,9 @@ def status_words(summary: dict) -> tuple[str, str]:
         return f"The director ended the run after {attempts} ({how}).", "ok" if summary.get("approved") else "warn"
     if status == "failed":
         return f"Failed — {summary.get('error') or summary.get('stop_reason') or 'the run did not work'}", "error"
+    if status == "unverified":
+        return (f"Not checked — {summary.get('error') or 'the critic could not check what the brief asks'}. "
+                f"Judge the picture yourself, or choose a critic that can see it.", "error")
     if status == "running":
         return "Interrupted — this run did not finish.", "warn"
     return f"Finished with an unknown status ({status or 'none'}).", "warn"

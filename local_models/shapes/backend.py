@@ -17,6 +17,7 @@ from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from local_models.owner import PipelineOwner
 from local_models.shapes import world
+from local_models.shapes.fill import harmonise
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 INPAINT_WEIGHTS = WEIGHTS.with_name("weights-inpaint")  # the 9-channel inpainting UNet (train_inpaint.py)
@@ -198,7 +199,9 @@ class ShapesBackend:
 
         layout = request.layout.scaled(NATIVE, NATIVE)
         steps = request.steps or DEFAULT_STEPS
-        named = [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
+        # the layout's background (the brief's), else one the prompt names, else the seed's
+        named = [layout.background] if layout.background in world.BACKGROUNDS else \
+            [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
         passes = passes_for(layout)
         images = []
         for i in range(request.n):
@@ -209,7 +212,9 @@ class ShapesBackend:
                 mask = region_mask([b.box for b in group], grow=1)
                 what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
                                                         f"on a {background} background"})
-                image = Image.composite(self._submit("inpaint", what, image, mask, 1.0)[0], image, mask)
+                painted = harmonise(self._submit("inpaint", what, image, mask, 1.0)[0],
+                                    world.BACKGROUNDS[background], mask)
+                image = Image.composite(painted, image, mask)
             images.append(image)
         return images, steps * len(passes)
 
@@ -247,8 +252,10 @@ class ShapesBackend:
                 # the model keeps a region's background right when the prompt names it
                 request = request.model_copy(update={"prompt": f"{request.prompt} on a {background} background"})
             images = self._submit("inpaint", request, small, mask, request.strength or 1.0)
-            # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it)
-            images = [Image.composite(im, small, mask) for im in images]
+            # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it),
+            # and what it painted as background inside it the image's own background
+            canvas = world.BACKGROUNDS[background]
+            images = [Image.composite(harmonise(im, canvas, mask), small, mask) for im in images]
             steps = int(steps * (request.strength or 1.0))
         else:
             strength = request.strength or 0.6

@@ -22,7 +22,7 @@ wrong and where, in image pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +56,10 @@ class Detection:
     area: int = 0
     score: float = 1.0              # how clean the region is (1: solid, exactly one colour)
     alternatives: tuple[str, ...] = ()  # other kinds it may be: its outline is ambiguous
+    # on the world's 64x64 canvas: the pixels it covers, the foreground blob it came from, its colour
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    component: int = 0
+    mean: tuple[float, float, float] | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         return noun(self.kind, self.color)
@@ -279,6 +283,16 @@ def _join_ring_parts(objs: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np
     return objs
 
 
+def canvas_pixels(image: Image.Image | str | Path) -> np.ndarray:
+    """The image on the world's 64x64 canvas (box-averaged), as float RGB."""
+    if not isinstance(image, Image.Image):
+        image = Image.open(image)
+    image = image.convert("RGB")
+    n = world.CANVAS
+    small = image if image.size == (n, n) else image.resize((n, n), Image.Resampling.BOX)
+    return np.asarray(small, dtype=np.float32)
+
+
 def detect(image: Image.Image | str | Path) -> list[Detection]:
     """Every shape in the image, largest first; boxes in the given image's pixels."""
     if not isinstance(image, Image.Image):
@@ -286,8 +300,7 @@ def detect(image: Image.Image | str | Path) -> list[Detection]:
     image = image.convert("RGB")
     W, H = image.size
     n = world.CANVAS
-    small = image if (W, H) == (n, n) else image.resize((n, n), Image.Resampling.BOX)
-    px = np.asarray(small, dtype=np.float32)
+    px = canvas_pixels(image)
     border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
     bg = np.median(border, axis=0)
     bg_dist = np.linalg.norm(px - bg, axis=-1)
@@ -312,12 +325,12 @@ def detect(image: Image.Image | str | Path) -> list[Detection]:
                 feats = _features(region)
                 if feats["hole"] > 0.6 or feats["fill"] < 0.3:  # a thin halo round another object, or a scrawl
                     continue
-                found.append((region, mean, feats))
+                found.append((region, mean, feats, c))
     taken = np.zeros(fg.shape, np.int32)
-    for k, (region, _, _) in enumerate(found, start=1):
+    for k, (region, *_) in enumerate(found, start=1):
         taken[region] = k
     out: list[Detection] = []
-    for k, (region, mean, feats) in enumerate(found, start=1):
+    for k, (region, mean, feats, comp_id) in enumerate(found, start=1):
         area = int(region.sum())
         ys, xs = np.nonzero(region)
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
@@ -328,156 +341,28 @@ def detect(image: Image.Image | str | Path) -> list[Detection]:
         kind, alts = _kind(region, feats)
         if kind == "ring" and _hole_depth(px, bg, mean, region) < RING_HOLE:
             alts = ("circle",)  # a faint or tiny hole: a ring, or a disc with a darker spot
-        out.append(Detection(kind, color_name(mean), box, area, purity, alts))
+        out.append(Detection(kind, color_name(mean), box, area, purity, alts, mask=region, component=comp_id,
+                             mean=tuple(float(v) for v in mean)))
     out.sort(key=lambda d: -d.area)
     return out
 
 
-# ---- checking a spec --------------------------------------------------------------------------
-def _name(obj: ObjectSpec, count: int | None = None) -> str:
-    """'3 red circles', '1 star' (digits, as a planner reads them best)."""
-    n = obj.count if count is None else count
-    noun = obj.cls if n == 1 else world.plural(obj.cls)
-    return " ".join(x for x in (str(n), obj.color, noun) if x)
-
-
 def _the(obj: ObjectSpec) -> str:
+    """'the red circle', 'the blue squares' (the clip critic's reports)."""
     noun = obj.cls if obj.count == 1 else world.plural(obj.cls)
     return "the " + " ".join(x for x in (obj.color, noun) if x)
 
 
-def _union(boxes) -> tuple[int, int, int, int] | None:
-    boxes = list(boxes)
-    if not boxes:
-        return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-            max(b[3] for b in boxes))
-
-
-def _a(obj: ObjectSpec) -> str:
-    return world.describe(obj) if obj.count == 1 else _name(obj)
-
-
-def _count_list(dets: list[Detection], article: bool = False) -> str:
-    """'1 red circle and 1 orange circle', 'a yellow circle', '2 white circles'."""
-    groups: dict[tuple[str, str], int] = {}
-    for d in dets:
-        groups[(d.color, d.kind)] = groups.get((d.color, d.kind), 0) + 1
-    parts = [(f"{world._article(c)} {c} {k}" if article and n == 1 else
-              f"{n} {c} {k if n == 1 else world.plural(k)}") for (c, k), n in groups.items()]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _seen_instead(obj: ObjectSpec, ok: list[Detection], detections: list[Detection],
-                  spec: SceneSpec) -> list[Detection]:
-    """What stands where the missing objects of `obj` should be: objects no other include entry
-    accounts for, of the asked colour (another kind), else of the asked kind (another colour), else
-    (when none of `obj` was found at all) whatever is left."""
-    used = {id(d) for o in spec.include if o is not obj for d in detections
-            if d.kind == o.cls and (o.color is None or d.color == o.color)}
-    free = [d for d in detections if id(d) not in used and d not in ok]
-    near = ([d for d in free if obj.color and d.color == obj.color]
-            or [d for d in free if d.kind == obj.cls] or ([] if ok else free))
-    return near[: obj.count - len(ok)]
-
-
+# ---- checking a spec: scene_check.py (the checklist, the whole picture explained) -----------------
 def check(spec: SceneSpec, detections: list[Detection], size: tuple[int, int] | None = None,
-          critic: str = NAME) -> Verdict:
-    """Check `spec` constraint by constraint against `detections` (GenEval's rules). An approval
-    must hold however the ambiguous shapes (`Detection.alternatives`) are read: a shape on which it
-    depends is reported ("could not tell whether ...") and the image is not approved."""
-    verdict = _check(spec, detections, critic)
-    if not verdict.approved:
-        return verdict
-    for d in detections:
-        for alt in d.alternatives:
-            other = [replace(e, kind=alt, alternatives=()) if e is d else e for e in detections]
-            if not _check(spec, other, critic).approved:
-                msg = (f"could not tell whether the {d.color} shape at {list(d.box)} is "
-                       f"{world._article(d.kind)} {d.kind} or {world._article(alt)} {alt}")
-                verdict.issues.append(msg)
-                verdict.findings.append(Finding(kind="other", message=msg, box=d.box))
-    if verdict.issues:
-        verdict.approved = False
-    return verdict
-
-
-def _check(spec: SceneSpec, detections: list[Detection], critic: str = NAME) -> Verdict:
-    issues: list[str] = []
-    findings: list[Finding] = []
-    met = total = 0
-    matched: list[list[Detection]] = []
-    for i, obj in enumerate(spec.include):
-        total += 1
-        same_kind = [d for d in detections if d.kind == obj.cls]
-        ok_objs = [d for d in same_kind if obj.color is None or d.color == obj.color]
-        matched.append(ok_objs[: obj.count])
-        if len(ok_objs) >= obj.count:
-            met += 1
-            continue
-        wrong = [d for d in same_kind if d not in ok_objs]
-        if obj.color and wrong:
-            there = (f"the {obj.cls} there is {wrong[0].color}" if len(wrong) == 1 else
-                     f"the {world.plural(obj.cls)} there are {', '.join(d.color for d in wrong)}")
-            msg = f"expected {_name(obj)}, found {len(ok_objs)} ({there})"
-            findings.append(Finding(kind="color", message=msg, object=i, box=_union(d.box for d in wrong)))
-        else:
-            msg = f"expected {_name(obj)}, found {len(ok_objs)}"
-            instead = _seen_instead(obj, ok_objs, detections, spec)
-            if instead and ok_objs:
-                msg = f"expected {_name(obj)}, saw {_count_list(ok_objs + instead)}"
-            elif instead:
-                msg += f": saw {_count_list(instead, article=True)} where {_a(obj)} {'was' if obj.count == 1 else 'were'} asked"
-            findings.append(Finding(kind="missing", message=msg, object=i,
-                                    box=_union(d.box for d in ok_objs + instead) if ok_objs or instead else None))
-        issues.append(msg)
-    for i, obj in enumerate(spec.include):
-        if not obj.position:
-            continue
-        total += 1
-        rel, j = obj.position
-        target = spec.include[j]
-        if not matched[i] or not matched[j]:
-            who = _the(obj) if not matched[i] else _the(target)
-            msg = (f"cannot check that {_the(obj)} {'is' if obj.count == 1 else 'are'} {rel} {_the(target)}: "
-                   f"{who} {'is' if who.split()[-1] in world.SHAPES else 'are'} missing")
-            issues.append(msg)
-            findings.append(Finding(kind="position", message=msg, object=i))
-            continue
-        bad = [a for a in matched[i] if not all(world.relation_holds(rel, a.box, b.box) for b in matched[j])]
-        if bad:
-            msg = f"{_the(obj)} {'is' if obj.count == 1 else 'are'} not {rel} {_the(target)}"
-            issues.append(msg)
-            findings.append(Finding(kind="position", message=msg, object=i, box=_union(a.box for a in bad)))
-        else:
-            met += 1
-    for ex in spec.exclude:
-        total += 1
-        found = [d for d in detections if d.kind == ex.cls and (ex.color is None or d.color == ex.color)]
-        if len(found) < ex.count:
-            met += 1
-            continue
-        inc = next((k for k, o in enumerate(spec.include) if o.cls == ex.cls
-                    and (ex.color is None or o.color in (None, ex.color))), None)
-        if inc is not None:
-            want = spec.include[inc]
-            msg = f"expected {_name(want)}, found {len(found)}"
-            surplus = sorted(found, key=lambda d: d.area)[: len(found) - want.count]
-            findings.append(Finding(kind="extra", message=msg, object=inc, box=_union(d.box for d in surplus)))
-        else:
-            msg = f"found {_name(ex, len(found))}; there must be fewer than {ex.count}"
-            findings.append(Finding(kind="excluded", message=msg, box=_union(d.box for d in found)))
-        issues.append(msg)
-    score = met / total if total else 1.0
-    seen = [Finding(kind="seen", message=f"{d.color} {d.kind}", box=d.box) for d in detections]
-    return Verdict(critic=critic, approved=not issues, scores={"constraints": round(score, 4)},
-                   issues=issues, findings=findings, detections=seen)
+          critic: str = NAME, px: np.ndarray | None = None) -> Verdict:
+    from local_models.shapes.scene_check import check as check_scene
+    return check_scene(spec, detections, size, critic, px)
 
 
 def check_image(spec: SceneSpec, image: Image.Image | str | Path) -> Verdict:
-    if not isinstance(image, Image.Image):
-        image = Image.open(image)
-    return check(spec, detect(image), image.size)
+    from local_models.shapes.scene_check import check_image as check_scene_image
+    return check_scene_image(spec, image)
 
 
 class DetectorCritic:
@@ -491,6 +376,7 @@ class DetectorCritic:
         self.arg = arg
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+        from local_models.shapes.scene_check import check_image as check_scene_image, unchecked_verdict
         if spec is None:
             try:
                 from agent.core.spec_parser import parse_spec
@@ -499,14 +385,16 @@ class DetectorCritic:
                 return Verdict(critic=self.name, approved=False,
                                error=f"the detector needs a scene spec and none could be derived "
                                      f"from the brief ({type(e).__name__}: {e})")
+        # what it cannot check is "unchecked", never a pass: the run then stops as unverified
         if spec is None or not spec.include:
-            return Verdict(critic=self.name, approved=False,
-                           error="the brief names no shapes the detector can check")
+            return unchecked_verdict(spec, brief_text, "the brief names no shapes the detector can check",
+                                     self.name)
         gaps = world.vocabulary_gaps(spec)
+        if spec.background and spec.background not in world.BACKGROUNDS and spec.background not in world.COLORS:
+            gaps.append(f"{spec.background} background")
         if gaps:
-            return Verdict(critic=self.name, approved=False,
-                           error=f"the detector only knows the shapes world ({world.vocabulary_text()}); "
-                                 f"it cannot check: {', '.join(gaps)}")
+            return unchecked_verdict(spec, brief_text, f"it knows only the shapes world ({world.vocabulary_text()}), "
+                                     f"not {', '.join(gaps)}", self.name)
         from local_models.shapes import video_critic
         if video_critic.is_clip(artifact, spec):
             return video_critic.judge_clip(artifact, brief_text, spec, critic=self.name)
@@ -515,5 +403,5 @@ class DetectorCritic:
                 image = im.convert("RGB")
         except OSError as e:
             return Verdict(critic=self.name, approved=False, error=f"cannot read {artifact.path}: {e}")
-        verdict = check(spec, detect(image), image.size, critic=self.name)
+        verdict = check_scene_image(spec, image, critic=self.name)
         return video_critic.still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict

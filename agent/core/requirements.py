@@ -1,0 +1,86 @@
+"""A brief's checklist: the atomic requirements an approval must satisfy, as data (DSG / TIFA style).
+
+`checklist(spec, brief)` turns a SceneSpec into one `Requirement` per thing a user would check:
+each object's count (exact unless the brief says "at least"), its colour and kind, each relation,
+each exclusion, "nothing else", the background, and the picture itself (no patch, seam or stray
+mark: `whole`). A critic answers each one with a status (passed / failed / unchecked) and its
+evidence; "unchecked" is never a pass, so a verdict that leaves one unchecked is never approved.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from agent.core.types import SceneSpec
+
+RequirementKind = Literal["object", "relation", "exclude", "only", "background", "whole", "text", "style",
+                          "free"]
+Status = Literal["passed", "failed", "unchecked"]
+
+
+class Requirement(BaseModel):
+    """One thing the picture must be, and (once judged) whether it is."""
+
+    id: str = Field(description="stable within a checklist: object:0, relation:1, background, whole, ...")
+    kind: RequirementKind
+    text: str = Field(description="the requirement in words: 'exactly 3 blue squares'")
+    object: int | None = Field(None, description="index into spec.include, for object and relation items")
+    status: Status = "unchecked"
+    evidence: str = Field("", description="what the checker saw, where, and how sure")
+    box: tuple[int, int, int, int] | None = Field(None, description="where, in image pixels")
+    checker: str = Field("", description="who decided it (a critic's name, or a part of one)")
+
+    def judged(self, status: Status, evidence: str = "", box=None, checker: str = "") -> "Requirement":
+        return self.model_copy(update={"status": status, "evidence": evidence, "box": box, "checker": checker})
+
+
+def count_text(count: int, at_least: bool | None) -> str:
+    return f"at least {count}" if at_least else f"exactly {count}"
+
+
+def object_text(obj) -> str:
+    from agent.core.captions import noun
+    return f"{count_text(obj.count, obj.at_least)} {noun(obj.cls, obj.color, obj.count)}"
+
+
+def checklist(spec: "SceneSpec | None", brief: str = "") -> list[Requirement]:
+    """The requirements `spec` states, in a stable order; a brief with no spec is one free-form item
+    (the brief itself), which only a critic that can see may check."""
+    from agent.core.captions import noun
+
+    if spec is None or not (spec.include or spec.exclude or spec.background):
+        return [Requirement(id="free:0", kind="free", text=brief.strip() or "the brief")]
+    out: list[Requirement] = []
+    for k, obj in enumerate(spec.include):
+        out.append(Requirement(id=f"object:{k}", kind="object", text=object_text(obj), object=k))
+    for k, obj in enumerate(spec.include):
+        if obj.position:
+            rel, j = obj.position
+            ref = spec.include[j]
+            out.append(Requirement(id=f"relation:{k}", kind="relation", object=k,
+                                   text=f"the {noun(obj.cls, obj.color, obj.count)} {rel} the "
+                                        f"{noun(ref.cls, ref.color, ref.count)}"))
+    for k, ex in enumerate(spec.exclude):
+        # an exclude of count+1 that only bounds an include's exact count is that include's requirement
+        if any(inc.cls == ex.cls and inc.color == ex.color and ex.count == inc.count + 1 for inc in spec.include):
+            continue
+        what = noun(ex.cls, ex.color, 2)
+        out.append(Requirement(id=f"exclude:{k}", kind="exclude",
+                               text=f"no {what}" if ex.count == 1 else f"fewer than {ex.count} {what}"))
+    if spec.only:
+        out.append(Requirement(id="only", kind="only", text="nothing but what the brief names"))
+    if spec.background:
+        out.append(Requirement(id="background", kind="background", text=f"a {spec.background} background"))
+    if spec.include:
+        out.append(Requirement(id="whole", kind="whole", text="no patch, seam, stray mark or malformed shape"))
+    return out
+
+
+def unchecked(requirements: list[Requirement]) -> list[Requirement]:
+    return [r for r in requirements if r.status == "unchecked"]
+
+
+def failed(requirements: list[Requirement]) -> list[Requirement]:
+    return [r for r in requirements if r.status == "failed"]

@@ -1,0 +1,108 @@
+"""The whole picture explained (analysis by synthesis): an image of the shapes world is flat
+background plus well-formed shapes, and nothing else.
+
+Given what the detector found, `explain` accounts for every pixel of the 64x64 canvas:
+- each shape is re-drawn with the world's own `draw_shape` in its box and must cover what was seen
+  (IoU) with a shape's proportions (the world draws every shape in a square box): a bean, an oval,
+  a blob of two merged shapes is malformed;
+- two shapes may not touch (one foreground blob holding both, or masks that meet);
+- what is left once the shapes and their antialiased rims are taken away must be the background: a
+  part that is not (a block of another background colour from an inpainting pass, a seam, a faint
+  lighter box, a stray blob too small to be a shape) is unexplained.
+Each is an "artifact" finding with its box, in canvas pixels (the caller scales them). Thresholds
+were set on the older labelled set (`critic_set.py`) and on images of the layout path, never on the
+approval set (`approval_set.py`), which is only scored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from local_models.shapes import world
+
+RIM = 2               # pixels round a shape that its soft edge may colour
+RESIDUAL = 20.0       # a pixel this far (RGB, 3x3 mean) from the background is not background
+MIN_MARK = 8          # an unexplained part of at least this many pixels is a finding
+SHAPE_IOU = {"star": 0.4}  # a shape must overlap its re-drawn ideal at least this much (blur blunts
+SHAPE_IOU_OTHERS = 0.6     # a star's points the most: right stars measured 0.42-0.7)
+ASPECT = (0.72, 1.38)  # width / height of a shape's box: the world draws shapes in square boxes
+PATCH_DIST = 40.0     # a mark this close to another background's colour is a patch of it
+
+
+@dataclass
+class Mark:
+    """Something in the picture no shape explains."""
+
+    what: str
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 on the canvas
+
+
+def background_of(px: np.ndarray) -> tuple[np.ndarray, str, float]:
+    """The canvas colour (median of the border), the world's background nearest to it, and how far."""
+    border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
+    rgb = np.median(border, axis=0)
+    name = min(world.BACKGROUNDS, key=lambda b: float(np.linalg.norm(np.array(world.BACKGROUNDS[b]) - rgb)))
+    return rgb, name, float(np.linalg.norm(np.array(world.BACKGROUNDS[name]) - rgb))
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _template_iou(kind: str, mask: np.ndarray) -> float:
+    from local_models.shapes.detector import _template
+    x0, y0, x1, y1 = _box(mask)
+    region = mask[y0:y1, x0:x1]
+    target = region if kind == "ring" else ndimage.binary_fill_holes(region)
+    t = _template(kind, x1 - x0, y1 - y0)
+    return float((t & target).sum()) / max(float((t | target).sum()), 1.0)
+
+
+def malformed(kind: str, mask: np.ndarray) -> str | None:
+    """Why a detected shape is not a well-formed one of its kind, or None."""
+    x0, y0, x1, y1 = _box(mask)
+    aspect = (x1 - x0) / max(y1 - y0, 1)
+    if not ASPECT[0] <= aspect <= ASPECT[1]:
+        return f"stretched ({x1 - x0}x{y1 - y0} px), not a {kind}'s proportions"
+    iou = _template_iou(kind, mask)
+    if iou < SHAPE_IOU.get(kind, SHAPE_IOU_OTHERS):
+        return f"its outline matches a {kind} only {iou:.0%}"
+    return None
+
+
+def explain(px: np.ndarray, detections) -> list[Mark]:
+    """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain."""
+    marks: list[Mark] = []
+    shapes = [d for d in detections if d.mask is not None]
+    for d in shapes:
+        why = malformed(d.kind, d.mask)
+        if why:
+            marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask)))
+    for i, a in enumerate(shapes):
+        near = ndimage.binary_dilation(a.mask, iterations=1)
+        for b in shapes[i + 1:]:
+            if (a.component and a.component == b.component) or (near & b.mask).any():
+                both = a.mask | b.mask
+                marks.append(Mark(f"the {a.describe()} and the {b.describe()} touch", _box(both)))
+    bg, _, _ = background_of(px)
+    explained = np.zeros(px.shape[:2], bool)
+    for d in shapes:
+        # a ring's hole is often tinted by the ring's colour: it belongs to the ring
+        whole = ndimage.binary_fill_holes(d.mask) if d.kind == "ring" else d.mask
+        explained |= ndimage.binary_dilation(whole, iterations=RIM)
+    residual = ndimage.uniform_filter(np.linalg.norm(px - bg, axis=-1), size=3)
+    left = (residual > RESIDUAL) & ~explained
+    labels, n = ndimage.label(left, structure=np.ones((3, 3)))
+    for k in range(1, n + 1):
+        part = labels == k
+        if part.sum() < MIN_MARK:
+            continue
+        mean = px[part].mean(0)
+        other = [b for b, rgb in world.BACKGROUNDS.items()
+                 if np.linalg.norm(np.array(rgb) - mean) < PATCH_DIST and np.linalg.norm(np.array(rgb) - bg) > PATCH_DIST]
+        what = f"a patch of {other[0]} background" if other else "an unexplained mark (a seam, smear or stray blob)"
+        marks.append(Mark(what, _box(part)))
+    return marks
