@@ -113,6 +113,8 @@ def test_stdio_tools_resources_and_bad_arguments(tmp_path):
             assert {"atelier://runs/{run_id}", "atelier://runs/{run_id}/attempts/{index}"} <= templates
             index = json.loads((await s.read_resource("atelier://runs")).contents[0].text)
             assert {row["run_id"] for row in index} >= {run_id, summary["run_id"]}
+            assert all("owner" not in row for row in index)  # who owns a run is never shown
+            assert (runs / run_id / ".owner").read_text() == "mcp:operator"  # stdio: the operator's runs
             run_json = json.loads((await s.read_resource(f"atelier://runs/{summary['run_id']}")).contents[0].text)
             assert run_json["status"] == "approved" and len(run_json["attempts"]) == 2
             blob = (await s.read_resource(f"atelier://runs/{run_id}/attempts/2")).contents[0]

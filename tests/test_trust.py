@@ -200,25 +200,31 @@ def _png(size=(16, 16)) -> bytes:
 
 def test_mcp_reads_only_its_own_files_and_keeps_no_uploads(tmp_path, fake_backends):
     from agent.surfaces.mcp_server import build_server
-    runs = tmp_path / "runs"
-    server = build_server(runs, image_model="test:flat", critic="critic:seed")
+    runs, files = tmp_path / "runs", tmp_path / "files"
+    files.mkdir()
+    server = build_server(runs, image_model="test:flat", critic="critic:seed", files_dir=files)
     outside = tmp_path / "secret.png"
     outside.write_bytes(_png())
     not_image = runs / "notes.txt"
     not_image.write_text("hello")
+    loose = runs / "loose.png"  # in the runs folder but in no run of the caller's
+    loose.write_bytes(_png())
     answers = set()
-    for path in (outside, tmp_path / "missing.png", not_image, runs / "index.sqlite"):
+    for path in (outside, tmp_path / "missing.png", not_image, runs / "index.sqlite", loose):
         failed, out = call(server, "critique_image", {"image_path": str(path), "brief": "a red circle"})
         assert failed
-        answers.add(out.replace(str(path), "PATH"))
+        assert str(path.parent) not in out  # the server's folders are not the caller's to know
+        answers.add(out.replace(path.name, "NAME"))
     assert len(answers) == 1, answers  # no oracle: the same answer whatever the reason
     failed, out = call(server, "run_brief", {"brief": "a red circle", "reference_images": [str(outside)]})
     assert failed and "image not found" in out
 
-    inside = runs / "mine.png"
-    inside.write_bytes(_png())
-    failed, out = call(server, "critique_image", {"image_path": str(inside), "brief": "a red circle"})
-    assert not failed, out
+    (files / "mine.png").write_bytes(_png())
+    failed, made = call(server, "generate_image", {"prompt": "a red circle", "seed": 1})
+    assert not failed, made
+    for inside in (files / "mine.png", made.structured_content["attempts"][0]["path"]):
+        failed, out = call(server, "critique_image", {"image_path": str(inside), "brief": "a red circle"})
+        assert not failed, out
 
     before = set(runs.iterdir())
     failed, out = call(server, "critique_image", {"image_base64": base64.b64encode(_png()).decode(),

@@ -17,21 +17,30 @@ may name any registered back end, except that
 Keys are bound to their services whoever the caller is (`llm_key_for`): OPENAI_API_KEY goes only
 to api.openai.com or to OPENAI_BASE_URL when the operator set it (as the SDK does);
 OPENAI_COMPATIBLE_API_KEY to other servers; and no key at all over plain http to a host that is
-not loopback."""
+not loopback.
+
+Files: every file a surface serves or reads for a caller goes through `contained` (its real path,
+links followed, inside the folders it belongs to). Callers: MCP clients over HTTP are named by the
+bearer tokens the operator hands out (`caller_tokens`); what a caller is told never carries the
+server's absolute paths (`scrub_paths`)."""
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from agent.core.errors import ConfigError
+from agent.core.errors import ConfigError, InputError
 
 ALLOWED_URLS_VAR = "ATELIER_ALLOWED_LLM_URLS"
 LOOPBACK_VAR = "ATELIER_ALLOW_LOOPBACK_LLM"
 COMPATIBLE_KEY_VAR = "OPENAI_COMPATIBLE_API_KEY"
 OPENAI_HOST = "api.openai.com"
+MCP_TOKENS_VAR = "ATELIER_MCP_TOKENS"
+MIN_TOKEN_CHARS = 16  # a bearer token is a password: short ones can be guessed
 
 Kind = Literal["llm", "image", "video", "critic"]
 
@@ -158,3 +167,68 @@ def _same_server(a: SplitResult, b: SplitResult) -> bool:
         return False
     pa, pb = a.path.rstrip("/"), b.path.rstrip("/")
     return pa == pb or pa.startswith(pb + "/")
+
+
+# ---- files ---------------------------------------------------------------------------------------
+def contained(path: str | Path, roots: Iterable[str | Path], *, what: str = "file",
+              kind: Literal["file", "dir"] | None = "file") -> Path:
+    """The real path of `path` (every symbolic link followed) when it lies inside one of `roots`
+    (resolved the same way) and, unless `kind` is None, is a file or a folder; else InputError
+    "`what` not found". Missing and outside get the same line, which names neither the path nor
+    the roots: a caller learns nothing of other files and nothing of the server's folders."""
+    real = Path(os.path.realpath(Path(path).expanduser()))
+    inside = any(real.is_relative_to(os.path.realpath(Path(root).expanduser())) for root in roots)
+    present = kind is None or (real.is_file() if kind == "file" else real.is_dir())
+    if not (inside and present):
+        raise InputError(f"{what} not found")
+    return real
+
+
+# an absolute POSIX path, not one inside a URL ("http://host/v1": its slashes follow ':' or a word)
+_ABSOLUTE = re.compile(r"(?<![\w/.~:@-])/(?:[^\s'\"/,;:()\[\]<>]+/)*([^\s'\"/,;:()\[\]<>]+)")
+
+
+def scrub_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last part ("/srv/runs/x/a.png" -> "a.png"), for
+    what a remote caller is told: the server's folders are not theirs to know."""
+    return _ABSOLUTE.sub(lambda m: m.group(1), text)
+
+
+# ---- callers -------------------------------------------------------------------------------------
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def caller_tokens(setting: str | None) -> dict[str, str]:
+    """The operator's MCP bearer tokens, token -> caller identity ("mcp:NAME"), from `setting`
+    (the `--tokens` flag, else ATELIER_MCP_TOKENS): a file with one `NAME:TOKEN` per line (blank
+    lines and `#` comments skipped), or the same pairs inline, comma-separated. A name may have
+    several tokens (to rotate them); a token names one caller. ConfigError (one line, never the
+    token) for anything else."""
+    if setting is None or not setting.strip():
+        return {}
+    source = Path(setting.strip()).expanduser()
+    if source.is_file():
+        try:
+            entries = [(f"{source.name} line {n}", line.strip()) for n, line in
+                       enumerate(source.read_text().splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"MCP tokens file {source.name} cannot be read ({e.__class__.__name__})") from None
+    elif ":" in setting:
+        entries = [(f"entry {n}", part.strip()) for n, part in enumerate(setting.split(","), 1) if part.strip()]
+    else:
+        raise ConfigError(f"MCP tokens ({MCP_TOKENS_VAR} / --tokens): not a file, nor NAME:TOKEN pairs")
+    tokens: dict[str, str] = {}
+    for where, entry in entries:
+        name, _, token = entry.partition(":")
+        name, token = name.strip(), token.strip()
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"MCP tokens, {where}: give NAME:TOKEN, NAME made of letters, digits, '_', '.' or '-'")
+        if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+            raise ConfigError(f"MCP tokens, {where} ({name}): the token must be {MIN_TOKEN_CHARS} or more "
+                              f"characters without spaces")
+        if tokens.get(token, f"mcp:{name}") != f"mcp:{name}":
+            raise ConfigError(f"MCP tokens, {where} ({name}): this token is already {tokens[token]}'s")
+        tokens[token] = f"mcp:{name}"
+    if not tokens:
+        raise ConfigError(f"MCP tokens ({MCP_TOKENS_VAR} / --tokens): no NAME:TOKEN entries found")
+    return tokens

@@ -387,9 +387,13 @@ def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
         allow_loopback_llm: bool = typer.Option(False, "--allow-loopback-llm", help="clients may name LLM "
                                                 "servers on this machine (also ATELIER_ALLOW_LOOPBACK_LLM=1)"),
         files: Optional[Path] = typer.Option(None, "--files", help="a folder whose images clients may name "
-                                             "(besides the runs folder)"),
+                                             "(besides their own runs' folders)"),
         video_model: Optional[str] = typer.Option(None, "--video-model", help="the default video back end "
-                                                  "(e.g. local:shapes-video): run_brief on a motion brief makes a clip")):
+                                                  "(e.g. local:shapes-video): run_brief on a motion brief makes a clip"),
+        tokens: Optional[str] = typer.Option(None, "--tokens", help="streamable-http: the callers' bearer tokens, "
+                                             "a file of NAME:TOKEN lines (or NAME:TOKEN,... pairs; also "
+                                             "ATELIER_MCP_TOKENS); each caller sees only its own runs. "
+                                             "Without: one caller, mcp:default")):
     """Serve Atelier's tools over MCP."""
     from agent.core.trust import TrustPolicy
     from agent.surfaces.mcp_server import serve
@@ -398,7 +402,7 @@ def mcp(transport: str = typer.Option("stdio", help="stdio or streamable-http"),
                                       allow_loopback=True if allow_loopback_llm else None)
     except AtelierError as e:
         fail(str(e))
-    serve(transport=transport, port=port, runs_dir=out, policy=policy, files_dir=files,
+    serve(transport=transport, port=port, runs_dir=out, policy=policy, files_dir=files, tokens=tokens,
           **({"video_model": video_model} if video_model else {}))
 
 

@@ -13,10 +13,15 @@ The image tools work on a run: without `run_id` each call starts a new run (its 
 and later calls can name it, e.g. to edit an attempt); with `run_id` the new attempts join that
 run, as the UI's "iterate on this" does. Runs are resources: `atelier://runs` (the index),
 `atelier://runs/{run_id}` (its run.json) and `atelier://runs/{run_id}/attempts/{index}` (the file).
+
+Callers have identities and see only their own runs (agent/surfaces/mcp_callers.py): over stdio
+the operator, over HTTP the name of their bearer token, or one identity for the whole server.
+Every failure reaches the client as one line without the server's absolute paths.
 """
 import base64
 import binascii
 import json
+import logging
 import secrets
 import threading
 from pathlib import Path
@@ -27,6 +32,9 @@ from pydantic import ConfigDict, Field
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, StopRun
 from agent.core.types import SceneSpec
+from agent.surfaces.mcp_callers import DEFAULT, CallerRuns, auth_options, caller, identify
+
+log = logging.getLogger("atelier")
 
 SERVER_NAME = "atelier"
 MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
@@ -38,12 +46,15 @@ MAX_INLINE_BYTES = 8_000_000  # a clip sent inline in a tool result (the shapes 
 
 def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
                  critic: str = DEFAULT_CRITIC, video_model: str | None = None,
-                 policy=None, files_dir: str | Path | None = None):
+                 policy=None, files_dir: str | Path | None = None, tokens: dict[str, str] | None = None,
+                 http_identity: str = DEFAULT):
     """The MCP server over the runs in `runs_dir`, with these back ends as defaults.
 
     Clients are not the operator: the back ends they name pass `check_untrusted_spec` under `policy`
     (default: TrustPolicy.from_env with these defaults allowed), and the image files they name must
-    lie under `runs_dir` or `files_dir` (else the same "image not found" as for a missing file)."""
+    lie in their own run folders or `files_dir` (else the same "image not found" as for a missing
+    file). Over HTTP a caller is the identity its bearer token has in `tokens` (token -> "mcp:NAME";
+    a request without one is refused), or `http_identity` when there are no tokens."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
     from mcp.server.mcpserver.tools import Tool
@@ -55,11 +66,12 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     from agent.core.records import RunStore
     from agent.core.types import Brief, RunRecord
 
-    from agent.core.trust import TrustPolicy, check_untrusted_spec
+    from agent.core.trust import TrustPolicy, check_untrusted_spec, scrub_paths
 
     store = RunStore(runs_dir)
     policy = (policy or TrustPolicy.from_env()).with_operator(llm, image_model, critic, video_model)
-    roots = [store.root] + ([Path(files_dir).expanduser().resolve()] if files_dir else [])
+    files_root = Path(files_dir).expanduser().resolve() if files_dir else None
+    own = CallerRuns(store, files_root)
     locks: dict[str, threading.Lock] = {}
     locks_guard = threading.Lock()
 
@@ -102,17 +114,21 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
                  "inline": Path(p).stat().st_size <= MAX_INLINE_BYTES} for p, uri in clips]
 
     def guarded(fn: Callable[..., CallToolResult]) -> Callable[..., CallToolResult]:
-        """Errors the caller can fix become tool errors with one clear line."""
+        """Every error becomes a tool error with one line and no server paths: what the caller can
+        fix as it is, anything else as "internal error" with its kind and first line (the SDK would
+        send only "Error executing tool"), its traceback in the server's log."""
         import functools
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except ToolError:
-                raise
-            except (AtelierError, StopRun) as e:
-                raise ToolError(str(e)) from None
+            except (ToolError, AtelierError, StopRun) as e:
+                raise ToolError(_one_line(scrub_paths(str(e)))) from None
+            except Exception as e:
+                log.exception("MCP tool %s failed", fn.__name__)
+                raise ToolError(f"internal error ({type(e).__name__}: {_one_line(scrub_paths(str(e)))}); "
+                                f"the server's log has the details") from None
         return call
 
     def allowed(**specs: str | None) -> None:
@@ -123,16 +139,14 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     def server_image(name: str) -> Path:
         """A file the client names: an image under the server's folders. Missing, outside them or not
         an image all get the same answer, so a client learns nothing about other files."""
-        import os
         from agent.core.artifacts import check_image_header
-        path = Path(os.path.realpath(Path(name).expanduser()))
         try:
-            if not any(path.is_relative_to(root) for root in roots) or not path.is_file():
-                raise InputError("")
+            path = own.image(name, caller())
             check_image_header(path)
         except (InputError, OSError, ValueError):
-            raise InputError(f"image not found: {name} (a PNG or JPEG file under the server's runs folder"
-                             + (" or files folder" if files_dir else "") + ", or give image_base64)") from None
+            raise InputError(f"image not found: {Path(name).name} (a PNG or JPEG file in one of your runs"
+                             + (" or in the server's files folder" if files_dir else "")
+                             + ", or give image_base64)") from None
         return path
 
     def on_run(run_id: str | None, prompt: str, model: str | None, critic_: str | None, seed: int | None,
@@ -140,6 +154,9 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         """Do `work` in the run `run_id` (loaded, one call at a time) or in a new run for `prompt`.
         A new run that fails before it recorded an attempt leaves no folder behind."""
         allowed(image=model, critic=critic_)
+        who = caller()
+        if run_id is not None:
+            own.folder(run_id, who)  # before a lock is made for it: another's run is "no run" at once
         if run_id is None:
             record = RunRecord(run_id="mcp-" + store.new_id(), llm="mcp",
                                brief=Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed),
@@ -149,7 +166,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
             record = None
         with lock_for(run_id or record.run_id):
             if record is None:
-                record = store.load(run_id)
+                record = own.load(run_id, who)
                 if record.iterations >= MAX_ROUNDS:
                     raise InputError(f"run {run_id!r} has {record.iterations} rounds, the most a run holds; "
                                      f"start a new run (omit run_id)")
@@ -160,7 +177,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
             new = run_id is None
             try:
                 resolve("critic", record.critic)
-                ctx = RunContext(record, store, video_model=video_model, owner="mcp")
+                ctx = RunContext(record, store, video_model=video_model, owner=who)
+                own.folder(record.run_id, who, new=new)  # never write through a link out of the runs folder
                 out = work(ctx)
             except BaseException:
                 if new and not record.attempts:
@@ -211,7 +229,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         studio = Studio(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
                         video_model=video_model or _video_model, mode=mode, runs_dir=store.root)
         res = studio.run(brief, spec=spec, seed=seed, candidates=variants, reference_images=reference_images,
-                         budget={"max_iterations": max_iterations, "max_seconds": max_seconds}, owner="mcp")
+                         budget={"max_iterations": max_iterations, "max_seconds": max_seconds}, owner=caller())
         summary = res.summary()
         if res.status == "failed":
             raise ToolError(f"run {res.run_id} failed: {res.error}")
@@ -348,38 +366,41 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     _llm, _image_model, _critic, _video_model = llm, image_model, critic, video_model
     tools = [_strict(Tool.from_function(guarded(fn)))
              for fn in (run_brief, generate_image, edit_image, generate_video, critique_image)]
-    server = MCPServer(SERVER_NAME, log_level="WARNING", instructions=(
+    server = MCPServer(SERVER_NAME, log_level="WARNING", middleware=[identify(http_identity, bool(tokens))],
+                       **auth_options(tokens or {}), instructions=(
         "Atelier turns a brief into an approved image: run_brief runs the whole loop (generate, critique, "
         "revise); generate_image / edit_image / generate_video / critique_image are single steps on a run. "
         "Runs are resources: atelier://runs and atelier://runs/{run_id}."), tools=tools)
 
     # ---- resources ---------------------------------------------------------------------------------
     @server.resource("atelier://runs", name="runs", mime_type="application/json",
-                     description="the latest runs, newest first: id, brief, status, best image")
+                     description="your latest runs, newest first: id, brief, status, best image")
     def runs() -> str:
-        return json.dumps(store.history(200), default=str)
+        return json.dumps(own.listing(caller()), default=str)
 
     @server.resource("atelier://runs/{run_id}", name="run", mime_type="application/json",
-                     description="one run's whole record (run.json): brief, spec, every attempt and verdict")
+                     description="one of your runs' whole record (run.json): brief, spec, every attempt and verdict")
     def run(run_id: str) -> str:
         try:
-            path = store.run_dir(run_id) / "run.json"
-        except InputError as e:
-            raise ResourceNotFoundError(str(e)) from None
-        if not path.is_file():
-            raise ResourceNotFoundError(f"no run {run_id!r}")
-        return path.read_text()
+            own.load(run_id, caller())  # every file it names checked, as for a tool
+            return (own.folder(run_id, caller()) / "run.json").read_text()
+        except (InputError, OSError) as e:
+            raise ResourceNotFoundError(scrub_paths(str(e)) if isinstance(e, InputError) else f"no run {run_id!r}") from None
 
     @server.resource("atelier://runs/{run_id}/attempts/{index}", name="attempt file",
-                     description="the file (PNG, GIF, MP4) an attempt made")
+                     description="the file (PNG, GIF, MP4) an attempt of one of your runs made")
     def attempt_file(run_id: str, index: str) -> bytes:
         try:
-            record = store.load(run_id)
-            return record.attempts[int(index)].artifact.path.read_bytes()
+            return own.attempt_file(run_id, index, caller()).read_bytes()
         except (InputError, ValueError, IndexError, OSError):
             raise ResourceNotFoundError(f"no attempt {index!r} in run {run_id!r}") from None
 
     return server
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _decode_upload(data: str):
@@ -423,9 +444,10 @@ def _mime(path: Path) -> str:
 
 
 def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "runs", host: str = "127.0.0.1",
-          **defaults) -> None:
+          tokens: str | None = None, **defaults) -> None:
     """Serve until the client goes away (stdio) or the process is stopped (streamable-http). Bad
-    settings end the process with one line on stderr (stdout belongs to the protocol)."""
+    settings end the process with one line on stderr (stdout belongs to the protocol). `tokens`
+    (else ATELIER_MCP_TOKENS): the HTTP callers' bearer tokens, a file or NAME:TOKEN pairs."""
     try:
         import mcp.server.mcpserver  # noqa: F401
     except ImportError:
@@ -437,7 +459,10 @@ def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "ru
     import os
     os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")  # argument errors: the field and the problem only
     try:
-        server = build_server(runs_dir, **defaults)
+        from agent.core.trust import MCP_TOKENS_VAR, caller_tokens
+        tokens = caller_tokens(tokens if tokens is not None else os.environ.get(MCP_TOKENS_VAR)) \
+            if transport != "stdio" else {}  # over stdio the caller is the operator
+        server = build_server(runs_dir, tokens=tokens, **defaults)
     except AtelierError as e:
         raise SystemExit(f"error: {e}") from None
     if transport == "stdio":

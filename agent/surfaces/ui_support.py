@@ -335,9 +335,12 @@ def servable(path: str | Path | None, roots: list[Path]) -> Path | None:
     the page only ever gets copies of the runs folder's files and of what the UI made itself."""
     if path is None:
         return None
-    real = Path(os.path.realpath(Path(path).expanduser()))
-    ok = any(real.is_relative_to(Path(os.path.realpath(root))) for root in roots)
-    return real if ok and real.is_file() else None
+    from agent.core.errors import InputError
+    from agent.core.trust import contained
+    try:
+        return contained(path, roots)  # the one containment check every surface uses
+    except InputError:
+        return None
 
 
 # ---- where the server listens ------------------------------------------------------------------
