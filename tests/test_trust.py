@@ -356,3 +356,44 @@ def test_the_operator_flags_add_to_the_environment(monkeypatch):
     check_untrusted_spec("llm", "openai-compatible:m@http://localhost:11434/v1", policy)
     with pytest.raises(ConfigError, match="--allow-llm-url"):
         TrustPolicy.from_env(allowed_urls=["notaurl"])
+
+
+# ---- containment, caller tokens, what a caller is told (issue 27) --------------------------------------
+def test_contained_follows_links_and_says_the_same_for_missing_and_outside(tmp_path):
+    from agent.core.errors import InputError
+    from agent.core.trust import contained
+    root, out = tmp_path / "root", tmp_path / "out"
+    (root / "run").mkdir(parents=True)
+    out.mkdir()
+    (root / "run" / "a.png").write_bytes(b"x")
+    (out / "secret").write_text("s")
+    (root / "run" / "link.png").symlink_to(out / "secret")
+    (root / "dirlink").symlink_to(out, target_is_directory=True)
+    assert contained(root / "run" / "a.png", [root]) == (root / "run" / "a.png").resolve()
+    assert contained(root / "run", [root], kind="dir").name == "run"
+    assert contained(root / "run" / "gone.png", [root], kind=None).name == "gone.png"  # inside, not there yet
+    answers = set()
+    for path in (root / "run" / "link.png", root / "dirlink" / "secret", root / "run" / ".." / ".." / "out" / "secret",
+                 root / "run" / "missing.png", Path("/etc/passwd"), root / "run"):
+        with pytest.raises(InputError) as e:
+            contained(path, [root], what="attempt")
+        answers.add(str(e.value))
+    assert answers == {"attempt not found"}
+    with pytest.raises(InputError):
+        contained(root / "dirlink", [root], kind="dir")
+
+
+def test_caller_tokens_from_a_file_or_inline(tmp_path, monkeypatch):
+    from agent.core.trust import caller_tokens, scrub_paths
+    f = tmp_path / "tokens"
+    f.write_text("# the callers\nalice:" + "a" * 16 + "\n\nbob:" + "b" * 20 + "\nalice:" + "c" * 16 + "\n")
+    assert caller_tokens(str(f)) == {"a" * 16: "mcp:alice", "b" * 20: "mcp:bob", "c" * 16: "mcp:alice"}
+    assert caller_tokens(f"alice:{'a' * 16}, bob:{'b' * 16}") == {"a" * 16: "mcp:alice", "b" * 16: "mcp:bob"}
+    assert caller_tokens(None) == {} and caller_tokens(" ") == {}
+    for bad, needle in ((f"alice:{'a' * 15}", "16 or more"), (f"al ice:{'a' * 16}", "NAME"),
+                        (f"a:{'x' * 16},b:{'x' * 16}", "already mcp:a's"), ("no-such-file", "not a file")):
+        with pytest.raises(ConfigError, match=needle) as e:
+            caller_tokens(bad)
+        assert "x" * 16 not in str(e.value)  # a token is never repeated in an error
+    assert scrub_paths(f"cannot open {tmp_path}/w.bin ('/etc/passwd') at http://127.0.0.1:8/v1") == \
+        "cannot open w.bin ('passwd') at http://127.0.0.1:8/v1"
