@@ -11,9 +11,10 @@ import numpy as np
 from agent.core.types import SceneSpec
 from local_models.shapes import critic_set, detector, world
 
-# Where the detector stands (false approvals 0/107; recall 104/154 = 67.5%: most of the 50 it now rejects
-# hold an extra copy or a shape nobody asked for, right only by GenEval's rule)
-GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.66
+# Where the detector stands (false approvals 0/107; recall 71/154 = 46%: the images it now rejects hold an
+# extra copy or a shape nobody asked for, or a shape the whole-picture check finds malformed: right only
+# by GenEval's rule and this set's more lenient eye)
+GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.45
 
 
 def test_the_set_is_big_and_balanced_enough():

@@ -23,12 +23,19 @@ from scipy import ndimage
 from local_models.shapes import world
 
 RIM = 2               # pixels round a shape that its soft edge may colour
-RESIDUAL = 20.0       # a pixel this far (RGB, 3x3 mean) from the background is not background
+RESIDUAL = 14.0       # a pixel this far (RGB, 3x3 mean) from the background is not background
 MIN_MARK = 8          # an unexplained part of at least this many pixels is a finding
 SHAPE_IOU = {"star": 0.4}  # a shape must overlap its re-drawn ideal at least this much (blur blunts
 SHAPE_IOU_OTHERS = 0.6     # a star's points the most: right stars measured 0.42-0.7)
 ASPECT = (0.72, 1.38)  # width / height of a shape's box: the world draws shapes in square boxes
 PATCH_DIST = 40.0     # a mark this close to another background's colour is a patch of it
+# The outline traced at sub-pixel precision (detector._soft_outline) against the kind's ideal: what
+# the eye calls "not a circle" (a rounded square: 4th harmonic; an oval: 2nd), "a lumpy ring" (any
+# harmonic of its outline), "a ring that is nearly a disc" (its hole), "a pinched square" or "a
+# triangle with concave sides" (how much of its convex hull it fills), "two-tone" (colour purity)
+CIRCLE_H4, CIRCLE_H2, RING_H, RING_HOLE = 0.018, 0.05, 0.02, 0.1
+SOLIDITY = {"triangle": 0.88, "square": 0.94}
+PURITY = 0.9
 
 
 @dataclass
@@ -61,8 +68,21 @@ def _template_iou(kind: str, mask: np.ndarray) -> float:
     return float((t & target).sum()) / max(float((t | target).sum()), 1.0)
 
 
-def malformed(kind: str, mask: np.ndarray) -> str | None:
-    """Why a detected shape is not a well-formed one of its kind, or None."""
+def _solidity(big: np.ndarray) -> float:
+    from scipy.spatial import ConvexHull, QhullError
+    filled = ndimage.binary_fill_holes(big)
+    ys, xs = np.nonzero(filled)
+    corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+    try:
+        return float(filled.sum()) / max(ConvexHull(corners).volume, 1.0)
+    except QhullError:
+        return 1.0
+
+
+def malformed(kind: str, mask: np.ndarray, soft: np.ndarray | None = None, purity: float = 1.0) -> str | None:
+    """Why a detected shape is not a well-formed one of its kind, or None. `soft`: its outline at
+    sub-pixel precision (without it only the coarse checks run)."""
+    from local_models.shapes.detector import _harmonics
     x0, y0, x1, y1 = _box(mask)
     aspect = (x1 - x0) / max(y1 - y0, 1)
     if not ASPECT[0] <= aspect <= ASPECT[1]:
@@ -70,15 +90,48 @@ def malformed(kind: str, mask: np.ndarray) -> str | None:
     iou = _template_iou(kind, mask)
     if iou < SHAPE_IOU.get(kind, SHAPE_IOU_OTHERS):
         return f"its outline matches a {kind} only {iou:.0%}"
+    if kind != "star" and purity < PURITY:
+        return f"two-tone or mottled (only {purity:.0%} of it is one colour)"
+    if soft is None or not soft.any():
+        return None
+    h2, h3, h4, h5 = _harmonics(soft)[2:6]
+    if kind == "circle" and h4 > CIRCLE_H4:
+        return "a rounded square or lumpy blob, not a round circle"
+    if kind == "circle" and h2 > CIRCLE_H2:
+        return "an oval, not a round circle"
+    if kind == "ring":
+        filled = ndimage.binary_fill_holes(soft)
+        if float(filled.sum() - soft.sum()) / max(float(filled.sum()), 1.0) < RING_HOLE:
+            return "its hole is a pinhole: nearly a disc"
+        if max(h2, h3, h4, h5) > RING_H:
+            return "lumpy, not a round ring"
+    if kind in SOLIDITY and _solidity(soft) < SOLIDITY[kind]:
+        return "pinched: its sides bend inwards" if kind == "square" else "its sides bend inwards"
     return None
+
+
+def _purity(px: np.ndarray, mask: np.ndarray) -> float:
+    """How much of a shape's inside (its antialiased edge left out) is one colour."""
+    inner = ndimage.binary_erosion(mask, iterations=1)
+    if inner.sum() < 6:
+        return 1.0
+    colours = px[inner]
+    return float((np.linalg.norm(colours - np.median(colours, axis=0), axis=-1) < 40).mean())
 
 
 def explain(px: np.ndarray, detections) -> list[Mark]:
     """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain."""
+    from local_models.shapes.detector import _soft_outline
     marks: list[Mark] = []
     shapes = [d for d in detections if d.mask is not None]
+    bg, _, _ = background_of(px)
     for d in shapes:
-        why = malformed(d.kind, d.mask)
+        others = np.zeros(px.shape[:2], bool)
+        for e in shapes:
+            if e is not d:
+                others |= e.mask
+        soft = _soft_outline(px, bg, np.array(d.mean), d.mask, others) if d.mean is not None else None
+        why = malformed(d.kind, d.mask, soft, _purity(px, d.mask))
         if why:
             marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask)))
     for i, a in enumerate(shapes):
@@ -87,7 +140,6 @@ def explain(px: np.ndarray, detections) -> list[Mark]:
             if (a.component and a.component == b.component) or (near & b.mask).any():
                 both = a.mask | b.mask
                 marks.append(Mark(f"the {a.describe()} and the {b.describe()} touch", _box(both)))
-    bg, _, _ = background_of(px)
     explained = np.zeros(px.shape[:2], bool)
     for d in shapes:
         # a ring's hole is often tinted by the ring's colour: it belongs to the ring
