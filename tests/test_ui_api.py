@@ -32,7 +32,7 @@ def test_run_history_load_iterate(url):
     summary = json.loads(c.predict("a calm lake", 7, 3, api_name="/run"))
     assert summary["approved"] and summary["best"]["seed"] == 8
     assert [a["seed"] for a in summary["attempts"]] == [7, 8]
-    assert summary["best"]["path"].startswith("/") and set(summary["best"]["verdict"]) == {"approved", "scores", "issues"}
+    assert summary["best"]["path"].startswith("/") and set(summary["best"]["verdict"]) == {"approved", "scores", "issues", "requirements"}
     runs = json.loads(c.predict(20, api_name="/history"))
     assert [r["run_id"] for r in runs] == [summary["run_id"]]
     record = json.loads(c.predict(summary["run_id"], api_name="/load_run"))

@@ -32,7 +32,14 @@ def verdict_text(v: Verdict | None) -> str:
     head = f"{'✅' if v.approved else '❌'} **{v.state}** by `{v.critic}`"
     scores = v.scores_text()
     lines = [head + (f" · scores: {scores}" if scores else "")]
-    lines += [f"- {issue}" for issue in v.issues]
+    if v.requirements:  # the brief's checklist, item by item: what was seen, and what could not be checked
+        marks = {"passed": "✓", "failed": "✗", "unchecked": "? could not check:"}
+        lines += [f"- {marks[r.status]} {r.text}" + (f" — {short(r.evidence, 200)}" if r.evidence and r.status != "passed" else "")
+                  for r in v.requirements]
+        listed = {r.evidence for r in v.requirements}
+        lines += [f"- {issue}" for issue in v.issues if issue not in listed and not issue.startswith("could not check")]
+    else:
+        lines += [f"- {issue}" for issue in v.issues]
     checks = frame_checks(v)
     if not checks and (looked := list(getattr(v, "frames", None) or [])):
         # a critic that judges the clip as a whole (critic:vlm) says which frames it saw, not per frame
@@ -238,6 +245,13 @@ class RunView:
 
 
 def spec_line(spec: dict) -> str:
+    """The checklist the run will be judged on, in one line."""
+    from agent.core.requirements import checklist
+    from agent.core.types import SceneSpec
+    try:
+        return "; ".join(r.text for r in checklist(SceneSpec.model_validate(spec)) if r.kind != "whole") or "(none)"
+    except ValueError:
+        pass
     parts = []
     for obj in spec.get("include", []):
         p = f"{obj.get('count', 1)} {obj.get('color') or ''} {obj['class']}".replace("  ", " ")
