@@ -1,16 +1,24 @@
-"""The approval set (tests/fixtures/approval_set/) is well formed: images made by the product's own
-paths, labelled by eye before any verdict was seen. No critic threshold here: that is another test."""
+"""The approval sets are well formed: images made by the product's own paths, labelled by eye before
+any verdict was seen. tests/fixtures/approval_set/ is the first set (now a development set: it was
+looked at while tuning the critic); tests/fixtures/approval_holdout/ is the held-out set made the same
+way with other seeds and briefs (--set approval_holdout --seed-base 50000): the figure reported.
+No critic threshold here: that is another test."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from local_models.shapes import approval_set
+import pytest
+
+from agent.surfaces import approval_set
 
 FIELDS = {"file", "path", "brief", "seed", "right", "note"}
+SETS = [approval_set.DEFAULT_SET, approval_set.HOLDOUT_SET]
 
 
-def test_the_set_is_big_balanced_and_complete():
-    rows = approval_set.load()
+@pytest.mark.parametrize("name", SETS)
+def test_the_set_is_big_balanced_and_complete(name):
+    folder = approval_set.set_dir(name)
+    rows = approval_set.load(name=name)
     right = sum(r["right"] for r in rows)
     assert len(rows) >= 200
     assert right >= 60 and len(rows) - right >= 60
@@ -19,31 +27,64 @@ def test_the_set_is_big_balanced_and_complete():
         assert FIELDS <= set(r), r
         assert isinstance(r["right"], bool) and isinstance(r["seed"], int) and r["brief"].strip(), r
         assert r["path"] in approval_set.PATHS, r
-        assert (approval_set.SET_DIR / r["file"]).is_file(), r["file"]
+        assert (folder / r["file"]).is_file(), r["file"]
         if r["path"].startswith("edit_"):
             assert r["source"]["path"] in ("txt2img", "layout"), r
+            assert "mask_box" in r and len(r["mask_box"]) == 4, r
     # every product path is there, and nothing on disk is left unlabelled
     assert {r["path"] for r in rows} == set(approval_set.PATHS)
-    assert {p.name for p in approval_set.SET_DIR.glob("*.png")} == {r["file"] for r in rows}
-    assert not approval_set.CANDIDATES.exists()
+    assert {p.name for p in folder.glob("*.png")} == {r["file"] for r in rows}
+    assert not approval_set.candidates_path(name).exists()
+    assert (folder / "notes.txt").is_file()
 
 
-def test_the_images_are_small_pngs():
+@pytest.mark.parametrize("name", SETS)
+def test_the_images_are_small_pngs(name):
     from PIL import Image
 
-    rows = approval_set.load()
+    folder = approval_set.set_dir(name)
+    rows = approval_set.load(name=name)
     for r in rows[:: max(1, len(rows) // 25)]:
-        with Image.open(approval_set.SET_DIR / r["file"]) as im:
+        with Image.open(folder / r["file"]) as im:
             assert im.format == "PNG" and im.size == (64, 64)
-    assert sum(p.stat().st_size for p in approval_set.SET_DIR.iterdir()) < 2_000_000
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 2_000_000
 
 
-def test_the_readme_examples_and_backgrounds_are_in_it():
-    briefs = {r["brief"] for r in approval_set.load()}
+@pytest.mark.parametrize("name", SETS)
+def test_the_readme_examples_and_backgrounds_are_in_it(name):
+    briefs = {r["brief"] for r in approval_set.load(name=name)}
     assert set(approval_set.README_BRIEFS) <= briefs
     for bg in ("gray", "beige", "lavender"):
         assert any(f"on a {bg} background" in b for b in briefs), bg
     assert any(b.startswith("at least two") for b in briefs)
+
+
+def test_the_holdout_is_made_the_same_way_with_other_seeds():
+    """Same paths in about the same proportions as the first set, none of its seeds, mostly other briefs."""
+    first = approval_set.load(name=approval_set.DEFAULT_SET)
+    held = approval_set.load(name=approval_set.HOLDOUT_SET)
+    assert not {(r["path"], r["seed"]) for r in first} & {(r["path"], r["seed"]) for r in held}
+    assert min(r["seed"] for r in held) >= 50000
+    for p in approval_set.PATHS:
+        a = sum(r["path"] == p for r in first) / len(first)
+        b = sum(r["path"] == p for r in held) / len(held)
+        assert abs(a - b) < 0.06, (p, a, b)
+    common = {r["brief"] for r in first} & {r["brief"] for r in held}
+    assert len(common - set(approval_set.README_BRIEFS)) < len({r["brief"] for r in held}) / 4
+
+
+def test_the_seed_base_shifts_the_briefs_but_not_the_first_sets():
+    base = approval_set.brief_lists()
+    assert [b.text() for b in base["txt2img"][:len(approval_set.README_BRIEFS)]] == approval_set.README_BRIEFS
+    other = approval_set.brief_lists(50000)
+    assert {k: len(v) for k, v in other.items()} == {k: len(v) for k, v in base.items()}
+    for v in other.values():
+        assert set(approval_set.README_BRIEFS) <= {b.text() for b in v}
+    assert [b.text() for b in other["layout"]] != [b.text() for b in base["layout"]]
+    assert approval_set.set_dir("approval_holdout") == approval_set.FIXTURES / "approval_holdout"
+    for bad in ("", "../x", "a/b", ".hidden"):
+        with pytest.raises(ValueError):
+            approval_set.set_dir(bad)
 
 
 def test_score_reports_a_critic_against_the_labels(monkeypatch):
@@ -56,10 +97,12 @@ def test_score_reports_a_critic_against_the_labels(monkeypatch):
             return SimpleNamespace(approved=int(artifact.path.stem) % 2 == 0, issues=["stub"])
 
     monkeypatch.setattr(registry, "resolve", lambda kind, spec: Stub())
-    rows = approval_set.load()[:12]
-    res = approval_set.score("critic:stub", rows)
-    assert [r["approved"] for r in res["rows"]] == [int(r["file"][:3]) % 2 == 0 for r in rows]
-    text = approval_set.report(res)
-    wrong = [r for r in res["rows"] if not r["right"]]
-    assert f"wrong approved: {sum(r['approved'] for r in wrong)} of {len(wrong)}" in text
-    assert "false approvals:" in text and "false rejections:" in text
+    for name in SETS:
+        rows = approval_set.load(name=name)[:12]
+        res = approval_set.score("critic:stub", rows, name)
+        assert [r["approved"] for r in res["rows"]] == [int(r["file"][:3]) % 2 == 0 for r in rows]
+        text = approval_set.report(res)
+        assert f"of {name}" in text.splitlines()[0]
+        wrong = [r for r in res["rows"] if not r["right"]]
+        assert f"wrong approved: {sum(r['approved'] for r in wrong)} of {len(wrong)}" in text
+        assert "false approvals:" in text and "false rejections:" in text
