@@ -119,11 +119,28 @@ class OracleCritic:
                        detections=[Finding(kind="seen", message=f"{c} {k}", box=tuple(b)) for k, c, b in objs])
 
 
+class YesCritic:
+    """Approves everything: what the judge finds wrong, the critic let through."""
+
+    name = "critic:yes"
+    approve = True
+
+    def critique(self, artifact, brief_text, spec) -> Verdict:
+        return Verdict(critic=self.name, approved=self.approve)
+
+
+class NoCritic(YesCritic):
+    name = "critic:no"
+    approve = False
+
+
 @pytest.fixture(autouse=True)
 def world_backends(monkeypatch):
     # "local:shapes" resolves to the ground-truth world, whose vocabulary is the shapes world's
     monkeypatch.setitem(registry._REGISTRY["image"], "local", "tests.test_bench:WorldBackend")
     monkeypatch.setitem(CRITICS, "oracle", "tests.test_bench:OracleCritic")
+    monkeypatch.setitem(CRITICS, "yes", "tests.test_bench:YesCritic")
+    monkeypatch.setitem(CRITICS, "no", "tests.test_bench:NoCritic")
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", set())
     registry.resolve.cache_clear()
     yield
@@ -141,14 +158,14 @@ def test_suite_is_stratified_and_held_out():
     assert set(it.category for it in full) == set(bench.CATEGORIES)
     quick = bench.suite(quick=True)
     assert all(sum(it.category == c for it in quick) == bench.QUICK_PER_CATEGORY for c in bench.CATEGORIES)
-    assert [it.category for it in bench.suite(limit=6)] == bench.CATEGORIES  # any prefix is stratified
+    assert [it.category for it in bench.suite(limit=7)] == bench.CATEGORIES  # any prefix is stratified
     assert bench.suite(limit=3, offset=3) == full[3:6]
 
 
 def test_strategies_accounting_and_table(tmp_path):
     items = three_prompts()
     seen = []
-    rows = bench.run_bench(items, budget=4, judge="critic:oracle", out=tmp_path, seed=1, on_row=seen.append)
+    rows = bench.run_bench(items, budget=4, critic="critic:oracle", out=tmp_path, seed=1, on_row=seen.append)
     assert len(rows) == len(seen) == 3 * 4
     by = {(r.strategy, r.category): r for r in rows}
     for r in rows:
@@ -189,17 +206,17 @@ def test_edits_that_do_not_take_and_a_resumed_run(tmp_path, monkeypatch):
     items = three_prompts()[:1]
     seed = bench.seed_for(items[0], 1)
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", {seed + 1, seed + 2})
-    rows = bench.run_bench(items, strategies=["loop_edits"], budget=3, judge="critic:oracle", out=tmp_path, seed=1)
+    rows = bench.run_bench(items, strategies=["loop_edits"], budget=3, critic="critic:oracle", out=tmp_path, seed=1)
     (r,) = rows
     assert r.edits == 2 and r.images == 3 and not r.correct and not r.approved and r.status == "budget_spent"
     d = bench.diagnose(rows, "loop_edits")
     assert d["edits"]["missing"] == {"tried": 2, "fewer_problems": 0, "approved": 0}
-    assert d["unsolved_by_final_finding"] == {"missing": 1}
+    assert d["unsolved_by_final_finding"] == {"count": 1}  # the judge: one object short
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    again = bench.run_bench(items, strategies=["loop_edits"], budget=3, judge="critic:oracle", out=tmp_path, seed=1)
+    again = bench.run_bench(items, strategies=["loop_edits"], budget=3, critic="critic:oracle", out=tmp_path, seed=1)
     assert (tmp_path / "results.jsonl").read_text().splitlines() == lines  # nothing redone
     assert again[0].trace == r.trace
-    other = bench.run_bench(items, strategies=["loop_edits"], budget=2, judge="critic:oracle", out=tmp_path, seed=1)
+    other = bench.run_bench(items, strategies=["loop_edits"], budget=2, critic="critic:oracle", out=tmp_path, seed=1)
     assert other[0].budget == 2 and other[0].images <= 2  # another budget is another experiment
 
 
@@ -207,8 +224,8 @@ def test_cli_prints_the_table_and_writes_benchmarks_md(tmp_path):
     from agent.surfaces.cli import app
     md = tmp_path / "BENCHMARKS.md"
     md.write_text("# Benchmarks\n\nhand-written findings stay\n")
-    args = ["bench", "--limit", "2", "--budget", "2", "--judge", "critic:oracle", "--out", str(tmp_path / "b"),
-            "--write", "--bench-file", str(md), "--json"]
+    args = ["bench", "--limit", "2", "--budget", "2", "--critic", "critic:oracle", "--out", str(tmp_path / "b"),
+            "--write", "--bench-file", str(md), "--json", "--per-prompt"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -217,6 +234,8 @@ def test_cli_prints_the_table_and_writes_benchmarks_md(tmp_path):
     text = md.read_text()
     assert "hand-written findings stay" in text and "<!-- bench:limit-2 -->" in text
     assert "atelier bench --limit 2" in text and "| strategy | overall |" in text and "commit" in text
+    assert "judged by `judge:shapes`" in text and "critic ✓ judge ✗" in text
+    assert "| # | category | prompt | strategy |" in result.output  # --per-prompt
     assert CliRunner().invoke(app, args).exit_code == 0  # again: the section is replaced, not added
     assert md.read_text().count("<!-- bench:limit-2 -->") == 1
 
@@ -233,7 +252,7 @@ def test_an_llm_director_runs_in_the_same_table(tmp_path, monkeypatch):
     # the offline planner speaks the LLM protocol, so it can stand in for a server here
     monkeypatch.setitem(registry._REGISTRY["llm"], "stand-in", "agent.llm.offline:OfflinePlanner")
     items = three_prompts()[:2]
-    rows = bench.run_bench(items, strategies=["best_of_n", "agent[stand-in:x]"], budget=3, judge="critic:oracle",
+    rows = bench.run_bench(items, strategies=["best_of_n", "agent[stand-in:x]"], budget=3, critic="critic:oracle",
                            out=tmp_path, seed=1)
     agent_rows = [r for r in rows if r.strategy == "agent[stand-in:x]"]
     assert len(agent_rows) == 2 and all(r.correct and r.images <= 3 and r.status == "approved" for r in agent_rows)
@@ -245,6 +264,61 @@ def test_an_llm_director_runs_in_the_same_table(tmp_path, monkeypatch):
 
 def test_planner_reseeds_instead_of_adding_by_inpainting_where_that_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(WorldBackend, "adds_by_inpainting", False)
-    rows = bench.run_bench(three_prompts()[:1], strategies=["loop_edits"], budget=4, judge="critic:oracle",
+    rows = bench.run_bench(three_prompts()[:1], strategies=["loop_edits"], budget=4, critic="critic:oracle",
                            out=tmp_path, seed=1)
     assert rows[0].edits == 0 and rows[0].trace[0]["kinds"] == ["missing"] and rows[0].trace[1]["action"] == "generate"
+
+
+# ---- the judge apart from the critic ---------------------------------------------------------------
+def test_the_judge_decides_and_disagreements_with_the_critic_are_counted(tmp_path):
+    items = three_prompts()[:2]
+    # seed % 4 == 1: every first image misses an object; a critic that approves everything stops there
+    rows = bench.run_bench(items, strategies=["single", "loop"], budget=2, critic="critic:yes",
+                           out=tmp_path / "yes", seed=1)
+    assert all(r.critic_ok and r.approved == (r.strategy == "loop") for r in rows)
+    assert not any(r.correct for r in rows) and all("count" in r.final for r in rows)
+    summary = {s.strategy: s for s in bench.summarise(rows)}
+    assert summary["loop"].critic_yes_judge_no == summary["single"].critic_yes_judge_no == 2
+    assert summary["loop"].critic_no_judge_yes == 0 and summary["loop"].accuracy == 0
+    head, body = bench.table_rows(list(summary.values()))
+    assert body[0][head.index("critic ✓ judge ✗")] == "100.0% (2)"
+    # seed % 4 == 0: drawn right; a critic that rejects everything disagrees the other way
+    rows = bench.run_bench(items, strategies=["single"], budget=1, critic="critic:no", out=tmp_path / "no", seed=0)
+    assert all(r.correct and r.critic_ok is False for r in rows)
+    (s,) = bench.summarise(rows)
+    assert (s.critic_no_judge_yes, s.critic_yes_judge_no, s.accuracy) == (2, 0, 1.0)
+
+
+def test_the_background_category_and_the_ground_truth_specs():
+    from local_models.shapes.world import BACKGROUNDS, heldout_prompts, is_heldout
+    full = bench.suite()
+    assert [(it.category, it.prompt) for it in sorted(full, key=lambda it: it.index)][:300] == \
+        [(c, p) for c, p, _ in heldout_prompts()]  # results are keyed by index: the 300 stay as they were
+    bg = [it for it in full if it.category == "background"]
+    assert len(bg) == 40 and sorted(it.index for it in bg) == list(range(300, 340))
+    assert {it.spec.background for it in bg} == set(BACKGROUNDS)
+    for it in bg:
+        assert it.prompt.endswith(f" on {'an' if it.spec.background[0] in 'aeiou' else 'a'} "
+                                  f"{it.spec.background} background")
+        assert is_heldout(it.spec.model_copy(update={"background": None}), it.spec.background, None)
+    for it in full:  # counts exact; a background exactly when the prompt names one
+        assert all(o.at_least is False for o in it.spec.include)
+        assert (it.spec.background is not None) == (" background" in it.prompt)
+    assert "background" in [it.category for it in bench.suite(limit=7)]
+
+
+def test_a_rows_compute_columns(tmp_path):
+    items = three_prompts()[:1]
+    rows = bench.run_bench(items, strategies=["best_of_n", "loop"], budget=3, critic="critic:oracle",
+                           out=tmp_path, seed=1)
+    best, loop = rows
+    assert (best.images, best.steps, best.critic_calls, best.calls) == (3, 3, 3, 1)  # one batched call
+    assert loop.critic_calls == loop.images == len(loop.trace) and loop.steps == loop.images
+    assert best.best_path and loop.best_path.endswith(".png")
+    head, body = bench.table_rows(bench.summarise(rows))
+    for col, value in (("images/prompt", "3.00"), ("denoising steps/prompt", "3.0"), ("critic calls/prompt", "3.00")):
+        assert body[0][head.index(col)] == value
+    lines = bench.per_prompt_lines(rows)
+    assert lines[0].startswith("| # | category | prompt |") and len(lines) == 2 + 2
+    assert f"| {best.index} | {best.category} | {best.prompt} | best-of-N (critic picks) | right | approved | 3 | 3 | 3 |" \
+        in lines

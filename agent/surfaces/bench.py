@@ -1,8 +1,9 @@
 """`atelier bench`: does an agent that critiques and revises get what was asked for more often than
 generating once, and more cheaply than brute force? Measured on the held-out shapes-world suite
-(`world.heldout_prompts()`: 300 prompts over GenEval's six categories, never seen in training), at
-an equal budget of denoising steps per prompt (N images' worth: every pass counts, so a layout
-composed in three passes costs three images), with the same seeds for every strategy:
+(`world.heldout_prompts()`: 300 prompts over GenEval's six categories, never seen in training, and
+`background_prompts()`: 40 held-out contents on a named background), at an equal budget of denoising
+steps per prompt (N images' worth: every pass counts, so a layout composed in three passes costs
+three images), with the same seeds for every strategy:
 
 - single:     one image, no critic (the refined prompt, the prompt's seed);
 - best_of_n:  N images in one batched call, the critic picks the best (the classic rerank);
@@ -13,41 +14,41 @@ composed in three passes costs three images), with the same seeds for every stra
 - layout_edits: layout first, then region edits from the critic's findings (add, remove, move, recolour);
 - agent[SPEC]: an LLM director (agent mode, edits allowed) for each `--llm SPEC`.
 
-Every strategy is a small function over the public `Studio` API. The benchmark judges each run's
-best image afterwards with the judge (`critic:detector`); that judging is not part of a strategy's
-time. Model time is measured by wrapping the image back end's `generate`/`edit`, so
-"outside model" = (wall - model) / wall is the share of a prompt's time spent in the planner, the
-critic, run records and files. Results go to `<out>/results.jsonl` (one line per strategy and
-prompt); running the same command again skips what is done, so a long suite can be run in parts.
+Every strategy is a small function over the public `Studio` API, its loop critiqued by `--critic`
+(`critic:detector`). The benchmark judges each run's delivered image afterwards with a judge built
+apart from that critic (`judge:shapes`, `local_models/shapes/judge.py`, against the suite's
+ground-truth spec: exact counts, the named background, nothing else drawn), and counts where the
+two disagree; that judging is not part of a strategy's time. Model time is measured by wrapping
+the image back end's `generate`/`edit`, so "outside model" = (wall - model) / wall is the share of
+a prompt's time spent in the planner, the critic, run records and files. Results go to
+`<out>/results.jsonl` (one line per strategy and prompt, with its images, denoising steps and
+critic calls); running the same command again skips what is done, so a long suite can be run in parts.
 """
 from __future__ import annotations
 
 import json
-import os
-import platform
 import re
-import subprocess
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from agent.core import registry
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL
 from agent.core.types import Artifact, SceneSpec, Verdict
+from agent.surfaces.bench_report import (  # noqa: F401 (re-exported: the CLI and bench_video use them)
+    CATEGORIES, HEADER, LABELS, ROOT, Summary, attempt_rates, commit, diagnose, label, machine,
+    markdown_table, per_prompt_lines, print_table, report_section, summarise, table_rows, write_report)
 
-CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
 BASE_STRATEGIES = ["single", "best_of_n", "loop", "loop_edits"]
 LAYOUT_STRATEGIES = ["layout", "layout_edits", "agent_default"]
 QUICK_PER_CATEGORY = 4
-LABELS = {"single": "single shot", "best_of_n": "best-of-N (critic picks)", "loop": "agent loop",
-          "loop_edits": "agent loop + edits", "layout": "layout first",
-          "layout_edits": "layout first + region edits",
-          "agent_default": "layout where it helps + region edits (atelier run)"}
 NULL_CRITIC = "critic:bench-none"
-ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_JUDGE = "judge:shapes"
+HELDOUT_SIZE = 300  # world.heldout_prompts(): the background briefs are numbered after them
+BACKGROUND_FROM = {"counting": 14, "color_attr": 13, "position": 13}  # held-out contents, on a background
 
 
 # ---- the suite ---------------------------------------------------------------------------------
@@ -59,14 +60,44 @@ class Item:
     spec: SceneSpec
 
 
+def truth_spec(prompt: str, spec: SceneSpec) -> SceneSpec:
+    """The ground truth a held-out prompt states: its counts exact ("a", "two": exactly), and the
+    background it names (none named: any world background)."""
+    from local_models.shapes.world import BACKGROUNDS
+    truth = spec.model_copy(deep=True)
+    for o in truth.include:
+        o.at_least = False
+    named = re.search(r"\bon an? (\w+) background\b", prompt)
+    truth.background = named.group(1) if named and named.group(1) in BACKGROUNDS else truth.background
+    return truth
+
+
+def background_prompts() -> list[tuple[str, str, SceneSpec]]:
+    """40 briefs on a named background ("a photo of two red circles on a beige background"): contents
+    held out whole (counting, colour attribution, position; so still never seen in training) from the
+    end of each category's list, the backgrounds in turn."""
+    from agent.core.captions import canonical_prompt
+    from local_models.shapes.world import BACKGROUNDS, heldout_prompts, is_heldout
+    out = []
+    for cat, n in BACKGROUND_FROM.items():
+        for spec in [spec for c, _, spec in heldout_prompts() if c == cat][-n:]:
+            bg = list(BACKGROUNDS)[len(out) % len(BACKGROUNDS)]
+            assert is_heldout(spec, bg, None), spec  # held out whole, on any background
+            out.append(("background", canonical_prompt(spec, bg), spec.model_copy(update={"background": bg})))
+    return out
+
+
 def suite(*, quick: bool = False, per_category: int | None = None, limit: int | None = None,
           offset: int = 0) -> list[Item]:
     """The held-out prompts, interleaved category by category so that any prefix is stratified:
-    `--quick` and `--per-category K` take the first K of each category, `--limit` the first L."""
+    `--quick` and `--per-category K` take the first K of each category, `--limit` the first L. Each
+    item's spec is its ground truth (`truth_spec`): what the loop is asked and the judge checks."""
     from local_models.shapes.world import heldout_prompts
     by_cat: dict[str, list[Item]] = defaultdict(list)
-    for i, (cat, prompt, spec) in enumerate(heldout_prompts()):
-        by_cat[cat].append(Item(i, cat, prompt, spec))
+    held = heldout_prompts()
+    assert len(held) == HELDOUT_SIZE  # results are keyed by index: the background briefs come after
+    for i, (cat, prompt, spec) in enumerate([*held, *background_prompts()]):
+        by_cat[cat].append(Item(i, cat, prompt, truth_spec(prompt, spec)))
     if quick and per_category is None:
         per_category = QUICK_PER_CATEGORY
     if per_category is not None:
@@ -145,14 +176,14 @@ def _register_null_critic() -> None:
 class Setup:
     budget: int
     image_model: str
-    judge: str
+    critic: str  # the loop's critic (the judge is apart from it)
     runs_dir: Path
     _studios: dict = field(default_factory=dict)
 
     def studio(self, key: str, **kw):
         from agent.surfaces.api import Studio
         if key not in self._studios:
-            kw = {"image_model": self.image_model, "critic": self.judge, "mode": "loop", **kw}
+            kw = {"image_model": self.image_model, "critic": self.critic, "mode": "loop", **kw}
             self._studios[key] = Studio(runs_dir=self.runs_dir / _slug(key), **kw)
         return self._studios[key]
 
@@ -234,11 +265,14 @@ class Row(BriefRow):
     calls: int = 0  # calls to the image back end (a batch of N is one call)
     edits: int = 0
     steps: int = 0  # denoising steps, every pass counted (what the budget limits)
+    critic_calls: int = 0  # critiques the strategy asked its critic for
     wall: float = 0.0  # seconds for the whole run (planner, model, critic, records)
     model: float = 0.0  # seconds inside the image back end
     judge_seconds: float = 0.0  # the benchmark's own judging, not part of the strategy
     status: str = ""
     error: str | None = None
+    critic_ok: bool | None = None  # the loop's critic approves the delivered image (None: no image)
+    best_path: str | None = None  # the delivered image, so it can be looked at or judged again
     final: list[str] = field(default_factory=list)  # what the judge found wrong with the best image
     trace: list[dict] = field(default_factory=list)  # each attempt: action, finding kinds, approved
 
@@ -256,7 +290,35 @@ def _trace(record) -> list[dict]:
     return out
 
 
-def run_one(s: Setup, key: str, item: Item, seed: int, clock: ModelClock, judge) -> Row:
+# ---- the judge ------------------------------------------------------------------------------------
+@dataclass
+class Judged:
+    right: bool
+    kinds: list[str]  # what is wrong, in a word each
+    error: str | None = None
+
+
+class Judge:
+    """The benchmark's judge: `judge:shapes` (the independent checker, `local_models/shapes/judge.py`),
+    or any critic spec (e.g. `critic:detector`, to see what the loop's critic alone would claim)."""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self._critic = None if spec == DEFAULT_JUDGE else registry.resolve("critic", spec)
+
+    def __call__(self, artifact: Artifact, prompt: str, spec: SceneSpec, verdict: Verdict | None = None) -> Judged:
+        if self._critic is None:
+            from local_models.shapes.judge import judge
+            j = judge(artifact.path, spec)
+            return Judged(j.right, sorted(set(j.kinds)))
+        if not (verdict and verdict.critic == self._critic.name):  # the critic's own verdict serves as is
+            verdict = self._critic.critique(artifact, prompt, spec)
+        if verdict.error:
+            return Judged(False, ["critic error: " + verdict.error[:100]], verdict.error)
+        return Judged(bool(verdict.approved), [f.kind for f in verdict.findings])
+
+
+def run_one(s: Setup, key: str, item: Item, seed: int, clock: ModelClock, judge: Judge, critic) -> Row:
     row = Row(key, item.index, item.category, item.prompt, seed, s.budget)
     clock.reset()
     t0 = time.perf_counter()
@@ -271,46 +333,48 @@ def run_one(s: Setup, key: str, item: Item, seed: int, clock: ModelClock, judge)
     row.edits = sum(a.action == "edit" for a in record.attempts)
     default = registry.resolve("image", s.image_model).info.default_steps or 1
     row.steps = sum(a.artifact.denoiser_steps(default) for a in record.attempts)
+    row.critic_calls = sum(a.verdict is not None and a.verdict.critic != NULL_CRITIC for a in record.attempts)
     row.approved, row.status, row.error = record.approved, record.status, record.error
     row.trace = _trace(record)
     best = record.best
     if best is not None:
         t1 = time.perf_counter()
         v = best.verdict
-        if not (v and v.critic == judge.name and record.critic == s.judge):
-            v = judge.critique(best.artifact, item.prompt, item.spec)
-        row.correct = bool(v.approved)
-        row.final = ["critic error: " + v.error[:100]] if v.error else [f.kind for f in v.findings]
+        if not (v and v.critic == critic.name):  # single shot has no critic: ask it, for the disagreement count
+            v = critic.critique(best.artifact, item.prompt, item.spec)
+        row.critic_ok = bool(v.approved)
+        judged = judge(best.artifact, item.prompt, item.spec, v)
+        row.correct, row.final, row.best_path = judged.right, judged.kinds, str(best.artifact.path)
         row.judge_seconds = time.perf_counter() - t1
     return row
 
 
 # ---- the whole run ----------------------------------------------------------------------------
 def run_bench(items: list[Item], *, strategies: Iterable[str] = BASE_STRATEGIES, budget: int = 4,
-              image_model: str = DEFAULT_IMAGE_MODEL, judge: str = DEFAULT_CRITIC, out: Path,
-              seed: int = 0, on_row: Callable[[Row], None] | None = None) -> list[Row]:
+              image_model: str = DEFAULT_IMAGE_MODEL, critic: str = DEFAULT_CRITIC, judge: str = DEFAULT_JUDGE,
+              out: Path, seed: int = 0, on_row: Callable[[Row], None] | None = None) -> list[Row]:
     """Run every strategy on every item (skipping what `out/results.jsonl` already holds for the same
-    budget, model, judge and seed) and return all rows for these items and strategies."""
+    budget, model, critic, judge and seed) and return all rows for these items and strategies."""
     _register_null_critic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
-    config = {"budget": budget, "image_model": image_model, "judge": judge, "seed": seed}
+    config = {"budget": budget, "image_model": image_model, "critic": critic, "judge": judge, "seed": seed}
     done = {(r.strategy, r.index): r for r in load_rows(results, config)}
-    setup = Setup(budget, image_model, judge, out / "runs")
+    setup = Setup(budget, image_model, critic, out / "runs")
     strategies = list(strategies)
     for key in strategies:
         strategy_fn(key)  # fail on a bad name before any work
-    judge_critic = registry.resolve("critic", judge)
+    the_critic, the_judge = registry.resolve("critic", critic), Judge(judge)
     todo = [(k, it) for it in items for k in strategies if (k, it.index) not in done]
     if todo:
-        warm_up(image_model, judge_critic, items[0], out)
+        warm_up(image_model, the_critic, the_judge, items[0], out)
     with timed_backend(image_model) as clock, results.open("a") as f:
         for item in items:  # prompt by prompt, all strategies: a partial run stays comparable
             for key in strategies:
                 if (key, item.index) in done:
                     continue
-                row = run_one(setup, key, item, seed_for(item, seed), clock, judge_critic)
+                row = run_one(setup, key, item, seed_for(item, seed), clock, the_judge, the_critic)
                 f.write(json.dumps({"config": config, **asdict(row)}) + "\n")
                 f.flush()
                 done[(key, item.index)] = row
@@ -320,14 +384,14 @@ def run_bench(items: list[Item], *, strategies: Iterable[str] = BASE_STRATEGIES,
     return [done[(k, i)] for i in sorted(wanted) for k in strategies if (k, i) in done]
 
 
-def warm_up(image_model: str, judge, item: Item, out: Path) -> None:
-    """Load the weights and the judge once, outside any measured run."""
+def warm_up(image_model: str, critic, judge: Judge, item: Item, out: Path) -> None:
+    """Load the weights, the critic and the judge once, outside any measured run."""
     from agent.core.types import GenerationRequest
     backend = registry.resolve("image", image_model)
     warm = out / "warmup"
     warm.mkdir(exist_ok=True)
     made = backend.generate(GenerationRequest(prompt=item.prompt, model=image_model, seed=0, n=1), warm)
-    judge.critique(made[0], item.prompt, item.spec)
+    judge(made[0], item.prompt, item.spec, critic.critique(made[0], item.prompt, item.spec))
 
 
 def load_rows(path: Path, config: dict | None = None) -> list[Row]:
@@ -343,219 +407,6 @@ def load_rows(path: Path, config: dict | None = None) -> list[Row]:
         data.pop("config", None)
         rows.append(Row(**data))
     return rows
-
-
-# ---- the table ----------------------------------------------------------------------------------
-@dataclass
-class Summary:
-    strategy: str
-    n: int
-    accuracy: float
-    per_category: dict[str, tuple[int, int]]  # category -> (correct, prompts)
-    images: float
-    calls: float
-    edits: float
-    steps: float
-    wall: float
-    outside: float  # share of wall time outside the image model
-    approved: float
-    failed: int
-
-
-def summarise(rows: list[Row]) -> list[Summary]:
-    by: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        by[r.strategy].append(r)
-    out = []
-    for key, rs in by.items():
-        cats = {c: (sum(r.correct for r in rs if r.category == c), sum(r.category == c for r in rs))
-                for c in CATEGORIES if any(r.category == c for r in rs)}
-        wall = sum(r.wall for r in rs)
-        n = len(rs)
-        out.append(Summary(key, n, sum(r.correct for r in rs) / n, cats, sum(r.images for r in rs) / n,
-                           sum(r.calls for r in rs) / n, sum(r.edits for r in rs) / n,
-                           sum(r.steps for r in rs) / n, wall / n,
-                           (wall - sum(r.model for r in rs)) / wall if wall else 0.0,
-                           sum(r.approved for r in rs) / n, sum(r.status == "failed" for r in rs)))
-    return out
-
-
-def table_rows(summaries: list[Summary]) -> tuple[list[str], list[list[str]]]:
-    cats = [c for c in CATEGORIES if any(c in s.per_category for s in summaries)]
-    head = ["strategy", "overall"] + cats + ["images/prompt", "denoising steps/prompt", "calls/prompt",
-                                             "edits/prompt", "s/prompt", "outside model"]
-    body = []
-    for s in summaries:
-        cells = [label(s.strategy), f"{100 * s.accuracy:.1f}% ({s.n})"]
-        for c in cats:
-            ok, n = s.per_category.get(c, (0, 0))
-            cells.append(f"{100 * ok / n:.0f}% ({ok}/{n})" if n else "-")
-        cells += [f"{s.images:.2f}", f"{s.steps:.1f}", f"{s.calls:.2f}", f"{s.edits:.2f}", f"{s.wall:.2f}",
-                  f"{100 * s.outside:.0f}%"]
-        body.append(cells)
-    return head, body
-
-
-def label(key: str) -> str:
-    return LABELS.get(key, key)
-
-
-def markdown_table(summaries: list[Summary]) -> str:
-    head, body = table_rows(summaries)
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines)
-
-
-def print_table(summaries: list[Summary], budget: int, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    head, body = table_rows(summaries)
-    t = Table(title=f"held-out shapes suite, budget {budget} images per prompt (judged by the detector)")
-    for i, h in enumerate(head):
-        t.add_column(h, justify="left" if i == 0 else "right")
-    for cells in body:
-        t.add_row(*cells)
-    import sys
-    (console or Console(width=None if sys.stdout.isatty() else 180)).print(t)
-
-
-# ---- diagnostics: why a strategy falls short ------------------------------------------------------
-def diagnose(rows: list[Row], key: str = "loop_edits") -> dict[str, Any]:
-    """Numbers on what the planner did and what came of it, for one strategy."""
-    rs = [r for r in rows if r.strategy == key]
-    if not rs:
-        return {}
-    first_ok = sum(bool(r.trace) and r.trace[0]["ok"] for r in rs)
-    edits_by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tried, took, approved
-    for r in rs:
-        for a in r.trace:
-            if a["action"] != "edit" or a["source"] is None or a["source"] >= len(r.trace):
-                continue
-            src = r.trace[a["source"]]
-            kind = next((k for k in src["kinds"] if k in ("missing", "extra", "color")), "other")
-            stats = edits_by_kind[kind]
-            stats[0] += 1
-            stats[1] += len(a["kinds"]) < len(src["kinds"]) or a["ok"]  # fewer problems after the edit
-            stats[2] += a["ok"]
-    left = Counter(k for r in rs if not r.correct for k in (_final_kinds(r) or ["(none reported)"]))
-    gens_to_win = Counter(len(r.trace) for r in rs if r.approved)
-    return {"strategy": key, "prompts": len(rs), "first_image_ok": first_ok,
-            "ok_by_attempt": attempt_rates(rows, key),
-            "approved": sum(r.approved for r in rs), "correct": sum(r.correct for r in rs),
-            "approved_not_correct": sum(r.approved and not r.correct for r in rs),
-            "images_when_approved": dict(sorted(gens_to_win.items())),
-            "edits": {k: {"tried": v[0], "fewer_problems": v[1], "approved": v[2]} for k, v in edits_by_kind.items()},
-            "unsolved_by_final_finding": dict(left.most_common()),
-            "unsolved_by_category": dict(Counter(r.category for r in rs if not r.correct).most_common())}
-
-
-def attempt_rates(rows: list[Row], key: str) -> list[tuple[int, int]]:
-    """(approved, made) for a strategy's i-th image over all prompts: for best-of-N these are the
-    same seeds as the loop's rounds at the default guidance, so the two together show what the
-    loop's rising guidance does."""
-    made: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
-        if r.strategy == key:
-            for i, a in enumerate(r.trace):
-                made[i][0] += a["ok"]
-                made[i][1] += 1
-    return [tuple(made[i]) for i in sorted(made)]
-
-
-def _final_kinds(r: Row) -> list[str]:
-    if not r.trace:
-        return ["error: " + (r.error or r.status)]
-    return sorted({k[:60] for k in r.final})
-
-
-# ---- BENCHMARKS.md --------------------------------------------------------------------------------
-def machine() -> dict[str, str]:
-    cpu = ""
-    try:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "")
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = []
-    for pkg in ("torch", "diffusers"):
-        try:
-            from importlib.metadata import version
-            versions.append(f"{pkg} {version(pkg)}")
-        except Exception:
-            pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return {"cpu": f"{cpu or platform.processor() or platform.machine()}, {cores} cores",
-            "software": f"Python {platform.python_version()}, " + ", ".join(versions),
-            "load": load, "commit": commit()}
-
-
-def commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return (sha or "unknown") + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def report_section(name: str, summaries: list[Summary], rows: list[Row], *, budget: int, command: str,
-                   image_model: str, judge: str, seconds: float) -> str:
-    m = machine()
-    n = len({r.index for r in rows})
-    cats = Counter(r.category for r in rows if r.strategy == rows[0].strategy) if rows else Counter()
-    diag = [diagnose(rows, k) for k in ("loop", "loop_edits") if any(r.strategy == k for r in rows)]
-    bon = attempt_rates(rows, "best_of_n")
-    lines = [f"<!-- bench:{name} -->", f"### `{command}`", "",
-             f"{n} held-out prompts ({', '.join(f'{c} {cats[c]}' for c in CATEGORIES if cats[c])}), "
-             f"budget {budget} images per prompt, image model `{image_model}`, judged by `{judge}`.", "",
-             markdown_table(summaries), "",
-             f"- machine: {m['cpu']}; {m['software']}; load average at the end {m['load']}",
-             f"- commit {m['commit']}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"{seconds / 60:.1f} min for this invocation",
-             "- accuracy = the judge approves the run's best image; images = images generated (what the "
-             "budget counts); calls = image back-end calls (best-of-N is one batched call); "
-             "outside model = (wall − time inside the image back end) / wall."]
-    if bon:
-        lines.append(f"- best-of-N, image i approved (approved, made): {bon} (seed + i, default guidance)")
-    for d in diag:
-        lines.append(f"- {label(d['strategy'])}: first image right {d['first_image_ok']}/{d['prompts']}, "
-                     f"attempt i approved {d['ok_by_attempt']}, "
-                     f"approved {d['approved']}, images used when approved {d['images_when_approved']}, "
-                     f"edits {json.dumps(d['edits'])}, unsolved by final finding "
-                     f"{json.dumps(d['unsolved_by_final_finding'])}, by category {json.dumps(d['unsolved_by_category'])}")
-    lines.append(f"<!-- /bench:{name} -->")
-    return "\n".join(lines)
-
-
-HEADER = """# Benchmarks
-
-`atelier bench` measures Atelier's claim: an agent that critiques and revises gets what was asked
-for more often than generating once, and more cheaply than brute force. It runs the held-out
-shapes-world suite (`local_models/shapes/world.py: heldout_prompts()`, 300 prompts over GenEval's
-six categories whose combinations training never showed) with the offline default (`offline`
-planner, `local:shapes`, `critic:detector`) and compares four strategies at the same budget of
-generated images per prompt and the same seeds (see `agent/surfaces/bench.py`). Reproduce with the command
-above each table; `--quick` is a stratified subset, `--llm openai-compatible:MODEL@URL` adds an
-LLM director to the same table.
-
-"""
-
-
-def write_report(path: Path, name: str, section: str) -> None:
-    """Replace this suite's section of BENCHMARKS.md (between its markers), or append it."""
-    path = Path(path)
-    text = path.read_text() if path.is_file() else HEADER
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    if start in text and end in text:
-        a, b = text.index(start), text.index(end) + len(end)
-        text = text[:a] + section + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def _slug(key: str) -> str:

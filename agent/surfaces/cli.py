@@ -227,7 +227,12 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
           strategies: Optional[str] = typer.Option(None, "--strategies",
                                                    help="comma-separated: single,best_of_n,loop,loop_edits"),
           image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
-          judge: str = typer.Option(DEFAULT_CRITIC, "--judge", help="the critic that scores every strategy"),
+          critic: str = typer.Option(DEFAULT_CRITIC, "--critic", help="the loop's critic, for every strategy"),
+          judge: Optional[str] = typer.Option(None, "--judge", help="what scores the delivered images: "
+                                              "judge:shapes (default: a checker built apart from the critic) "
+                                              "or a critic spec; with --video, the clip critic"),
+          per_prompt: bool = typer.Option(False, "--per-prompt", help="also print, per prompt and strategy, "
+                                          "the verdicts, images, denoising steps and critic calls"),
           seed: int = typer.Option(0, "--seed", help="base seed; prompt i uses seed + 100 i"),
           out: Optional[Path] = typer.Option(None, "--out", help="results and runs (a temp folder by default); "
                                              "the same folder resumes"),
@@ -239,7 +244,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
           video: bool = typer.Option(False, "--video", help="held-out motion briefs: one clip vs best-of-N "
                                      "vs the loop, judged by the detector tracking shapes over the frames"),
           video_model: str = typer.Option("local:shapes-video", "--video-model", help="with --video")):
-    """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite."""
+    """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite,
+    the delivered images judged by judge:shapes, a checker built apart from the loop's critic."""
     import tempfile
     import time
     from dataclasses import asdict
@@ -249,7 +255,7 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
 
     if video:
         return _bench_video(limit=limit, budget=budget, strategies=strategies, video_model=video_model,
-                            judge=judge, seed=seed, out=out, write=write, bench_file=bench_file,
+                            judge=judge or DEFAULT_CRITIC, seed=seed, out=out, write=write, bench_file=bench_file,
                             threads=threads, as_json=as_json)
 
     keys = [k.strip() for k in strategies.split(",") if k.strip()] if strategies else b.BASE_STRATEGIES + b.LAYOUT_STRATEGIES
@@ -263,6 +269,7 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
             b.strategy_fn(k)
         except ValueError as e:
             fail(str(e))
+    judge = judge or b.DEFAULT_JUDGE
     items = b.suite(quick=quick, per_category=per_category, limit=limit, offset=offset)
     if not items:
         fail("no prompts selected")
@@ -270,7 +277,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
         [f"{flag} {value}" for flag, value, default in [
             ("--limit", limit, None), ("--offset", offset, 0), ("--per-category", per_category, None),
             ("--budget", budget, 4), ("--strategies", strategies, None), ("--image-model", image_model, DEFAULT_IMAGE_MODEL),
-            ("--judge", judge, DEFAULT_CRITIC), ("--seed", seed, 0), ("--threads", threads, 0)]
+            ("--critic", critic, DEFAULT_CRITIC), ("--judge", judge, b.DEFAULT_JUDGE), ("--seed", seed, 0),
+            ("--threads", threads, 0)]
          if value != default] + \
         [f"--llm {s}" for s in llm or []]
     command = " ".join(parts)
@@ -293,20 +301,22 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
             pass
     t0 = time.perf_counter()
     try:
-        rows = b.run_bench(items, strategies=keys, budget=budget, image_model=image_model, judge=judge,
-                           out=out, seed=seed, on_row=show_row)
+        rows = b.run_bench(items, strategies=keys, budget=budget, image_model=image_model, critic=critic,
+                           judge=judge, out=out, seed=seed, on_row=show_row)
     except AtelierError as e:
         fail(str(e))
     seconds = time.perf_counter() - t0
     summaries = b.summarise(rows)
     summaries.sort(key=lambda s: keys.index(s.strategy))
-    b.print_table(summaries, budget, console=err if as_json else None)
+    b.print_table(summaries, budget, console=err if as_json else None, judge=judge)
+    if per_prompt:
+        (err.print if as_json else print)("\n".join(b.per_prompt_lines(rows)))
     for key in ("loop", "loop_edits"):
         if (d := b.diagnose(rows, key)):
             err.print(f"[dim]{b.label(key)}: {json.dumps(d)}[/]", highlight=False, soft_wrap=True)
     if write:
         section = b.report_section(name, summaries, rows, budget=budget, command=command,
-                                   image_model=image_model, judge=judge, seconds=seconds)
+                                   image_model=image_model, judge=judge, critic=critic, seconds=seconds)
         b.write_report(bench_file, name, section)
         err.print(f"wrote the table to {bench_file}", highlight=False)
     if as_json:

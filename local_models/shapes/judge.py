@@ -1,0 +1,495 @@
+"""An independent judge of a shapes-world image against the truth of what was asked.
+
+Written from the world's rules (`world.py`) alone, apart from the loop's critic, so a benchmark
+does not grade the critic with itself. It explains the picture by synthesis:
+
+1. the canvas colour is the world background most pixels are near (it must be the asked one);
+2. everything far from that colour is split into connected blobs; each blob's colour is read
+   along the line from the canvas colour to its own (antialiased edges lie on that line, a second
+   colour does not) and must be one world colour, clearly;
+3. each blob is fitted by re-drawing every kind with the world's own `draw_shape` in a box that
+   is moved and stretched until the redrawn alpha matches the blob's; a blob is a shape only when
+   one kind fits it well and clearly better than the others;
+4. the whole canvas is re-rendered from what was found and compared with the image: anything
+   left unexplained (a patch, a seam, a stray, a faint block) is a reason;
+5. the shapes are matched to the spec: exact counts (or at least, when asked), colours, every pair
+   of a relation by GenEval's rule, exclusions, and no shape that was not asked for.
+
+Precision first: whenever something is unclear the verdict is wrong, with the reason.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from agent.core.captions import article as _article, noun
+from agent.core.types import SceneSpec
+from local_models.shapes.world import BACKGROUNDS, CANVAS, COLORS, SHAPES, draw_shape, relation_holds
+
+SS = 4  # supersampling of the redrawn shapes, as world.render antialiases
+FG = 45.0  # RGB distance from the canvas colour beyond which a pixel belongs to something drawn
+BG_NEAR = 40.0  # a pixel this near a world background is that background
+OFF_LINE = 48.0  # a blob pixel this far off its bg->colour line may be a second colour
+SECOND_PIXELS, SECOND_SHARE = 6, 0.08  # ... this many of them (and this share of the blob) on another
+# world colour's line make a two-coloured blob
+COLOR_FAR = 75.0  # a blob colour farther than this from every world colour is none of them
+COLOR_AMBIGUOUS = 0.66  # nearest / second-nearest colour distance above this: unclear colour
+# soft IoU of the best redrawn kind for a blob to be a well-formed shape, and by how much it must beat
+# the next kind; a star's thin points lose most to the model's soft edges, so it is allowed a little less
+FIT_OK = {"star": 0.75, "ring": 0.82, "circle": 0.85, "triangle": 0.85, "square": 0.875}
+FIT_MARGIN = {"star": 0.025, "other": 0.05}
+# the world draws every kind in a square box; the model's shapes stretch a little, stars and triangles most
+ASPECT = {"circle": (0.88, 1.14), "ring": (0.88, 1.14), "square": (0.88, 1.14), "oval": (0.4, 2.5)}
+EDGE_COVER = 3.0  # coverage summed along an outermost row or column: a shape cut by the edge (one that
+# only touches it, a circle's side or a star's point, covers a pixel or two)
+DECOY_MARGIN = 0.02  # a shape the world has not must explain a blob this much better to call it malformed
+MIN_AREA = 28.0  # alpha-weighted pixels: the world's smallest shape (a 12 px star) covers ~50
+UNEXPLAINED_STRONG = 80.0  # re-render residual (with 1 px of slack): clearly not what was redrawn
+UNEXPLAINED_PIXELS = 4  # ... in a cluster this big is a visible mark (a stray stuck to a shape)
+UNEXPLAINED = 45.0  # a softer residual (not a blurred edge, which the slack absorbs) ...
+UNEXPLAINED_AREA = 10  # ... over this many pixels together
+FAINT = 14.0  # mean residual over a 6x6 window of bare canvas: a faint block or patch
+ROUGH = 16.0  # std of the bare canvas's colour: not a flat background
+
+
+@dataclass
+class Seen:
+    """One blob the judge saw: a world shape (kind set) or something that is not one (kind None)."""
+
+    kind: str | None
+    color: str | None
+    box: tuple[float, float, float, float]  # the fitted world box (x0, y0, x1, y1) on the 64 px canvas
+    fit: float  # soft IoU of the best redrawn kind
+    area: float
+    rgb: tuple[int, int, int] = (0, 0, 0)
+    note: str = ""
+
+    def describe(self) -> str:
+        box = ",".join(f"{v:.0f}" for v in self.box)
+        return f"{self.color or '?'} {self.kind or 'blob'} at ({box})"
+
+
+@dataclass
+class Judgement:
+    right: bool
+    reasons: list[str]
+    background: str | None
+    shapes: list[Seen] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # one per reason: background, patch, colour, edge,
+    # malformed, stray, unexplained, faint, rough, count, extra, position, excluded
+
+    def summary(self) -> str:
+        seen = "; ".join(s.describe() for s in self.shapes) or "no shapes"
+        return f"{'RIGHT' if self.right else 'WRONG'}: {self.background or '?'} background; {seen}"
+
+
+class Notes(list):
+    """The reasons found so far, each with its kind."""
+
+    def add(self, kind: str, text: str) -> None:
+        self.append((kind, text))
+
+
+# ---- the image ---------------------------------------------------------------------------------
+def to_canvas(image) -> np.ndarray:
+    """The image as float RGB on the 64 px canvas (an upscale by a whole factor is undone exactly)."""
+    if isinstance(image, (str, Path)):
+        image = Image.open(image)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image.astype(np.uint8))
+    image = image.convert("RGB")
+    if image.size != (CANVAS, CANVAS):
+        image = image.resize((CANVAS, CANVAS), Image.Resampling.BOX)
+    return np.asarray(image).astype(np.float64)
+
+
+def _dist(a: np.ndarray, rgb) -> np.ndarray:
+    return np.sqrt(((a - np.asarray(rgb, dtype=np.float64)) ** 2).sum(-1))
+
+
+def _components(mask: np.ndarray) -> list[np.ndarray]:
+    """8-connected components of a boolean mask, each as a boolean mask (flood fill; 64x64 is small)."""
+    seen = np.zeros_like(mask)
+    h, w = mask.shape
+    out = []
+    for y0, x0 in zip(*np.nonzero(mask)):
+        if seen[y0, x0]:
+            continue
+        comp = np.zeros_like(mask)
+        stack = [(y0, x0)]
+        seen[y0, x0] = True
+        while stack:
+            y, x = stack.pop()
+            comp[y, x] = True
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = y + dy, x + dx
+                    if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        stack.append((ny, nx))
+        out.append(comp)
+    return out
+
+
+def _dilate(mask: np.ndarray, r: int = 1) -> np.ndarray:
+    out = mask.copy()
+    for _ in range(r):
+        m = out.copy()
+        m[1:] |= out[:-1]
+        m[:-1] |= out[1:]
+        m[:, 1:] |= out[:, :-1]
+        m[:, :-1] |= out[:, 1:]
+        out = m  # 4-neighbour steps: r of them reach a diamond of radius r
+    return out
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    return ~_dilate(~mask, 1)
+
+
+# ---- redrawing a shape ---------------------------------------------------------------------------
+# shapes the world never draws but the model sometimes does: a blob one of these redraws clearly better
+# than any world kind is malformed (an oval, a pentagon, a diamond, a triangle upside down)
+DECOYS = ("oval", "pentagon", "hexagon", "hexagon_flat", "diamond", "triangle_down")
+
+
+@lru_cache(maxsize=4096)  # the boxes one fit revisits; a few MB
+def _alpha(kind: str, box: tuple[float, float, float, float], window: tuple[int, int, int, int]) -> np.ndarray:
+    """Coverage (0..1) of `kind` drawn by the world in `box`, over the canvas `window` (x0, y0, x1, y1)."""
+    wx0, wy0, wx1, wy1 = window
+    im = Image.new("L", ((wx1 - wx0) * SS, (wy1 - wy0) * SS), 0)
+    shifted = (box[0] - wx0, box[1] - wy0, box[2] - wx0, box[3] - wy0)
+    if kind in DECOYS:
+        _draw_decoy(ImageDraw.Draw(im), kind, [v * SS for v in shifted])
+    else:
+        draw_shape(ImageDraw.Draw(im), kind, shifted, 255, 0, SS)
+    im = im.resize((wx1 - wx0, wy1 - wy0), Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.float64) / 255.0
+
+
+def _draw_decoy(draw: ImageDraw.ImageDraw, kind: str, box) -> None:
+    x0, y0, x1, y1 = box
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    if kind == "oval":
+        draw.ellipse((x0, y0, x1, y1), fill=255)
+    elif kind == "triangle_down":
+        draw.polygon([(x0, y0), (x1, y0), (cx, y1)], fill=255)
+    else:
+        sides, turn = {"pentagon": (5, -90), "hexagon": (6, -90), "hexagon_flat": (6, 0), "diamond": (4, -90)}[kind]
+        draw.polygon([(cx + rx * math.cos(math.radians(turn + k * 360 / sides)),
+                       cy + ry * math.sin(math.radians(turn + k * 360 / sides))) for k in range(sides)], fill=255)
+
+
+def _start_box(kind: str, bbox) -> tuple[float, float, float, float]:
+    """Where the world's box would be for a shape whose drawn pixels span `bbox`."""
+    x0, y0, x1, y1 = bbox
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+    if kind == "square":  # drawn 6% inside its box on every side
+        w, h = w / 0.88, h / 0.88
+    elif kind == "star":  # spans its box's width, 0.95 of its height, centred
+        w = max(w, h / 0.951)
+        h = w
+    return _snap((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+
+
+def _snap(box) -> tuple[float, float, float, float]:
+    return tuple(round(v * SS) / SS for v in box)  # type: ignore[return-value]
+
+
+def _soft_iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.minimum(a, b).sum() / max(np.maximum(a, b).sum(), 1e-9))
+
+
+def _descend(score, box, steps, best=None):
+    best = score(box) if best is None else best
+    for step in steps:
+        moves = [s * step * np.array(v) for v in ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1),
+                                                    (1, 0, 1, 0), (0, 1, 0, 1), (-1, -1, 1, 1)) for s in (1, -1)]
+        improved = True
+        while improved:
+            improved = False
+            for mv in moves:
+                cand = tuple(float(v) for v in np.asarray(box) + mv)
+                sc = score(cand)
+                if sc > best + 1e-6:
+                    box, best, improved = cand, sc, True
+    return box, best
+
+
+def _fit(kind: str, alpha: np.ndarray, window, bbox=None, start=None) -> tuple[float, tuple]:
+    """Move and stretch the world's box for `kind` until its redrawn coverage best matches `alpha`
+    (coordinate descent on the four edges, then on position and size), aspect kept within ASPECT:
+    in whole pixels from where `bbox` puts it, or in quarter pixels from `start` (score, box)."""
+    target = alpha[window[1]:window[3], window[0]:window[2]]
+
+    lo, hi = ASPECT.get(kind, (0.8, 1.25))
+
+    def score(box) -> float:
+        w, h = box[2] - box[0], box[3] - box[1]
+        if w < 6 or h < 6 or not lo <= w / h <= hi:
+            return -1.0
+        return _soft_iou(_alpha(kind, box, window), target)
+
+    if start is None:
+        # whole pixels first: the world's boxes are whole pixels, and a descent in quarter pixels from an
+        # arbitrary start can stall off the optimum, where a square's margin and its edge trade off
+        box, best = _descend(score, tuple(float(round(v)) for v in _start_box(kind, bbox)), (1.0,))
+    else:
+        box, best = _descend(score, start, (0.5, 0.25))
+    return best, box
+
+
+# ---- the judgement --------------------------------------------------------------------------------
+def judge(image, spec: SceneSpec) -> Judgement:
+    """Is `image` exactly what `spec` asks, and nothing else? (see the module's docstring)"""
+    img = to_canvas(image)
+    notes = Notes()
+    bg_name, bg_rgb = _background(img, notes)
+    if spec.background and bg_name != spec.background:
+        notes.add("background", f"the background is {bg_name or 'none of the world backgrounds'}, "
+                                f"not {spec.background} as asked")
+    shapes: list[Seen] = []
+    if bg_name is not None:
+        shapes = _blobs(img, bg_rgb, bg_name, notes)
+        _explained(img, bg_rgb, shapes, notes)
+        if all(s.kind and s.color for s in shapes):  # counts mean something only when every blob is a shape
+            _against_spec(spec, shapes, notes)
+    return Judgement(not notes, [t for _, t in notes], bg_name, shapes, [k for k, _ in notes])
+
+
+def _background(img: np.ndarray, notes: Notes):
+    """The world background most pixels are near, and the canvas's own shade of it."""
+    near = {name: _dist(img, rgb) < BG_NEAR for name, rgb in BACKGROUNDS.items()}
+    name = max(near, key=lambda n: near[n].sum())
+    if near[name].sum() < 0.35 * img.shape[0] * img.shape[1]:
+        notes.add("background", "most of the canvas is no world background")
+        return None, None
+    rgb = np.median(img[near[name]], axis=0)
+    border = np.concatenate([img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3),
+                             img[:, :2].reshape(-1, 3), img[:, -2:].reshape(-1, 3)])
+    if (_dist(border, rgb) < FG).mean() < 0.9:
+        notes.add("patch", f"the canvas's border is not all {name} background")
+    return name, rgb
+
+
+def _color_of(rgb) -> tuple[str | None, str]:
+    """The world colour (or background colour) `rgb` clearly is; None with why when it is none, or unclear."""
+    d = sorted((float(_dist(np.asarray(rgb, dtype=np.float64), c)), n) for n, c in {**COLORS, **BACKGROUNDS}.items())
+    (d1, n1), (d2, n2) = d[0], d[1]
+    if d1 > COLOR_FAR:
+        return None, f"a colour that is none of the world's (nearest {n1})"
+    if d1 > 12 and d1 / max(d2, 1e-9) > COLOR_AMBIGUOUS:
+        return None, f"a colour between {n1} and {n2}"
+    return n1, ""
+
+
+def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
+    """Every connected thing drawn on the canvas, each fitted to the world's shapes."""
+    dist_bg = _dist(img, bg_rgb)
+    drawn = dist_bg > FG
+    out = []
+    for comp in _components(drawn):
+        ys, xs = np.nonzero(comp)
+        strong = dist_bg[comp] >= np.percentile(dist_bg[comp], 50)
+        rgb = np.median(img[comp][strong], axis=0)
+        seen = Seen(None, None, (xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0), 0.0, float(comp.sum()),
+                    tuple(int(v) for v in rgb))
+        out.append(seen)
+        where = _box_text(seen.box)
+        # coverage read along the canvas -> blob colour line (antialiased edges lie on it)
+        axis, rel = rgb - bg_rgb, img - bg_rgb
+        a = np.clip((rel @ axis) / max(float(axis @ axis), 1e-9), 0, 1)
+        off = np.sqrt(np.maximum((rel ** 2).sum(-1) - (a * np.linalg.norm(axis)) ** 2, 0))
+        alpha = np.where(_dilate(comp, 1) & ~(drawn & ~comp), a, 0.0)
+        seen.area = float(alpha.sum())
+        name, why = _color_of(rgb)
+        second = _second_colour(img, bg_rgb, _erode(comp) & (off > OFF_LINE), {name, bg_name}, comp.sum())
+        if second in BACKGROUNDS or (second and name in BACKGROUNDS):
+            seen.note = f"{name} and {second}"
+            notes.add("patch", f"a patch of {second if second in BACKGROUNDS else name} on the {bg_name} canvas, "
+                               f"with {name if second in BACKGROUNDS else second} in it, at {where}")
+            continue
+        if second:
+            seen.note = f"also {second}"
+            notes.add("colour", f"a blob of two colours ({name or 'unclear'} and {second}) at {where} "
+                                f"(shapes touching, or a two-coloured shape)")
+            continue
+        if seen.area < MIN_AREA:
+            seen.note = "too small for a world shape"
+            notes.add("stray", f"a stray {name or ''} speck at {where} ({seen.area:.0f} px)".replace("  ", " "))
+            continue
+        if max(alpha[0].sum(), alpha[-1].sum(), alpha[:, 0].sum(), alpha[:, -1].sum()) >= EDGE_COVER:
+            seen.note = "at the canvas edge"
+            notes.add("edge", f"the {name or ''} blob at {where} is cut by the canvas edge".replace("  ", " "))
+            continue
+        kind, fit = _shape_of(alpha, seen)
+        if name in BACKGROUNDS:
+            seen.note = f"{bg_name} canvas, {name} blob"
+            notes.add("patch", f"a {kind + ' ' if kind else ''}patch of {name} on the {bg_name} canvas at {where}")
+            continue
+        if name is None:
+            seen.note = why
+            notes.add("colour", f"a {kind or 'blob'} at {where} in {why}")
+            continue
+        seen.color = name
+        if kind is None:
+            seen.note = fit
+            notes.add("malformed", f"the {name} blob at {_box_text(seen.box)} {fit}: malformed, or shapes merged")
+            continue
+        seen.kind = kind
+    return out
+
+
+def _shape_of(alpha: np.ndarray, seen: Seen) -> tuple[str | None, str]:
+    """The one kind that redraws the blob well and clearly better than the others (None and why, if none)."""
+    bbox = _alpha_bbox(alpha)
+    window = (max(int(bbox[0]) - 3, 0), max(int(bbox[1]) - 3, 0),
+              min(int(np.ceil(bbox[2])) + 3, CANVAS), min(int(np.ceil(bbox[3])) + 3, CANVAS))
+    rough = sorted(((*_fit(kind, alpha, window, bbox), kind) for kind in SHAPES), reverse=True)
+    # only kinds that could still win or come second are refined to quarter pixels (an exact redraw,
+    # a clean render's, needs no refining)
+    fits = sorted([(*_fit(kind, alpha, window, start=b), kind) if rough[0][0] - 0.12 < sc < 0.999 else (sc, b, kind)
+                   for sc, b, kind in rough], reverse=True)
+    (best, box, kind), (second, _, kind2) = fits[0], fits[1]
+    seen.box, seen.fit = box, best
+    scores = f"(fits {kind} {best:.2f}, {kind2} {second:.2f})"
+    if best < 0.97:  # not an exact redraw: might another shape, one the world has not, explain it better?
+        decoy = max((*_fit(d, alpha, window, bbox), d) for d in DECOYS)
+        decoy = (*_fit(decoy[2], alpha, window, start=decoy[1]), decoy[2])
+        if decoy[0] > best + DECOY_MARGIN:
+            return None, f"looks like {_article(decoy[2])} {decoy[2].replace('_', ' ')} ({decoy[0]:.2f}) more than " \
+                         f"{_article(kind)} {kind} ({best:.2f})"
+    if best < FIT_OK[kind]:
+        return None, f"is none of the five shapes {scores}"
+    if best - second < FIT_MARGIN.get(kind, FIT_MARGIN["other"]):
+        return None, f"is unclear between {kind} and {kind2} {scores}"
+    return kind, ""
+
+
+def _second_colour(img, bg_rgb, off_line: np.ndarray, skip: set, size: int) -> str | None:
+    """A second world colour inside a blob: enough pixels off the blob's own colour line (not on its rim,
+    where the model's fringes are) that lie on the line to another world colour, well past halfway."""
+    counts = {}
+    rel = img[off_line] - bg_rgb
+    for name, rgb in {**COLORS, **BACKGROUNDS}.items():  # another background's colour in it: a patch
+        if name in skip:
+            continue
+        axis = np.asarray(rgb, dtype=np.float64) - bg_rgb
+        a = (rel @ axis) / max(float(axis @ axis), 1e-9)
+        off = np.sqrt(np.maximum((rel ** 2).sum(-1) - (np.clip(a, 0, 1) * np.linalg.norm(axis)) ** 2, 0))
+        counts[name] = int(((a > 0.6) & (off < OFF_LINE / 1.5)).sum())
+    name = max(counts, key=counts.get) if counts else None
+    return name if name and counts[name] >= max(SECOND_PIXELS, SECOND_SHARE * size) else None
+
+
+def _alpha_bbox(alpha: np.ndarray) -> tuple[float, float, float, float]:
+    ys, xs = np.nonzero(alpha > 0.5)
+    if not len(xs):
+        ys, xs = np.nonzero(alpha > 0)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+
+
+def _box_text(box) -> str:
+    return "(" + ", ".join(f"{v:.0f}" for v in box) + ")"
+
+
+def rerender(bg_rgb, shapes: list[Seen]) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas redrawn from what was seen (each shape in its own observed colour), and its coverage."""
+    canvas = np.broadcast_to(np.asarray(bg_rgb, dtype=np.float64), (CANVAS, CANVAS, 3)).copy()
+    cover = np.zeros((CANVAS, CANVAS))
+    for s in shapes:
+        if not s.kind:
+            continue
+        a = _alpha(s.kind, s.box, (0, 0, CANVAS, CANVAS))[..., None]
+        canvas = canvas * (1 - a) + np.asarray(s.rgb, dtype=np.float64) * a
+        cover = np.maximum(cover, a[..., 0])
+    return canvas, cover
+
+
+def _explained(img, bg_rgb, shapes: list[Seen], notes: Notes) -> None:
+    """What the re-rendered canvas does not explain: a mark (a cluster of clearly different pixels,
+    with a pixel of slack for soft edges), a faint block of bare canvas, a rough canvas."""
+    canvas, cover = rerender(bg_rgb, shapes)
+    reported = np.zeros((CANVAS, CANVAS), dtype=bool)  # blobs that are a reason already, and their rim
+    for s in shapes:
+        if not s.kind:
+            x0, y0, x1, y1 = (int(v) for v in s.box)
+            reported[max(y0 - 2, 0):y1 + 2, max(x0 - 2, 0):x1 + 2] = True
+    pad = np.pad(canvas, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    slack = np.min([np.sqrt(((img - pad[dy:dy + CANVAS, dx:dx + CANVAS]) ** 2).sum(-1))
+                    for dy in range(3) for dx in range(3)], axis=0)
+    for level, size in ((UNEXPLAINED_STRONG, UNEXPLAINED_PIXELS), (UNEXPLAINED, UNEXPLAINED_AREA)):
+        marks = [c for c in _components((slack > level) & ~reported) if c.sum() >= size]
+        for comp in marks:
+            ys, xs = np.nonzero(comp)
+            notes.add("unexplained", f"{int(comp.sum())} pixels unexplained by the shapes seen at "
+                                     f"{_box_text((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))} "
+                                     f"(a mark, seam or stray)")
+        if marks:
+            break
+    bare = ~_dilate(cover > 0.02, 2) & ~reported
+    diff = np.where(bare[..., None], img - canvas, 0.0)
+    k = 6  # window sums from integral images: every k x k window of mostly bare canvas
+    n = _window_sum(bare.astype(np.float64), k)
+    mean = np.stack([_window_sum(diff[..., c], k) for c in range(3)], -1) / np.maximum(n, 1)[..., None]
+    hot = (n >= 0.75 * k * k) & (np.linalg.norm(mean, axis=-1) > FAINT)
+    if hot.any():
+        y, x = (int(v[0]) for v in np.nonzero(hot))
+        notes.add("faint", f"a faint block on the canvas near ({x}, {y}, {x + k}, {y + k})")
+    elif bare.sum() > 200 and float(np.sqrt(((img[bare] - canvas[bare]) ** 2).sum(-1)).std()) > ROUGH:
+        notes.add("rough", "the background is not flat (texture or noise)")
+
+
+def _window_sum(a: np.ndarray, k: int) -> np.ndarray:
+    c = np.pad(a, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+
+
+def _against_spec(spec: SceneSpec, shapes: list[Seen], notes: Notes) -> None:
+    """Counts, colours, relations and exclusions, under the best assignment of shapes to asked objects."""
+    inc = spec.include
+    cands = [[i for i, o in enumerate(inc) if o.cls == s.kind and o.color in (None, s.color)] for s in shapes]
+    for s, c in zip(shapes, cands):
+        if not c:
+            notes.add("extra", f"a {s.describe()} that was not asked for")
+    for ex in spec.exclude:
+        n = sum(s.kind == ex.cls and ex.color in (None, s.color) for s in shapes)
+        if n >= ex.count:
+            notes.add("excluded", f"{n} {noun(ex.cls, ex.color, n)} where fewer than {ex.count} were asked")
+    asked = [(s, c) for s, c in zip(shapes, cands) if c]
+    choices = [c for _, c in asked]
+    if np.prod([len(c) for c in choices] or [1]) > 4096:  # absurdly ambiguous: take the first reading
+        choices = [c[:1] for c in choices]
+    best: Notes | None = None
+    for assign in itertools.product(*choices):
+        problems = _check_groups(inc, [s for s, _ in asked], assign)
+        if best is None or len(problems) < len(best):
+            best = problems
+        if not problems:
+            break
+    notes += best or []
+
+
+def _check_groups(inc, shapes: list[Seen], assign) -> Notes:
+    groups: list[list[Seen]] = [[] for _ in inc]
+    for s, i in zip(shapes, assign):
+        groups[i].append(s)
+    problems = Notes()
+    for o, g in zip(inc, groups):
+        if not (len(g) >= o.count if o.at_least else len(g) == o.count):
+            want = f"{'at least' if o.at_least else 'exactly'} {o.count}"
+            problems.add("count", f"asked {want} {noun(o.cls, o.color, o.count)}, saw {len(g)}")
+    for i, o in enumerate(inc):
+        if o.position:
+            rel, j = o.position
+            for a in groups[i]:
+                for b in groups[j]:
+                    if not relation_holds(rel, a.box, b.box):
+                        problems.add("position", f"the {a.describe()} is not {rel} the {b.describe()}")
+    return problems

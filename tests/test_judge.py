@@ -1,0 +1,150 @@
+"""local_models/shapes/judge.py, the benchmark's judge built apart from the critic: right on clean
+renders of the world, wrong (with the right kind of reason) on crafted wrong pictures."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from PIL import Image, ImageDraw
+
+from agent.core.types import ObjectSpec, SceneSpec
+from local_models.shapes import world
+from local_models.shapes.judge import judge
+
+
+def _spec(*objs, background=None, exclude=(), at_least=False) -> SceneSpec:
+    include = [ObjectSpec(cls=k, count=n, color=c, position=p, at_least=at_least) for k, n, c, p in objs]
+    return SceneSpec(include=include, exclude=list(exclude), background=background)
+
+
+def _exact(spec: SceneSpec, background: str | None = None) -> SceneSpec:
+    spec = spec.model_copy(deep=True)
+    for o in spec.include:
+        o.at_least = False
+    spec.background = background
+    return spec
+
+
+def _scene(background, *objs) -> world.Scene:
+    return world.Scene(background, [world.Obj(k, c, b) for k, c, b in objs], None, "")
+
+
+def _image(background, *objs, size=64) -> Image.Image:
+    return world.render(_scene(background, *objs), size=size)
+
+
+# the README's first brief, drawn right: two red circles left of a blue square
+CIRCLES = [("circle", "red", (6, 8, 22, 24)), ("circle", "red", (8, 38, 24, 54))]
+SQUARE = ("square", "blue", (40, 22, 58, 40))
+FIRST = _spec(("square", 1, "blue", None), ("circle", 2, "red", ("left of", 0)))
+
+
+def _kinds(image, spec) -> set[str]:
+    j = judge(image, spec)
+    assert not j.right and len(j.reasons) == len(j.kinds)
+    return set(j.kinds)
+
+
+def test_clean_renders_of_sampled_and_held_out_scenes_are_right():
+    rng = random.Random(3)
+    wrong, n = [], 0
+    for _ in range(50):  # the training sampler's scenes, every category
+        scene = world.sample_scene(rng, allow_heldout=True)
+        n += 1
+        if not judge(world.render(scene), _exact(scene.spec)).right:
+            wrong.append(scene.caption)
+    for cat, prompt, spec in world.heldout_prompts()[::10]:  # held-out specs, upscaled to 256 px
+        bg = next((b for b in world.BACKGROUNDS if f" {b} background" in prompt), None)
+        scene = world.scene_for_spec(rng, spec, bg)
+        n += 1
+        if not judge(world.render(scene).resize((256, 256), Image.Resampling.NEAREST), _exact(spec, bg)).right:
+            wrong.append(prompt)
+    assert len(wrong) <= 0.01 * n, wrong
+
+
+def test_the_right_picture_and_what_was_seen():
+    j = judge(_image("gray", *CIRCLES, SQUARE), FIRST)
+    assert j.right and j.reasons == [] and j.background == "gray"
+    assert sorted((s.color, s.kind) for s in j.shapes) == [("blue", "square"), ("red", "circle"), ("red", "circle")]
+    assert [tuple(round(v) for v in s.box) for s in j.shapes if s.kind == "square"] == [SQUARE[2]]
+    assert "RIGHT" in j.summary() and "blue square" in j.summary()
+
+
+def test_background_asked_and_any_background():
+    image = _image("beige", *CIRCLES, SQUARE)
+    assert _kinds(image, FIRST.model_copy(update={"background": "lavender"})) == {"background"}
+    assert judge(image, FIRST.model_copy(update={"background": "beige"})).right
+    assert judge(image, FIRST).right  # none asked: any world background
+
+
+@pytest.mark.parametrize("patch,expected", [("beige", {"patch"}), ("gray", {"patch"})])
+def test_a_patch_of_another_background(patch, expected):
+    image = _image("lavender", *CIRCLES, SQUARE)
+    ImageDraw.Draw(image).rectangle((30, 46, 50, 60), fill=world.BACKGROUNDS[patch])
+    assert _kinds(image, FIRST) == expected
+    boxed = _image("lavender", *CIRCLES, SQUARE)  # the layout path's failure: a box around an object
+    ImageDraw.Draw(boxed).rectangle((37, 19, 60, 42), fill=world.BACKGROUNDS[patch])
+    world.draw_shape(ImageDraw.Draw(boxed), "square", SQUARE[2], world.COLORS["blue"], world.BACKGROUNDS[patch], 1)
+    assert "patch" in _kinds(boxed, FIRST)
+
+
+def test_a_faint_block_and_a_seam():
+    image = _image("lavender", *CIRCLES, SQUARE)
+    lav, beige = world.BACKGROUNDS["lavender"], world.BACKGROUNDS["beige"]
+    faint = tuple(round(0.6 * a + 0.4 * b) for a, b in zip(lav, beige))  # ~29 from lavender: not a blob
+    ImageDraw.Draw(image).rectangle((28, 46, 50, 62), fill=faint)
+    assert _kinds(image, FIRST) == {"faint"}
+    seam = _image("gray", *CIRCLES, SQUARE)
+    ImageDraw.Draw(seam).line((32, 0, 32, 63), fill=world.BACKGROUNDS["beige"])
+    assert _kinds(seam, FIRST) & {"patch", "malformed", "unexplained", "stray"}
+
+
+def test_an_extra_small_shape_and_a_stray_speck():
+    extra = _image("gray", *CIRCLES, SQUARE, ("triangle", "green", (44, 48, 56, 60)))
+    assert _kinds(extra, FIRST) == {"extra"}
+    third = _image("gray", *CIRCLES, SQUARE, ("circle", "red", (44, 48, 56, 60)))  # a fifth small one
+    assert "count" in _kinds(third, FIRST)
+    speck = _image("gray", *CIRCLES, SQUARE)
+    ImageDraw.Draw(speck).rectangle((48, 52, 50, 54), fill=world.COLORS["white"])
+    assert _kinds(speck, FIRST) == {"stray"}
+
+
+def test_two_shapes_touching_are_one_blob_not_two_shapes():
+    two = _spec(("triangle", 2, None, None))
+    merged = _image("gray", ("triangle", "blue", (10, 20, 26, 36)), ("triangle", "blue", (24, 20, 40, 36)))
+    assert _kinds(merged, two) == {"malformed"}
+    touching = _image("gray", ("circle", "red", (10, 20, 26, 36)), ("square", "green", (25, 20, 41, 36)))
+    assert _kinds(touching, _spec(("circle", 1, "red", None), ("square", 1, "green", None))) == {"colour"}
+    apart = _image("gray", ("triangle", "blue", (8, 20, 24, 36)), ("triangle", "blue", (34, 20, 50, 36)))
+    assert judge(apart, two).right
+
+
+def test_a_missing_object_a_wrong_colour_and_a_wrong_relation():
+    assert _kinds(_image("gray", CIRCLES[0], SQUARE), FIRST) == {"count"}
+    recoloured = _image("gray", CIRCLES[0], ("circle", "orange", CIRCLES[1][2]), SQUARE)
+    assert _kinds(recoloured, FIRST) == {"count", "extra"}
+    swapped = _image("gray", ("circle", "red", (40, 8, 56, 24)), ("circle", "red", (42, 40, 58, 56)),
+                     ("square", "blue", (6, 22, 24, 40)))
+    assert _kinds(swapped, FIRST) == {"position"}
+
+
+def test_malformed_shapes_are_none_of_the_five():
+    oval = Image.new("RGB", (64, 64), world.BACKGROUNDS["beige"])
+    ImageDraw.Draw(oval).ellipse((10, 24, 50, 40), fill=world.COLORS["red"])  # aspect 2.5
+    assert _kinds(oval, _spec(("circle", 1, None, None))) == {"malformed"}
+    pentagon = Image.new("RGB", (256, 256), world.BACKGROUNDS["gray"])
+    ImageDraw.Draw(pentagon).regular_polygon((128, 128, 50), 5, fill=world.COLORS["yellow"])
+    assert _kinds(pentagon.resize((64, 64), Image.Resampling.BOX), _spec(("circle", 1, None, None))) == {"malformed"}
+    off = _image("gray", ("circle", "red", (20, 20, 40, 40)))
+    ImageDraw.Draw(off).ellipse((20, 20, 39, 39), fill=(232, 85, 25))  # halfway between red and orange
+    assert _kinds(off, _spec(("circle", 1, None, None))) == {"colour"}
+
+
+def test_exact_and_at_least_counts_and_exclusions():
+    three = _image("gray", ("star", "yellow", (4, 4, 20, 20)), ("star", "yellow", (40, 4, 56, 20)),
+                   ("star", "yellow", (22, 40, 38, 56)))
+    assert _kinds(three, _spec(("star", 2, "yellow", None))) == {"count"}  # "two" means exactly two
+    assert judge(three, _spec(("star", 2, "yellow", None), at_least=True)).right
+    assert judge(three, _spec(("star", 3, None, None))).right  # no colour asked: any colour
+    no_four = _spec(("star", 2, None, None), exclude=[ObjectSpec(cls="star", count=3)], at_least=True)
+    assert _kinds(three, no_four) == {"excluded"}
