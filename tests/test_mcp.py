@@ -217,5 +217,11 @@ def test_stdio_run_brief_on_the_offline_default(tmp_path):
             assert r.content[1].type == "image"
             r = await s.call_tool("critique_image", {"run_id": summary["run_id"], "attempt": 0})
             assert not r.is_error and record_of(r)["attempts"][0]["verdict"]["critic"] == "critic:detector"
+            # a brief the critic cannot check stops after one attempt, and says so
+            r = await s.call_tool("run_brief", {"brief": "a cat on a sofa", "seed": 1}, read_timeout_seconds=300)
+            summary = record_of(r)
+            assert summary["status"] == "unverified" and not summary["approved"] and len(summary["attempts"]) == 1
+            assert "not checked: critic:detector could not check exactly 1 cat" in r.content[0].text, r.content[0].text
+            assert "cat" in summary["error"]
 
     anyio.run(main)

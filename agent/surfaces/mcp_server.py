@@ -233,7 +233,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         summary = res.summary()
         if res.status == "failed":
             raise ToolError(f"run {res.run_id} failed: {res.error}")
-        state = "approved" if res.approved else f"not approved ({res.record.stop_reason})"
+        state = "approved" if res.approved else f"not checked: {res.error}" if res.status == "unverified" \
+            else f"not approved ({res.record.stop_reason})"
         best = res.best
         images = [best.artifact.path] if best and best.artifact.kind == "image" else []
         clips = clips_of(res.record, [best.index] if best else [])
