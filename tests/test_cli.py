@@ -107,4 +107,32 @@ def test_spec_prints_geneval_json():
     assert r.exit_code == 0
     assert json.loads(r.stdout) == {"include": [{"class": "teddy bear", "count": 1},
                                                 {"class": "dog", "count": 1, "position": ["right of", 0]}],
-                                    "exclude": []}
+                                    "exclude": [],
+                                    "checklist": ["exactly 1 teddy bear", "exactly 1 dog", "the dog right of the teddy bear",
+                                                  "no patch, seam, stray mark or malformed shape"]}
+
+
+def test_spec_shows_the_background_and_exact_counts():
+    r = atelier("spec", "at least two red circles and a blue square on a beige background", "--json")
+    data = json.loads(r.stdout)
+    assert data["background"] == "beige" and data["include"][0]["at_least"] is True
+    assert data["checklist"][:2] == ["at least 2 red circles", "exactly 1 blue square"]
+    assert "a beige background" in data["checklist"]
+
+
+def test_critique_judges_a_picture_the_user_has(tmp_path):
+    from local_models.shapes import world
+    from agent.core.types import SceneSpec
+    scene = world.Scene("beige", [world.Obj("circle", "blue", (10, 10, 30, 30))], SceneSpec(), "")
+    world.render(scene, 256).save(tmp_path / "mine.png")
+    world.render(world.Scene("gray", scene.objects, SceneSpec(), ""), 256).save(tmp_path / "gray.png")
+    r = atelier("critique", str(tmp_path / "mine.png"), str(tmp_path / "gray.png"),
+                "--brief", "a blue circle on a beige background", "--json")
+    assert r.exit_code == 0
+    right, wrong = (json.loads(line) for line in r.stdout.strip().splitlines())
+    assert right["approved"] and all(q["status"] == "passed" for q in right["requirements"])
+    assert not wrong["approved"]
+    (bg,) = [q for q in wrong["requirements"] if q["kind"] == "background"]
+    assert bg["status"] == "failed" and "gray" in bg["evidence"]
+    r = atelier("critique", str(tmp_path / "nope.png"), "--brief", "a circle")
+    assert r.exit_code == 2 and "image not found" in r.stderr

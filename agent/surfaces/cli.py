@@ -102,8 +102,8 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         print(json.dumps(summary))
     else:
         show(summary)
-    if result.status == "failed":
-        fail(result.error or "the run failed", 1)
+    if result.status in ("failed", "unverified"):
+        fail(result.error or f"the run ended {result.status}", 1)
 
 
 def review_in_terminal(brief: str, proposed: str) -> str | None:
@@ -181,6 +181,9 @@ def brief_batch(
     if result.failed:
         errors = "; ".join(f"{i}: {next(l['error'] for l in result.lines if l['id'] == i)}" for i in result.failed)
         fail(f"{len(result.failed)} brief(s) failed: {errors}", 1)
+    unchecked = [l["id"] for l in result.lines if l.get("status") == "unverified"]
+    if unchecked:
+        fail(f"{len(unchecked)} brief(s) could not be checked by the critic: {', '.join(map(str, unchecked[:10]))}", 1)
 
 
 @app.command()
@@ -195,7 +198,40 @@ def spec(prompt: str, llm: str = typer.Option(DEFAULT_LLM), as_json: bool = type
         fail(str(e))
     if derived is None:
         fail("no checkable objects found in the prompt (try 'a photo of two red circles')", 1)
-    print(json.dumps(derived.to_geneval()) if as_json else json.dumps(derived.to_geneval(), indent=1))
+    from agent.core.requirements import checklist
+    items = [r.text for r in checklist(derived, prompt)]
+    if as_json:
+        print(json.dumps({**derived.to_geneval(), "checklist": items}))
+    else:
+        print(json.dumps(derived.to_geneval(), indent=1) + "\nchecklist:\n" + "\n".join(f"  - {t}" for t in items))
+
+
+@app.command()
+def critique(images: list[Path] = typer.Argument(..., help="the pictures (PNG, JPEG, WebP; a clip: MP4, GIF)"),
+             brief: str = typer.Option(..., "--brief", help="what the pictures should show"),
+             critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
+             llm: str = typer.Option(DEFAULT_LLM, help="derives the checklist from the brief"),
+             as_json: bool = typer.Option(False, "--json", help="one JSON verdict line per image")):
+    """Judge pictures you already have: the brief's checklist, each item passed, failed or unchecked,
+    with what the critic saw. Exit 0 whether approved or not."""
+    from agent.surfaces.api import Studio
+    try:
+        studio = Studio(llm=llm, critic=critic)
+        spec = studio.spec(brief)
+        for image in images:
+            verdict = studio.critique(image, brief, spec)
+            line = {"image": str(image.resolve()), **verdict.model_dump(
+                mode="json", include={"critic", "approved", "requirements", "issues", "error", "scores"})}
+            if as_json:
+                print(json.dumps(line))
+                continue
+            state = "[green]approved[/]" if verdict.approved else f"[yellow]{verdict.state}[/]"
+            Console().print(f"{image}: {state}", highlight=False)
+            for r in verdict.requirements:
+                mark = {"passed": "✓", "failed": "✗", "unchecked": "?"}[r.status]
+                Console().print(f"  {mark} {r.text}" + (f" — {r.evidence}" if r.evidence else ""), highlight=False)
+    except AtelierError as e:
+        fail(str(e))
 
 
 @app.command()
