@@ -1,0 +1,137 @@
+"""Approved means right: the brief's checklist (parser and requirements), each checker on crafted
+pictures (a patch, a seam, touching shapes, a fifth small shape, a wrong background), the prompt the
+user accepted re-deriving the checklist and the layout, and a brief nobody can check ending the run
+at once with its own status and exit code."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image, ImageDraw
+
+from agent.core.requirements import checklist
+from agent.core.spec_parser import parse_spec
+from agent.core.types import SceneSpec
+from local_models.shapes import detector, world
+
+
+@pytest.mark.parametrize("text, want", [
+    ("three blue squares on a beige background", {"background": "beige", "count": 3, "at_least": None}),
+    ("a purple square against a plain lavender backdrop", {"background": "lavender", "count": 1}),
+    ("at least two red circles", {"count": 2, "at_least": True}),
+    ("two red circles or more", {"count": 2, "at_least": True}),
+    ("red circles", {"count": 2, "at_least": True}),
+    ("a blue circle", {"count": 1, "at_least": None}),
+    ("4 green triangles on a grey background", {"count": 4, "background": "gray"}),
+    ("only a yellow star", {"only": True, "count": 1}),
+    ("a yellow star and nothing else", {"only": True}),
+])
+def test_the_parser_reads_counts_backgrounds_and_only(text, want):
+    spec = parse_spec(text)
+    first = spec.include[0]
+    got = {"background": spec.background, "only": spec.only, "count": first.count, "at_least": first.at_least}
+    assert {k: got[k] for k in want} == want
+
+
+def test_the_checklist_says_exactly_what_an_approval_needs():
+    spec = parse_spec("two red circles left of a blue square on a beige background, and no stars")
+    items = [r.text for r in checklist(spec)]
+    assert items == ["exactly 1 blue square", "exactly 2 red circles", "the red circles left of the blue square",
+                     "no stars", "a beige background", "no patch, seam, stray mark or malformed shape"]
+    assert [r.kind for r in checklist(None, "a moody sunset")] == ["free"]
+
+
+def _canvas(bg="gray", objs=(), patch=None, seam=None):
+    scene = world.Scene(bg, [world.Obj(k, c, b) for k, c, b in objs], SceneSpec(), "")
+    im = world.render(scene, 64)
+    draw = ImageDraw.Draw(im)
+    if patch:
+        draw.rectangle(patch, fill=world.BACKGROUNDS["beige"])
+        for k, c, b in objs:  # the objects stay on top of the block, as an inpainting pass leaves them
+            if b[0] >= patch[0] and b[2] <= patch[2]:
+                world.draw_shape(draw, k, b, world.COLORS[c], world.BACKGROUNDS["beige"], 1)
+    if seam:
+        draw.line(seam, fill=(175, 175, 175), width=1)  # a 1-pixel seam 47 levels off the canvas
+    return im
+
+
+def _verdict(brief: str, image: Image.Image):
+    return detector.check_image(parse_spec(brief), image)
+
+
+def _failed(v) -> dict[str, str]:
+    return {r.kind: r.evidence for r in v.requirements if r.status == "failed"}
+
+
+CIRCLE, SQUARE = ("circle", "red", (8, 20, 26, 38)), ("square", "blue", (38, 20, 56, 38))
+
+
+def test_a_clean_picture_passes_every_item():
+    v = _verdict("a red circle left of a blue square", _canvas(objs=[CIRCLE, SQUARE]))
+    assert v.approved and {r.status for r in v.requirements} == {"passed"}
+
+
+def test_a_patch_of_another_background_is_found_with_its_box():
+    v = _verdict("a red circle left of a blue square", _canvas(objs=[CIRCLE, SQUARE], patch=(34, 16, 60, 42)))
+    assert not v.approved and "patch of beige background" in _failed(v)["whole"]
+    (f,) = [f for f in v.findings if f.kind == "artifact"]
+    assert f.box[0] <= 36 and f.box[2] >= 58
+
+
+def test_a_seam_is_an_unexplained_mark():
+    v = _verdict("a red circle left of a blue square", _canvas(objs=[CIRCLE, SQUARE], seam=(30, 50, 62, 50)))
+    assert not v.approved and "unexplained mark" in _failed(v)["whole"]
+
+
+def test_touching_shapes_are_a_finding():
+    touching = ("square", "blue", (25, 20, 43, 38))
+    v = _verdict("a red circle left of a blue square", _canvas(objs=[CIRCLE, touching]))
+    assert not v.approved and "touch" in _failed(v)["whole"]
+
+
+def test_a_fifth_small_shape_fails_an_exact_count():
+    four = [("triangle", "green", b) for b in [(4, 4, 20, 20), (40, 4, 56, 20), (4, 40, 20, 56), (40, 40, 56, 56)]]
+    assert _verdict("four green triangles", _canvas(objs=four)).approved
+    v = _verdict("four green triangles", _canvas(objs=four + [("triangle", "green", (26, 26, 37, 37))]))
+    assert not v.approved and _failed(v)["object"] == "expected exactly 4 green triangles, found 5"
+    assert _verdict("at least four green triangles", _canvas(objs=four + [("triangle", "green", (26, 26, 37, 37))])).approved
+
+
+def test_a_blue_circle_means_one():
+    two = [("circle", "blue", (6, 20, 24, 38)), ("circle", "blue", (38, 20, 56, 38))]
+    v = _verdict("a blue circle", _canvas(objs=two))
+    assert not v.approved and "found 2" in _failed(v)["object"]
+    v = _verdict("a blue circle", _canvas(objs=[two[0], SQUARE]))
+    assert not v.approved and "does not ask for" in _failed(v)["whole"]
+
+
+def test_the_background_is_checked():
+    assert _verdict("a red circle on a gray background", _canvas(objs=[CIRCLE])).approved
+    v = _verdict("a red circle on a lavender background", _canvas(objs=[CIRCLE]))
+    assert not v.approved and _failed(v)["background"].startswith("the background is gray")
+
+
+def test_the_accepted_prompt_rederives_the_checklist_and_the_layout(tmp_path):
+    from agent import Studio
+    edited = "a photo of a green star above a purple ring"
+    result = Studio(runs_dir=tmp_path).run("a yellow star above a purple ring", seed=3, rewrite="review",
+                                           review=lambda brief, proposed: edited, budget={"max_iterations": 1})
+    record = result.record
+    assert record.refined_prompt == edited
+    assert {(o.cls, o.color) for o in record.spec.include} == {("star", "green"), ("ring", "purple")}
+    layout = record.attempts[0].artifact.request.layout
+    assert layout is not None and {(b.kind, b.color) for b in layout.boxes} == {("star", "green"), ("ring", "purple")}
+    assert all(r.text != "exactly 1 yellow star" for r in record.attempts[0].verdict.requirements)
+
+
+def test_a_brief_nobody_can_check_stops_at_once_unverified(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "agent.surfaces.cli", "run", "a cat on a sofa", "--seed", "2",
+                        "--out", str(tmp_path), "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    line = json.loads(r.stdout.strip().splitlines()[-1])
+    assert line["status"] == "unverified" and not line["approved"] and len(line["attempts"]) == 1
+    assert "could not check exactly 1 cat" in line["error"] and r.stderr.strip().splitlines()[-1].startswith("error:")
+    assert [q["status"] for q in line["best"]["verdict"]["requirements"]] == ["unchecked"] * 3
+    assert "NOT checked" in line["presentation"]
