@@ -181,3 +181,43 @@ def test_derive_spec_falls_back_on_an_invalid_reply(caplog):
 def test_derive_spec_fallback_with_nothing_checkable_is_an_empty_spec():
     result = derive_spec("a moody sunset over the ocean", FakeLLM(error=TimeoutError()))
     assert result == SceneSpec()
+
+
+# ---- words to write (TextSpec) ------------------------------------------------------------------
+def words(text):
+    s = parse_spec(text)
+    return [(t.text, t.placement) for t in s.text] if s else None
+
+
+def test_quoted_and_introduced_words_become_text_not_objects():
+    assert words("a blue square with 'OPEN' written below it") == [("OPEN", "below object 0")]
+    assert words("a red circle above the word SALE") == [("SALE", "below object 0")]
+    assert spec("a red circle above the word SALE")["include"] == [obj("circle", color="red")]
+    assert words("a sign that says OPEN") == [("OPEN", None)]
+    assert words("a logo for a coffee shop called 'Bean There, Done That', warm and vintage") == [
+        ("Bean There, Done That", None)]
+    assert words("a poster titled Summer Sale in the middle") == [("Summer Sale", "center")]
+    # quoted words are never objects: "two red circles" here is text
+    assert spec("a sign reading \u201ctwo red circles\u201d")["include"] == []
+    assert words("a dog's bone") == []  # an apostrophe is not a quote
+
+
+def test_several_strings_with_their_placements():
+    assert words("a sign that says \u201cOPEN\u201d at the top and 'CLOSED' at the bottom") == [
+        ("OPEN", "top"), ("CLOSED", "bottom")]
+    assert words("a red circle and a blue square with 'HI' under the blue square") == [("HI", "below object 1")]
+    assert words("a yellow star with the words Hello World under the star") == [("Hello World", "below object 0")]
+
+
+def test_text_with_a_background_and_the_checklist():
+    from agent.core.requirements import checklist
+    s = parse_spec("the word HELLO on a beige background")
+    assert s.background == "beige" and s.include == [] and [t.text for t in s.text] == ["HELLO"]
+    assert s.to_geneval()["text"] == [{"text": "HELLO", "case_sensitive": False}]
+    assert "text" not in parse_spec("a red circle").to_geneval()  # GenEval's format unless there are words
+    items = checklist(parse_spec("a red circle above the word SALE"))
+    assert [(r.id, r.kind) for r in items] == [("object:0", "object"), ("text:0", "text"), ("text:only", "text"),
+                                               ("whole", "whole")]
+    assert items[1].text == "the words 'SALE' written below the red circle"
+    with pytest.raises(ValueError):
+        SceneSpec.model_validate({"text": [{"text": "HI", "placement": "below object 3"}]})

@@ -2,7 +2,7 @@
 
 `checklist(spec, brief)` turns a SceneSpec into one `Requirement` per thing a user would check:
 each object's count (exact unless the brief says "at least"), its colour and kind, each relation,
-each exclusion, "nothing else", the background, and the picture itself (no patch, seam or stray
+each exclusion, "nothing else", the background, the words to be written (and no others), and the picture itself (no patch, seam or stray
 mark: `whole`). A critic answers each one with a status (passed / failed / unchecked) and its
 evidence; "unchecked" is never a pass, so a verdict that leaves one unchecked is never approved.
 """
@@ -50,7 +50,7 @@ def checklist(spec: "SceneSpec | None", brief: str = "") -> list[Requirement]:
     (the brief itself), which only a critic that can see may check."""
     from agent.core.captions import noun
 
-    if spec is None or not (spec.include or spec.exclude or spec.background):
+    if spec is None or not (spec.include or spec.exclude or spec.background or spec.text):
         return [Requirement(id="free:0", kind="free", text=brief.strip() or "the brief")]
     out: list[Requirement] = []
     for k, obj in enumerate(spec.include):
@@ -73,9 +73,25 @@ def checklist(spec: "SceneSpec | None", brief: str = "") -> list[Requirement]:
         out.append(Requirement(id="only", kind="only", text="nothing but what the brief names"))
     if spec.background:
         out.append(Requirement(id="background", kind="background", text=f"a {spec.background} background"))
-    if spec.include:
+    for k, words in enumerate(spec.text):
+        out.append(Requirement(id=f"text:{k}", kind="text", text=text_requirement(spec, words)))
+    if spec.text:  # words nobody asked for are as wrong as a shape nobody asked for
+        out.append(Requirement(id="text:only", kind="text", text="no words but the asked ones"))
+    if spec.include or spec.text:
         out.append(Requirement(id="whole", kind="whole", text="no patch, seam, stray mark or malformed shape"))
     return out
+
+
+def text_requirement(spec: "SceneSpec", words) -> str:
+    """"the words 'SALE' written below the red circle", "the words 'OPEN' written at the top"."""
+    from agent.core.captions import noun
+    where = ""
+    if rel := words.relative_to():
+        obj = spec.include[rel[1]]
+        where = f" written {rel[0]} the {noun(obj.cls, obj.color, obj.count)}"
+    elif words.placement:
+        where = " written in the center" if words.placement == "center" else f" written at the {words.placement}"
+    return f"the words {words.text!r}{where}" + (" (case as written)" if words.case_sensitive else "")
 
 
 def unchecked(requirements: list[Requirement]) -> list[Requirement]:

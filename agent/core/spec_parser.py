@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.core.text_phrases import cut_text, text_specs
 from agent.core.types import ObjectSpec, SceneSpec, plural
 
 log = logging.getLogger(__name__)
@@ -334,6 +335,7 @@ def parse_spec(text: str | None) -> SceneSpec | None:
     if not text or not text.strip():
         return None
     v = vocabulary()
+    text, texts = cut_text(text)  # words to write first: quoted words never become objects
     text, background, only = _scene_words(v, text)
     # chains of phrases joined by relations: [p0, (rel1, p1), (rel2, p2), ...] = "p0 rel1 p1 rel2 p2"
     chains: list[list] = []
@@ -393,9 +395,10 @@ def parse_spec(text: str | None) -> SceneSpec | None:
     exclude = [ex for ex in exclude if not any(
         inc.cls == ex.cls and ex.color in (None, inc.color) and inc.count >= ex.count for inc in include)]
     exclude = list({ex.model_dump_json(): ex for ex in exclude}.values())
+    words = text_specs(texts, include)
     if not include and not exclude:
-        return SceneSpec(background=background) if background else None
-    return SceneSpec(include=include, exclude=exclude, background=background, only=only or None)
+        return SceneSpec(background=background, text=words) if background or words else None
+    return SceneSpec(include=include, exclude=exclude, background=background, only=only or None, text=words)
 
 
 def derive_spec(text: str, llm) -> SceneSpec:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from agent.core import limits
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 from agent.core.requirements import Requirement
@@ -15,7 +16,16 @@ from agent.core.requirements import Requirement
 Relation = Literal["left of", "right of", "above", "below"]
 Motion = Literal["left", "right", "up", "down", "still"]
 Speed = Literal["slow", "fast"]
-MAX_BRIEF_CHARS = 4000
+MAX_BRIEF_CHARS = limits.MAX_BRIEF_CHARS
+
+
+def _limited(value, info: ValidationInfo):
+    """Validator: `value` within agent.core.limits' limit for its field (a stored record is not re-checked)."""
+    if (info.context or {}).get("stored"):
+        return value
+    if isinstance(value, list):
+        return limits.items(info.field_name, value)
+    return limits.text(info.field_name, value) if isinstance(value, str) else value
 
 
 class ObjectSpec(BaseModel):
@@ -40,6 +50,44 @@ class ObjectSpec(BaseModel):
         return describe(self, one_word="one")
 
 
+TEXT_PLACEMENTS = ("top", "bottom", "left", "right", "center")
+
+
+class TextSpec(BaseModel):
+    """Words the picture must show: `{"text": "SALE", "placement": "below object 0"}`. Placement is
+    one of TEXT_PLACEMENTS or "above/below/left of/right of object K" (K indexes `include`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=200, description="the words, exactly as they must read")
+    placement: str | None = Field(None, description="top, bottom, left, right, center, or "
+                                  "'above object K' / 'below object K' / 'left of object K' / 'right of object K'")
+    case_sensitive: bool = Field(False, description="True: the letters' case must match too")
+
+    @field_validator("text")
+    @classmethod
+    def _words(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("the text to write is empty")
+        return text.strip()
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: str | None) -> str | None:
+        if value is None or value in TEXT_PLACEMENTS:
+            return value
+        rel, _, k = value.rpartition(" object ")
+        if rel in ("above", "below", "left of", "right of") and k.isdigit():
+            return value
+        raise ValueError(f"placement {value!r}: use {', '.join(TEXT_PLACEMENTS)} or 'below object 0'")
+
+    def relative_to(self) -> tuple[str, int] | None:
+        """("below", 0) for "below object 0"; None for a named placement or none."""
+        if not self.placement or self.placement in TEXT_PLACEMENTS:
+            return None
+        rel, _, k = self.placement.rpartition(" object ")
+        return rel, int(k)
+
+
 class SceneSpec(BaseModel):
     """What an image must contain, checkably (GenEval's format)."""
 
@@ -49,6 +97,7 @@ class SceneSpec(BaseModel):
     background: str | None = Field(None, description="the background colour the brief asks for")
     only: bool | None = Field(None, description="True: nothing but the included objects ('only', "
                               "'nothing else'); the shapes world's critic asks this of every image")
+    text: list[TextSpec] = Field(default_factory=list, description="words the picture must show")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SceneSpec":
@@ -56,6 +105,9 @@ class SceneSpec(BaseModel):
             if obj.position and not (0 <= obj.position[1] < len(self.include) and obj.position[1] != i):
                 raise ValueError(f"include[{i}].position refers to object {obj.position[1]}, "
                                  f"which is not another entry of include")
+        for i, words in enumerate(self.text):
+            if (rel := words.relative_to()) and not 0 <= rel[1] < len(self.include):
+                raise ValueError(f"text[{i}].placement refers to object {rel[1]}, which is not in include")
         for j, ex in enumerate(self.exclude):
             for i, inc in enumerate(self.include):
                 if inc.cls == ex.cls and (ex.color is None or ex.color == inc.color) and inc.count >= ex.count:
@@ -64,7 +116,10 @@ class SceneSpec(BaseModel):
         return self
 
     def to_geneval(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        out = self.model_dump(by_alias=True, exclude_none=True)
+        if not self.text:  # GenEval's format has no words: the key appears only when there are some
+            out.pop("text")
+        return out
 
 
 class Budget(BaseModel):
@@ -108,12 +163,14 @@ class Brief(BaseModel):
             raise ValueError(f"the brief is {len(text)} characters long; the limit is {MAX_BRIEF_CHARS}")
         return text
 
+    _limits = field_validator("negative_prompt", "style")(_limited)
+
     @field_validator("reference_images", "mask")
     @classmethod
     def _exists(cls, value, info: ValidationInfo):
         if (info.context or {}).get("stored"):
             return value  # a saved record loads even when a file it names was deleted since
-        return existing_files(value)
+        return existing_files(_limited(value, info))
 
 
 class GenerationRequest(BaseModel):
@@ -141,6 +198,8 @@ class GenerationRequest(BaseModel):
     num_frames: int | None = Field(None, ge=1, le=1000)
     fps: int | None = Field(None, ge=1, le=120)
     extra: dict[str, Any] = Field(default_factory=dict, description="back-end specific options")
+
+    _limits = field_validator("prompt", "negative_prompt", "instruction", "scheduler", "model")(_limited)
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -365,15 +424,15 @@ class Event(BaseModel):
 
 
 def existing_files(value):
-    """Validator: every path given (one or a list) is an image file within the pixel limit (read
-    from its header only), else a clear error naming it."""
-    from agent.core.artifacts import check_image_header
+    """Validator: every path given (one or a list) is a whole image file (decoded: a truncated one is
+    refused) within the pixel limit (checked from its header first), else a clear error naming it."""
+    from agent.core.artifacts import check_image_file
     from agent.core.errors import InputError
     for path in value if isinstance(value, list) else [value] if value else []:
         if not Path(path).is_file():
             raise ValueError(f"reference image not found: {path}")
         try:
-            check_image_header(Path(path))
+            check_image_file(Path(path))
         except InputError as e:
             raise ValueError(str(e)) from None
     return value
