@@ -254,7 +254,7 @@ class ShapesBackend:
             images = self._submit("inpaint", request, small, mask, request.strength or 1.0)
             # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it),
             # and what it painted as background inside it the image's own background
-            canvas = world.BACKGROUNDS[background]
+            canvas = border_colour(small)  # the image's own shade of its background, not the world's ideal
             images = [Image.composite(harmonise(im, canvas, mask), small, mask) for im in images]
             steps = int(steps * (request.strength or 1.0))
         else:
@@ -287,13 +287,20 @@ def is_background_prompt(prompt: str) -> bool:
     return "background" in words and not any(w in world.SHAPES or w.rstrip("s") in world.SHAPES for w in words)
 
 
-def background_of(image) -> str:
-    """The world's background colour nearest to the image's border pixels."""
+def border_colour(image) -> tuple[int, int, int]:
+    """The median colour of the image's border pixels: its background as drawn."""
     import numpy as np
 
     px = np.asarray(image.convert("RGB"), dtype=np.float32)
     border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
-    median = np.median(border, axis=0)
+    return tuple(int(round(v)) for v in np.median(border, axis=0))
+
+
+def background_of(image) -> str:
+    """The world's background colour nearest to the image's border pixels."""
+    import numpy as np
+
+    median = np.array(border_colour(image), dtype=np.float32)
     return min(world.BACKGROUNDS, key=lambda b: float(((np.array(world.BACKGROUNDS[b]) - median) ** 2).sum()))
 
 
