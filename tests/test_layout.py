@@ -162,8 +162,8 @@ def test_a_layout_where_it_is_the_better_bet():
     miss = AttemptView(index=0, action="generate", prompt="p", seed=1)
     base = PlanState(brief="b", image_model="m", layouts="regions")
     assert wants_layout(base.model_copy(update={"spec": rel}))  # relations: at once
-    assert not wants_layout(base.model_copy(update={"spec": count}))  # counts: plain first
-    assert wants_layout(base.model_copy(update={"spec": count, "attempts": [miss, miss]}))  # twice missed
+    assert wants_layout(base.model_copy(update={"spec": count}))  # exact counts too: plain text-to-image misses them
+    assert wants_layout(base.model_copy(update={"spec": count, "attempts": [miss, miss]}))
     assert wants_layout(base.model_copy(update={"spec": count, "layout_policy": "always"}))
     assert not wants_layout(base.model_copy(update={"spec": rel, "layout_policy": "never"}))
     assert not wants_layout(base.model_copy(update={"spec": rel, "layouts": "words"}))  # cannot compose
