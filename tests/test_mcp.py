@@ -25,7 +25,7 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES_WEIGHTS = ROOT / "local_models" / "shapes" / "weights" / "model_index.json"
 FAKE = {"model": "test:flat", "critic": "critic:seed"}
-TOOLS = {"run_brief", "generate_image", "edit_image", "generate_video", "critique_image"}
+TOOLS = {"run_brief", "generate_image", "edit_image", "typeset_text", "generate_video", "critique_image"}
 
 
 def child_env(**extra) -> dict[str, str]:

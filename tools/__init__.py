@@ -52,4 +52,5 @@ def default_toolbox() -> Toolbox:
     from tools.generate_image import generate_image
     from tools.generate_video import generate_video
     from tools.refine_prompt import refine_prompt
-    return Toolbox([refine_prompt, generate_image, edit_image, generate_video, critique])
+    from tools.typeset_text import typeset_text
+    return Toolbox([refine_prompt, generate_image, edit_image, typeset_text, generate_video, critique])

@@ -293,6 +293,27 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
             guidance=guidance, n=n, model=model))
         return reply_result(record, reply)
 
+    def typeset_text(
+        run_id: Annotated[str, Field(description="the run that holds the attempt")],
+        attempt: Annotated[int, Field(ge=0, description="the number of the attempt to write on")],
+        text: Annotated[str, Field(min_length=1, max_length=200, description="the words, exactly as they must read")],
+        box: Annotated[tuple[int, int, int, int] | None, Field(description="[x0, y0, x1, y1] in pixels; or placement")] = None,
+        placement: Annotated[Literal["top", "bottom", "left", "right", "center"] | None, Field()] = None,
+        font: Annotated[Literal["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono"], Field()] = "DejaVu Sans",
+        weight: Annotated[Literal["regular", "bold"], Field()] = "bold",
+        size: Annotated[int | None, Field(ge=6, le=1000, description="pixels; omit to fit the box")] = None,
+        color: Annotated[tuple[int, int, int] | None, Field(description="[r, g, b]; omit for contrast")] = None,
+        outline: Annotated[int, Field(ge=0, le=50)] = 0,
+        shadow: bool = False,
+    ) -> CallToolResult:
+        """Set exact words onto an attempt's image with a shipped font (fitted to the box; every pixel
+        outside it unchanged). The result joins the run as a new attempt, judged by the critic."""
+        from tools.typeset_text import typeset_text as tool
+        record, reply = on_run(run_id, text, None, None, None, lambda ctx: tool(
+            ctx, attempt, text, box=box, placement=placement, font=font, weight=weight, size=size, color=color,
+            outline=outline, shadow=shadow))
+        return reply_result(record, reply)
+
     def generate_video(
         prompt: Annotated[str, Field(min_length=1, description="what happens in the clip")],
         run_id: Annotated[str | None, Field(description="add the clip to this run; omit for a new run")] = None,
@@ -366,7 +387,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
 
     _llm, _image_model, _critic, _video_model = llm, image_model, critic, video_model
     tools = [_strict(Tool.from_function(guarded(fn)))
-             for fn in (run_brief, generate_image, edit_image, generate_video, critique_image)]
+             for fn in (run_brief, generate_image, edit_image, typeset_text, generate_video, critique_image)]
     server = MCPServer(SERVER_NAME, log_level="WARNING", middleware=[identify(http_identity, bool(tokens))],
                        **auth_options(tokens or {}), instructions=(
         "Atelier turns a brief into an approved image: run_brief runs the whole loop (generate, critique, "
