@@ -1,4 +1,5 @@
-"""`critic:NAME` → a Critic. `critic:detector+vlm` combines several (all must approve)."""
+"""`critic:NAME` → a Critic. `critic:detector+vlm` combines several (their checklists merged: each item
+decided by the critic that can, all must approve). critic:detector asks critic:ocr for the words."""
 from __future__ import annotations
 
 import importlib
@@ -8,6 +9,7 @@ from agent.core.errors import ConfigError
 CRITICS: dict[str, str] = {
     "detector": "local_models.shapes.detector:DetectorCritic",
     "vlm": "agent.critics.vlm:VLMCritic",
+    "ocr": "agent.critics.ocr:OCRCritic",
 }
 
 
@@ -21,6 +23,9 @@ def load_critic(name: str):
         module_name, _, attr = CRITICS[base].partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
         critics.append(cls(arg) if arg else cls())
+    if "detector" in names and "ocr" not in names:  # the detector cannot read: OCR decides text items
+        from agent.critics.composite import WithWords
+        critics = [WithWords(c) if n == "detector" else c for n, c in zip(names, critics)]
     if len(critics) == 1:
         return critics[0]
     from agent.critics.composite import CompositeCritic

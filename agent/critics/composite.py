@@ -1,7 +1,58 @@
-"""Several critics as one: approved only when every one approves; scores and issues merged."""
+"""Several critics as one. Their checklists are merged item by item: failed by any is failed, passed
+by one and unchecked by another is passed (each item goes to the checker that can decide it),
+unchecked by all stays unchecked. Approved when every merged item passed and every critic either
+approved or withheld its approval only for items another critic passed (a low rubric score, a
+critique error, an issue of its own: never excused)."""
 from __future__ import annotations
 
+from agent.core.requirements import Requirement
 from agent.core.types import Artifact, SceneSpec, Verdict
+
+
+def merge_requirements(verdicts: list[Verdict]) -> list[Requirement]:
+    merged: dict[str, Requirement] = {}
+    for v in verdicts:
+        for r in v.requirements:
+            have = merged.get(r.id)
+            if have is None or have.status == "unchecked" and r.status != "unchecked":
+                merged[r.id] = r
+            elif have.status == "passed" and r.status == "failed":
+                merged[r.id] = r
+            elif have.status == r.status == "failed" and r.evidence not in have.evidence:
+                merged[r.id] = have.model_copy(update={"evidence": f"{have.evidence}; {r.evidence}",
+                                                       "checker": f"{have.checker}+{r.checker}"})
+    return list(merged.values())
+
+
+def _excused(v: Verdict, merged: dict[str, Requirement]) -> bool:
+    """A critic that did not approve only because some items were beyond it, which others passed."""
+    if v.approved:
+        return True
+    if v.error or not v.requirements or any(r.status == "failed" for r in v.requirements):
+        return False
+    beyond = [r for r in v.requirements if r.status == "unchecked"]
+    return (bool(beyond) and all(merged[r.id].status == "passed" for r in beyond)
+            and all(i.startswith("could not check") for i in v.issues))
+
+
+def combine(verdicts: list[Verdict], name: str) -> Verdict:
+    errors = [v.error for v in verdicts if v.error]
+    reqs = merge_requirements(verdicts)
+    by_id = {r.id: r for r in reqs}
+    settled = {r.text for r in reqs if r.status == "passed"}
+    issues = [i for v in verdicts for i in v.issues
+              if not (i.startswith("could not check ") and any(i.startswith(f"could not check {t}") for t in settled))]
+    return Verdict(
+        critic=name,
+        approved=not errors and all(_excused(v, by_id) for v in verdicts) and all(r.status == "passed" for r in reqs),
+        scores={f"{v.critic}.{k}": s for v in verdicts for k, s in v.scores.items()},
+        issues=list(dict.fromkeys(issues)),
+        findings=[f for v in verdicts for f in v.findings],
+        detections=[d for v in verdicts for d in v.detections],
+        frames=next((v.frames for v in verdicts if getattr(v, "frames", None)), []),
+        requirements=reqs,
+        error="; ".join(errors) or None,
+    )
 
 
 class CompositeCritic:
@@ -12,14 +63,40 @@ class CompositeCritic:
         self.kinds = tuple(k for k in ("image", "video") if all(k in getattr(c, "kinds", ("image",)) for c in critics))
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
-        verdicts = [c.critique(artifact, brief_text, spec) for c in self.critics]
-        errors = [v.error for v in verdicts if v.error]
-        return Verdict(
-            critic=self.name,
-            approved=all(v.approved for v in verdicts) and not errors,
-            scores={f"{v.critic}.{k}": s for v in verdicts for k, s in v.scores.items()},
-            issues=[i for v in verdicts for i in v.issues],
-            findings=[f for v in verdicts for f in v.findings],
-            frames=next((v.frames for v in verdicts if getattr(v, "frames", None)), []),
-            error="; ".join(errors) or None,
-        )
+        verdicts = []
+        for c in self.critics:
+            if getattr(c, "name", "") == "critic:ocr" and verdicts:  # where the others saw each object
+                verdicts.append(c.critique(artifact, brief_text, spec, object_boxes=object_boxes(verdicts)))
+            else:
+                verdicts.append(c.critique(artifact, brief_text, spec))
+        return combine(verdicts, self.name)
+
+
+def object_boxes(verdicts: list[Verdict]) -> dict[int, list]:
+    """Each include object's box, from the object items a checker passed (image pixels)."""
+    out: dict[int, list] = {}
+    for v in verdicts:
+        for r in v.requirements:
+            if r.kind == "object" and r.status == "passed" and r.box and r.object is not None:
+                out.setdefault(r.object, [r.box])
+    return out
+
+
+class WithWords:
+    """A critic that cannot read (critic:detector), with the OCR checker deciding the checklist's text
+    items whenever it has any; otherwise exactly the critic alone."""
+
+    def __init__(self, critic):
+        self.critic = critic
+        self.name = critic.name
+        self.kinds = getattr(critic, "kinds", ("image",))
+
+    def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+        verdict = self.critic.critique(artifact, brief_text, spec)
+        if verdict.error or artifact.kind != "image" or not any(r.kind == "text" for r in verdict.requirements):
+            return verdict
+        from agent.critics.ocr import OCRCritic
+        words = OCRCritic().critique(artifact, brief_text, spec, object_boxes=object_boxes([verdict]))
+        out = combine([verdict, words], self.name)
+        share = sum(r.status == "passed" for r in out.requirements) / max(len(out.requirements), 1)
+        return out.model_copy(update={"scores": {**verdict.scores, **words.scores, "constraints": round(share, 4)}})

@@ -76,16 +76,21 @@ class Question(BaseModel):
     requirement: str | None = Field(None, description="the checklist item this question decides")
 
 
-def image_questions(spec: SceneSpec | None, brief: str) -> list[Question]:
+def image_questions(spec: SceneSpec | None, brief: str, decided: set[str] = frozenset()) -> list[Question]:
     """One yes/no question per item of the brief's checklist (agent.core.requirements), each with
     the answer that passes it: exact counts unless the brief says "at least", the background, the
-    absence of artefacts, and the brief itself when nothing more precise could be derived."""
+    absence of artefacts, and the brief itself when nothing more precise could be derived. Items in
+    `decided` (the words, which the OCR checker reads exactly) get no question."""
     from agent.core.requirements import checklist
 
     out: list[Question] = []
     for req in checklist(spec, brief):
         obj = spec.include[req.object] if spec is not None and req.object is not None else None
-        if req.kind == "object":
+        if req.id in decided:
+            continue
+        if req.kind == "text":  # only where the OCR checker cannot tell: the words' place among the objects
+            q = (f"Is {req.text.replace('the words', 'the text', 1)}?", "yes", "position", f"should show {req.text}")
+        elif req.kind == "object":
             many = f"{'at least' if obj.at_least else 'exactly'} {obj.describe()}"
             q = (f"Does the image contain {many}?", "yes", "missing", f"expected {many}")
         elif req.kind == "relation":
@@ -226,12 +231,38 @@ class VLMCritic:
             return self._critique_clip(artifact, brief_text, spec)
         if artifact.kind != "image":
             return self._failed(f"{NAME} judges images and clips; {artifact.path.name} is a {artifact.kind}")
-        questions = image_questions(spec, brief_text)
+        words, findings, readings = self._read(artifact, spec)
+        if isinstance(words, Verdict):
+            return words  # the OCR failed: no approval
+        questions = image_questions(spec, brief_text, {i for i, r in words.items() if r.status != "unchecked"})
         prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold,
                              questions=_listing(questions), model_notes=model_notes(artifact))
         verdict = self._ask(prompt, [artifact.path], questions)
-        return verdict if verdict.error else verdict.model_copy(
-            update={"requirements": self._checklist(spec, brief_text, questions, verdict)})
+        if verdict.error:
+            return verdict
+        reqs = [words.get(r.id) if r.id in words and words[r.id].status != "unchecked" else r
+                for r in self._checklist(spec, brief_text, questions, verdict)]
+        from agent.critics.ocr import seen
+        return verdict.model_copy(update={
+            "requirements": reqs, "findings": verdict.findings + findings, "detections": seen(readings),
+            "issues": verdict.issues + [r.evidence for r in words.values() if r.status == "failed"],
+            "approved": verdict.approved and all(r.status == "passed" for r in reqs)})
+
+    def _read(self, artifact: Artifact, spec: SceneSpec | None):
+        """The checklist's text items decided by the OCR checker (exact), when the brief asks for words."""
+        if spec is None or not spec.text:
+            return {}, [], []
+        from PIL import Image
+
+        from agent.critics.ocr import judge_text, read
+        try:
+            with Image.open(artifact.path) as im:
+                image = im.convert("RGB")
+            readings = read(image)
+        except Exception as e:  # the engine or the file: a critique that cannot read the words fails
+            return self._failed(f"reading the words failed: {type(e).__name__}: {e}"), [], []
+        judged, findings = judge_text(spec, readings, image.size, checker=f"{NAME}+critic:ocr")
+        return judged, findings, readings
 
     def _critique_clip(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
         """Up to CLIP_FRAMES frames (first, last, evenly between) as PNG files in a temporary folder
