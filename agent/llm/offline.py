@@ -11,7 +11,9 @@ from agent.core.layout import LayoutBox, plan_layout
 from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages, wants_layout
 from agent.core.prompts import load_prompt
 from agent.core.protocols import Message, TextPart, ToolCall
+from agent.core.requirements import text_requirement
 from agent.core.types import ObjectSpec, SceneSpec, Verdict
+from agent.llm import words
 
 MAX_EDITS_PER_SOURCE = 2
 MAX_EDITS_IN_A_ROW = 3
@@ -37,6 +39,8 @@ class OfflinePlanner:
             return Proposal(prompt=canonical_prompt(state.spec),
                             rationale="a model with a limited vocabulary follows the plain caption grammar best")
         subject = describe_scene(state.spec) if state.spec and state.spec.include else state.brief
+        if state.spec and state.spec.include and state.spec.text:  # a model that can write gets the words
+            subject += ", " + ", ".join(text_requirement(state.spec, t) for t in state.spec.text)
         return Proposal(prompt=load_prompt("offline_style", subject=subject),
                         rationale="the brief's objects, stated plainly, with a neutral style")
 
@@ -44,6 +48,8 @@ class OfflinePlanner:
         if state.clip:
             return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
                             n=state.candidates, reason="first clip")
+        if state.spec and state.spec.text:
+            return words.first_step(state)
         grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None,
@@ -55,6 +61,8 @@ class OfflinePlanner:
             return self.first_step(state)
         if state.clip:
             return self.next_clip(state)
+        if state.spec and state.spec.text and (step := words.next_step(state)):
+            return step  # the shapes are right: set the words (or set them again)
         best, last = max(state.attempts, key=lambda a: a.score), state.attempts[-1]
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
@@ -65,6 +73,8 @@ class OfflinePlanner:
             # an edit chain that cannot go on (no room where the relation wants the object) ends in a new seed
             if step := self.edit_for(state, last if chain else best):
                 return step
+        if state.spec and state.spec.text and (step := words.regenerate(state)):
+            return step
         if wants_layout(state):
             return NextStep(action="generate", prompt=state.refined_prompt or state.brief, n=state.candidates,
                             layout="auto", reason="a new layout and seed")
@@ -97,8 +107,10 @@ class OfflinePlanner:
         v, spec = best.verdict, state.spec
         if not spec or v is None or v.approved or best.size is None:
             return None
-        findings = [f for f in v.findings if f.kind in REPAIRABLE]
-        if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in v.findings):
+        # the words are typeset_text's job (words.py), not a region repaint's
+        shapes = [f for f in v.findings if not f.message.startswith("text:")]
+        findings = [f for f in shapes if f.kind in REPAIRABLE]
+        if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in shapes):
             return None
         if sum(a.source == best.index for a in state.attempts) >= MAX_EDITS_PER_SOURCE:
             return None

@@ -386,7 +386,7 @@ class DetectorCritic:
                                error=f"the detector needs a scene spec and none could be derived "
                                      f"from the brief ({type(e).__name__}: {e})")
         # what it cannot check is "unchecked", never a pass: the run then stops as unverified
-        if spec is None or not spec.include:
+        if spec is None or not (spec.include or spec.text):  # words alone: background, whole, OCR
             return unchecked_verdict(spec, brief_text, "the brief names no shapes the detector can check",
                                      self.name)
         gaps = world.vocabulary_gaps(spec)

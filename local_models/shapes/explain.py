@@ -119,8 +119,9 @@ def _purity(px: np.ndarray, mask: np.ndarray) -> float:
     return float((np.linalg.norm(colours - np.median(colours, axis=0), axis=-1) < 40).mean())
 
 
-def explain(px: np.ndarray, detections) -> list[Mark]:
-    """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain."""
+def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
+    """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain.
+    `text_boxes` (canvas pixels): where words were typeset; their pixels are explained (OCR checks them)."""
     from local_models.shapes.detector import _soft_outline
     marks: list[Mark] = []
     shapes = [d for d in detections if d.mask is not None]
@@ -145,6 +146,8 @@ def explain(px: np.ndarray, detections) -> list[Mark]:
         # a ring's hole is often tinted by the ring's colour: it belongs to the ring
         whole = ndimage.binary_fill_holes(d.mask) if d.kind == "ring" else d.mask
         explained |= ndimage.binary_dilation(whole, iterations=RIM)
+    for x0, y0, x1, y1 in text_boxes:
+        explained[max(0, y0):y1, max(0, x0):x1] = True
     residual = ndimage.uniform_filter(np.linalg.norm(px - bg, axis=-1), size=3)
     left = (residual > RESIDUAL) & ~explained
     labels, n = ndimage.label(left, structure=np.ones((3, 3)))

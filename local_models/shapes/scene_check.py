@@ -69,7 +69,7 @@ def assign(spec: SceneSpec, detections) -> tuple[list[list], list]:
     return mine, free
 
 
-def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: str) -> Verdict:
+def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: str, text_boxes=()) -> Verdict:
     items = checklist(spec)
     mine, left = assign(spec, detections)
     judged: dict[str, Requirement] = {}
@@ -133,6 +133,8 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                 findings.append(Finding(kind="background", message=judged[req.id].evidence))
         elif req.kind in ("only", "whole"):
             continue  # below: both are about what is left over
+        elif req.kind == "text":
+            judged[req.id] = req.judged("unchecked", "words are read by the OCR checker", None, critic)
     unasked = [d for d in left if not any(_matches(o, d) for o in spec.include)]
     for req in items:
         if req.kind == "only" or (req.kind == "whole" and not spec.only):
@@ -145,7 +147,7 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                 break
     whole = next((r for r in items if r.kind == "whole"), None)
     if whole is not None and whole.id not in judged:
-        judged[whole.id] = _whole(whole, detections, px, scale, critic, findings)
+        judged[whole.id] = _whole(whole, detections, px, scale, critic, findings, text_boxes)
     if (only := next((r for r in items if r.kind == "only"), None)) and only.id not in judged:
         judged[only.id] = only.judged("passed", "nothing else", None, critic)
     results = [judged.get(r.id, r) for r in items]
@@ -153,7 +155,7 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
     issues += [f"could not check {r.text}: {r.evidence}" for r in results if r.status == "unchecked"]
     passed = sum(r.status == "passed" for r in results)
     seen = [Finding(kind="seen", message=f"{d.color} {d.kind}", box=d.box) for d in detections]
-    return Verdict(critic=critic, approved=passed == len(results), issues=issues, findings=findings,
+    return Verdict(critic=critic, approved=_ok(results), issues=issues, findings=findings,
                    detections=seen, requirements=results,
                    scores={"constraints": round(passed / len(results), 4) if results else 1.0})
 
@@ -172,10 +174,15 @@ def _background(req: Requirement, name: str, px, critic: str) -> Requirement:
     return req.judged("failed", f"the background is {nearest} {shade}, not {name}", None, critic)
 
 
-def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[Finding]) -> Requirement:
+def _ok(results) -> bool:
+    """Every item this critic decides passed (text items are the OCR checker's: a composite merges them)."""
+    return all(r.status == "passed" for r in results if r.kind != "text")
+
+
+def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[Finding], text_boxes=()) -> Requirement:
     if px is None:
         return req.judged("unchecked", "no picture to look at", None, critic)
-    marks = explain(px, detections)
+    marks = explain(px, detections, text_boxes)
     if not marks:
         return req.judged("passed", "every part of the picture is background or a well-formed shape", None, critic)
     sx, sy = scale
@@ -187,20 +194,22 @@ def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[
 
 
 def check(spec: SceneSpec, detections, size: tuple[int, int] | None = None, critic: str = NAME,
-          px: np.ndarray | None = None) -> Verdict:
+          px: np.ndarray | None = None, text_boxes=()) -> Verdict:
     """Judge `spec`'s checklist against `detections` (boxes in a `size` image) and the canvas `px`
     (the image on the 64x64 canvas; without it the background and the whole picture stay unchecked).
-    An approval must hold under every reading of an ambiguous shape."""
+    An approval must hold under every reading of an ambiguous shape. `text_boxes` (canvas pixels):
+    typeset words, left to the OCR checker. Text items stay unchecked here (a composite with the OCR
+    checker decides them), so "approved" below means every other item passed."""
     w, h = size or (world.CANVAS, world.CANVAS)
     scale = (w / world.CANVAS, h / world.CANVAS)
-    verdict = _check(spec, detections, px, scale, critic)
-    if not verdict.approved:
+    verdict = _check(spec, detections, px, scale, critic, text_boxes)
+    if not _ok(verdict.requirements):
         return verdict
     doubts = []
     for d in detections:
         for alt in d.alternatives:
             other = [replace(e, kind=alt, alternatives=()) if e is d else e for e in detections]
-            if not _check(spec, other, px, scale, critic).approved:
+            if not _ok(_check(spec, other, px, scale, critic, text_boxes).requirements):
                 doubts.append((d, alt))
     if not doubts:
         return verdict
@@ -209,7 +218,7 @@ def check(spec: SceneSpec, detections, size: tuple[int, int] | None = None, crit
     reqs = [r.judged("failed", "; ".join(messages), r.box, critic) if r.kind == "object" and any(
         _matches(spec.include[r.object], d) or d.kind == spec.include[r.object].cls or alt == spec.include[r.object].cls
         for d, alt in doubts) else r for r in verdict.requirements]
-    if all(r.status == "passed" for r in reqs):  # the doubt touches no object item: the whole picture, then
+    if _ok(reqs):  # the doubt touches no object item: the whole picture, then
         reqs = [r.judged("failed", "; ".join(messages), None, critic) if r.kind == "whole" else r for r in reqs]
     return verdict.model_copy(update={
         "approved": False, "issues": verdict.issues + messages, "requirements": reqs,
@@ -223,8 +232,29 @@ def check_image(spec: SceneSpec, image, critic: str = NAME) -> Verdict:
     from local_models.shapes.detector import canvas_pixels, detect
     if not isinstance(image, Image.Image):
         image = Image.open(image)
+    boxes = typeset_boxes(image) if spec.text else []
     image = image.convert("RGB")
-    return check(spec, detect(image), image.size, critic=critic, px=canvas_pixels(image))
+    n = world.CANVAS
+    sx, sy = n / image.width, n / image.height
+    canvas = [(int(b[0] * sx), int(b[1] * sy), -(-b[2] * n // image.width), -(-b[3] * n // image.height)) for b in boxes]
+    # a typeset word's letters are not shapes: what lies inside a text box is the OCR checker's
+    dets = [d for d in detect(image) if not any(_inside(d.box, b) for b in boxes)]
+    return check(spec, dets, image.size, critic=critic, px=canvas_pixels(image), text_boxes=canvas)
+
+
+def typeset_boxes(image) -> list[tuple[int, int, int, int]]:
+    """The boxes (image pixels) where typeset_text set words, from the PNG's `atelier` metadata."""
+    import json
+    try:
+        meta = json.loads(getattr(image, "info", {}).get("atelier", "{}")).get("meta") or {}
+        return [tuple(int(v) for v in layer["box"]) for layer in meta.get("typeset", [])]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []  # no metadata, or not ours: every pixel is the detector's
+
+
+def _inside(box, text_box) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return text_box[0] <= cx <= text_box[2] and text_box[1] <= cy <= text_box[3]
 
 
 def unchecked_verdict(spec: SceneSpec | None, brief: str, why: str, critic: str = NAME) -> Verdict:

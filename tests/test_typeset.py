@@ -1,0 +1,74 @@
+"""typeset_text: fitted to its box, every pixel outside it unchanged, recorded on the artifact and in
+the PNG; the offline loop on the shapes model drawing the shapes with room for the words, typesetting
+them, and the critic (critic:detector asking the OCR checker) approving the word spelled right."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.core.typeset import FONTS, fit, named_box, typeset
+from agent.core.types import SceneSpec
+from agent.llm.words import layout_for, text_boxes
+
+pytest.importorskip("rapidocr_onnxruntime")
+
+
+def noise(size=(200, 120), seed=0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("family", list(FONTS))
+def test_fits_the_box_and_leaves_every_other_pixel(family):
+    image, box = noise(), (20, 30, 180, 90)
+    out, layer = typeset(image, "Bean There, Done That", box, family=family, outline=2, shadow=True)
+    a, b = np.asarray(image), np.asarray(out)
+    inside = np.zeros(a.shape[:2], bool)
+    inside[box[1]:box[3], box[0]:box[2]] = True
+    assert (a[~inside] == b[~inside]).all() and (a[inside] != b[inside]).any()
+    x0, y0, x1, y1 = layer["ink"]
+    assert box[0] <= x0 and box[1] <= y0 and x1 <= box[2] and y1 <= box[3]
+    assert layer["size"] == fit("Bean There, Done That", box, family, "bold", 2)[0] > 10
+    assert layer["font"] == family and layer["box"] == list(box)
+
+
+def test_refuses_what_would_be_cut():
+    with pytest.raises(ValueError, match="does not fit"):
+        typeset(noise(), "SALE", (0, 0, 100, 40), size=80)
+    with pytest.raises(ValueError, match="not inside"):
+        typeset(noise(), "SALE", (150, 0, 260, 40))
+
+
+def test_text_boxes_leave_room_and_hold_the_relation():
+    spec = SceneSpec.model_validate({"include": [{"class": "circle", "color": "red"}],
+                                     "text": [{"text": "SALE", "placement": "below object 0"}]})
+    (box,) = text_boxes(spec)
+    assert box == named_box("bottom", 64, 64)
+    for seed in range(5):
+        layout = layout_for(spec, seed)
+        (circle,) = layout.boxes
+        assert circle.box[3] < box[1]  # above the words' band, clear of it
+
+
+def test_the_offline_loop_typesets_on_the_shapes_model(tmp_path):
+    from agent import Studio
+    from agent.core.artifacts import read_metadata
+    from agent.critics.ocr import read
+
+    studio = Studio(llm="offline", image_model="local:shapes", critic="critic:detector", runs_dir=tmp_path)
+    result = studio.run("a red circle above the word SALE", seed=0)
+    assert result.approved
+    best = result.best
+    assert best.action == "edit" and best.note.startswith("typeset 'SALE'")
+    assert [r.text for r in read(best.artifact.path)] == ["SALE"]  # read again, apart from the critic's call
+    (layer,) = best.artifact.meta["typeset"]
+    assert layer["text"] == "SALE" and layer["font"] == "DejaVu Sans"
+    assert read_metadata(best.artifact.path)["meta"]["typeset"][0]["box"] == layer["box"]
+    run = json.loads((tmp_path / result.run_id / "run.json").read_text())
+    assert run["attempts"][-1]["artifact"]["meta"]["typeset"][0]["text"] == "SALE"
+    with Image.open(best.artifact.path) as im:
+        assert im.size == (256, 256)  # a brief with words is delivered large enough to read
+    reqs = {r.id: r.status for r in best.verdict.requirements}
+    assert reqs == {"object:0": "passed", "text:0": "passed", "text:only": "passed", "whole": "passed"}
