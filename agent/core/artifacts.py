@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from agent.core.errors import InputError
+from agent.core.errors import InputError, out_of_space
 from agent.core.types import Artifact, GenerationRequest, Verdict
 
 Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs (about 8000×8000)
@@ -46,6 +46,18 @@ def check_image_header(source, name: str | None = None) -> tuple[int, int]:
         raise InputError(f"not an image file: {name}") from None
 
 
+def check_image_file(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file given as an input, decoded whole (a truncated or corrupt file
+    is refused now, not when a back end reads it mid-run); InputError otherwise."""
+    size = check_image_header(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError):
+        raise InputError(f"not an image file: {path} (it is truncated or damaged)") from None
+    return size
+
+
 def _check_pixels(im: Image.Image, name: str) -> tuple[int, int]:
     width, height = im.size
     limit = Image.MAX_IMAGE_PIXELS
@@ -66,17 +78,23 @@ def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugi
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write via a temp file and rename, so a crash never leaves a half-written file behind (and a
+    full disk leaves the old file as it was: OutOfSpace naming the folder)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise out_of_space(e, path.parent) or e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and (full := out_of_space(e, path.parent)):
+            raise full from None
         raise
 
 

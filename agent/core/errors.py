@@ -13,6 +13,26 @@ class InputError(AtelierError):
     """Bad brief, size off the menu, unreadable image, ..."""
 
 
+class OutOfSpace(AtelierError):
+    """The disk holding a folder Atelier writes is full: what was written before is kept, and the
+    work can be run again once there is room (a batch retries the brief on its next run)."""
+
+    reason = "out of disk space"  # a run's stop_reason when this ended it
+
+    def __init__(self, folder, detail: str = ""):
+        self.folder = folder
+        super().__init__(f"out of disk space in {folder}" + (f" ({detail})" if detail else "")
+                         + "; everything written before is kept: free some space and run the same command again")
+
+
+def out_of_space(error: OSError, folder) -> OutOfSpace | None:
+    """OutOfSpace for an OSError that says the disk (or the user's quota) is full, else None."""
+    import errno
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutOfSpace(folder, error.strerror or "")
+    return None
+
+
 class ServiceError(AtelierError):
     """A remote service failed; the message names the service."""
 

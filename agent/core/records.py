@@ -2,21 +2,26 @@
 files beside it, and `runs/index.sqlite`, one row per run, for history and the UI's browser.
 
 run.json is the truth; the index is a cache of it. Its schema changes by named migrations, each
-applied once, in order, and listed in its `migrations` table (as simonw/llm does). A damaged index
-is set aside and rebuilt from the run.json files, with a one-line warning."""
+applied once, in order, and listed in its `migrations` table (as simonw/llm does). An index that is
+damaged, unreadable, empty or missing (deleted while a server runs, too) is set aside and rebuilt
+from the run.json files, with a one-line warning; a folder in its place is moved aside.
+
+A run in flight holds `runs/<run_id>/.lock` (an OS lock, dropped if the process dies), so the same run
+is never driven by two processes at once."""
 from __future__ import annotations
 
 import logging
 import os
 import secrets
 import sqlite3
+import stat
 import time
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from agent.core.artifacts import atomic_write_bytes
-from agent.core.errors import InputError, one_line
+from agent.core.errors import InputError, OutOfSpace, one_line, out_of_space
 from agent.core.types import RunRecord
 
 log = logging.getLogger("atelier")
@@ -29,6 +34,7 @@ _COLUMNS = ("run_id", "created", "brief", "status", "approved", "attempts", "bes
             "image_model", "critic", "cost_usd", "seconds", "owner", "format")
 _UPDATED = ("status", "approved", "attempts", "best_path", "cost_usd", "seconds", "format")
 _OWNER_FILE = ".owner"  # beside run.json: who the run belongs to, so a rebuilt index keeps it
+_LOCK_FILE = ".lock"  # beside run.json: held while the run is driven
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
@@ -75,10 +81,17 @@ def migrate(db: sqlite3.Connection) -> list[str]:
 
 def _damaged(error: sqlite3.DatabaseError) -> bool:
     """Whether `error` says the file is not a (sound) database, not merely busy or locked."""
+    if "no such table" in str(error):  # its tables were dropped: as good as empty
+        return True
     code = getattr(error, "sqlite_errorcode", None)
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     return any(s in str(error) for s in ("malformed", "not a database"))
+
+
+def _full(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return (code & 0xFF == sqlite3.SQLITE_FULL) if code is not None else "disk is full" in str(error)
 
 
 def read_record(path: Path, run_id: str | None = None) -> RunRecord:
@@ -96,34 +109,90 @@ class RunStore:
     def __init__(self, root: Path | str = "runs"):
         self.root = Path(root).expanduser().resolve()
         try:
+            str(self.root).encode("utf-8")  # every record names its files: they must be text
+        except UnicodeEncodeError:
+            raise InputError(f"the runs folder's name is not UTF-8 text: {ascii(str(self.root))}; "
+                             f"choose a folder whose name is") from None
+        try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / f".probe-{secrets.token_hex(4)}"
             probe.touch()
             probe.unlink()
         except OSError as e:
-            raise InputError(f"output folder is not writable: {self.root} ({e.strerror})") from None
+            raise out_of_space(e, self.root) or InputError(
+                f"output folder is not writable: {self.root} ({e.strerror})") from None
         self.index = self.root / "index.sqlite"
-        try:
-            with closing(self._db()) as db:
-                migrate(db)
-                check = db.execute("PRAGMA quick_check").fetchone()
-                if not check or check[0] != "ok":
-                    raise sqlite3.DatabaseError(f"database disk image is malformed: {check and check[0]}")
-        except sqlite3.DatabaseError as e:
-            if not _damaged(e):
-                raise
-            self.rebuild_index(str(e))
+        with self._index_lock():
+            missing = not self._usable()
+            try:
+                with closing(self._db()) as db:
+                    migrate(db)
+                    check = db.execute("PRAGMA quick_check").fetchone()
+                    if not check or check[0] != "ok":
+                        raise sqlite3.DatabaseError(f"database disk image is malformed: {check and check[0]}")
+            except sqlite3.DatabaseError as e:
+                if not _damaged(e):
+                    raise
+                self._rebuild(str(e))
+                return
+            if missing and any(self.root.glob("*/run.json")):
+                self._rebuild("it is missing or empty")
 
     def _db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.index, timeout=30)
 
+    @contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        """Held (across threads and processes) while the index is created, checked or rebuilt, so
+        no one takes an index being made for an empty one, nor rebuilds it twice."""
+        import fcntl
+        try:
+            f = open(self.root / "index.sqlite.lock", "a")
+        except OSError as e:
+            raise out_of_space(e, self.root) or InputError(
+                f"output folder is not writable: {self.root} ({e.strerror})") from None
+        with f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def _usable(self) -> bool:
+        """Whether the index file is there with something in it; a folder in its place is moved aside
+        (as index.sqlite.folder-XXXX, nothing in it deleted) with a one-line warning."""
+        try:
+            info = os.stat(self.index)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(info.st_mode):
+            aside = self.index.with_name(f"index.sqlite.folder-{secrets.token_hex(3)}")
+            log.warning("run index %s is a folder, not a file; moved it to %s and rebuilding the index",
+                        self.index, aside.name)
+            os.replace(self.index, aside)
+            return False
+        return info.st_size > 0
+
+    def _sound(self) -> bool:
+        """Whether the index answers (re-checked under the lock: another may have rebuilt it)."""
+        if not self._usable():
+            return False
+        try:
+            with closing(self._db()) as db:
+                db.execute("SELECT count(*) FROM runs").fetchone()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+
     def rebuild_index(self, reason: str = "") -> int:
         """Set the index aside (as index.sqlite.damaged) and make it again from every run.json; a
         damaged run.json is left out with a one-line warning naming it. Returns the runs indexed."""
+        with self._index_lock():
+            return self._rebuild(reason)
+
+    def _rebuild(self, reason: str = "") -> int:
         if reason:
-            log.warning("run index %s is damaged (%s); rebuilding it from the run.json files", self.index, reason)
-        if self.index.exists():
+            log.warning("run index %s is unusable (%s); rebuilding it from the run.json files", self.index, reason)
+        if self.index.is_file() and self.index.stat().st_size:
             os.replace(self.index, self.index.with_name("index.sqlite.damaged"))
+        self.index.unlink(missing_ok=True)
         for suffix in ("-journal", "-wal", "-shm"):
             self.index.with_name(self.index.name + suffix).unlink(missing_ok=True)
         count = 0
@@ -154,15 +223,24 @@ class RunStore:
                    "ON CONFLICT(run_id) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _UPDATED), row)
 
     def _with_index(self, work):
-        """`work(db)` in a transaction; an index found damaged meanwhile is rebuilt, then it is retried."""
+        """`work(db)` in a transaction; an index found missing, emptied or damaged meanwhile is
+        rebuilt, then it is retried. A full disk is OutOfSpace."""
         for attempt in (0, 1):
             try:
+                if not self._usable():
+                    with self._index_lock():
+                        if not self._usable():
+                            self._rebuild("it is missing or empty")
                 with closing(self._db()) as db, db:
                     return work(db)
             except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.OperationalError) and _full(e):
+                    raise OutOfSpace(self.root, str(e)) from None
                 if attempt or not _damaged(e):
                     raise
-                self.rebuild_index(str(e))
+                with self._index_lock():
+                    if not self._sound():
+                        self._rebuild(str(e))
 
     def new_id(self) -> str:
         return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -180,6 +258,26 @@ class RunStore:
         if owner and not (folder / _OWNER_FILE).is_file():
             atomic_write_bytes(folder / _OWNER_FILE, owner.encode())
         self._with_index(lambda db: self._put(db, record, owner))
+
+    @contextmanager
+    def lock(self, run_id: str, new: bool = True) -> Iterator[None]:
+        """Hold run `run_id` for as long as it is driven; InputError "run X is already running" when
+        another process (or another call here) holds it. The OS drops the lock if the holder dies.
+        `new`: the run may be new (its folder is made); else it must exist."""
+        import fcntl
+        folder = self.run_dir(run_id)
+        if not new and not (folder / "run.json").is_file():
+            raise InputError(f"no run {run_id!r} in {self.root}")
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / _LOCK_FILE, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise InputError(f"run {run_id} is already running") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def load(self, run_id: str) -> RunRecord:
         path = self.run_dir(run_id) / "run.json"

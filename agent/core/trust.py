@@ -16,8 +16,10 @@ may name any registered back end, except that
 
 Keys are bound to their services whoever the caller is (`llm_key_for`): OPENAI_API_KEY goes only
 to api.openai.com or to OPENAI_BASE_URL when the operator set it (as the SDK does);
-OPENAI_COMPATIBLE_API_KEY to other servers; and no key at all over plain http to a host that is
-not loopback.
+OPENAI_COMPATIBLE_API_KEY only to the servers the operator named for it in
+OPENAI_COMPATIBLE_BASE_URL (comma-separated; a server matches as in the allowed list); and no key at
+all over plain http to a host that is not loopback. Error text a server sends back passes `redact`:
+no fragment of a key is shown, stored or stamped into a file.
 
 Files: every file a surface serves or reads for a caller goes through `contained` (its real path,
 links followed, inside the folders it belongs to). Callers: MCP clients over HTTP are named by the
@@ -38,6 +40,7 @@ from agent.core.errors import ConfigError, InputError
 ALLOWED_URLS_VAR = "ATELIER_ALLOWED_LLM_URLS"
 LOOPBACK_VAR = "ATELIER_ALLOW_LOOPBACK_LLM"
 COMPATIBLE_KEY_VAR = "OPENAI_COMPATIBLE_API_KEY"
+COMPATIBLE_URL_VAR = "OPENAI_COMPATIBLE_BASE_URL"  # the server(s) that key is for
 OPENAI_HOST = "api.openai.com"
 MCP_TOKENS_VAR = "ATELIER_MCP_TOKENS"
 MIN_TOKEN_CHARS = 16  # a bearer token is a password: short ones can be guessed
@@ -153,6 +156,10 @@ def llm_key_for(base_url: str) -> tuple[str | None, str]:
     key = os.environ.get(COMPATIBLE_KEY_VAR)
     if not key:
         return None, f"no {COMPATIBLE_KEY_VAR} is set"
+    named = [u.strip() for u in os.environ.get(COMPATIBLE_URL_VAR, "").split(",") if u.strip()]
+    if not any(_same_server(parts, server_url(u, what=COMPATIBLE_URL_VAR)) for u in named):
+        return None, (f"{COMPATIBLE_KEY_VAR} goes only to the server(s) in {COMPATIBLE_URL_VAR}"
+                      + ("" if named else ", which is not set"))
     if parts.scheme != "https" and not is_loopback(parts.hostname):
         return None, f"{COMPATIBLE_KEY_VAR} is never sent over plain http to {parts.hostname}"
     return key, COMPATIBLE_KEY_VAR
@@ -167,6 +174,31 @@ def _same_server(a: SplitResult, b: SplitResult) -> bool:
         return False
     pa, pb = a.path.rstrip("/"), b.path.rstrip("/")
     return pa == pb or pa.startswith(pb + "/")
+
+
+# ---- secrets -------------------------------------------------------------------------------------
+_WORD = re.compile(r"[A-Za-z0-9_\-+/=.*\u2026]{4,}")  # a key, or what a server echoes of one ("sk-ab...wxyz")
+_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}")
+MIN_FRAGMENT = 4  # characters of a key that are too many to show
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """`text` with no fragment of any of `secrets`: a word that holds a piece of one (MIN_FRAGMENT
+    characters or more, between the dots or stars a server masks the rest with) becomes "***", so
+    "Incorrect API key provided: sk-proj-ab*********wxyz" keeps neither end; anything shaped like an
+    OpenAI key goes too. Over-redacting a word is cheap; a leaked end of a key is not."""
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "***")
+        if len(secret) < 2 * MIN_FRAGMENT:
+            continue
+
+        def hide(match: re.Match, secret: str = secret) -> str:
+            pieces = re.split(r"[.*\u2026]+", match.group(0))
+            return "***" if any(len(p) >= MIN_FRAGMENT and p in secret for p in pieces) else match.group(0)
+        text = _WORD.sub(hide, text)
+    return _KEYLIKE.sub("sk-***", text)
 
 
 # ---- files ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.core.errors import InputError, MalformedOutput, ServiceError  # noqa: F401 (MalformedOutput re-exported)
 from agent.core.protocols import ToolResult
+from agent.core.trust import redact  # noqa: F401 (servers echo keys back: never pass a fragment on)
 
 # Anthropic refuses images over 5 MB of base64 and OpenAI over 20 MB; a budget under both (base64
 # grows data by 4/3) means one encoder serves every provider.
@@ -104,13 +105,6 @@ def error_text(body: object) -> str:
     return _clip(str(body), 300) if body else "no details"
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """`text` without the given secrets or anything shaped like an API key (servers echo keys back,
-    e.g. OpenAI's "Incorrect API key provided: sk-...")."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return re.sub(r"\bsk-[A-Za-z0-9_\-*]{6,}", "sk-***", text)
 
 
 def _shrink(data: bytes) -> bytes:

@@ -18,8 +18,8 @@ import json
 import traceback
 
 from agent.run.context import RunContext
-from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed, Ended, StopRun, Stopped,
-                               TooManyErrors, Unverified)
+from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed, Ended, OutOfSpace, StopRun,
+                               Stopped, TooManyErrors, Unverified)
 from agent.core.plans import LayoutPolicy, Planner
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
@@ -30,6 +30,10 @@ MAX_ERRORS_IN_A_ROW = 3
 CRITIC_FAILURES = 2  # critiques that all failed, with none ever succeeding: the critic is down
 STATUS = {Approved: "approved", BudgetSpent: "budget_spent", Stopped: "stopped", Ended: "ended",
           TooManyErrors: "failed", Unverified: "unverified", CriticFailed: "failed"}
+
+
+def _reason(error: AtelierError) -> str:
+    return OutOfSpace.reason if isinstance(error, OutOfSpace) else "error"
 
 
 class Director:
@@ -66,14 +70,20 @@ class Director:
             if isinstance(stop, (Approved, BudgetSpent, Unverified)):
                 self.present(money_left=not str(stop).startswith("money budget"))
         except AtelierError as e:
-            r.status, r.stop_reason, r.error = "failed", "error", str(e)
+            r.status, r.stop_reason, r.error = "failed", _reason(e), str(e)
         except Exception as e:  # a bug: the user gets one line, the traceback goes to the run folder
-            (self.ctx.out_dir / "error.log").write_text(traceback.format_exc())
             r.status, r.stop_reason = "failed", "error"
             r.error = f"internal error {type(e).__name__}: {e} (traceback in {self.ctx.out_dir / 'error.log'})"
+            try:
+                (self.ctx.out_dir / "error.log").write_text(traceback.format_exc())
+            except OSError:
+                r.error = f"internal error {type(e).__name__}: {e}"
         finally:
             r.messages = [m.model_dump(mode="json") for m in self.messages]
-            self.ctx.save()
+            try:
+                self.ctx.save()
+            except OutOfSpace as e:  # run.json keeps its last step; the run can be resumed from it
+                r.status, r.stop_reason, r.error = "failed", OutOfSpace.reason, str(e)
             self.ctx.emit("run_finished", r.stop_reason, summary=r.summary())
         return r
 

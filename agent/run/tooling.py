@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.core.errors import AtelierError, ConfigError, StopRun
+from agent.core.errors import AtelierError, ConfigError, OutOfSpace, StopRun
 from agent.core.protocols import ImagePart, TextPart, ToolCall, ToolResult, ToolSpec
 
 
@@ -50,8 +50,8 @@ class Tool:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}"
                                  for err in e.errors())
             return _error(call, f"bad arguments for {self.name}: {problems}")
-        except ConfigError:
-            raise  # weights absent, unknown model, key unset: no retry or re-plan can fix it; the run fails
+        except (ConfigError, OutOfSpace):
+            raise  # weights absent, unknown model, key unset, disk full: no retry or re-plan can fix it; the run fails
         except AtelierError as e:  # bad arguments, a service's transient trouble: the LLM can try again
             return _error(call, f"{self.name} failed: {e}")
         content = [TextPart(text=reply.text)] + [ImagePart(path=p) for p in reply.images]

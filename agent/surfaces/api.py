@@ -54,6 +54,7 @@ class Studio:
         self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event
         self.store = RunStore(runs_dir)
         self._stops: dict[str, threading.Event] = {}
+        self._stopping = False  # stop_all() was called: a run starting now stops at its first step
 
     # ---- running -------------------------------------------------------------------------------
     def prepare(self, brief: str | Brief, run_id: str | None = None, **fields) -> RunRecord:
@@ -114,7 +115,13 @@ class Studio:
         return self._drive(record, None, on_event, "")
 
     def _drive(self, record: RunRecord, review, on_event, owner: str) -> Result:
+        with self.store.lock(record.run_id):  # "run X is already running" for a second driver
+            return self._drive_held(record, review, on_event, owner)
+
+    def _drive_held(self, record: RunRecord, review, on_event, owner: str) -> Result:
         stop = self._stops.setdefault(record.run_id, threading.Event())
+        if self._stopping:
+            stop.set()
         sinks = [s for s in (self.on_event, on_event) if s]
         if record.video_model and self.video_model and record.video_model != self.video_model:
             raise InputError(f"run {record.run_id} makes clips with {record.video_model}, not {self.video_model}: "
@@ -157,6 +164,12 @@ class Studio:
             return True
         return False
 
+    def stop_all(self) -> None:
+        """Ask every run in flight here, and any about to start, to stop after its current step."""
+        self._stopping = True
+        for event in list(self._stops.values()):
+            event.set()
+
     # ---- steering after a run ----------------------------------------------------------------
     def iterate(self, run_id: str, attempt: int, prompt: str, *, box: tuple[int, int, int, int] | None = None,
                 mask: Path | None = None, instruction: str = "", strength: float = 0.75,
@@ -164,14 +177,18 @@ class Studio:
         """Edit a chosen attempt of a run (by instruction, region or painted mask) and judge the result;
         the new attempt joins the same run, so history and best are kept together."""
         from tools.edit_image import edit_attempt
-        record = self.store.load(run_id)
-        record.brief.budget.max_iterations = max(record.brief.budget.max_iterations, record.iterations + 1)
-        ctx = RunContext(record, self.store, video_model=self.video_model, on_event=on_event or self.on_event)
-        edit_attempt(ctx, attempt, prompt, box=box, mask=mask, instruction=instruction,
-                           strength=strength, seed=seed)
-        record.status = "approved" if record.approved else record.status
-        ctx.save()
-        return Result(record)
+        with self.store.lock(run_id, new=False):
+            record = self.store.load(run_id)
+            record.brief.budget.max_iterations = max(record.brief.budget.max_iterations, record.iterations + 1)
+            ctx = RunContext(record, self.store, video_model=self.video_model, on_event=on_event or self.on_event)
+            try:
+                edit_attempt(ctx, attempt, prompt, box=box, mask=mask, instruction=instruction,
+                             strength=strength, seed=seed)
+            except ValidationError as e:  # e.g. a prompt over its limit (agent.core.limits)
+                raise InputError(one_line(e, "edit")) from None
+            record.status = "approved" if record.approved else record.status
+            ctx.save()
+            return Result(record)
 
     def history(self, limit: int = 50, owner: str | None = None) -> list[dict]:
         return self.store.history(limit, owner)

@@ -15,6 +15,7 @@ ended before the kill, its line is written without running anything); a folder w
 holds nothing recorded and is started afresh."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -29,8 +30,9 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator)
 
+from agent.core import limits
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
-from agent.core.errors import AtelierError, InputError
+from agent.core.errors import AtelierError, InputError, OutOfSpace, out_of_space
 from agent.core.types import MAX_BRIEF_CHARS, Brief, Budget, RunRecord, SceneSpec, existing_files
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -77,18 +79,22 @@ class BriefEntry(BaseModel):
     @field_validator("reference_images", "mask", mode="before")
     @classmethod
     def _relative_to_file(cls, value, info: ValidationInfo):
-        """Paths in the file are relative to the file's folder."""
-        base = (info.context or {}).get("base")
+        """Paths in the file are relative to the file's folder, and must stay inside it (links
+        followed) or inside a folder the operator allowed (`atelier brief --files DIR`): a brief file
+        may come from anyone, and must not make Atelier read the operator's other files."""
+        context = info.context or {}
+        base = context.get("base")
         if base is None or value is None:
             return value
+        roots = [base, *context.get("files", ())]
         if isinstance(value, list):
-            return [Path(base) / Path(v).expanduser() if isinstance(v, str) else v for v in value]
-        return Path(base) / Path(value).expanduser() if isinstance(value, str) else value
+            return [_inside(v, base, roots) if isinstance(v, str) else v for v in value]
+        return _inside(value, base, roots) if isinstance(value, str) else value
 
     @field_validator("reference_images", "mask")
     @classmethod
     def _exists(cls, value):
-        return existing_files(value)
+        return existing_files(limits.items("reference_images", value) if isinstance(value, list) else value)
 
     @field_validator("brief")
     @classmethod
@@ -108,6 +114,18 @@ class BriefEntry(BaseModel):
                      candidates=self.variants, rewrite=self.rewrite)
 
 
+def _inside(name: str, base: Path, roots: list[Path]) -> Path:
+    from agent.core.trust import contained
+    path = Path(base) / Path(name).expanduser()  # an absolute path stays absolute, then must be inside
+    try:
+        return contained(path, roots, what="reference image")
+    except InputError:
+        if not path.exists():
+            raise ValueError(f"reference image not found: {name}") from None
+        raise ValueError(f"{name} is outside the brief file's folder; only files in that folder (or in a "
+                         f"folder allowed with --files DIR) can be read") from None
+
+
 class BriefFileError(InputError):
     """Every problem of a brief file, one per line."""
 
@@ -122,6 +140,10 @@ def read_entries(path: Path) -> list[Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"brief file not found: {path}")
+    try:
+        limits.file_size("the file", path.stat().st_size)
+    except ValueError as e:
+        raise BriefFileError(path, [str(e)]) from None
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -156,11 +178,16 @@ def read_entries(path: Path) -> list[Any]:
     return data
 
 
-def load_briefs(path: Path | str, defaults: dict[str, str] | None = None) -> list[BriefEntry]:
+def load_briefs(path: Path | str, defaults: dict[str, str] | None = None,
+                files: Iterable[Path | str] = ()) -> list[BriefEntry]:
     """Read and validate a whole brief file; raise BriefFileError listing every problem with its
-    entry and field (`entry 3 (id 'x'), field 'spec.include.0.count': ...`)."""
+    entry and field (`entry 3 (id 'x'), field 'spec.include.0.count': ...`). Its reference images
+    and masks must lie in its folder or in one of `files` (the operator's --files folders)."""
     path = Path(path).expanduser().resolve()
     raw = read_entries(path)
+    if len(raw) > limits.BRIEF_FILE_ENTRIES:
+        raise BriefFileError(path, [f"the file holds {len(raw):,} briefs; the limit is {limits.BRIEF_FILE_ENTRIES:,}"])
+    context = {"base": path.parent, "files": [Path(f).expanduser().resolve() for f in files]}
     entries, problems, seen = [], [], {}
     for n, item in enumerate(raw, 1):
         ident = item.get("id") if isinstance(item, dict) else None
@@ -169,7 +196,7 @@ def load_briefs(path: Path | str, defaults: dict[str, str] | None = None) -> lis
             problems.append(f"{where}: expected a mapping with 'id' and 'brief', got {type(item).__name__}")
             continue
         try:
-            entry = BriefEntry.model_validate(item, context={"base": path.parent})
+            entry = BriefEntry.model_validate(item, context=context)
         except ValidationError as e:
             problems.extend(_field_problems(where, e))
             continue
@@ -268,12 +295,16 @@ class SummaryLog:
     def append(self, line: dict) -> None:
         data = (json.dumps(line) + "\n").encode()
         with self.lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    if os.write(fd, data) != len(data):  # the disk filled up mid-line: a torn line, cut next time
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise out_of_space(e, self.path.parent) or e
             self.lines[line["id"]] = line
 
     def drop(self, ids: set[str]) -> None:
@@ -339,7 +370,8 @@ def run_job(job: dict, on_event: Callable | None = None,
         from agent.core.errors import one_line
         result_record = _failed(runs, run_id, brief, job, one_line(e, "brief"))
     except AtelierError as e:
-        result_record = _failed(runs, run_id, brief, job, str(e))
+        result_record = _failed(runs, run_id, brief, job, str(e),
+                                OutOfSpace.reason if isinstance(e, OutOfSpace) else "error")
     except Exception as e:  # a bug must not take the batch down; the line says what happened
         result_record = _failed(runs, run_id, brief, job, f"internal error {type(e).__name__}: {e}")
     line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text)}
@@ -393,9 +425,12 @@ def _existing(studio, run_id: str, brief: Brief) -> RunRecord | None:
     return record if record.brief.text == brief.text else None
 
 
-def _failed(runs: Path, run_id: str, brief: Brief, job: dict, error: str) -> RunRecord:
+def _failed(runs: Path, run_id: str, brief: Brief, job: dict, error: str, reason: str = "error") -> RunRecord:
     record = RunRecord(run_id=run_id, brief=brief, llm=job["llm"], image_model=job["image_model"],
-                       video_model=job.get("video_model"), critic=job["critic"], mode=job["mode"], status="failed", stop_reason="error", error=error)
+                       video_model=job.get("video_model"), critic=job["critic"], mode=job["mode"], status="failed",
+                       stop_reason=reason, error=error)
+    if reason == OutOfSpace.reason:
+        return record  # nothing to record it in; the brief runs again next time
     try:
         from agent.core.records import RunStore
         RunStore(runs).save(record, owner="batch")
@@ -493,20 +528,22 @@ class BatchResult(BaseModel):
     pending: list[str] = Field(default_factory=list, description="ids not run (batch budget spent or interrupted)")
     stop_reason: str = ""
     report: Path | None = None
+    error: str | None = Field(None, description="why the batch could not go on (the disk is full): one line")
 
 
 def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int = 2,
               executor: Literal["local", "ray"] = "local", max_seconds: float | None = None,
               max_cost: float | None = None, defaults: dict[str, str] | None = None,
               retry_failed: bool = False, ray_address: str | None = None, gpus_per_brief: float = 0.0,
-              progress: bool | None = None, console=None) -> BatchResult:
-    """Run every brief of FILE not yet finished in OUT; see the module's docstring."""
+              progress: bool | None = None, console=None, files: Iterable[Path | str] = ()) -> BatchResult:
+    """Run every brief of FILE not yet finished in OUT; see the module's docstring. `files`: folders
+    besides the brief file's own that its reference images may come from."""
     if concurrency < 1 or concurrency > 256:
         raise InputError(f"--concurrency must be between 1 and 256, not {concurrency}")
     if max_seconds is not None and max_seconds <= 0 or max_cost is not None and max_cost < 0:
         raise InputError("the batch budget (--max-seconds, --max-cost) must be positive")
     defaults = {k: v for k, v in (defaults or {}).items() if v}
-    entries = load_briefs(file, defaults)
+    entries = load_briefs(file, defaults, files)
     out = Path(out).expanduser().resolve()
     try:
         (out / RUNS).mkdir(parents=True, exist_ok=True)
@@ -572,7 +609,7 @@ def _run(entries, out, concurrency, executor_name, max_seconds, max_cost, defaul
 
     executor = None
     inflight: dict[Future, str] = {}
-    interrupted = False
+    interrupted, error = False, None
     with progress:
         try:
             if todo:
@@ -604,7 +641,13 @@ def _run(entries, out, concurrency, executor_name, max_seconds, max_cost, defaul
                             run_id=brief_id, brief=entry.to_brief(), status="failed", stop_reason="error",
                             error=f"worker lost: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                         ).summary()}
-                    log.append(line)
+                    if line.get("stop_reason") == OutOfSpace.reason:  # not finished: it runs again next time
+                        stop_reason = error = line.get("error") or OutOfSpace(out / RUNS).args[0]
+                    else:
+                        try:
+                            log.append(line)
+                        except OutOfSpace as e:
+                            stop_reason = error = str(e)
                     spent_now += float(line.get("cost_usd") or 0)
                     progress.remove_task(rows.pop(brief_id))
                     progress.advance(overall)
@@ -626,12 +669,15 @@ def _run(entries, out, concurrency, executor_name, max_seconds, max_cost, defaul
     order = {e.id: n for n, e in enumerate(entries)}
     lines = sorted((l for i, l in log.lines.items() if i in order), key=lambda l: order[l["id"]])
     from agent.surfaces.report import write_report
-    report = write_report(out, entries, log.lines)
+    try:
+        report = write_report(out, entries, log.lines)
+    except OutOfSpace as e:  # the old report (if any) is kept
+        report, error = None, error or str(e)
     pending = [e.id for e in entries if not _finished(e, log.lines.get(e.id), out / RUNS)]
     if interrupted:
         raise KeyboardInterrupt
     return BatchResult(lines=lines, failed=[l["id"] for l in lines if l.get("status") == "failed"],
-                       pending=pending, stop_reason=stop_reason, report=report)
+                       pending=pending, stop_reason=stop_reason, report=report, error=error)
 
 
 def _warm(entries, todo, defaults, executor_name) -> None:

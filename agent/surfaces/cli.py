@@ -72,36 +72,41 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID"),
         as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
     """Turn a brief into an approved image (or, with --video-model and a brief about motion, a clip)."""
-    from agent.surfaces.api import Studio
-
     if mode not in ("agent", "loop"):
         fail(f"--mode must be agent or loop, not {mode!r}")
     if rewrite == "review" and not sys.stdin.isatty():
         fail("--rewrite review needs a terminal to ask you; use auto or off")
-    try:
-        studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
-                        video_format=video_format,
-                        mode=mode, runs_dir=out, edits=not no_edits, on_event=progress)
-        if resume:
-            if brief:
-                fail("give either a brief or --resume RUN_ID, not both")
-            result = studio.resume(resume)
-        else:
-            if brief is None:
-                fail("missing brief: atelier run \"two red circles left of a blue square\"")
-            budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
-            result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
-                                review=review_in_terminal if rewrite == "review" else None)
-    except AtelierError as e:  # refused before the run started: nothing was made
-        if as_json:
-            print(json.dumps({"run_id": None, "approved": False, "iterations": 0, "status": "failed",
-                              "error": str(e), "best": None, "attempts": []}))
-        fail(str(e))
+    from agent.surfaces.api import Studio
+    from agent.surfaces.interrupts import Interrupts
+    with Interrupts() as interrupts:  # Ctrl-C stops the run after its current step, its record saved
+        try:
+            studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
+                            video_format=video_format,
+                            mode=mode, runs_dir=out, edits=not no_edits, on_event=progress)
+            interrupts.watch(studio)
+            if resume:
+                if brief:
+                    fail("give either a brief or --resume RUN_ID, not both")
+                result = studio.resume(resume)
+            else:
+                if brief is None:
+                    fail("missing brief: atelier run \"two red circles left of a blue square\"")
+                budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
+                result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
+                                    review=review_in_terminal if rewrite == "review" else None)
+        except AtelierError as e:  # refused before the run started: nothing was made
+            if as_json:
+                print(json.dumps({"run_id": None, "approved": False, "iterations": 0, "status": "failed",
+                                  "error": str(e), "best": None, "attempts": []}))
+            fail(str(e))
     summary = result.summary()
     if as_json:
         print(json.dumps(summary))
     else:
         show(summary)
+    if result.status == "stopped" and interrupts.interrupted:
+        fail(f"interrupted: run {result.run_id} stopped after {len(result.attempts)} attempt(s), all saved; "
+             f"continue it with atelier run --resume {result.run_id} --out {out}", 130)
     if result.status in ("failed", "unverified"):
         fail(result.error or f"the run ended {result.status}", 1)
 
@@ -142,7 +147,9 @@ def brief_batch(
         mode: str = typer.Option("agent", help="default mode: agent or loop"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: RAY_ADDRESS or auto)"),
-        gpus_per_brief: float = typer.Option(0.0, "--gpus-per-brief", help="GPUs each Ray worker holds")):
+        gpus_per_brief: float = typer.Option(0.0, "--gpus-per-brief", help="GPUs each Ray worker holds"),
+        files: Optional[list[Path]] = typer.Option(None, "--files", help="a folder the briefs' reference images "
+                                                   "may come from, besides the brief file's own (repeat)")):
     """Run a file of briefs; the same command again resumes where it stopped."""
     from agent.surfaces.batch import run_batch
 
@@ -153,7 +160,7 @@ def brief_batch(
     try:
         result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
-                           gpus_per_brief=gpus_per_brief, console=err,
+                           gpus_per_brief=gpus_per_brief, console=err, files=files or (),
                            defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode,
                                      **({"video_model": video_model} if video_model else {})})
     except KeyboardInterrupt:
@@ -178,6 +185,8 @@ def brief_batch(
             best = (line.get("best") or {}).get("path", "-")
             print(f"{line['id']}\t{state}\t{len(line['attempts'])} attempts\t{best}")
     sys.stdout.flush()
+    if result.error:  # the batch could not go on (a full disk): what finished is kept, the rest runs next time
+        fail(result.error, 1)
     if result.failed:
         errors = "; ".join(f"{i}: {next(l['error'] for l in result.lines if l['id'] == i)}" for i in result.failed)
         fail(f"{len(result.failed)} brief(s) failed: {errors}", 1)

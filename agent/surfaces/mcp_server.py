@@ -27,10 +27,10 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
-from agent.core.errors import AtelierError, InputError, StopRun
+from agent.core.errors import AtelierError, InputError, StopRun, one_line
 from agent.core.types import SceneSpec
 from agent.surfaces.mcp_callers import DEFAULT, CallerRuns, auth_options, caller, identify
 
@@ -125,6 +125,8 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
                 return fn(*args, **kwargs)
             except (ToolError, AtelierError, StopRun) as e:
                 raise ToolError(_one_line(scrub_paths(str(e)))) from None
+            except ValidationError as e:  # a field over its limit (agent.core.limits), a bad value
+                raise ToolError(_one_line(scrub_paths(one_line(e, "input")))) from None
             except Exception as e:
                 log.exception("MCP tool %s failed", fn.__name__)
                 raise ToolError(f"internal error ({type(e).__name__}: {_one_line(scrub_paths(str(e)))}); "

@@ -30,9 +30,10 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-import gradio as gr
-
 from agent.surfaces import ui_support as ui
+
+ui.listen_address(None, None)  # gradio reads GRADIO_SERVER_PORT as it is imported: a bad one is one line
+import gradio as gr  # noqa: E402
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM, EXAMPLE_BRIEFS
 from agent.core.errors import AtelierError, StopRun
 

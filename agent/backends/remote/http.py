@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from agent.core.errors import ConfigError, ServiceError
+from agent.core.trust import redact  # noqa: F401 (services echo keys back: never pass a fragment on)
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,6 @@ def api_key(var: str, explicit: str | None, service: str) -> str:
     return key
 
 
-def redact(text: str, *secrets: str | None) -> str:
-    """Services sometimes echo the key (or part of it) back in an error; never pass that on."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-            if len(secret) > 12:  # "Incorrect API key provided: sk-abc...wxyz" style echoes
-                text = text.replace(secret[-6:], "***")
-    return text
 
 
 def is_policy(text: str) -> bool:
