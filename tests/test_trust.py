@@ -56,7 +56,8 @@ def listener():
 def operator_key(monkeypatch):
     from agent.core import registry
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    for var in ("ATELIER_ALLOWED_LLM_URLS", "ATELIER_ALLOW_LOOPBACK_LLM", "OPENAI_COMPATIBLE_API_KEY"):
+    for var in ("ATELIER_ALLOWED_LLM_URLS", "ATELIER_ALLOW_LOOPBACK_LLM", "OPENAI_COMPATIBLE_API_KEY",
+                "OPENAI_COMPATIBLE_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     registry.resolve.cache_clear()
     yield
@@ -86,6 +87,9 @@ def test_the_openai_key_never_goes_to_a_compatible_server(listener, monkeypatch)
     assert listener.seen and listener.seen[-1] == "Bearer not-needed"
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", "local-key")
     OpenAICompatibleLLM(f"m@{listener.url}", max_retries=0).structured("", "hi", Spec)
+    assert listener.seen[-1] == "Bearer not-needed"  # a key goes only to the server the operator named for it
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", listener.url)
+    OpenAICompatibleLLM(f"m@{listener.url}", max_retries=0).structured("", "hi", Spec)
     assert listener.seen[-1] == "Bearer local-key"
     _no_key(listener)
 
@@ -97,9 +101,13 @@ def test_which_key_goes_where(monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.corp/v1")  # the operator bound it, as the SDK does
     assert llm_key_for("https://gateway.corp/v1/") == (KEY, "OPENAI_API_KEY")
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", "compat")
-    assert llm_key_for("https://evil.example/v1") == ("compat", "OPENAI_COMPATIBLE_API_KEY")
+    assert llm_key_for("https://evil.example/v1")[0] is None  # not named for it
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", "https://models.corp/v1,http://localhost:11434/v1,http://10.0.0.5:8000/v1")
+    assert llm_key_for("https://models.corp/v1") == ("compat", "OPENAI_COMPATIBLE_API_KEY")
+    assert llm_key_for("https://evil.example/v1")[0] is None
     assert llm_key_for("http://10.0.0.5:8000/v1")[0] is None  # plain http to another host: no key
     assert llm_key_for("http://localhost:11434/v1")[0] == "compat"
+    assert llm_key_for("http://localhost:9999/v1")[0] is None  # another local port: not the one named
 
 
 # ---- the policy -------------------------------------------------------------------------------------
