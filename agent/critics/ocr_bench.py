@@ -45,12 +45,12 @@ def sample(size: int, family: str, background: str, rng: random.Random, nrng) ->
     word = rng.choice(WORDS)
     image = photographic(nrng) if background == "photo" else Image.new("RGB", (W, H), FLAT[background])
     font = _font(family, "bold", size)
-    x0, y0, x1, y1 = font.getbbox(word)
-    tw, th = x1 - x0 + size // 2, y1 - y0 + size // 2
-    if tw >= W - 8:
-        word = word.split()[0]
+    for _ in range(50):  # a word that fits the image at this size
         x0, y0, x1, y1 = font.getbbox(word)
-        tw, th = x1 - x0 + size // 2, y1 - y0 + size // 2
+        tw, th = x1 - x0 + size // 2 + 2 * max(1, size // 16), y1 - y0 + size // 2
+        if tw < W - 8:
+            break
+        word = rng.choice([w for w in WORDS if len(w) <= 5])
     x, y = rng.randint(4, max(4, W - tw - 4)), rng.randint(4, max(4, H - th - 4))
     # a photographic background gets an outline, as a designer would set it
     out, _ = typeset(image, word, (x, y, x + tw, y + th), family=family, size=size,
