@@ -109,7 +109,7 @@ class OfflinePlanner:
             return None
         # the words are typeset_text's job (words.py), not a region repaint's
         shapes = [f for f in v.findings if not f.message.startswith("text:")]
-        findings = [f for f in shapes if f.kind in REPAIRABLE]
+        findings = [f for f in shapes if f.kind in REPAIRABLE or _fixable_mark(f, v)]
         if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in shapes):
             return None
         if sum(a.source == best.index for a in state.attempts) >= MAX_EDITS_PER_SOURCE:
@@ -119,6 +119,10 @@ class OfflinePlanner:
             box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, "remove"
         elif f.kind == "color" and f.box and f.object is not None:
             box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "recolour"
+        elif f.kind == "artifact" and f.object is not None:  # a malformed shape: drawn again in its place
+            box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "redraw"
+        elif f.kind == "artifact":  # a patch, smear or speck clear of every shape: painted over
+            box, prompt, what = grow(f.box, width, height, by=0.1), REMOVE_PROMPT, "clean"
         elif f.kind == "missing" and f.object is not None and state.adds_by_inpainting:
             box = self.place_missing(state, best, f.object)
             if box is None:
@@ -161,6 +165,20 @@ class OfflinePlanner:
     def structured(self, system, prompt, schema, images=()):
         raise ConfigError("the offline planner answers no free-form questions: use critic:detector, "
                           "or an LLM back end for critic:vlm")
+
+
+def _fixable_mark(f, verdict: Verdict) -> bool:
+    """An artefact a region edit can fix: one malformed shape (redrawn in its box), or a mark that
+    touches no shape the critic saw (painted over with the background)."""
+    if f.kind != "artifact" or not f.box:
+        return False
+    if f.object is not None:
+        return True
+    return not any(d.box and _overlap(f.box, d.box) for d in verdict.detections)
+
+
+def _overlap(a, b) -> bool:
+    return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
 
 
 def _id() -> str:

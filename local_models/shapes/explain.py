@@ -44,6 +44,7 @@ class Mark:
 
     what: str
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 on the canvas
+    shape: object = None  # the detection it is about, when it is one malformed shape (it can be redrawn)
 
 
 def background_of(px: np.ndarray) -> tuple[np.ndarray, str, float]:
@@ -134,7 +135,7 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
         soft = _soft_outline(px, bg, np.array(d.mean), d.mask, others) if d.mean is not None else None
         why = malformed(d.kind, d.mask, soft, _purity(px, d.mask))
         if why:
-            marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask)))
+            marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask), d))
     for i, a in enumerate(shapes):
         near = ndimage.binary_dilation(a.mask, iterations=1)
         for b in shapes[i + 1:]:

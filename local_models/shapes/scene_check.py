@@ -147,7 +147,8 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                 break
     whole = next((r for r in items if r.kind == "whole"), None)
     if whole is not None and whole.id not in judged:
-        judged[whole.id] = _whole(whole, detections, px, scale, critic, findings, text_boxes)
+        owner = {id(d): k for k, ds in enumerate(mine) for d in ds}  # which asked object each shape is
+        judged[whole.id] = _whole(whole, detections, px, scale, critic, findings, text_boxes, owner)
     if (only := next((r for r in items if r.kind == "only"), None)) and only.id not in judged:
         judged[only.id] = only.judged("passed", "nothing else", None, critic)
     results = [judged.get(r.id, r) for r in items]
@@ -179,7 +180,8 @@ def _ok(results) -> bool:
     return all(r.status == "passed" for r in results if r.kind != "text")
 
 
-def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[Finding], text_boxes=()) -> Requirement:
+def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[Finding], text_boxes=(),
+           owner: dict | None = None) -> Requirement:
     if px is None:
         return req.judged("unchecked", "no picture to look at", None, critic)
     marks = explain(px, detections, text_boxes)
@@ -188,7 +190,9 @@ def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[
     sx, sy = scale
     boxes = [(round(m.box[0] * sx), round(m.box[1] * sy), round(m.box[2] * sx), round(m.box[3] * sy)) for m in marks]
     for m, box in zip(marks, boxes):
-        findings.append(Finding(kind="artifact", message=f"{m.what} at {list(box)}", box=box))
+        # a malformed shape names the asked object it stands for, so a planner can redraw it in place
+        obj = (owner or {}).get(id(m.shape)) if m.shape is not None else None
+        findings.append(Finding(kind="artifact", message=f"{m.what} at {list(box)}", box=box, object=obj))
     text = "; ".join(f"{m.what} at {list(b)}" for m, b in zip(marks, boxes))
     return req.judged("failed", text, _union(boxes), critic)
 
