@@ -94,6 +94,9 @@ def test_a_faint_block_and_a_seam():
     faint = tuple(round(0.6 * a + 0.4 * b) for a, b in zip(lav, beige))  # ~29 from lavender: not a blob
     ImageDraw.Draw(image).rectangle((28, 46, 50, 62), fill=faint)
     assert _kinds(image, FIRST) == {"faint"}
+    smudge = _image("gray", *CIRCLES, SQUARE)  # the model's smear under a shape: 18 off the canvas
+    ImageDraw.Draw(smudge).rectangle((40, 43, 58, 48), fill=(135, 112, 135))
+    assert _kinds(smudge, FIRST) == {"faint"}
     seam = _image("gray", *CIRCLES, SQUARE)
     ImageDraw.Draw(seam).line((32, 0, 32, 63), fill=world.BACKGROUNDS["beige"])
     assert _kinds(seam, FIRST) & {"patch", "malformed", "unexplained", "stray"}
@@ -135,6 +138,10 @@ def test_malformed_shapes_are_none_of_the_five():
     pentagon = Image.new("RGB", (256, 256), world.BACKGROUNDS["gray"])
     ImageDraw.Draw(pentagon).regular_polygon((128, 128, 50), 5, fill=world.COLORS["yellow"])
     assert _kinds(pentagon.resize((64, 64), Image.Resampling.BOX), _spec(("circle", 1, None, None))) == {"malformed"}
+    pinched = Image.new("RGB", (256, 256), world.BACKGROUNDS["beige"])  # sides dented between its corners
+    ImageDraw.Draw(pinched).polygon([(60, 60), (128, 76), (196, 60), (180, 128), (196, 196), (128, 180),
+                                     (60, 196), (76, 128)], fill=world.COLORS["blue"])
+    assert _kinds(pinched.resize((64, 64), Image.Resampling.BOX), _spec(("square", 1, None, None))) == {"malformed"}
     off = _image("gray", ("circle", "red", (20, 20, 40, 40)))
     ImageDraw.Draw(off).ellipse((20, 20, 39, 39), fill=(232, 85, 25))  # halfway between red and orange
     assert _kinds(off, _spec(("circle", 1, None, None))) == {"colour"}

@@ -9,7 +9,8 @@ does not grade the critic with itself. It explains the picture by synthesis:
    colour does not) and must be one world colour, clearly;
 3. each blob is fitted by re-drawing every kind with the world's own `draw_shape` in a box that
    is moved and stretched until the redrawn alpha matches the blob's; a blob is a shape only when
-   one kind fits it well and clearly better than the others;
+   one kind fits it well, clearly better than the others and than shapes the world never draws (an
+   oval, a pentagon...), and its outline follows the redrawn one (`judge_outline.py`);
 4. the whole canvas is re-rendered from what was found and compared with the image: anything
    left unexplained (a patch, a seam, a stray, a faint block) is a reason;
 5. the shapes are matched to the spec: exact counts (or at least, when asked), colours, every pair
@@ -30,6 +31,7 @@ from PIL import Image, ImageDraw
 
 from agent.core.captions import article as _article, noun
 from agent.core.types import SceneSpec
+from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch
 from local_models.shapes.world import BACKGROUNDS, CANVAS, COLORS, SHAPES, draw_shape, relation_holds
 
 SS = 4  # supersampling of the redrawn shapes, as world.render antialiases
@@ -48,13 +50,16 @@ FIT_MARGIN = {"star": 0.025, "other": 0.05}
 ASPECT = {"circle": (0.88, 1.14), "ring": (0.88, 1.14), "square": (0.88, 1.14), "oval": (0.4, 2.5)}
 EDGE_COVER = 3.0  # coverage summed along an outermost row or column: a shape cut by the edge (one that
 # only touches it, a circle's side or a star's point, covers a pixel or two)
+# how far (px) a blob's outline may stray from its redrawn kind's, away from corners (judge_outline.py)
+OUTLINE = {"square": 0.72, "ring": 0.7, "circle": 0.9, "triangle": 0.95, "star": 1.0}
+PINCH = 0.6  # px a square's side may sit inside its flanks
 DECOY_MARGIN = 0.02  # a shape the world has not must explain a blob this much better to call it malformed
 MIN_AREA = 28.0  # alpha-weighted pixels: the world's smallest shape (a 12 px star) covers ~50
 UNEXPLAINED_STRONG = 80.0  # re-render residual (with 1 px of slack): clearly not what was redrawn
 UNEXPLAINED_PIXELS = 4  # ... in a cluster this big is a visible mark (a stray stuck to a shape)
 UNEXPLAINED = 45.0  # a softer residual (not a blurred edge, which the slack absorbs) ...
 UNEXPLAINED_AREA = 10  # ... over this many pixels together
-FAINT = 14.0  # mean residual over a 6x6 window of bare canvas: a faint block or patch
+FAINT = 10.8  # mean residual over a 6x6 window of bare canvas: a faint block, patch or smear
 ROUGH = 16.0  # std of the bare canvas's colour: not a flat background
 
 
@@ -154,11 +159,6 @@ def _erode(mask: np.ndarray) -> np.ndarray:
 
 
 # ---- redrawing a shape ---------------------------------------------------------------------------
-# shapes the world never draws but the model sometimes does: a blob one of these redraws clearly better
-# than any world kind is malformed (an oval, a pentagon, a diamond, a triangle upside down)
-DECOYS = ("oval", "pentagon", "hexagon", "hexagon_flat", "diamond", "triangle_down")
-
-
 @lru_cache(maxsize=4096)  # the boxes one fit revisits; a few MB
 def _alpha(kind: str, box: tuple[float, float, float, float], window: tuple[int, int, int, int]) -> np.ndarray:
     """Coverage (0..1) of `kind` drawn by the world in `box`, over the canvas `window` (x0, y0, x1, y1)."""
@@ -166,24 +166,11 @@ def _alpha(kind: str, box: tuple[float, float, float, float], window: tuple[int,
     im = Image.new("L", ((wx1 - wx0) * SS, (wy1 - wy0) * SS), 0)
     shifted = (box[0] - wx0, box[1] - wy0, box[2] - wx0, box[3] - wy0)
     if kind in DECOYS:
-        _draw_decoy(ImageDraw.Draw(im), kind, [v * SS for v in shifted])
+        draw_decoy(ImageDraw.Draw(im), kind, [v * SS for v in shifted])
     else:
         draw_shape(ImageDraw.Draw(im), kind, shifted, 255, 0, SS)
     im = im.resize((wx1 - wx0, wy1 - wy0), Image.Resampling.BOX)
     return np.asarray(im, dtype=np.float64) / 255.0
-
-
-def _draw_decoy(draw: ImageDraw.ImageDraw, kind: str, box) -> None:
-    x0, y0, x1, y1 = box
-    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    if kind == "oval":
-        draw.ellipse((x0, y0, x1, y1), fill=255)
-    elif kind == "triangle_down":
-        draw.polygon([(x0, y0), (x1, y0), (cx, y1)], fill=255)
-    else:
-        sides, turn = {"pentagon": (5, -90), "hexagon": (6, -90), "hexagon_flat": (6, 0), "diamond": (4, -90)}[kind]
-        draw.polygon([(cx + rx * math.cos(math.radians(turn + k * 360 / sides)),
-                       cy + ry * math.sin(math.radians(turn + k * 360 / sides))) for k in range(sides)], fill=255)
 
 
 def _start_box(kind: str, bbox) -> tuple[float, float, float, float]:
@@ -369,6 +356,12 @@ def _shape_of(alpha: np.ndarray, seen: Seen) -> tuple[str | None, str]:
         return None, f"is none of the five shapes {scores}"
     if best - second < FIT_MARGIN.get(kind, FIT_MARGIN["other"]):
         return None, f"is unclear between {kind} and {kind2} {scores}"
+    drawn = _alpha(kind, box, (0, 0, CANVAS, CANVAS))
+    off = deviation(kind, alpha, drawn, box)
+    if off > OUTLINE[kind]:
+        return None, f"has {_article(kind)} {kind}'s outline off by {off:.1f} px (pinched, lumpy or bent)"
+    if kind == "square" and (dent := pinch(alpha, drawn, box)) > PINCH:
+        return None, f"is a pinched square (a side dented {dent:.1f} px between its corners)"
     return kind, ""
 
 
