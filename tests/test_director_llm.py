@@ -39,7 +39,7 @@ def test_anthropic_director_full_run(tmp_path, monkeypatch):
     bodies = wire.bodies()[1:]  # the first derived the scene spec
     assert result.record.spec.include[0].cls == "lake"
     assert {t["name"] for t in bodies[0]["tools"]} == {"refine_prompt", "generate_image", "edit_image",
-                                                       "generate_video", "critique"}
+                                                       "generate_video", "critique", "typeset_text"}
     # the generated image went back to Claude inside the tool_result, as image content
     results = [b for b in bodies[2]["messages"][-1]["content"] if b["type"] == "tool_result"]
     assert results[0]["tool_use_id"] == "toolu_2"

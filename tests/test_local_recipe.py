@@ -33,7 +33,8 @@ def test_local_server_directs_and_judges_a_local_diffusers_model(tmp_path, monke
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     verdict = {"scores": {"prompt_adherence": 8, "quality": 8, "composition": 8}, "issues": [],
-               "answers": [{"id": 1, "answer": "yes", "observed": "one red apple"}]}
+               "answers": [{"id": 1, "answer": "yes", "observed": "one red apple"},
+                           {"id": 2, "answer": "no", "observed": "clean, no artefacts"}]}
     wire = Wire([
         chat_completion(tool_calls=[function_call("refine_prompt", {"prompt": "a red apple on a white table"}, id="c1")],
                         model="qwen3"),
