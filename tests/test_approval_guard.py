@@ -12,7 +12,9 @@ from agent.surfaces import approval_set
 GUARDS = {approval_set.HOLDOUT_SET: (34, 109), approval_set.DEFAULT_SET: (13, 123)}
 
 
-@pytest.mark.parametrize("name", list(GUARDS))
+@pytest.mark.parametrize("name", [approval_set.HOLDOUT_SET,
+                                  # the development set in CI's optional pass: the default run stays under 5 minutes
+                                  pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow)])
 def test_the_detector_holds_its_ground_on_images_labelled_by_eye(name):
     rows = approval_set.score("critic:detector", name=name)["rows"]
     wrong = [r for r in rows if not r["right"] and r["approved"]]
