@@ -135,3 +135,34 @@ def test_a_brief_nobody_can_check_stops_at_once_unverified(tmp_path):
     assert "could not check exactly 1 cat" in line["error"] and r.stderr.strip().splitlines()[-1].startswith("error:")
     assert [q["status"] for q in line["best"]["verdict"]["requirements"]] == ["unchecked"] * 3
     assert "NOT checked" in line["presentation"]
+
+
+class DownCritic:
+    """A critic whose service always fails (a VLM answering 400, or hanging until its deadline)."""
+
+    name = "critic:down"
+
+    def __init__(self, arg=None):
+        pass
+
+    def critique(self, artifact, brief_text, spec):
+        from agent.core.types import Verdict
+        return Verdict(critic=self.name, approved=False, error="openai: HTTP 400: invalid_request_error")
+
+
+def test_a_critic_that_fails_every_time_fails_the_run(tmp_path, monkeypatch):
+    from agent import Studio
+    from agent.critics import CRITICS
+    from tests import fakes
+
+    fake = fakes.installed(monkeypatch)
+    next(fake)  # the fakes registered, the registry's cache emptied
+    try:
+        monkeypatch.setitem(CRITICS, "down", "tests.test_checklist:DownCritic")
+        result = Studio(image_model="test:flat", critic="critic:down", runs_dir=tmp_path).run(
+            "a lake at dawn", seed=1, budget={"max_iterations": 4})
+        assert result.status == "failed" and not result.approved
+        assert len(result.attempts) == 2, "it stops at the second failed critique, not at the end of the budget"
+        assert "every critique failed" in result.error and "HTTP 400" in result.error
+    finally:
+        next(fake, None)  # and emptied again, so no fake outlives the test
