@@ -13,6 +13,7 @@ A response is a dict (a 200 JSON body), a `(status, body)` or `(status, body, he
 `httpx2.Response`. Builders below make the variations the recorded fixtures do not cover."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -152,3 +153,34 @@ def tiny_png(path: Path, color: tuple[int, int, int] = (200, 30, 30)) -> Path:
 
     Image.new("RGB", (16, 16), color).save(path)
     return path
+
+
+@contextlib.contextmanager
+def loopback_server(respond):
+    """A real HTTP server on 127.0.0.1 (a free port) for the length of the block: every POST is answered
+    by `respond(headers) -> (status, JSON body)`. Yields the server, with `.url` its /v1 base."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, reply = respond(self.headers)
+            body = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -251,37 +251,21 @@ def test_a_non_utf8_out_is_refused_before_the_run(tmp_path):
 def test_a_server_echoing_the_key_leaves_no_fragment_in_stderr_run_json_or_png(tmp_path, monkeypatch):
     """critic:vlm on a loopback server that answers 401 with the key's ends, as OpenAI does; the
     key goes there only because the operator named that server for it."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tests.llm_wire import loopback_server
     key = "sk-proj-" + "Q7f3kLm9Zx2Vb8Nw4Rt6Yp1Hs5Jd0Gc"
 
-    class Echo(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
-            body = json.dumps({"error": {"message": f"Incorrect API key provided: {sent[:10]}{'*' * 20}{sent[-4:]}.",
-                                         "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def refuse(headers):  # a server that echoes the key it was sent, as OpenAI's 401 does, in part
+        sent = headers.get("Authorization", "").removeprefix("Bearer ")
+        return 401, {"error": {"message": f"Incorrect API key provided: {sent[:10]}{'*' * 20}{sent[-4:]}.",
+                               "type": "invalid_request_error", "code": "invalid_api_key"}}
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", key)
-    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", url)
-    try:
+    with loopback_server(refuse) as server:
+        url = server.url
+        monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", key)
+        monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", url)
         r = runner.invoke(app, ["run", "a lake", "--image-model", "test:flat", "--critic",
                                 f"critic:vlm@openai-compatible:m@{url}", "--seed", "1", "--max-iterations", "2",
                                 "--out", str(tmp_path), "--json"])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert r.exit_code == 1 and "API key was refused (HTTP 401)" in r.stderr  # it really ran and was refused
     written = [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".sqlite"]
     for text in [r.stderr, r.stdout, *written]:

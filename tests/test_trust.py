@@ -16,6 +16,7 @@ import pytest
 from agent.core.errors import ConfigError
 from agent.core.trust import TrustPolicy, check_untrusted_spec, llm_key_for
 from tests import fakes
+from tests.llm_wire import loopback_server
 
 KEY = "sk-operator-secret-0123456789"
 REPLY = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
@@ -28,28 +29,13 @@ def listener():
     """A loopback OpenAI-compatible server that records every Authorization header it receives."""
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen.append(self.headers.get("Authorization", ""))
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps(REPLY).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(headers):
+        seen.append(headers.get("Authorization", ""))
+        return 200, REPLY
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.seen = seen
-    yield server
-    server.shutdown()
-    server.server_close()
+    with loopback_server(respond) as server:
+        server.seen = seen
+        yield server
 
 
 @pytest.fixture(autouse=True)
