@@ -16,7 +16,6 @@ question) is asked again once; a second bad reply, or a service failure, gives a
 `error` set and approved False. A failed critique never approves."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, Literal

@@ -16,7 +16,7 @@ from agent.core.errors import ConfigError, InputError
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from local_models.owner import PipelineOwner
-from local_models.shapes import world
+from local_models.shapes import explain, world
 from local_models.shapes.fill import harmonise
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -288,20 +288,18 @@ def is_background_prompt(prompt: str) -> bool:
 
 
 def border_colour(image) -> tuple[int, int, int]:
-    """The median colour of the image's border pixels: its background as drawn."""
+    """The median colour of the image's border pixels: its background as drawn (explain.background_of)."""
     import numpy as np
 
-    px = np.asarray(image.convert("RGB"), dtype=np.float32)
-    border = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
-    return tuple(int(round(v)) for v in np.median(border, axis=0))
+    rgb, _, _ = explain.background_of(np.asarray(image.convert("RGB"), dtype=np.float32))
+    return tuple(int(round(v)) for v in rgb)
 
 
 def background_of(image) -> str:
     """The world's background colour nearest to the image's border pixels."""
     import numpy as np
 
-    median = np.array(border_colour(image), dtype=np.float32)
-    return min(world.BACKGROUNDS, key=lambda b: float(((np.array(world.BACKGROUNDS[b]) - median) ** 2).sum()))
+    return explain.background_of(np.asarray(image.convert("RGB"), dtype=np.float32))[1]
 
 
 def _a(text: str) -> str:
