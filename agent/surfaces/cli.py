@@ -427,10 +427,16 @@ def _bench_video(*, limit, budget, strategies, video_model, judge, seed, out, wr
 
 @app.command()
 def ui(host: str = typer.Option(None, help="default: $GRADIO_SERVER_NAME, else 127.0.0.1"),
-       port: int = typer.Option(None, help="default: $GRADIO_SERVER_PORT, else 7860"), share: bool = False):
+       port: int = typer.Option(None, help="default: $GRADIO_SERVER_PORT, else 7860"),
+       share: bool = typer.Option(False, help="make a public Gradio link (use with --auth)"),
+       auth: Optional[str] = typer.Option(None, help="USER:PASSWORD[,USER2:PASSWORD2] (or $ATELIER_UI_AUTH)"),
+       runs: Path = typer.Option(Path("runs"), "--runs", help="runs folder"),
+       max_runs: int = typer.Option(4, "--max-runs", min=1, help="runs at once across all sessions"),
+       single_user: bool = typer.Option(False, "--single-user", help="History may show every run in the folder")):
     """The chat UI (same as `python app.py`)."""
     from agent.surfaces import ui as ui_app
-    ui_app.main(host=host, port=port, share=share)
+    ui_app.main(host=host, port=port, share=share, auth=auth, runs_dir=runs, max_runs=max_runs,
+                single_user=single_user)
 
 
 @app.command()
