@@ -66,3 +66,13 @@ def _torch_threads():
         torch.set_num_threads(2)
     except ImportError:
         pass
+
+
+@pytest.fixture
+def backends():
+    """`backends("llm", "fixed", "tests.test_x:_fixed")`: `registry.override` for the rest of the test."""
+    from contextlib import ExitStack
+
+    from agent.core import registry
+    with ExitStack() as stack:
+        yield lambda kind, prefix, target: stack.enter_context(registry.override(kind, prefix, target))

@@ -54,11 +54,7 @@ def installed(monkeypatch, approve=(), **image_backends: str):
     from agent.core import registry
     from agent.critics import CRITICS
 
-    monkeypatch.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-    for prefix, target in image_backends.items():
-        monkeypatch.setitem(registry._REGISTRY["image"], prefix, target)
     monkeypatch.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
     monkeypatch.setattr(f"{__name__}.APPROVE_SEEDS", set(approve))
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    with registry.override("image", "test", "tests.fakes:FlatBackend", **image_backends):
+        yield

@@ -137,14 +137,12 @@ class NoCritic(YesCritic):
 @pytest.fixture(autouse=True)
 def world_backends(monkeypatch):
     # "local:shapes" resolves to the ground-truth world, whose vocabulary is the shapes world's
-    monkeypatch.setitem(registry._REGISTRY["image"], "local", "tests.test_bench:WorldBackend")
     monkeypatch.setitem(CRITICS, "oracle", "tests.test_bench:OracleCritic")
     monkeypatch.setitem(CRITICS, "yes", "tests.test_bench:YesCritic")
     monkeypatch.setitem(CRITICS, "no", "tests.test_bench:NoCritic")
     monkeypatch.setattr("tests.test_bench.EDIT_FAILS_ON", set())
-    registry.resolve.cache_clear()
-    yield
-    registry.resolve.cache_clear()
+    with registry.override("image", "local", "tests.test_bench:WorldBackend"):
+        yield
 
 
 def three_prompts():
@@ -248,9 +246,9 @@ def test_cli_rejects_bad_options(tmp_path):
     assert r.exit_code != 0 and "openai-compatible" in r.output
 
 
-def test_an_llm_director_runs_in_the_same_table(tmp_path, monkeypatch):
+def test_an_llm_director_runs_in_the_same_table(tmp_path, backends):
     # the offline planner speaks the LLM protocol, so it can stand in for a server here
-    monkeypatch.setitem(registry._REGISTRY["llm"], "stand-in", "agent.llm.offline:OfflinePlanner")
+    backends("llm", "stand-in", "agent.llm.offline:OfflinePlanner")
     items = three_prompts()[:2]
     rows = bench.run_bench(items, strategies=["best_of_n", "agent[stand-in:x]"], budget=3, critic="critic:oracle",
                            out=tmp_path, seed=1)

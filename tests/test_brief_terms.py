@@ -22,10 +22,10 @@ def _fixed(model):
 
 
 def _run(tmp_path, monkeypatch, steps, **brief):
-    monkeypatch.setitem(registry._REGISTRY["llm"], "fixed", "tests.test_brief_terms:_fixed")
     monkeypatch.setattr("tests.test_brief_terms._LLM", ScriptedLLM(steps))
-    studio = Studio(llm="fixed:x", image_model="test:flat", critic="critic:seed", runs_dir=tmp_path / "runs")
-    return studio.run("a lake", seed=1, budget={"max_iterations": len(steps)}, **brief)
+    with registry.override("llm", "fixed", "tests.test_brief_terms:_fixed"):
+        studio = Studio(llm="fixed:x", image_model="test:flat", critic="critic:seed", runs_dir=tmp_path / "runs")
+        return studio.run("a lake", seed=1, budget={"max_iterations": len(steps)}, **brief)
 
 
 def _requests(result):

@@ -74,11 +74,10 @@ def test_size_off_the_menu_is_reported_not_crashed(tmp_path):
     # it keeps happening, with the back end's message
     from agent.llm.scripted import ScriptedLLM
     call = {"name": "generate_image", "arguments": {"prompt": "x", "width": 1000, "height": 1000}}
-    registry._REGISTRY["llm"]["fixedcli"] = "tests.test_cli:_scripted"
     global _SCRIPT
     _SCRIPT = ScriptedLLM([{"tool_calls": [call]}] * 3)
-    r = atelier("run", "a lake", *FAKE, "--llm", "fixedcli:x", "--out", str(tmp_path), "--json")
-    del registry._REGISTRY["llm"]["fixedcli"]
+    with registry.override("llm", "fixedcli", "tests.test_cli:_scripted"):
+        r = atelier("run", "a lake", *FAKE, "--llm", "fixedcli:x", "--out", str(tmp_path), "--json")
     assert r.exit_code == 1 and "1000x1000" in r.stderr and "menu" in r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["attempts"] == []
 

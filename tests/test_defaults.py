@@ -36,12 +36,11 @@ class Answers:
 
 
 @pytest.fixture
-def providers(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY["llm"], "rules", "tests.test_defaults:RulesOnly")
-    monkeypatch.setitem(registry._REGISTRY["llm"], "offline-smart", "tests.test_defaults:Answers")
+def providers():
     ASKED.clear()
-    yield
-    registry.resolve.cache_clear()
+    with registry.override("llm", "rules", "tests.test_defaults:RulesOnly",
+                           **{"offline-smart": "tests.test_defaults:Answers"}):
+        yield
 
 
 def test_the_spec_comes_from_the_declared_capability_not_the_name(providers):

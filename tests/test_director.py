@@ -63,7 +63,7 @@ def test_png_carries_request_and_verdict(tmp_path):
     assert "Seed: 1" in Image.open(r.best.artifact.path).text["parameters"]
 
 
-def test_scripted_llm_drives_tools_and_a_tool_error_does_not_end_the_run(tmp_path, monkeypatch):
+def test_scripted_llm_drives_tools_and_a_tool_error_does_not_end_the_run(tmp_path, monkeypatch, backends):
     fakes.APPROVE_SEEDS.add(42)
     llm = ScriptedLLM([
         {"tool_calls": [{"name": "refine_prompt", "arguments": {"prompt": "a lake at dawn, mist"}}]},
@@ -72,7 +72,7 @@ def test_scripted_llm_drives_tools_and_a_tool_error_does_not_end_the_run(tmp_pat
         {"tool_calls": [{"name": "generate_image", "arguments": "{not json"}]},
         {"tool_calls": [{"name": "generate_image", "arguments": {"prompt": "a lake at dawn, mist", "seed": 41, "n": 2}}]},
     ])
-    monkeypatch.setitem(registry._REGISTRY["llm"], "fixed", "tests.test_director:_fixed")
+    backends("llm", "fixed", "tests.test_director:_fixed")
     monkeypatch.setattr("tests.test_director._LLM", llm)
     result = studio(tmp_path, llm="fixed:x").run("a lake")
     assert result.approved and result.best.seed == 42

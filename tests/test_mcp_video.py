@@ -133,14 +133,13 @@ def test_run_brief_and_generate_video_return_clips(tmp_path):
     anyio.run(main)
 
 
-def test_a_large_clip_is_a_link(tmp_path, monkeypatch):
+def test_a_large_clip_is_a_link(tmp_path, monkeypatch, backends):
     """Over MAX_INLINE_BYTES a clip comes as a resource link (its URI, type and size), not inline."""
     pytest.importorskip("mcp.server.mcpserver")
     from agent.core import registry
     from agent.surfaces import mcp_server
     monkeypatch.setattr(mcp_server, "MAX_INLINE_BYTES", 100)
-    monkeypatch.setitem(registry._REGISTRY["video"], "testvid", "tests.fakes_video:ClipBackend")
-    registry.resolve.cache_clear()
+    backends("video", "testvid", "tests.fakes_video:ClipBackend")
     server = mcp_server.build_server(tmp_path / "runs", critic="critic:frames")
     monkeypatch.setitem(__import__("agent.critics", fromlist=["CRITICS"]).CRITICS, "frames",
                         "tests.fakes_video:FrameCritic")

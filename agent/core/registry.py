@@ -12,7 +12,7 @@ import os
 import threading
 from contextlib import contextmanager
 from importlib.metadata import entry_points
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from agent.core.errors import ConfigError
 
@@ -48,6 +48,37 @@ def register(kind: Kind, prefix: str, target: str) -> None:
     """Add or replace a back end: `register("image", "myco", "my_pkg.backend:MyBackend")`."""
     _REGISTRY[kind][prefix] = target
     resolve.cache_clear()
+
+
+def target(kind: Kind, prefix: str) -> str:
+    """The "module:factory" behind a prefix (ConfigError when none is)."""
+    _load_plugins()
+    if prefix not in _REGISTRY[kind]:
+        raise ConfigError(f"unknown {kind} back end prefix {prefix!r}; known prefixes: {', '.join(known(kind))}")
+    return _REGISTRY[kind][prefix]
+
+
+@contextmanager
+def override(kind: Kind, prefix: str, target: str, **more: str) -> Iterator[None]:
+    """Within the block, `prefix` (and each of `more`, prefix=target) resolves to `target`
+    ("module:factory"); after it, what was there before (or nothing) again. Built back ends are
+    dropped on entry and exit, so none made from an override outlives its block. For tests and
+    embedders: `with registry.override("image", "test", "tests.fakes:FlatBackend"): ...`."""
+    _load_plugins()
+    wanted = {prefix: target, **more}
+    table = _REGISTRY[kind]
+    before = {p: table[p] for p in wanted if p in table}
+    table.update(wanted)
+    resolve.cache_clear()
+    try:
+        yield
+    finally:
+        for p in wanted:
+            if p in before:
+                table[p] = before[p]
+            else:
+                table.pop(p, None)
+        resolve.cache_clear()
 
 
 def split(spec: str) -> tuple[str, str]:

@@ -42,8 +42,7 @@ from agent.surfaces.bench_report import (  # noqa: F401 (re-exported: the CLI an
     CATEGORIES, HEADER, LABELS, ROOT, Summary, attempt_rates, commit, diagnose, label, machine,
     markdown_table, per_prompt_lines, print_table, report_section, summarise, table_rows, write_report)
 
-BASE_STRATEGIES = ["single", "best_of_n", "loop", "loop_edits"]
-LAYOUT_STRATEGIES = ["layout", "layout_edits", "agent_default"]
+from agent.surfaces.bench_keys import BASE_STRATEGIES, LAYOUT_STRATEGIES  # noqa: E402 (the CLI's help lists them)
 QUICK_PER_CATEGORY = 4
 NULL_CRITIC = "critic:bench-none"
 DEFAULT_JUDGE = "judge:shapes"

@@ -16,7 +16,7 @@ from typing import Callable
 from agent.core import registry
 from agent.surfaces.bench import NULL_CRITIC, BriefRow, _register_null_critic, _slug, machine
 
-STRATEGIES = ["single", "best_of_n", "loop"]
+from agent.surfaces.bench_keys import VIDEO_STRATEGIES as STRATEGIES  # noqa: E402
 LABELS = {"single": "one clip", "best_of_n": "best-of-N clips (critic picks)", "loop": "agent loop (offline planner)"}
 DEFAULT_VIDEO_MODEL = "local:shapes-video"
 

@@ -1,0 +1,172 @@
+"""Where briefs run: behind one narrow Protocol, threads in this process (`LocalExecutor`) or
+workers on a Ray cluster (`RayExecutor`). An executor's future gives the brief's summary line, or
+raises `WorkerLost` when the worker running it died (the brief is not finished: run it elsewhere)."""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Protocol
+
+from agent.core.errors import InputError
+from agent.surfaces.batch.jobs import BriefJob, run_job
+
+
+class WorkerLost(Exception):
+    """The worker running a brief died (its node was lost, it ran out of memory) before answering."""
+
+
+class Executor(Protocol):
+    slots: int  # briefs it runs at once
+
+    def submit(self, job: BriefJob) -> Future: ...  # -> the brief's summary line, or WorkerLost
+    def stop_all(self) -> None: ...  # ask every running brief to stop after its step
+    def shutdown(self) -> None: ...
+
+
+class LocalExecutor:
+    """Briefs on a thread pool in this process; back ends (and their pipelines' owners) are shared,
+    so briefs in flight together are batched by each pipeline's owner."""
+
+    def __init__(self, concurrency: int, on_event: Callable | None = None):
+        self.slots = concurrency
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="brief")
+        self.on_event = on_event
+        self.running: dict[str, Any] = {}
+
+    def submit(self, job: BriefJob) -> Future:
+        def work():
+            try:
+                return run_job(job, self.on_event, lambda studio, run_id: self.running.__setitem__(run_id, studio))
+            finally:
+                self.running.pop(job.id, None)
+        return self.pool.submit(work)
+
+    def stop_all(self) -> None:
+        for run_id, studio in list(self.running.items()):
+            studio.stop(run_id)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def connect_ray(address: str | None, say: Callable[[str], None]) -> bool:
+    """Join the cluster at `address` (or RAY_ADDRESS), else one started on this machine with
+    `ray start`, else start a local instance (and say so). True when this process started it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray needs Ray: pip install 'atelier[ray]'") from None
+    if ray.is_initialized():
+        return False
+    env = {k: os.environ[k] for k in ("ATELIER_PLUGINS", "PYTHONPATH", "ATELIER_TORCH_THREADS") if k in os.environ}
+    options = dict(runtime_env={"env_vars": env} if env else None, log_to_driver=False)
+    address = address or os.environ.get("RAY_ADDRESS")
+    try:
+        ray.init(address=address or "auto", **options)
+    except (ConnectionError, RuntimeError) as e:
+        if address:
+            raise InputError(f"no Ray cluster at {address!r} ({str(e).splitlines()[0]}); start one with "
+                             f"`ray start --head` there, or unset RAY_ADDRESS to run on this machine") from None
+        ray.init(include_dashboard=False, **options)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        say(f"ray: no cluster running and RAY_ADDRESS unset, so started a local Ray instance ({cpus} CPUs) "
+            f"for this batch; to use a cluster, `ray start --head` on one machine and set RAY_ADDRESS")
+        return True
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    say(f"ray: joined the cluster at {address or 'this machine (ray start)'}: {len(nodes)} node(s), "
+        f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
+    return False
+
+
+class RayExecutor:
+    """Briefs on long-lived Ray actors, one per node (or per `gpus_per_worker` GPUs), each running
+    `briefs_per_worker` briefs at once in its threads: its back ends load once and its pipeline
+    owner batches the briefs in flight together. The output folder must be on storage every worker
+    shares. An actor that dies takes no brief with it: its briefs come back as WorkerLost (the
+    scheduler runs them again, resuming their run.json) and a fresh actor, on any live node, takes
+    its place."""
+
+    def __init__(self, concurrency: int, address: str | None = None, gpus_per_worker: float = 0.0,
+                 briefs_per_worker: int | None = None, say: Callable[[str], None] = lambda _: None):
+        self.started = connect_ray(address, say)
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        self.ray, self.affinity = ray, NodeAffinitySchedulingStrategy
+        nodes = [n for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1]
+        if gpus_per_worker:
+            workers = int(ray.cluster_resources().get("GPU", 0) / gpus_per_worker)
+            if workers < 1:
+                raise InputError(f"--gpus-per-worker {gpus_per_worker:g}: the cluster has "
+                                 f"{ray.cluster_resources().get('GPU', 0):g} GPUs")
+        else:
+            workers = max(1, len(nodes))
+        workers = min(workers, concurrency)
+        self.per_worker = briefs_per_worker or math.ceil(concurrency / workers)
+        self.slots = workers * self.per_worker
+        self.worker = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=0)(_RayBriefWorker)
+        self.gpus = gpus_per_worker
+        self.lock = threading.Lock()
+        self.load: dict[Any, int] = {}  # actor -> briefs in flight on it
+        for n in range(workers):
+            self.load[self._spawn(None if gpus_per_worker else nodes[n]["NodeID"])] = 0
+        say(f"ray: {workers} worker(s) × {self.per_worker} briefs at once")
+
+    def _spawn(self, node_id: str | None):
+        options: dict = {"max_concurrency": self.per_worker}
+        if node_id:  # soft: a worker whose node is gone is placed on any live one
+            options["scheduling_strategy"] = self.affinity(node_id, soft=True)
+        return self.worker.options(**options).remote()
+
+    def submit(self, job: BriefJob) -> Future:
+        with self.lock:
+            actor = min(self.load, key=self.load.get)
+            self.load[actor] += 1
+        result: Future = Future()
+        ref = actor.run.remote(job)
+
+        def done(f: Future) -> None:
+            with self.lock:
+                alive = actor in self.load
+                if alive:
+                    self.load[actor] -= 1
+            error = f.exception()
+            if error is None:
+                result.set_result(f.result())
+                return
+            if alive and isinstance(error, self.ray.exceptions.RayActorError):
+                self._replace(actor)
+            result.set_exception(WorkerLost(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
+        ref.future().add_done_callback(done)
+        return result
+
+    def _replace(self, actor) -> None:
+        with self.lock:
+            if self.load.pop(actor, None) is None:
+                return  # another of its briefs replaced it already
+            self.load[self._spawn(None)] = 0
+        try:
+            self.ray.kill(actor)
+        except Exception:
+            pass
+
+    def stop_all(self) -> None:
+        pass  # a killed or interrupted brief resumes from its run.json on the next start
+
+    def shutdown(self) -> None:
+        for actor in list(self.load):
+            try:
+                self.ray.kill(actor)
+            except Exception:
+                pass
+        if self.started:
+            self.ray.shutdown()
+
+
+class _RayBriefWorker:
+    """One per node: briefs run in its threads (the actor's max_concurrency) and share its back ends."""
+
+    def run(self, job: BriefJob) -> dict:
+        import ray
+        return {**run_job(job), "node_id": ray.get_runtime_context().get_node_id()}
