@@ -6,6 +6,7 @@ import asyncio
 import queue
 import secrets
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
@@ -55,6 +56,7 @@ class Studio:
         self.store = RunStore(runs_dir)
         self._stops: dict[str, threading.Event] = {}
         self._stopping = False  # stop_all() was called: a run starting now stops at its first step
+        _STUDIOS.add(self)
 
     # ---- running -------------------------------------------------------------------------------
     def prepare(self, brief: str | Brief, run_id: str | None = None, **fields) -> RunRecord:
@@ -113,6 +115,11 @@ class Studio:
         if record.status == "approved":
             return Result(record)
         return self._drive(record, None, on_event, "")
+
+    def run_prepared(self, record: RunRecord, *, on_event: Callable[[Event], None] | None = None,
+                     owner: str = "") -> Result:
+        """Run a record `prepare` made: a server checks a request, answers with the run's id, then runs it."""
+        return self._drive(record, None, on_event, owner)
 
     def _drive(self, record: RunRecord, review, on_event, owner: str) -> Result:
         with self.store.lock(record.run_id):  # "run X is already running" for a second driver
@@ -195,6 +202,20 @@ class Studio:
 
     def load(self, run_id: str) -> Result:
         return Result(self.store.load(run_id))
+
+
+_STUDIOS: "weakref.WeakSet[Studio]" = weakref.WeakSet()  # every Studio of this process, for a server's shutdown
+
+
+def runs_in_flight() -> int:
+    """How many runs any Studio of this process is driving now (the UI's, MCP's, a server's)."""
+    return sum(len(studio._stops) for studio in list(_STUDIOS))
+
+
+def stop_every_run() -> None:
+    """Ask every run of every Studio in this process to stop after its current step (its record saved)."""
+    for studio in list(_STUDIOS):
+        studio.stop_all()
 
 
 def spec_for(text: str, llm: str = DEFAULT_LLM) -> SceneSpec | None:
