@@ -121,7 +121,8 @@ def test_user_text_after_tool_results_keeps_results_first(key):
 
 def test_malformed_tool_calls_are_surfaced_not_raised(key):
     wire = Wire([
-        fixture("anthropic/tool_use_truncated.json"),  # cut off at max_tokens mid-arguments
+        fixture("anthropic/tool_use_truncated.json"),  # cut off at max_tokens mid-arguments,
+        fixture("anthropic/tool_use_truncated.json"),  # and again when asked with more tokens
         anthropic_message(tool_use_block("generate_image", '{"prompt": "two red', id="toolu_bad")),
         fixture("anthropic/final_text.json"),
     ])
@@ -130,12 +131,13 @@ def test_malformed_tool_calls_are_surfaced_not_raised(key):
     truncated = llm.complete("", messages, TOOLS)
     (call,) = truncated.tool_calls
     assert call.name == "generate_image" and call.arguments == {} and "max_tokens" in call.error
+    assert [b["max_tokens"] for b in wire.bodies()] == [4096, 16384]
     not_object = llm.complete("", messages, TOOLS)
     assert "not valid JSON" in not_object.tool_calls[0].error
     # The director answers with an error result; the conversation goes on.
     messages += [not_object, run_tools(not_object, None)]
     llm.complete("", messages, TOOLS)
-    sent = wire.bodies()[2]["messages"]
+    sent = wire.bodies()[3]["messages"]
     assert sent[1]["content"][0] == {"type": "tool_use", "id": "toolu_bad", "name": "generate_image", "input": {}}
     assert sent[2]["content"][0]["is_error"] is True
 

@@ -3,9 +3,11 @@ structured replies, encoding images and keeping keys out of messages. No SDK is 
 `import agent.llm` stays cheap; each provider module imports its own SDK."""
 from __future__ import annotations
 
-import base64
-import io
+import contextlib
+import contextvars
 import json
+import os
+import time
 import re
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,23 @@ from agent.core.errors import InputError, MalformedOutput, ServiceError  # noqa:
 from agent.core.protocols import ToolResult
 from agent.core.trust import redact  # noqa: F401 (servers echo keys back: never pass a fragment on)
 
-# Anthropic refuses images over 5 MB of base64 and OpenAI over 20 MB; a budget under both (base64
-# grows data by 4/3) means one encoder serves every provider.
-MAX_IMAGE_BYTES = 3_700_000
+RETRY_MAX_TOKENS = 16384  # the output limit of the one retry after a cut-off reply; higher needs streaming
+
+
+class ReplyCutOff(ServiceError):
+    """The model spent its whole output budget (a reasoning model: on thinking) without an answer,
+    even when asked again with more tokens. Named, so the run ends saying so, not "(no reason given)"."""
+
+    def __init__(self, service: str, max_tokens: int):
+        super().__init__(service, f"the reply was cut off at the output limit ({max_tokens} tokens) before it "
+                                  f"held an answer, also when asked again with more; the model may be spending "
+                                  f"its tokens on reasoning: use one that thinks less, or a higher max_tokens")
+
+
+def more_tokens(max_tokens: int) -> int | None:
+    """The output limit to ask again with after a cut-off reply, or None when there is no more to give."""
+    more = min(max(4 * max_tokens, 8192), RETRY_MAX_TOKENS)
+    return more if more > max_tokens else None
 
 
 def parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
@@ -66,16 +82,11 @@ def parse_structured(service: str, schema: type[BaseModel], data: Any) -> BaseMo
 
 
 def encode_image(path: Path, media_type: str = "image/png") -> tuple[str, str]:
-    """(media_type, base64 data) for an image file, re-encoded smaller when it is over the size
-    every provider accepts, so one large remote render does not fail the whole conversation."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise InputError(f"image not found: {path}") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        media_type, data = "image/jpeg", _shrink(data)
-    return media_type, base64.b64encode(data).decode("ascii")
+    """(media_type, base64 data) of the image as an LLM gets it: a preview at most 1568 px and about
+    1 MB (agent/llm/images.py), never the full-resolution file."""
+    from agent.llm.images import encode_preview
+
+    return encode_preview(path, media_type)
 
 
 def media_type_of(path: Path) -> str:
@@ -107,20 +118,6 @@ def error_text(body: object) -> str:
 
 
 
-def _shrink(data: bytes) -> bytes:
-    from PIL import Image  # only for the rare oversized image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB")
-        for side in (2048, 1568, 1024, 768):
-            im.thumbnail((side, side))
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=85)
-            if out.tell() <= MAX_IMAGE_BYTES:
-                break
-        return out.getvalue()
-
-
 def _validation_summary(e: ValidationError) -> str:
     errors = e.errors()
     shown = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(root)'}: {err['msg']}" for err in errors[:4])
@@ -132,42 +129,93 @@ def _clip(text: str, limit: int = 200) -> str:
 
 
 DEADLINE_VAR = "ATELIER_LLM_TIMEOUT"
-DEFAULT_DEADLINE = 120.0  # seconds for one LLM call, every retry included
+DEFAULT_DEADLINE = 120.0  # seconds for one try of an LLM call: a reasoning model judging frames needs it
+TOTAL_VAR = "ATELIER_LLM_TOTAL_TIMEOUT"
+TOTAL_FACTOR = 2.5  # by default one call, every retry and backoff included, may take 2.5 tries' time
 
 
-def llm_deadline() -> float:
-    """The total time one LLM call may take, retries included: ATELIER_LLM_TIMEOUT or 120 s."""
-    import os
-    raw = os.environ.get(DEADLINE_VAR, "").strip()
+def _seconds(var: str, default: float) -> float:
+    raw = os.environ.get(var, "").strip()
     if not raw:
-        return DEFAULT_DEADLINE
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not 0 < value <= 24 * 3600:
         from agent.core.errors import ConfigError
-        raise ConfigError(f"{DEADLINE_VAR} must be a number of seconds (0 < s <= 86400), not {raw!r}")
+        raise ConfigError(f"{var} must be a number of seconds (0 < s <= 86400), not {raw!r}")
     return value
 
 
+def llm_deadline() -> float:
+    """How long one try of an LLM call may take: ATELIER_LLM_TIMEOUT or 120 s."""
+    return _seconds(DEADLINE_VAR, DEFAULT_DEADLINE)
+
+
+def llm_total_deadline(per_try: float | None = None) -> float:
+    """How long one LLM call may take with its retries: ATELIER_LLM_TOTAL_TIMEOUT, else 2.5 times a
+    try's deadline (300 s by default): two full tries and a shorter third, or many quick retries."""
+    return _seconds(TOTAL_VAR, TOTAL_FACTOR * (per_try or llm_deadline()))
+
+
 def per_try_timeout(timeout: float | None, max_retries: int) -> float:
-    """Each try's share of the deadline, so that every try and retry together fit in it."""
-    return timeout if timeout else llm_deadline() / (max_retries + 1)
+    """Each try's deadline: the whole per-call deadline (a retry is not given less time to think);
+    the total over all tries is capped separately (`call_deadline`)."""
+    return timeout if timeout else llm_deadline()
 
 
-def bound_to_deadline(client, timeout: float) -> None:
-    """A 429 or 503 whose Retry-After is longer than the whole deadline is not retried (the SDK
-    would otherwise ignore the header and try again at once): the error says how long it asked."""
-    deadline = timeout * (client.max_retries + 1)
+class CallDeadlineSpent(Exception):
+    """Raised before a retry when the call's total deadline has passed. Each provider mixes in its
+    SDK's base error, which both SDKs pass on as it is, without retrying it."""
 
-    def hook(response) -> None:
-        wait = _retry_after(response.headers)
-        if wait is not None and wait > deadline:
+
+_call_ends: contextvars.ContextVar[float | None] = contextvars.ContextVar("atelier_llm_call_ends", default=None)
+
+
+@contextlib.contextmanager
+def call_deadline(total: float):
+    """One LLM call, retries included, ends within `total` seconds: each try's timeout is cut to what
+    is left, and no try starts once it is spent. A ContextVar, as providers are shared between runs."""
+    token = _call_ends.set(time.monotonic() + total)
+    try:
+        yield
+    finally:
+        _call_ends.reset(token)
+
+
+def bound_to_deadline(client, timeout: float, spent: type[CallDeadlineSpent] = CallDeadlineSpent,
+                      total: float | None = None) -> None:
+    """Hooks on the SDK's HTTP client that keep a call within its total deadline: a try's timeout is
+    cut to the time left; once it is spent the next try raises `spent`; a 429 or 503 whose
+    Retry-After is longer than the time left is not retried (the SDK would otherwise ignore the
+    header and try again at once), and the error says how long it asked."""
+    total = total or llm_total_deadline(timeout)
+
+    def left() -> float | None:
+        ends = _call_ends.get()
+        return None if ends is None else ends - time.monotonic()
+
+    def before(request) -> None:
+        remaining = left()
+        if remaining is None:
+            return
+        if remaining <= 0.5:
+            raise spent(f"no reply within the {total:g} s deadline of the call (at most {timeout:g} s a try; "
+                        f"{DEADLINE_VAR} sets a try's, {TOTAL_VAR} the call's)")
+        limits = request.extensions.get("timeout")
+        if isinstance(limits, dict):
+            request.extensions["timeout"] = {k: min(v, remaining) if v is not None else remaining
+                                             for k, v in limits.items()}
+
+    def after(response) -> None:
+        wait, remaining = _retry_after(response.headers), left()
+        if wait is not None and wait > (remaining if remaining is not None else total):
             response.headers["x-should-retry"] = "false"
     hooks = getattr(getattr(client, "_client", None), "event_hooks", None)
     if hooks is not None:
-        hooks["response"] = [*hooks.get("response", []), hook]
+        hooks["request"] = [*hooks.get("request", []), before]
+        hooks["response"] = [*hooks.get("response", []), after]
 
 
 def _retry_after(headers) -> float | None:
@@ -179,19 +227,22 @@ def _retry_after(headers) -> float | None:
     return None
 
 
-def sdk_error(e, sdk, service: str, key_var: str, timeout: float, client) -> ServiceError:
+def sdk_error(e, sdk, service: str, key_var: str, timeout: float, client, total: float | None = None) -> ServiceError:
     """A ServiceError for an exception of the anthropic or openai SDK (they share class names),
     naming the service, saying whether it was retried, never carrying the key."""
+    total = total or llm_total_deadline(timeout)
+    if isinstance(e, CallDeadlineSpent):
+        return ServiceError(service, str(e), retryable=True)
     tries = f"tried {client.max_retries + 1} times"
     if client.max_retries:
-        tries += f", {timeout * (client.max_retries + 1):g} s in all; {DEADLINE_VAR} sets it"
+        tries += f", {timeout:g} s a try and {total:g} s in all; {DEADLINE_VAR} and {TOTAL_VAR} set them"
     retryable = False
     wait = _retry_after(e.response.headers) if isinstance(e, sdk.APIStatusError) else None
     if isinstance(e, sdk.AuthenticationError):
         message = f"the API key was refused (HTTP 401): check {key_var}"
-    elif wait is not None and wait > timeout * (client.max_retries + 1):
+    elif wait is not None and wait > total:
         message, retryable = (f"HTTP {e.status_code}: the service asked to wait {wait:g} s, longer than the "
-                              f"{timeout * (client.max_retries + 1):g} s deadline ({DEADLINE_VAR})"), True
+                              f"{total:g} s deadline of the call ({TOTAL_VAR})"), True
     elif isinstance(e, sdk.APITimeoutError):
         message, retryable = f"no reply within {timeout:g} s ({tries})", True
     elif isinstance(e, sdk.APIConnectionError):

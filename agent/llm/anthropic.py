@@ -16,14 +16,20 @@ from pydantic import BaseModel
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
 from agent.core.usage import Usage, report
-from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
+from agent.llm import (CallDeadlineSpent, MalformedOutput, ReplyCutOff, bound_to_deadline, call_deadline,
+                       encode_image, llm_total_deadline, media_type_of, more_tokens, parse_arguments,
                        parse_structured, per_try_timeout, sdk_error, tool_result_text)
+from agent.llm.images import ANTHROPIC, fit_images
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 SERVICE = "anthropic"
 # structured() forces a call of this tool whose input_schema is the pydantic schema: the API then
 # returns the answer as a JSON object rather than prose we would have to parse.
 ANSWER_TOOL = "record_answer"
+
+
+class _DeadlineSpent(CallDeadlineSpent, anthropic.AnthropicError):
+    """An SDK error, so the SDK passes it on instead of retrying it."""
 
 
 def _default_http_client() -> Any:
@@ -41,8 +47,9 @@ class AnthropicLLM:
                  http_client: Any = None, timeout: float | None = None, max_retries: int = 3, max_tokens: int = 4096):
         self.model = model or default_model("anthropic")  # a setting: agent/core/data/models.yaml
         self.name = f"anthropic:{self.model}"
-        # timeout: each try's; by default the deadline (ATELIER_LLM_TIMEOUT, 120 s) shared among the tries
+        # timeout: each try's (ATELIER_LLM_TIMEOUT, 120 s); all tries together within self.total
         self.timeout, self.max_tokens = per_try_timeout(timeout, max_retries), max_tokens
+        self.total = llm_total_deadline(self.timeout)
         timeout = self.timeout
         if client is None:
             if not (api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
@@ -52,7 +59,7 @@ class AnthropicLLM:
             client = anthropic.Anthropic(api_key=api_key, timeout=timeout, max_retries=max_retries,
                                          http_client=http_client or _default_http_client())
         self._client = client
-        bound_to_deadline(client, self.timeout)
+        bound_to_deadline(client, self.timeout, _DeadlineSpent, self.total)
 
     def __repr__(self) -> str:  # never the key
         return f"AnthropicLLM(model={self.model!r}, base_url={str(self._client.base_url)!r})"
@@ -62,7 +69,7 @@ class AnthropicLLM:
         run and the conversation only grows (an image per attempt), so both prefixes are marked
         `cache_control` and each turn reads the previous turns from the cache instead of paying
         for them again."""
-        kwargs: dict[str, Any] = {"messages": cache_last_block(to_wire(messages))}
+        kwargs: dict[str, Any] = {"messages": cache_last_block(to_wire(fit_images(messages, ANTHROPIC)))}
         if tools:
             kwargs["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
                                for t in tools]
@@ -85,23 +92,39 @@ class AnthropicLLM:
         raise MalformedOutput(SERVICE, f"the model did not call {ANSWER_TOOL} (stop_reason: {reply.stop_reason})")
 
     def _create(self, system: str | list, **kwargs: Any) -> anthropic.types.Message:
+        """One call; a reply cut off at max_tokens is asked again once with more tokens, and one
+        still cut off without a tool call in it is a ReplyCutOff."""
+        reply = self._send(system, self.max_tokens, **kwargs)
+        if reply.stop_reason != "max_tokens":
+            return reply
+        more = more_tokens(self.max_tokens)
+        if more is not None:
+            reply = self._send(system, more, **kwargs)
+        if reply.stop_reason == "max_tokens" and not any(b.type == "tool_use" for b in reply.content):
+            raise ReplyCutOff(SERVICE, more or self.max_tokens)
+        return reply
+
+    def _send(self, system: str | list, max_tokens: int, **kwargs: Any) -> anthropic.types.Message:
         if system:
             kwargs["system"] = system
         call = "structured" if "tool_choice" in kwargs else "complete"
         try:
-            reply = self._client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                                 timeout=self.timeout, **kwargs)
+            with call_deadline(self.total):
+                reply = self._client.messages.create(model=self.model, max_tokens=max_tokens,
+                                                     timeout=self.timeout, **kwargs)
             self._report(reply, call)
             return reply
         except anthropic.APIError as e:
             # `from None`: the SDK's own message embeds the raw body, which a server may fill with the key.
             raise self._service_error(e) from None
+        except CallDeadlineSpent as e:
+            raise self._service_error(e) from None
         except ValueError as e:  # a 200 whose body is not the JSON the API defines
             raise MalformedOutput(SERVICE, f"the server's reply is not a message "
                                            f"({type(e).__name__}: {str(e)[:120]})") from None
 
-    def _service_error(self, e: anthropic.APIError) -> ServiceError:
-        return sdk_error(e, anthropic, SERVICE, "ANTHROPIC_API_KEY", self.timeout, self._client)
+    def _service_error(self, e: Exception) -> ServiceError:
+        return sdk_error(e, anthropic, SERVICE, "ANTHROPIC_API_KEY", self.timeout, self._client, self.total)
 
     def _report(self, reply: Any, call: str) -> None:
         """The tokens this call used. Anthropic's input_tokens excludes the cached ones; Usage counts

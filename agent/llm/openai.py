@@ -15,13 +15,19 @@ from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
 from agent.core.usage import Usage, report
 from agent.core.trust import llm_key_for, server_url
-from agent.llm import (MalformedOutput, bound_to_deadline, encode_image, media_type_of, parse_arguments,
+from agent.llm import (CallDeadlineSpent, MalformedOutput, ReplyCutOff, bound_to_deadline, call_deadline,
+                       encode_image, llm_total_deadline, media_type_of, more_tokens, parse_arguments,
                        parse_structured, per_try_timeout, sdk_error, tool_result_text)
+from agent.llm.images import OPENAI, fit_images
 from agent.core.protocols import ImagePart, Message, Part, TextPart, ToolCall, ToolResult, ToolSpec
 
 # Used when a server rejects `response_format: json_schema`; glue for the protocol, not a prompt.
 JSON_ONLY = ("Reply with a single JSON object and nothing else (no prose, no code fence). "
              "It must validate against this JSON schema:\n{schema}")
+
+
+class _DeadlineSpent(CallDeadlineSpent, openai.OpenAIError):
+    """An SDK error, so the SDK passes it on instead of retrying it."""
 
 
 def _default_http_client() -> Any:
@@ -44,10 +50,13 @@ class OpenAILLM:
                  max_retries: int = 3, max_tokens: int = 4096):
         self.model = model or default_model("openai")  # a setting: agent/core/data/models.yaml
         self.name = f"{self.prefix}:{self.model}"
-        # timeout: each try's; by default the deadline (ATELIER_LLM_TIMEOUT, 120 s) shared among the tries
+        # timeout: each try's (ATELIER_LLM_TIMEOUT, 120 s); all tries together within self.total
         self.timeout, self.max_tokens = per_try_timeout(timeout, max_retries), max_tokens
+        self.total = llm_total_deadline(self.timeout)
         timeout = self.timeout
-        self._json_schema = True  # response_format json_schema works until a server says otherwise
+        # Request shapes (schema, with images or not) the server refused json_schema for, saying so;
+        # other shapes still ask for it, and a 400 about something else is not remembered.
+        self._no_json_schema: set[tuple[str, bool]] = set()
         if client is None:
             api_key = api_key or os.environ.get("OPENAI_API_KEY")
             if not api_key:
@@ -57,13 +66,13 @@ class OpenAILLM:
             client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
                                    http_client=http_client or _default_http_client())
         self._client = client
-        bound_to_deadline(client, self.timeout)
+        bound_to_deadline(client, self.timeout, _DeadlineSpent, self.total)
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(model={self.model!r}, base_url={str(self._client.base_url)!r})"
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message:
-        kwargs: dict[str, Any] = {"messages": _system(system) + to_wire(messages)}
+        kwargs: dict[str, Any] = {"messages": _system(system) + to_wire(fit_images(messages, OPENAI))}
         if tools:
             kwargs["tools"] = [{"type": "function", "function": {
                 "name": t.name, "description": t.description, "parameters": t.parameters}} for t in tools]
@@ -73,7 +82,8 @@ class OpenAILLM:
                    images: Sequence[Path] = ()) -> BaseModel:
         content = [image_part(ImagePart(path=p, media_type=media_type_of(p))) for p in images]
         json_schema = schema.model_json_schema()
-        if self._json_schema:
+        shape = (schema.__name__, bool(images))
+        if shape not in self._no_json_schema:
             messages = _system(system) + [{"role": "user", "content": _content([*content, _text(prompt)])}]
             # strict=False: pydantic schemas (defaults, optional fields) do not meet strict mode's
             # rules; pydantic validates the reply instead.
@@ -84,7 +94,8 @@ class OpenAILLM:
             except ServiceError as e:
                 if getattr(e, "status", None) not in (400, 404, 422, 501):
                     raise
-                self._json_schema = False  # this server does not do json_schema; stop asking
+                if any(word in str(e).lower() for word in ("response_format", "json_schema", "json schema")):
+                    self._no_json_schema.add(shape)  # the server said it cannot: stop asking for this shape
         instruction = JSON_ONLY.format(schema=json.dumps(json_schema))
         messages = _system(system) + [{"role": "user",
                                        "content": _content([*content, _text(f"{prompt}\n\n{instruction}")])}]
@@ -121,21 +132,36 @@ class OpenAILLM:
         return parse_structured(self.service, schema, message.content)
 
     def _create(self, **kwargs: Any) -> Any:
-        kwargs[self.token_param] = self.max_tokens
+        """One call; a reply cut off at the output limit (finish_reason "length", a reasoning model
+        that spent its tokens thinking) is asked again once with more, and one still cut off without
+        a tool call in it is a ReplyCutOff."""
+        completion = self._send(self.max_tokens, **kwargs)
+        if not _cut_off(completion):
+            return completion
+        more = more_tokens(self.max_tokens)
+        if more is not None:
+            completion = self._send(more, **kwargs)
+        if _cut_off(completion) and not completion.choices[0].message.tool_calls:
+            raise ReplyCutOff(self.service, more or self.max_tokens)
+        return completion
+
+    def _send(self, max_tokens: int, **kwargs: Any) -> Any:
+        kwargs[self.token_param] = max_tokens
         call = "structured" if "response_format" in kwargs or "tools" not in kwargs else "complete"
         try:
-            completion = self._client.chat.completions.create(model=self.model, timeout=self.timeout, **kwargs)
+            with call_deadline(self.total):
+                completion = self._client.chat.completions.create(model=self.model, timeout=self.timeout, **kwargs)
             self._report(completion, call)
             return completion
-        except openai.APIError as e:
+        except (openai.APIError, CallDeadlineSpent) as e:
             # `from None`: the SDK's message embeds the raw body, and OpenAI echoes part of a bad key.
             raise self._service_error(e) from None
         except ValueError as e:  # a 200 whose body is not the JSON the API defines
             raise MalformedOutput(self.service, f"the server's reply is not a chat completion "
                                                 f"({type(e).__name__}: {str(e)[:120]})") from None
 
-    def _service_error(self, e: openai.APIError) -> ServiceError:
-        return sdk_error(e, openai, self.service, "OPENAI_API_KEY", self.timeout, self._client)
+    def _service_error(self, e: Exception) -> ServiceError:
+        return sdk_error(e, openai, self.service, "OPENAI_API_KEY", self.timeout, self._client, self.total)
 
     def _report(self, completion: Any, call: str) -> None:
         """The tokens this call used (OpenAI caches long prompt prefixes by itself and reports the
@@ -177,8 +203,12 @@ class OpenAICompatibleLLM(OpenAILLM):
         super().__init__(model, api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, **kwargs)
         self.name = f"{self.prefix}:{model}@{base_url}" if base_url else f"{self.prefix}:{model}"
 
-    def _service_error(self, e: openai.APIError) -> ServiceError:
-        return sdk_error(e, openai, self.service, self.key_var, self.timeout, self._client)
+    def _service_error(self, e: Exception) -> ServiceError:
+        return sdk_error(e, openai, self.service, self.key_var, self.timeout, self._client, self.total)
+
+
+def _cut_off(completion: Any) -> bool:
+    return bool(getattr(completion, "choices", None)) and completion.choices[0].finish_reason == "length"
 
 
 # ---- our messages → OpenAI's wire format ----------------------------------------------------------
