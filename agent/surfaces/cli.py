@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM, DEFAULT_VIDEO_MODEL
 from agent.core.errors import AtelierError
 from agent.surfaces.server.command import serve_command
 from agent.surfaces.cli_common import err, fail
@@ -50,22 +50,26 @@ def progress(event) -> None:
 def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         llm: str = typer.Option(DEFAULT_LLM, help="director: offline, anthropic:MODEL, openai:MODEL, "
                                 "openai-compatible:MODEL@URL, scripted:FILE"),
-        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model"),
-        video_model: Optional[str] = typer.Option(None, "--video-model", help="e.g. local:shapes-video: a brief "
-                                                  "about motion becomes a clip"),
+        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="image back end: local:NAME "
+                                        "(atelier models list), openai:MODEL, stability:MODEL, replicate:OWNER/MODEL"),
+        video_model: Optional[str] = typer.Option(None, "--video-model", help=f"e.g. {DEFAULT_VIDEO_MODEL} (embedded): "
+                                                  "a brief about motion becomes a clip"),
         video_format: Optional[str] = typer.Option(None, "--video-format", help="mp4 or gif (default: the "
                                                    "video model's, mp4 for local:shapes-video)"),
         critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
         mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
-        max_iterations: int = typer.Option(4, "--max-iterations"),
-        max_seconds: Optional[float] = typer.Option(None, "--max-seconds"),
+        max_iterations: int = typer.Option(4, "--max-iterations", help="rounds of generate-and-critique at most"),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="wall-clock budget; the run stops "
+                                                    "after the step that spends it"),
         max_cost: Optional[float] = typer.Option(None, "--max-cost", help="US dollars"),
         candidates: int = typer.Option(1, help="images per round"),
-        seed: Optional[int] = typer.Option(None),
+        seed: Optional[int] = typer.Option(None, help="the first attempt's seed (later ones follow from it); "
+                                           "recorded, so a run can be reproduced (default: random)"),
         rewrite: str = typer.Option("auto", help="auto, review (you confirm or edit) or off (verbatim)"),
         no_edits: bool = typer.Option(False, "--no-edits", help="never repair a region; only regenerate"),
         out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
-        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID (looked for in --out, "
+                                             "./runs, ./batch/runs and the batch folders here)"),
         local: bool = typer.Option(False, "--local", help="run in this process even when a warm server "
                                    "(atelier serve; ATELIER_SERVER=URL) is running"),
         as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
@@ -90,9 +94,10 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
                                       "seed": seed, "rewrite": rewrite, "edits": not no_edits}, progress, interrupts)
                 return _finish(summary, interrupts.interrupted, as_json, out)
             from agent.surfaces.api import Studio
+            from agent.surfaces.run_folders import find_run
             studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
-                            video_format=video_format,
-                            mode=mode, runs_dir=out, edits=not no_edits, on_event=progress)
+                            video_format=video_format, mode=mode, runs_dir=find_run(resume, out) if resume else out,
+                            edits=not no_edits, on_event=progress)
             interrupts.watch(studio)
             if resume:
                 if brief:
@@ -101,6 +106,10 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
             else:
                 if brief is None:
                     fail("missing brief: atelier run \"two red circles left of a blue square\"")
+                if video_model is None and _asks_for_motion(brief):
+                    err.print(f"[yellow]note:[/] this brief asks for motion, but without --video-model it makes still "
+                              f"images; add --video-model {DEFAULT_VIDEO_MODEL} (embedded) for a clip",
+                              highlight=False, soft_wrap=True)
                 budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
                 result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
                                     review=review_in_terminal if rewrite == "review" else None)
@@ -127,6 +136,12 @@ def _finish(summary: dict, interrupted: bool, as_json: bool, out: Path) -> None:
         fail(summary["error"] or f"the run ended {summary['status']}", 1)
 
 
+def _asks_for_motion(brief: str) -> bool:
+    from agent.core.plans import wants_clip
+    from agent.core.spec_parser import parse_spec
+    return wants_clip(brief, parse_spec(brief), video_model="any")
+
+
 def review_in_terminal(brief: str, proposed: str) -> str | None:
     err.print(f"[bold]brief:[/]    {brief}\n[bold]rewrite:[/]  {proposed}", highlight=False)
     answer = typer.prompt("Use it? [y]es / [n]o (use the brief) / or type a new prompt", default="y", err=True)
@@ -148,7 +163,8 @@ def show(summary: dict) -> None:
 @app.command("brief")
 def brief_batch(
         file: Path = typer.Argument(..., help="YAML or JSONL: a list of briefs, each with at least id and brief"),
-        out: Path = typer.Option(Path("batch"), "--out", help="holds runs/, summary.jsonl and report.html"),
+        out: Path = typer.Option(Path("batch"), "--out", help="the batch folder: holds runs/ (the runs folder "
+                                 "that history and run --out take), summary.jsonl and report.html"),
         concurrency: int = typer.Option(2, "--concurrency", help="briefs in flight at once"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON line per brief at the end"),
         executor: str = typer.Option("local", "--executor", help="local (threads) or ray (tasks on a Ray cluster)"),
@@ -180,6 +196,10 @@ def brief_batch(
     if mode not in ("agent", "loop"):
         fail(f"--mode must be agent or loop, not {mode!r}")
     try:
+        from agent.surfaces.run_folders import batch_folder
+        out, note = batch_folder(out)
+        if note:
+            err.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
         result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
                            gpus_per_worker=gpus_per_worker, briefs_per_worker=briefs_per_worker, console=err,
@@ -267,10 +287,17 @@ def critique(images: list[Path] = typer.Argument(..., help="the pictures (PNG, J
 
 
 @app.command()
-def history(out: Path = typer.Option(Path("runs"), "--out"), limit: int = 20,
-            as_json: bool = typer.Option(False, "--json")):
+def history(out: Path = typer.Option(Path("runs"), "--out", help="the runs folder (atelier run --out), or a "
+                                     "batch folder (atelier brief --out): its runs/ is read"),
+            limit: int = typer.Option(20, help="the newest N runs"),
+            as_json: bool = typer.Option(False, "--json", help="print the runs as one JSON list (newest first): "
+                                         "run_id, status, brief, attempts, created, ...")):
     """List past runs from the run index."""
     from agent.core.records import RunStore
+    from agent.surfaces.run_folders import runs_folder
+    out, note = runs_folder(out)
+    if note:
+        err.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
     try:
         rows = RunStore(out).history(limit)
     except AtelierError as e:
@@ -346,8 +373,16 @@ def models_list():
     Console().print(table)
 
 
-@models_app.command("pull")
-def models_pull(name: str):
+class _ListsModels(typer.core.TyperCommand):
+    def format_help(self, ctx, formatter):  # the names are read when help is asked, not at every start
+        from local_models.specs import SPECS
+        self.epilog = "Models: " + ", ".join(sorted(SPECS)) + " (the embedded shapes models ship with Atelier)."
+        return super().format_help(ctx, formatter)
+
+
+@models_app.command("pull", cls=_ListsModels)
+def models_pull(name: str = typer.Argument(..., help="a model's name (listed below; atelier models list shows "
+                                           "which are on this machine)")):
     """Download a model's weights (needs internet)."""
     from local_models.models_cli import pull
     try:
@@ -357,7 +392,9 @@ def models_pull(name: str):
 
 
 from agent.surfaces.cli_bench import bench  # noqa: E402
+from agent.surfaces.cli_show import show as show_run  # noqa: E402
 app.command()(bench)
+app.command("show")(show_run)
 
 
 def main() -> None:
