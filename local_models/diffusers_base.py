@@ -14,11 +14,13 @@ import torch
 from PIL import Image
 
 from agent.core.artifacts import save_image
+from agent.core.errors import AtelierError, ConfigError
 from agent.core.types import Artifact, GenerationRequest
+from local_models import decoding
 from local_models.adapters import SCHEDULERS, Adapters
 from local_models.compose import Composer, grow_box
 from local_models.inputs import InputChecks, Inputs, steps_for
-from local_models.memory import MEMORY_LEVELS, OutOfMemory, apply_memory, pick_device, pick_dtype, pick_memory
+from local_models.memory import LAST_LEVEL, MEMORY_LEVELS, OutOfMemory, apply_memory, pick_device, pick_dtype, pick_memory
 from local_models.owner import PipelineOwner
 from local_models.pipeline_cache import (_CACHE_LOCK, CACHE, LOADS, Loaded, cached_pipeline, call_parameters,
                                          compile_denoiser, evict, generators, keep_loaded, load_from, pipeline_class)
@@ -26,8 +28,25 @@ from local_models.specs import SPECS, ModelSpec
 from local_models.weights import locate
 
 __all__ = ["CACHE", "LOADS", "MEMORY_LEVELS", "SCHEDULERS", "DiffusersBackend", "Inputs", "Loaded", "OutOfMemory",
+           "PipelineFailed",
            "apply_memory", "cached_pipeline", "compile_denoiser", "evict", "generators", "grow_box", "keep_loaded",
            "load_from", "pick_device", "pick_dtype", "pick_memory", "pipeline_class", "save_image", "steps_for"]
+
+
+class PipelineFailed(AtelierError):
+    """The library raised while making the pictures (not out of memory): a tool error, so the
+    director can try again or change its plan rather than the run ending as an internal error."""
+
+
+def missing_library(source: str) -> str:
+    """A hint when the weights need a library that is not installed (T5 tokenizers shipped only as
+    `spiece.model` need sentencepiece; transformers' own message then speaks of tiktoken)."""
+    import importlib.util
+
+    folder = Path(source)
+    if folder.is_dir() and next(folder.glob("*/spiece.model"), None) and importlib.util.find_spec("sentencepiece") is None:
+        return "; its tokenizer needs sentencepiece: pip install 'atelier[local]' (or pip install sentencepiece)"
+    return ""
 
 
 class DiffusersBackend(InputChecks, Adapters, Composer):
@@ -56,8 +75,15 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
         if self._loaded is None or self._loaded.evicted:
             source = f"given:{id(self._given)}" if self._given is not None else str(locate(self.spec))
             cls = pipeline_class(self.pipelines[self.base_task])
-            self._loaded = cached_pipeline((self.spec.name, source), self.spec, lambda dtype: self.prepare(
-                self._given or load_from(self.spec, cls, dtype, **self.components(dtype))))
+            try:
+                self._loaded = cached_pipeline((self.spec.name, source), self.spec, lambda dtype: self.prepare(
+                    self._given or load_from(self.spec, cls, dtype, **self.components(dtype))))
+            except AtelierError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a bad download or a missing library: one line
+                raise ConfigError(f"{self.info.name} could not load from {source}: {type(error).__name__}: "
+                                  f"{str(error).splitlines()[0] if str(error) else ''}{missing_library(source)}"
+                                  ) from error
         return self._loaded
 
     def components(self, dtype: torch.dtype) -> dict[str, Any]:
@@ -117,39 +143,85 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
             kwargs["ip_adapter_image"] = inputs.style
         return kwargs
 
-    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded) -> list[Image.Image]:
-        return pipe(**kwargs).images
+    # The call in two stages, so that an out-of-memory error in the VAE does not run the denoising
+    # again: `denoise` returns latents, `decode` turns them into pictures. A family whose decoding
+    # is not (yet) held to its pipeline's own sets `latent_output = False`: one stage, pictures.
+    latent_output = True
+
+    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded,
+                progress: dict[str, Any]):
+        return pipe(**kwargs, output_type="latent" if self.latent_output else "pil").images
+
+    def decode(self, pipe, latents, kwargs: dict[str, Any], loaded: Loaded) -> list[Image.Image]:
+        if not self.latent_output:
+            return latents
+        return decoding.unet_latents(pipe, latents, self.info.name)
+
+    def companions(self, loaded: Loaded) -> list[Any]:
+        """Other pipelines a call runs (SDXL's refiner): they follow the memory ladder too."""
+        return []
+
+    def per_image(self, jobs: list[tuple[GenerationRequest, Inputs]]) -> bool:
+        """Whether the call takes one prompt (and source image) per picture, num_*_per_prompt=1: always
+        for a batch of requests, and for n >= 2 wherever that is how the pipeline batches (CogVideoX
+        forces one video per prompt; SD3 img2img does not repeat a single source image). A style
+        image, a control image or an instruction keeps the pipeline's own per-prompt repetition."""
+        inputs, total = jobs[0][1], sum(r.n for r, _ in jobs)
+        return len(jobs) > 1 or (total > 1 and inputs.style is None and inputs.task != "instruct"
+                                 and not inputs.task.startswith("controlnet-"))
+
+    def call_args(self, pipe, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> dict[str, Any]:
+        """The call's arguments, built again at each memory level (what a level changes goes in)."""
+        request, inputs = jobs[0]
+        kwargs = self.call_kwargs(request, inputs, loaded)
+        if self.per_image(jobs):
+            each = [self.call_kwargs(r, i, loaded) for r, i in jobs]
+            for name in ("num_images_per_prompt", "num_videos_per_prompt"):
+                if name in kwargs:
+                    kwargs[name] = 1
+            for name in ("prompt", "negative_prompt", "image", "mask_image"):
+                if kwargs.get(name) is not None:
+                    kwargs[name] = [k[name] for k, (r, _) in zip(each, jobs) for _ in range(r.n)]
+        return {k: v for k, v in kwargs.items() if k in call_parameters(type(pipe))}
 
     def _call(self, pipe, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> list[Image.Image]:
         """One pipeline call for every job (compatible requests batched, a generator per image);
         on out-of-memory, retry at each lower-memory level in turn (down to sequential CPU
-        offload), then give a clear error."""
+        offload) from the stage that failed, then give a clear error. Anything else the library
+        raises is a PipelineFailed: a tool error the director can retry or re-plan around."""
         request, inputs = jobs[0]
-        kwargs = self.call_kwargs(request, inputs, loaded)
-        if len(jobs) > 1:
-            each = [self.call_kwargs(r, i, loaded) for r, i in jobs]
-            kwargs["num_images_per_prompt"] = 1
-            for name in ("prompt", "negative_prompt", "image", "mask_image"):
-                if kwargs.get(name) is not None:
-                    kwargs[name] = [k[name] for k, (r, _) in zip(each, jobs) for _ in range(r.n)]
-        kwargs = {k: v for k, v in kwargs.items() if k in call_parameters(type(pipe))}
         n = sum(r.n for r, _ in jobs)
+        progress: dict[str, Any] = {}
         while True:
             if loaded.memory >= 2 and loaded.hooked is not pipe:
                 apply_memory(pipe, loaded.memory, loaded.device)
                 loaded.hooked = pipe
+            stage = "denoising"
             try:
-                gens = [g for r, _ in jobs for g in generators(r.seed, r.n)]
-                return self.denoise(pipe, {**kwargs, "generator": gens}, request, loaded)
+                kwargs = self.call_args(pipe, jobs, loaded)
+                if "latents" not in progress:
+                    gens = [g for r, _ in jobs for g in generators(r.seed, r.n)]
+                    progress["latents"] = self.denoise(pipe, {**kwargs, "generator": gens}, request, loaded, progress)
+                stage = "decoding"
+                with torch.no_grad():  # as inside the pipeline's own call
+                    return self.decode(pipe, progress["latents"], kwargs, loaded)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
-                if loaded.memory == len(MEMORY_LEVELS) - 1:
+                if loaded.memory == LAST_LEVEL:
                     raise OutOfMemory(
                         f"{self.info.name} ran out of GPU memory at {inputs.width}×{inputs.height}, n={n} "
-                        f"with {MEMORY_LEVELS[loaded.memory]}; ask for fewer images or a smaller size") from None
+                        f"with {MEMORY_LEVELS[loaded.memory]} ({stage}); ask for fewer images or a smaller size"
+                    ) from None
                 loaded.memory += 1
-                apply_memory(pipe, loaded.memory, loaded.device)
+                for each in [pipe, *self.companions(loaded)]:
+                    apply_memory(each, loaded.memory, loaded.device)
                 loaded.hooked = pipe
+            except AtelierError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the library's own failure, named for the director
+                raise PipelineFailed(f"{self.info.name} failed while {stage} ({inputs.task}, "
+                                     f"{inputs.width}×{inputs.height}, n={n}): {type(error).__name__}: {error}"
+                                     ) from error
 
     def owner(self, loaded: Loaded) -> PipelineOwner:
         with _CACHE_LOCK:

@@ -6,6 +6,7 @@ from typing import Any
 
 from agent.core.errors import InputError
 from agent.core.types import GenerationRequest
+from local_models import decoding
 from local_models.diffusers_base import DiffusersBackend, Inputs, Loaded, apply_memory, load_from, pipeline_class
 from local_models.specs import SPECS
 
@@ -39,11 +40,22 @@ class SDXLBackend(DiffusersBackend):
             loaded.extras["refiner"] = refiner
         return loaded.extras["refiner"]
 
-    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded):
+    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded,
+                progress: dict[str, Any]):
+        """With the refiner: the base's share of the steps (kept when the refiner runs out of memory
+        and the ladder steps down), then the refiner's, both as latents for `decode`."""
         if not request.extra.get("refiner"):
-            return super().denoise(pipe, kwargs, request, loaded)
+            return super().denoise(pipe, kwargs, request, loaded, progress)
         switch = float(request.extra.get("refiner_switch", 0.8))
-        latents = pipe(**kwargs, denoising_end=switch, output_type="latent").images
+        if "base" not in progress:
+            progress["base"] = pipe(**kwargs, denoising_end=switch, output_type="latent").images
         refine = {k: kwargs[k] for k in ("prompt", "negative_prompt", "num_inference_steps", "guidance_scale",
                                          "num_images_per_prompt", "generator") if k in kwargs}
-        return self.refiner(loaded)(**refine, image=latents, denoising_start=switch).images
+        return self.refiner(loaded)(**refine, image=progress["base"], denoising_start=switch,
+                                    output_type="latent").images
+
+    def companions(self, loaded: Loaded) -> list[Any]:
+        return [loaded.extras["refiner"]] if "refiner" in loaded.extras else []
+
+    def decode(self, pipe, latents, kwargs, loaded):
+        return decoding.unet_latents(pipe, latents, self.info.name, upcast=True)

@@ -24,6 +24,7 @@ class VideoInputs(Inputs):
     frames: int = 0
     fps: int = 8
     format: str = "mp4"
+    source_box: tuple[int, int, int, int] | None = None  # where a fitted source sits in the frame
 
 
 def encode(frames: list[Image.Image], fps: int, fmt: str) -> bytes:
@@ -97,7 +98,9 @@ class DiffusersVideoBackend(DiffusersBackend):
             atomic_write_bytes(path, encode(frames, inputs.fps, inputs.format))
             out.append(Artifact(path=path, sha256=Artifact.digest(path), kind="video", request=one, parent=parent,
                                 seconds=seconds, meta={"frames": len(frames), "fps": inputs.fps,
-                                                       "device": loaded.device.type}))
+                                                       "device": loaded.device.type,
+                                                       **({"source_box": list(inputs.source_box)}
+                                                          if inputs.source_box else {})}))
         return out
 
     def run_jobs(self, jobs, loaded: Loaded):
@@ -115,5 +118,6 @@ class DiffusersVideoBackend(DiffusersBackend):
                 "num_inference_steps": inputs.steps, "guidance_scale": inputs.guidance,
                 "num_videos_per_prompt": request.n, **self.spec.options}
 
-    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded):
-        return pipe(**kwargs, output_type="pil").frames
+    def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded,
+                progress: dict[str, Any]):
+        return pipe(**kwargs, output_type="latent" if self.latent_output else "pil").frames

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from local_models import decoding
 from local_models.video_base import DiffusersVideoBackend
 from local_models.weights import locate
 
@@ -24,3 +25,6 @@ class WanBackend(DiffusersVideoBackend):
     def prepare(self, pipe):
         pipe.vae.to(torch.float32)
         return pipe
+
+    def decode(self, pipe, latents, kwargs, loaded):
+        return decoding.wan_latents(pipe, latents)
