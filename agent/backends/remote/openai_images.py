@@ -39,8 +39,14 @@ UNLISTED: dict[str, Any] = dict(sizes=[[1024, 1024], [1536, 1024], [1024, 1536]]
 
 
 def model_table(model: str) -> dict[str, Any] | None:
-    """The price table's entry for `model`, or None when it is not listed."""
+    """The price table's entry for `model`, or None when it is not listed. A dated snapshot's entry
+    may be `{same_as: NAME}` (with anything that differs beside it)."""
     entry = prices.price("openai", model)
+    for _ in range(4):  # an alias of an alias, never a loop
+        if not (isinstance(entry, dict) and "same_as" in entry):
+            break
+        target = prices.price("openai", str(entry["same_as"]))
+        entry = {**target, **{k: v for k, v in entry.items() if k != "same_as"}} if isinstance(target, dict) else None
     return entry if isinstance(entry, dict) and "sizes" in entry else None
 
 
@@ -54,8 +60,9 @@ class OpenAIImages:
         if not model or any(c.isspace() for c in model):
             raise ConfigError(f"openai:{model} is not a model name")
         self.model = model
-        self.listed = model_table(model) is not None
-        spec = model_table(model) or UNLISTED
+        spec = model_table(model)
+        self.listed = spec is not None
+        spec = spec or UNLISTED
         self.spec = {**UNLISTED, **spec}
         self.info = ModelInfo(name=f"openai:{model}", sizes=[tuple(s) for s in self.spec["sizes"]],
                               supports_negative=False, max_n=self.spec["max_n"], edits=list(self.spec["edits"]))
@@ -84,6 +91,8 @@ class OpenAIImages:
     # ---- checks before paying ----------------------------------------------------------------
     def _size(self, request: GenerationRequest) -> tuple[int, int]:
         spec, name = self.spec, f"openai:{self.model}"
+        if not (request.width and request.height) and request.source_image is not None:
+            return self._size_for_source(request.source_image)
         default = spec["sizes"][0]
         w, h = request.width or default[0], request.height or default[1]
         menu = [tuple(s) for s in spec["sizes"]]
@@ -92,11 +101,39 @@ class OpenAIImages:
         bounds = spec.get("any_size")
         if bounds:
             m, side, pixels = bounds.get("multiple", 16), bounds.get("max_side", 4096), bounds.get("max_pixels")
+            aspect = bounds.get("max_aspect")
             if w % m or h % m or max(w, h) > side or (pixels and w * h > pixels):
                 raise InputError(f"{name} takes sizes that are multiples of {m}, at most {side} px a side"
                                  + (f" and {pixels:,} pixels" if pixels else "") + f"; {w}x{h} is not one")
+            if aspect and max(w, h) > aspect * min(w, h):
+                raise InputError(f"{name} takes aspect ratios from 1:{aspect:g} to {aspect:g}:1; "
+                                 f"{w}x{h} is {max(w, h) / min(w, h):.2f}:1")
             return w, h
         raise InputError(f"{name} makes {', '.join(f'{a}x{b}' for a, b in menu)}; {w}x{h} is not one of them")
+
+    def _size_for_source(self, source: Path) -> tuple[int, int]:
+        """An edit keeps its source's shape: a model that takes any size gets the source's aspect
+        (within its bounds, at the area of its standard sizes, 1024x1024 to 1536x1024); one with a menu gets the
+        size on it nearest that aspect (the smaller of two equally near). The service would otherwise
+        answer 1024x1024 whatever it was given."""
+        import math
+
+        from agent.core.artifacts import load_image
+
+        sw, sh = load_image(source).size
+        bounds, menu = self.spec.get("any_size"), [tuple(s) for s in self.spec["sizes"]]
+        if bounds:
+            m, aspect = bounds.get("multiple", 16), float(bounds.get("max_aspect") or 3)
+            ratio = min(max(sw / sh, 1 / aspect), aspect)
+            standard = [a * b for a, b in menu[:3]]  # the service's own pixel floor is not published: stay in these
+            area = min(max(sw * sh, min(standard)), max(standard), bounds.get("max_pixels") or 10**9)
+            w, h = math.sqrt(area * ratio), math.sqrt(area / ratio)
+            scale = min(1.0, bounds.get("max_side", 4096) / max(w, h))
+            w, h = (max(m, round(v * scale / m) * m) for v in (w, h))
+            if max(w, h) > aspect * min(w, h):  # rounding must not leave the allowed aspects
+                w, h = (w, int(w * aspect) // m * m) if h > w else (int(h * aspect) // m * m, h)
+            return w, h
+        return min(menu, key=lambda s: (round(abs(math.log((s[0] / s[1]) / (sw / sh))), 3), s[0] * s[1]))
 
     def _options(self, request: GenerationRequest) -> dict[str, Any]:
         spec, name = self.spec, f"openai:{self.model}"
@@ -126,7 +163,7 @@ class OpenAIImages:
 
     def _estimate(self, opts: dict[str, Any], n: int) -> float | None:
         """USD for `n` images, or None when the table has no price for this model and quality."""
-        table = prices.price("openai", self.model, "per_image", default=None)
+        table = (model_table(self.model) or {}).get("per_image")  # read now: an edited table applies at once
         if not isinstance(table, dict) or not table:
             return None
         quality = opts.get("quality") or next(iter(table))
@@ -143,7 +180,7 @@ class OpenAIImages:
 
     def _actual(self, usage: Any, estimate: float | None) -> float:
         """Token-billed models: the cost from the usage the service reports, when there is one."""
-        rates = prices.price("openai", self.model, "tokens")
+        rates = (model_table(self.model) or {}).get("tokens")
         if not usage or not rates:
             return estimate or 0.0
         details = getattr(usage, "input_tokens_details", None)
@@ -242,6 +279,11 @@ class OpenAIImages:
         except ValueError:  # the SDK's json.loads on a malformed body
             raise RemoteError(SERVICE, "answered with malformed JSON", kind="malformed", retryable=True) from None
         seconds = time.monotonic() - start
+        source_size = None
+        if method == "edit" and request.source_image is not None:
+            from agent.core.artifacts import load_image
+
+            source_size = "x".join(map(str, load_image(request.source_image).size))  # the size asked was chosen from it
         data = list(getattr(response, "data", None) or [])
         if not data:
             raise RemoteError(SERVICE, "answered without any image", kind="malformed", retryable=True)
@@ -252,6 +294,7 @@ class OpenAIImages:
             if not item.b64_json:
                 raise RemoteError(SERVICE, "answered without image data", kind="malformed", retryable=True)
             meta = {"service": "openai", "model": self.model, "size": kwargs["size"],
+                    **({"source_size": source_size} if source_size else {}),
                     "quality": kwargs.get("quality") or getattr(response, "quality", None), "seed_used": False}
             if kwargs.get("style"):
                 meta["style"] = kwargs["style"]

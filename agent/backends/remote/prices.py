@@ -9,7 +9,10 @@ that runs tools in a thread pool must copy the context (`contextvars.copy_contex
 from __future__ import annotations
 
 import contextvars
+import copy
+import functools
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,15 @@ def _merge(base: dict, over: dict) -> dict:
 
 def _read(path: Path) -> dict:
     try:
+        stamp = path.stat().st_mtime_ns
+    except OSError as e:
+        raise ConfigError(f"cannot read the price table {path}: {e}") from None
+    return _parsed(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)  # parsed once per version of the file: an edit still applies at once
+def _parsed(path: Path, stamp: int) -> dict:
+    try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"cannot read the price table {path}: {e}") from None
@@ -41,9 +53,9 @@ def _read(path: Path) -> dict:
 
 
 def load_prices() -> dict[str, Any]:
-    """The shipped table with the user's file (ATELIER_PRICES) merged over it. Read on every call:
-    it is small, and an edit takes effect without a restart."""
-    prices = _read(DEFAULT_PRICES)
+    """The shipped table with the user's file (ATELIER_PRICES) merged over it. Looked at on every
+    call (parsed again only when a file changes), so an edit takes effect without a restart."""
+    prices = copy.deepcopy(_read(DEFAULT_PRICES))
     if override := os.environ.get(PRICES_ENV):
         prices = _merge(prices, _read(Path(override)))
     return prices
@@ -62,9 +74,14 @@ def price(*keys: str, default: Any = None) -> Any:
 def token_cost(usage) -> float | None:
     """USD for one LLM call's `Usage` (agent.core.usage), or None when the table has no price."""
     table = price("llm", usage.provider, default={}) or {}
-    rates = table.get(usage.model) or table.get(usage.model.split("@")[0]) or table.get("default")
+    base = usage.model.split("@")[0]
+    alias = re.sub(r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "", base)  # a dated snapshot costs what its alias does
+    rates = table.get(usage.model) or table.get(base) or table.get(alias) or table.get("default")
     if not isinstance(rates, dict):
         return None
+    long_prompt = rates.get("long_prompt")
+    if isinstance(long_prompt, dict) and usage.input_tokens > long_prompt.get("threshold_tokens", float("inf")):
+        rates = long_prompt
     fresh = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
     return (fresh * rates.get("input", 0.0) + usage.cached_tokens * rates.get("cached", rates.get("input", 0.0))
             + usage.cache_write_tokens * rates.get("cache_write", rates.get("input", 0.0))
