@@ -119,6 +119,11 @@ def test_stdio_tools_resources_and_bad_arguments(tmp_path):
             assert run_json["status"] == "approved" and len(run_json["attempts"]) == 2
             blob = (await s.read_resource(f"atelier://runs/{run_id}/attempts/2")).contents[0]
             assert base64.b64decode(blob.blob)[:8] == b"\x89PNG\r\n\x1a\n"
+            typed = (await s.read_resource(f"atelier://runs/{run_id}/attempts/2.png")).contents[0]
+            assert typed.mime_type == "image/png" and typed.blob == blob.blob  # not text/plain
+            assert "atelier://runs/{run_id}/attempts/{index}.png" in templates
+            with pytest.raises(Exception, match="no MP4 attempt"):
+                await s.read_resource(f"atelier://runs/{run_id}/attempts/2.mp4")
 
             # bad calls: a tool error that names the argument, never a crash of the server
             bad = {
@@ -142,7 +147,7 @@ def test_stdio_tools_resources_and_bad_arguments(tmp_path):
                 ("critique_image", json.dumps({"brief": "x"})): "give exactly one image",
                 ("critique_image", json.dumps({"image_path": "/no/such.png", "brief": "x"})): "image not found",
                 ("critique_image", json.dumps({"image_base64": "***", "brief": "x"})): "not valid base64",
-                ("generate_video", json.dumps({"prompt": "a clip"})): "no video model chosen",
+                ("generate_video", json.dumps({"prompt": "a clip"})): "model=local:shapes-video, the embedded video model",
             }
             for (tool, args), needle in bad.items():
                 r = await s.call_tool(tool, json.loads(args))
@@ -186,6 +191,7 @@ def test_streamable_http_transport(tmp_path):
                     r = await s.call_tool("generate_image", {"prompt": "a blue square", "seed": 7, **FAKE})
                     assert not r.is_error, r.content[0].text
                     assert png(r.content[1]) == (32, 32) and record_of(r)["approved"]
+                    assert f"at http://127.0.0.1:{port}/mcp" in (tmp_path / "server.log").read_text()
                     run = json.loads((await s.read_resource(f"atelier://runs/{record_of(r)['run_id']}")).contents[0].text)
                     assert run["attempts"][0]["seed"] == 7
                     r = await s.call_tool("generate_image", {"prompt": ["not", "a", "string"]})

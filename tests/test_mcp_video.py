@@ -117,7 +117,9 @@ def test_run_brief_and_generate_video_return_clips(tmp_path):
             attempt, = data["attempts"]
             assert attempt["index"] == 2 and attempt["frames"] == 12
             assert [f["issues"] for f in attempt["verdict"]["frames"]][5] == ["the circle jumps back"]
-            assert data["clips"][0]["uri"] == f"atelier://runs/{run_id}/attempts/2"
+            assert data["clips"][0]["uri"] == f"atelier://runs/{run_id}/attempts/2.mp4"
+            clip = (await s.read_resource(data["clips"][0]["uri"])).contents[0]
+            assert clip.mime_type == "video/mp4"
 
             # a GIF clip comes as an image
             r = await s.call_tool("generate_video", {"prompt": BRIEF, "seed": 4, "model": "testvid:gif"})
@@ -151,7 +153,7 @@ def test_a_large_clip_is_a_link(tmp_path, monkeypatch, backends):
             assert not r.is_error, r.content[0].text
             assert [c.type for c in r.content] == ["text", "resource_link", "text"]
             link = r.content[1]
-            assert link.mime_type == "video/mp4" and link.size > 100 and str(link.uri).endswith("/attempts/0")
+            assert link.mime_type == "video/mp4" and link.size > 100 and str(link.uri).endswith("/attempts/0.mp4")
             assert record_of(r)["clips"][0]["inline"] is False
 
     anyio.run(main)

@@ -9,6 +9,7 @@ from typing import Callable
 
 from agent.core import registry
 from agent.core.artifacts import stamp_verdict
+from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
 from agent.core.plans import wants_clip
 from agent.core.protocols import check_ready
@@ -51,8 +52,10 @@ class RunContext:
         own back end failing ends the run."""
         if not spec or spec == default:
             if not default:
-                raise InputError(f"no {kind} model chosen for this run: the operator sets one "
-                                 f"(e.g. video_model=local:svd or runway:gen4_turbo)")
+                raise InputError(f"no {kind} model chosen for this run: name one (model={DEFAULT_VIDEO_MODEL}, the "
+                                 f"embedded video model, or local:svd, runway:gen4_turbo), or the operator sets a "
+                                 f"default (--video-model {DEFAULT_VIDEO_MODEL})" if kind == "video" else
+                                 f"no {kind} model chosen for this run: the operator sets one")
             return registry.resolve(kind, default)
         try:
             check_untrusted_spec(kind, spec, TrustPolicy.from_env(

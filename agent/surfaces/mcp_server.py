@@ -12,17 +12,18 @@ fix come back as tool errors (`isError`) with one clear line.
 The image tools work on a run: without `run_id` each call starts a new run (its id comes back,
 and later calls can name it, e.g. to edit an attempt); with `run_id` the new attempts join that
 run, as the UI's "iterate on this" does. Runs are resources: `atelier://runs` (the index),
-`atelier://runs/{run_id}` (its run.json) and `atelier://runs/{run_id}/attempts/{index}` (the file).
+`atelier://runs/{run_id}` (its run.json) and `atelier://runs/{run_id}/attempts/{index}.png` (the file,
+typed by its suffix: .png, .gif, .mp4, .webm; the untyped `.../attempts/{index}` also reads it).
 
 Callers have identities and see only their own runs (agent/surfaces/mcp_callers.py): over stdio
 the operator, over HTTP the name of their bearer token, or one identity for the whole server.
 Every failure reaches the client as one line without the server's absolute paths.
 """
 import base64
-import binascii
 import json
 import logging
 import secrets
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
@@ -33,6 +34,7 @@ from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, StopRun, one_line
 from agent.core.types import SceneSpec
 from agent.surfaces.mcp_callers import DEFAULT, CallerRuns, auth_options, caller, identify
+from agent.surfaces.mcp_files import ATTEMPT_TYPES, attempt_uri, decode_upload, mime_of
 
 log = logging.getLogger("atelier")
 
@@ -40,7 +42,6 @@ SERVER_NAME = "atelier"
 MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
 
 
-MAX_UPLOAD_BYTES = 20_000_000  # an image_base64 decoded; its pixels are checked against the bomb limit too
 MAX_INLINE_BYTES = 8_000_000  # a clip sent inline in a tool result (the shapes model's are ~10 kB); larger: a link
 
 
@@ -86,14 +87,14 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         content: list[Any] = [TextContent(type="text", text=text)]
         for path in images:
             content.append(ImageContent(type="image", data=base64.b64encode(Path(path).read_bytes()).decode(),
-                                        mime_type=_mime(path)))
+                                        mime_type=mime_of(path)))
         for path, uri in clips:
             content.append(clip_content(Path(path), uri))
         content.append(TextContent(type="text", text=json.dumps(data)))
         return CallToolResult(content=content, structured_content=data)
 
     def clip_content(path: Path, uri: str):
-        mime, size = _mime(path), path.stat().st_size
+        mime, size = mime_of(path), path.stat().st_size
         if size > MAX_INLINE_BYTES:
             return ResourceLink(type="resource_link", uri=uri, name=path.name, mime_type=mime, size=size,
                                 description=f"a clip of {size:,} bytes: read this resource to get it")
@@ -105,12 +106,12 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     def clips_of(record: RunRecord, indexes) -> list[tuple[Path, str]]:
         """The clips among these attempts of `record`, with their resource URIs."""
         wanted = set(indexes)
-        return [(a.artifact.path, f"atelier://runs/{record.run_id}/attempts/{a.index}")
+        return [(a.artifact.path, attempt_uri(record.run_id, a.index, a.artifact.path))
                 for a in record.attempts if a.index in wanted and a.artifact.kind == "video"]
 
     def media_data(clips: list[tuple[Path, str]]) -> list[dict[str, Any]]:
         """What the structured result says of each clip sent: where it is, its type and size, inline or not."""
-        return [{"path": str(Path(p).resolve()), "uri": uri, "mime_type": _mime(p), "bytes": Path(p).stat().st_size,
+        return [{"path": str(Path(p).resolve()), "uri": uri, "mime_type": mime_of(p), "bytes": Path(p).stat().st_size,
                  "inline": Path(p).stat().st_size <= MAX_INLINE_BYTES} for p, uri in clips]
 
     def guarded(fn: Callable[..., CallToolResult]) -> Callable[..., CallToolResult]:
@@ -372,7 +373,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         import tempfile
         with tempfile.TemporaryDirectory(prefix="atelier-mcp-upload-") as upload:
             if image_base64 is not None:  # checked in memory, written only once it is a sane image
-                image = _decode_upload(image_base64)
+                image = decode_upload(image_base64)
                 path = Path(upload) / "image.png"
                 image.save(path)
             else:
@@ -411,13 +412,31 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         except (InputError, OSError) as e:
             raise ResourceNotFoundError(scrub_paths(str(e)) if isinstance(e, InputError) else f"no run {run_id!r}") from None
 
-    @server.resource("atelier://runs/{run_id}/attempts/{index}", name="attempt file",
-                     description="the file (PNG, GIF, MP4) an attempt of one of your runs made")
-    def attempt_file(run_id: str, index: str) -> bytes:
+    def attempt_bytes(run_id: str, index: str, suffix: str | None = None) -> bytes:
         try:
-            return own.attempt_file(run_id, index, caller()).read_bytes()
+            path = own.attempt_file(run_id, index, caller())
+            if suffix is not None and path.suffix.lower() != f".{suffix}":
+                raise ValueError(f"attempt {index} is a {path.suffix} file")
+            return path.read_bytes()
         except (InputError, ValueError, IndexError, OSError):
-            raise ResourceNotFoundError(f"no attempt {index!r} in run {run_id!r}") from None
+            raise ResourceNotFoundError(f"no {suffix.upper() + ' ' if suffix else ''}attempt {index!r} in run "
+                                        f"{run_id!r}") from None
+
+    # One template per file type, so a reader gets the file's mime type (a template's is fixed);
+    # registered before the untyped one, which would match their URIs too.
+    def typed(suffix: str) -> Callable[[str, str], bytes]:
+        return lambda run_id, index: attempt_bytes(run_id, index, suffix)
+
+    for suffix, mime in ATTEMPT_TYPES.items():
+        server.resource(f"atelier://runs/{{run_id}}/attempts/{{index}}.{suffix}", name=f"attempt {suffix}",
+                        mime_type=mime, description=f"a {suffix.upper()} an attempt of one of your runs made")(typed(suffix))
+
+    @server.resource("atelier://runs/{run_id}/attempts/{index}", name="attempt file",
+                     mime_type="application/octet-stream",
+                     description="the file an attempt of one of your runs made, untyped; the typed URIs "
+                                 "(.../attempts/{index}.png, .gif, .mp4) say what it is")
+    def attempt_file(run_id: str, index: str) -> bytes:
+        return attempt_bytes(run_id, index)
 
     return server
 
@@ -425,29 +444,6 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
 def _one_line(text: str, limit: int = 400) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
-def _decode_upload(data: str):
-    """An image sent inline, as a PIL image: size and pixels checked before anything is decoded
-    in full or written (a bomb is refused by its header)."""
-    import io
-
-    from PIL import Image
-
-    from agent.core.artifacts import check_image_header
-    if len(data) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise InputError(f"image_base64 is over {MAX_UPLOAD_BYTES // 1_000_000} MB")
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError("image_base64 is not valid base64") from None
-    check_image_header(io.BytesIO(raw), "image_base64")
-    try:
-        with Image.open(io.BytesIO(raw)) as im:
-            im.load()
-            return im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
-    except (OSError, SyntaxError, Image.DecompressionBombError):
-        raise InputError("image_base64 is not a PNG or JPEG image") from None
 
 
 def _strict(tool):
@@ -459,12 +455,6 @@ def _strict(tool):
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
-
-
-def _mime(path: Path) -> str:
-    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-            ".webp": "image/webp", ".mp4": "video/mp4", ".webm": "video/webm",
-            ".mov": "video/quicktime"}.get(Path(path).suffix.lower(), "application/octet-stream")
 
 
 def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "runs", host: str = "127.0.0.1",
@@ -492,4 +482,8 @@ def serve(transport: str = "stdio", port: int = 8765, runs_dir: str | Path = "ru
     if transport == "stdio":
         server.run("stdio")
     else:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"atelier mcp: serving MCP over streamable HTTP at http://{shown}:{port}/mcp "
+              f"({'bearer tokens for ' + str(len(tokens)) + ' caller(s)' if tokens else 'one caller, mcp:default'}); "
+              f"Ctrl-C stops it", file=sys.stderr, flush=True)
         server.run("streamable-http", host=host, port=port)
