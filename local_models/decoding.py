@@ -51,9 +51,10 @@ def check_safety(pipe, image: torch.Tensor, name: str) -> None:
     dtype = next(pipe.safety_checker.parameters()).dtype
     _, flagged = pipe.run_safety_checker(image, image.device, dtype)
     if flagged is not None and any(flagged):
-        which = ", ".join(str(i + 1) for i, f in enumerate(flagged) if f)
-        raise SafetyFlagged(f"{name}'s safety checker flagged picture {which} of {len(flagged)} as NSFW and "
-                            "blanked it; reword the prompt (nothing was delivered)")
+        which = [str(i + 1) for i, f in enumerate(flagged) if f]
+        raise SafetyFlagged(f"{name}'s safety checker flagged {len(which)} of {len(flagged)} pictures "
+                            f"(number {', '.join(which)}) as NSFW and blanked them; reword the prompt "
+                            "(nothing was delivered)")
 
 
 def flow_latents(pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
@@ -82,10 +83,11 @@ def wan_latents(pipe, latents: torch.Tensor) -> list[list[Image.Image]]:
 
 
 def svd_latents(pipe, latents: torch.Tensor, frames: int, chunk: int, dtype: torch.dtype) -> list[list[Image.Image]]:
-    """SVD's temporal VAE decodes `chunk` frames at a time (its memory grows with the chunk)."""
+    """SVD's temporal VAE decodes `chunk` frames at a time (its memory grows with the chunk), one video
+    at a time: the pipeline flattens the batch's frames, so a chunk would mix two videos' frames."""
     vae = pipe.vae
     if vae.dtype != dtype:  # the pipeline upcast it to fp32 for encoding and casts back only when it decodes
         vae.to(dtype)
     latents = latents.to(_vae_device(vae), vae.dtype)
-    return pipe.video_processor.postprocess_video(video=pipe.decode_latents(latents, frames, chunk),
-                                                  output_type="pil")
+    video = torch.cat([pipe.decode_latents(latents[i:i + 1], frames, chunk) for i in range(len(latents))])
+    return pipe.video_processor.postprocess_video(video=video, output_type="pil")

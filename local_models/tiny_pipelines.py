@@ -264,3 +264,22 @@ def ip_adapter(unet, folder: Path, subfolder: str = "models", weight_name: str =
         hidden_size=32, projection_dim=embed, num_hidden_layers=2, num_attention_heads=4, image_size=224,
         intermediate_size=37, patch_size=32)).save_pretrained(Path(folder) / subfolder / "image_encoder")
     return Path(folder)
+
+
+def safety_checker(flag_all: bool = True):
+    """A tiny SD safety checker (and its image processor) whose thresholds flag every picture, or none."""
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+
+    torch.manual_seed(0)
+    config = CLIPConfig(text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                                     "num_hidden_layers": 1, "vocab_size": 100},
+                        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                                       "num_hidden_layers": 1, "image_size": 32, "patch_size": 8},
+                        projection_dim=32)
+    checker = StableDiffusionSafetyChecker(config).eval()
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(-10.0 if flag_all else 10.0)
+        checker.special_care_embeds_weights.fill_(10.0)
+    return checker, CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
