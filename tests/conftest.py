@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import pytest
+
+# `atelier run` uses a warm server when one answers on the default port: a test (and the CLI it starts)
+# never does, unless it names one itself (tests/test_serve_cli.py)
+os.environ["ATELIER_SERVER"] = "off"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

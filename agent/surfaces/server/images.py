@@ -118,6 +118,10 @@ def router(hub: RunHub, identify) -> APIRouter:
                 fields["atelier"] = json.loads(fields["atelier"])
             except json.JSONDecodeError:
                 raise bad_request("atelier must be a JSON object", "atelier") from None
+        nested = {k[len("atelier["):-1]: fields.pop(k) for k in list(fields)
+                  if k.startswith("atelier[") and k.endswith("]")}  # the SDK's form encoding of extra_body
+        if nested:
+            fields["atelier"] = {**(fields.get("atelier") or {}), **nested}
         req = parse(fields)
         source = await read_image(images[0], "image")
         mask_image = await read_image(mask, "mask") if hasattr(mask, "read") else None
@@ -235,7 +239,7 @@ async def read_image(upload, what: str):
             im.load()
             return im.copy()
     except AtelierError as e:
-        raise bad_request(str(e), what) from None
+        raise bad_request(str(e), what, "invalid_image_format") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise bad_request(f"Invalid image file for '{what}': send a PNG, JPEG or WebP image", what,
                           "invalid_image_format") from None

@@ -90,7 +90,7 @@ def router(hub: RunHub, identify) -> APIRouter:
         if live is None:
             record = hub.record(who, run_id)
             finished = Event(type="run_finished", run_id=run_id, message=record.stop_reason or record.status,
-                             data=record.summary())
+                             data={"summary": record.summary()})
             return EventSourceResponse(iter([ServerSentEvent(data=finished.model_dump_json(), event="run_finished",
                                                              id="0")]))
         start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0

@@ -35,8 +35,10 @@ def serve(host: str | None = None, port: int | None = None, *, runs_dir: str | P
     os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     try:
         table = caller_tokens(tokens if tokens is not None else os.environ.get(MCP_TOKENS_VAR))
-        from agent.surfaces.ui import parse_auth
-        auth = parse_auth(ui_auth or os.environ.get("ATELIER_UI_AUTH"))
+        auth = None
+        if options.get("ui", True):  # --no-ui: Gradio is never imported
+            from agent.surfaces.ui import parse_auth
+            auth = parse_auth(ui_auth or os.environ.get("ATELIER_UI_AUTH"))
         app = build(runs_dir, tokens=table, host=host, grace_s=grace_s, ui_auth=auth, **options)
     except AtelierError as e:
         raise SystemExit(f"error: {e}") from None
