@@ -41,13 +41,13 @@ def keys(monkeypatch):
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
-    """Two full-size renders as a remote model returns them (2048x1536 PNG of busy detail, about
-    9 MB each: far over what a request may carry many of)."""
+    """Two full-size renders as a remote model returns them (1600x1200 PNG of busy detail, about
+    5.8 MB each: far over what a request may carry many of)."""
     rng, folder = np.random.default_rng(0), tmp_path_factory.mktemp("renders")
     paths = []
     for i in range(2):
         path = folder / f"render{i}.png"
-        Image.fromarray(rng.integers(0, 256, (1536, 2048, 3), dtype=np.uint8)).save(path, compress_level=0)
+        Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(path, compress_level=0)
         paths.append(path)
     return paths
 
