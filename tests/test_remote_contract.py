@@ -21,7 +21,7 @@ from PIL import Image
 
 from agent.backends.remote import openai_images, prices
 from agent.backends.remote.openai_images import OpenAIImages
-from agent.backends.remote.replay import FakeClock, Replay
+from agent.backends.remote.replay import FakeClock
 from agent.backends.remote.replicate import ReplicateImages
 from agent.backends.remote.runway import RunwayVideo
 from agent.backends.remote.stability import ASPECTS, StabilityImages
@@ -286,7 +286,7 @@ class TestRunway(RemoteContract):
 
     def run(self, backend, task, files, out, **kw):
         return backend.generate(GenerationRequest(prompt="the camera pushes in", model="runway:gen4_turbo",
-                                                  source_image=files[0], extra={"ratio": "832:1104"}, **kw), out)
+                                                  source_image=files[0], **kw), out)
 
     def test_each_task_with_one_and_many(self, files, tmp_path):
         service = Service(self.render)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agent.core.errors import InputError, MalformedOutput, ServiceError  # noqa: F401 (MalformedOutput re-exported)
+from agent.core.errors import MalformedOutput, ServiceError  # noqa: F401 (MalformedOutput re-exported)
 from agent.core.protocols import ToolResult
 from agent.core.trust import redact  # noqa: F401 (servers echo keys back: never pass a fragment on)
 

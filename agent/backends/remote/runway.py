@@ -83,7 +83,7 @@ class RunwayVideo(BearerService):
         if unknown:
             raise InputError(f"runway:{self.model} does not know the option(s) {', '.join(sorted(unknown))}")
         ratio = request.extra.get("ratio") or (f"{request.width}:{request.height}" if request.width and request.height
-                                              else spec["ratios"][0])
+                                              else self._ratio_for(request.source_image))
         if ratio not in spec["ratios"]:
             raise InputError(f"runway:{self.model} makes {', '.join(r.replace(':', 'x') for r in spec['ratios'])};"
                              f" {ratio.replace(':', 'x')} is not one of them")
@@ -108,6 +108,22 @@ class RunwayVideo(BearerService):
                              f"or use runway:gen4.5 or runway:veo3.1 for text to video")
         body.pop("seed", None)
         return "/v1/text_to_video", body, duration
+
+    def _ratio_for(self, source: Path | None) -> str:
+        """The ratio nearest the source image's shape (Runway would crop a portrait into 16:9), else the
+        model's first."""
+        if source is None:
+            return self.spec["ratios"][0]
+        import math
+
+        from agent.core.artifacts import load_image
+
+        w, h = load_image(source).size
+
+        def off(ratio: str) -> float:
+            rw, rh = map(int, ratio.split(":"))
+            return abs(math.log((rw / rh) / (w / h)))
+        return min(self.spec["ratios"], key=off)
 
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         path, body, duration = self._body(request)
