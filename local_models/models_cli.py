@@ -1,12 +1,19 @@
 """`atelier models list` and `atelier models pull NAME`: what local models Atelier knows, which are on
-this machine, and fetching one (with the weights that go with it) on a machine with internet."""
+this machine, and fetching one (with the weights that go with it) on a machine with internet.
+A pull fetches exactly the files `weights.plan` picks from the repo's listing and model_index.json;
+`--dry-run` prints them with their sizes and fetches nothing."""
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from agent.core.errors import ConfigError
 from local_models.specs import SPECS
-from local_models.weights import allow_patterns, complete, env_var, find
+from local_models.weights import complete, env_var, find, plan
+
+HUB_DEADLINE_S = 60.0  # one listing or config request; downloads report their own progress
 
 
 def list_models() -> list[dict]:
@@ -19,25 +26,121 @@ def list_models() -> list[dict]:
     return rows
 
 
-def pull(name: str, with_aux: bool = True) -> list[Path]:
-    """Download NAME (and, with `with_aux`, its refiner / ControlNets / IP-Adapter) into the Hugging
-    Face cache, only the files a pipeline loads. Returns the local folders."""
+@dataclass
+class Listing:
+    repo: str
+    sizes: dict[str, int]  # path -> bytes
+    gated: bool = False
+
+
+class Hub(Protocol):
+    def listing(self, repo: str) -> Listing: ...
+    def model_index(self, repo: str) -> dict | None: ...
+    def download(self, repo: str, files: list[str]) -> Path: ...
+
+
+def gated_error(repo: str) -> ConfigError:
+    return ConfigError(f"{repo} is gated: accept its licence at https://huggingface.co/{repo} "
+                       "(signed in), then set HF_TOKEN to a token of that account and pull again")
+
+
+class HuggingFaceHub:
+    """The Hugging Face Hub through huggingface_hub (HF_TOKEN from the environment, as it reads it)."""
+
+    def _call(self, repo: str, fn):
+        from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+        try:
+            return fn()
+        except GatedRepoError:
+            raise gated_error(repo) from None
+        except RepositoryNotFoundError:
+            raise ConfigError(f"Hugging Face Hub: no repo {repo} (or it is gated and HF_TOKEN is unset: "
+                              f"accept its licence at https://huggingface.co/{repo} and set HF_TOKEN)") from None
+        except (HfHubHTTPError, OSError) as e:
+            raise ConfigError(f"Hugging Face Hub: fetching {repo} failed: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+    def listing(self, repo: str) -> Listing:
+        from huggingface_hub import HfApi
+
+        info = self._call(repo, lambda: HfApi().model_info(repo, files_metadata=True, timeout=HUB_DEADLINE_S))
+        return Listing(repo, {s.rfilename: s.size or 0 for s in info.siblings or []}, bool(info.gated))
+
+    def model_index(self, repo: str) -> dict | None:
+        from huggingface_hub import hf_hub_download
+
+        path = self._call(repo, lambda: hf_hub_download(repo, "model_index.json", etag_timeout=HUB_DEADLINE_S))
+        return json.loads(Path(path).read_text())
+
+    def download(self, repo: str, files: list[str]) -> Path:
+        from huggingface_hub import snapshot_download
+
+        return Path(self._call(repo, lambda: snapshot_download(repo, allow_patterns=files,
+                                                               etag_timeout=HUB_DEADLINE_S)))
+
+
+def targets(name: str, only: list[str] | None = None, with_aux: bool = True) -> list[str]:
+    """The models a pull of NAME fetches: NAME ("base") and the weights that go with it, by role
+    (refiner, controlnet-canny, ip-adapter, ...); `only` picks roles, `with_aux=False` the base alone."""
     if name not in SPECS:
         raise ConfigError(f"unknown local model {name!r}; known: {', '.join(sorted(SPECS))}")
-    from huggingface_hub import snapshot_download
-
     spec = SPECS[name]
-    names = [name] + (list(spec.aux.values()) if with_aux else [])
-    if with_aux and any(role.startswith("controlnet-depth") for role in spec.aux):
-        names.append("depth-estimator")
-    from huggingface_hub import list_repo_files
+    roles = dict(spec.aux)
+    if any(role.startswith("controlnet-depth") for role in roles):
+        roles["depth-estimator"] = "depth-estimator"  # makes the depth maps
+    known = ["base", *roles]
+    for role in only or []:
+        if role not in known:
+            raise ConfigError(f"{name} has no {role!r} to pull; choose from {', '.join(known)}")
+    chosen = only or (known if with_aux else ["base"])
+    return [name if role == "base" else roles[role] for role in known if role in chosen]
 
-    folders = []
+
+def plans(names: list[str], hub: Hub) -> list[tuple[str, Listing, list[str]]]:
+    """Each model's listing and the files a pull fetches of it (nothing downloaded)."""
+    out = []
     for n in names:
         spec = SPECS[n]
-        patterns = allow_patterns(spec, list_repo_files(spec.repo))  # .bin where there is no .safetensors
-        folders.append(Path(snapshot_download(spec.repo, allow_patterns=patterns)))
-        if not complete(folders[-1], spec):
-            raise ConfigError(f"pulled {spec.repo} but found no weights in it ({', '.join(patterns)}); "
+        listing = hub.listing(spec.repo)
+        index = hub.model_index(spec.repo) if "model_index.json" in listing.sizes else None
+        files = plan(spec, list(listing.sizes), index)
+        if not files:
+            raise ConfigError(f"{spec.repo} has none of the files {n} needs; download it by hand and set "
+                              f"{env_var(n)}=/path/to/it")
+        out.append((n, listing, files))
+    return out
+
+
+def gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"
+
+
+def describe(planned: list[tuple[str, Listing, list[str]]]) -> list[str]:
+    """`--dry-run`'s lines: each model, its repo, what is fetched and its size; then the total."""
+    lines, total = [], 0
+    for n, listing, files in planned:
+        size = sum(listing.sizes[f] for f in files)
+        total += size
+        gated = " (gated: accept the licence and set HF_TOKEN)" if listing.gated else ""
+        lines.append(f"{n}: {listing.repo}{gated}: {len(files)} files, {gib(size)}")
+        lines += [f"  {f}  {gib(listing.sizes[f])}" for f in files]
+    lines.append(f"total: {gib(total)}")
+    return lines
+
+
+def pull(name: str, with_aux: bool = True, only: list[str] | None = None, dry_run: bool = False,
+         hub: Hub | None = None) -> list[Path] | list[str]:
+    """Download NAME (and the weights that go with it) into the Hugging Face cache, only the files
+    a pipeline loads. Returns the local folders, or with `dry_run` the lines describing the plan."""
+    hub = hub or HuggingFaceHub()
+    planned = plans(targets(name, only, with_aux), hub)
+    if dry_run:
+        return describe(planned)
+    folders = []
+    for n, listing, files in planned:
+        folders.append(hub.download(listing.repo, files))
+        if not complete(folders[-1], SPECS[n]):
+            raise ConfigError(f"pulled {listing.repo} but found no weights in it ({len(files)} files); "
                               f"download it by hand and set {env_var(n)}=/path/to/it")
     return folders

@@ -17,33 +17,71 @@ def env_var(name: str) -> str:
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 
 
-def allow_patterns(spec: ModelSpec, repo_files: list[str] | None = None) -> list[str]:
-    """The files of the repo a pipeline needs (diffusers layout, one precision), not every checkpoint.
-    Safetensors when the repo has them; `.bin` where it ships only those (the sd-turbo ControlNets
-    do), which `repo_files` (the repo's file list) tells."""
+TEXT_SUFFIXES = (".json", ".txt", ".model")  # configs, tokenizers (vocab, merges, spiece.model)
+
+
+def components(model_index: dict | None) -> list[str]:
+    """The subfolders a pipeline loads: the entries of its model_index.json that name a class (the
+    ONNX / OpenVINO / Flax folders some repos also carry are not among them)."""
+    return sorted(k for k, v in (model_index or {}).items()
+                  if not k.startswith("_") and isinstance(v, list) and len(v) == 2 and v[1])
+
+
+def _weights(names: list[str], variant: str | None) -> list[str]:
+    """Of one folder's files, the weights to fetch: safetensors where there are, else .bin; the
+    variant's (e.g. fp16) where it has them, else the full-precision ones; one checkpoint."""
+    for suffix in (".safetensors", ".bin"):
+        pool = [n for n in names if n.endswith(suffix) or f"{suffix}.index" in n]
+        if not pool:
+            continue
+        if variant:
+            chosen = [n for n in pool if f".{variant}." in n or f".{variant}-" in n]
+            if chosen:
+                return chosen
+        plain = [n for n in pool if not any(f".{v}." in n or f".{v}-" in n for v in ("fp16", "bf16", "fp32"))]
+        return plain or pool
+    return []
+
+
+def plan(spec: ModelSpec, repo_files: list[str], model_index: dict | None = None) -> list[str]:
+    """The exact files of the repo a pipeline needs, given the repo's file list (and, for a pipeline,
+    its model_index.json): configs, tokenizer files and one precision's weights of each component
+    model_index.json names, and nothing of any other folder. An aux repo (a ControlNet, the depth
+    model) is one model at its root; an IP-Adapter one weight file and its image encoder."""
     if "weight_name" in spec.options:
         sub = spec.options["subfolder"]
-        return [f"{sub}/{spec.options['weight_name']}", f"{sub}/image_encoder/*"]
-    pipeline = spec.kind != "aux" or spec.name.endswith("refiner")  # components in subfolders
-    prefix = "*/" if pipeline else ""
-    weights = f"{prefix}*.{spec.variant}*.safetensors" if spec.variant else f"{prefix}*.safetensors"
-    if repo_files is not None:
-        from fnmatch import fnmatch
-
-        if spec.variant and not any(fnmatch(f, weights) for f in repo_files):
-            weights = f"{prefix}*.safetensors"  # no file of that variant: the full-precision files
-        if not any(fnmatch(f, weights) for f in repo_files):
-            weights = f"{prefix}*.{spec.variant}*.bin" if spec.variant and any(
-                fnmatch(f, f"{prefix}*.{spec.variant}*.bin") for f in repo_files) else f"{prefix}*.bin"
-    return ["*.json", "*.txt", "*.model", "*tokenizer*", weights]
+        return sorted(f for f in repo_files if f == f"{sub}/{spec.options['weight_name']}"
+                      or (f.startswith(f"{sub}/image_encoder/") and f.count("/") == 2))
+    folders = components(model_index) if model_index else [""]
+    out = ["model_index.json"] if model_index else []
+    for folder in folders:
+        prefix = f"{folder}/" if folder else ""
+        names = [f for f in repo_files if f.startswith(prefix) and "/" not in f[len(prefix):]]
+        out += [f for f in names if f.endswith(TEXT_SUFFIXES) and ".index" not in f]
+        out += _weights(names, spec.variant)
+    return sorted(set(out))
 
 
 def complete(folder: Path, spec: ModelSpec | None = None) -> bool:
-    """Whether `folder` holds weights, not only configs: every folder with a model `config.json`
-    has a weight file beside it, and there is at least one. A pull that fetched only the JSON
-    files (weights in a format it did not ask for) is not a model."""
+    """Whether `folder` holds weights, not only configs. A pipeline (a model_index.json) is complete when
+    every component it names that has a model config has a weight file beside it; any other folder
+    when each folder with a config.json has weights. A pull that fetched only the JSON files
+    (weights in a format it did not ask for) is not a model."""
     if spec is not None and "weight_name" in spec.options:
         return (folder / spec.options["subfolder"] / spec.options["weight_name"]).is_file()
+    index = folder / "model_index.json"
+    if index.is_file():
+        import json
+
+        try:
+            names = components(json.loads(index.read_text()))
+        except (OSError, ValueError):
+            return False
+        dirs = [folder / n for n in names]
+        if not all(d.is_dir() for d in dirs):
+            return False
+        models = [d for d in dirs if (d / "config.json").is_file()]
+        return bool(models) and all(any(p.suffix in WEIGHT_SUFFIXES for p in d.iterdir()) for d in models)
     files = [p for p in folder.rglob("*") if p.is_file()]
     weighted = {p.parent for p in files if p.suffix in WEIGHT_SUFFIXES}
     configs = {p.parent for p in files if p.name == "config.json"}

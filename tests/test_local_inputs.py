@@ -3,6 +3,7 @@ weights say how to get them; the out-of-memory retry; weight resolution and `ate
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 import zlib
 
 import pytest
@@ -235,17 +236,26 @@ def test_pull_fetches_bin_where_a_model_ships_only_bin(tmp_path, monkeypatch):
         return str(folder)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo: repo_files[repo])
+    from local_models.models_cli import Listing
+
+    class Hub:  # the repo as huggingface_hub lists it
+        def listing(self, repo):
+            return Listing(repo, {f: 1 for f in repo_files[repo]})
+
+        def download(self, repo, files):
+            return Path(snapshot_download(repo, allow_patterns=files))
+
     spec = SPECS["sd21-controlnet-canny"]
     snapshot_download(spec.repo, allow_patterns=["*.json"])  # what the old pull left: config.json only
     assert find(spec) is None
-    folder, = pull("sd21-controlnet-canny", with_aux=False)
+    folder, = pull("sd21-controlnet-canny", with_aux=False, hub=Hub())
     assert (folder / "diffusion_pytorch_model.bin").is_file() and find(spec) == folder
-    # a repo with safetensors gets only those
-    from local_models.weights import allow_patterns
-    assert allow_patterns(spec, ["config.json", "a.safetensors", "a.bin"])[-1] == "*.safetensors"
-    assert allow_patterns(SPECS["sdxl"], ["unet/x.fp16.safetensors"])[-1] == "*/*.fp16*.safetensors"
-    assert allow_patterns(SPECS["sdxl"], ["unet/x.safetensors"])[-1] == "*/*.safetensors"
+    # a repo with safetensors gets only those; a variant's where it has them
+    from local_models.weights import plan
+    assert plan(spec, ["config.json", "a.safetensors", "a.bin"]) == ["a.safetensors", "config.json"]
+    index = {"unet": ["diffusers", "UNet2DConditionModel"]}
+    assert plan(SPECS["sdxl"], ["unet/x.fp16.safetensors", "unet/x.safetensors"], index)[-1] == "unet/x.fp16.safetensors"
+    assert plan(SPECS["sdxl"], ["unet/x.safetensors"], index)[-1] == "unet/x.safetensors"
 
 
 def test_a_folder_with_configs_but_no_weights_is_not_present(tmp_path, monkeypatch):

@@ -382,13 +382,21 @@ class _ListsModels(typer.core.TyperCommand):
 
 @models_app.command("pull", cls=_ListsModels)
 def models_pull(name: str = typer.Argument(..., help="a model's name (listed below; atelier models list shows "
-                                           "which are on this machine)")):
+                                           "which are on this machine)"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="print the files a pull fetches and their "
+                                             "sizes; fetch nothing"),
+                no_extras: bool = typer.Option(False, "--no-extras", help="the model alone: no refiner, "
+                                               "ControlNets, IP-Adapter or depth model"),
+                only: Optional[list[str]] = typer.Option(None, "--only", help="what to pull: base, refiner, "
+                                                         "controlnet-canny, ... (repeatable)")):
     """Download a model's weights (needs internet)."""
     from local_models.models_cli import pull
     try:
-        pull(name)
+        lines = pull(name, with_aux=not no_extras, only=only or None, dry_run=dry_run)
     except AtelierError as e:
         fail(str(e))
+    if dry_run:
+        typer.echo("\n".join(lines))
 
 
 from agent.surfaces.cli_bench import bench  # noqa: E402

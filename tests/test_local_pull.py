@@ -1,0 +1,144 @@
+"""`atelier models pull` against recorded listings of the real Hugging Face repos (tests/fixtures/hub:
+paths and sizes as the repos' file trees show them, model_index.json as they ship it): exactly the
+files a pipeline loads are fetched (no ONNX / OpenVINO / Flax folders, no single-file checkpoints,
+one precision), the folder they make is complete, gated repos say how to get in, `--dry-run` prints
+the plan and its size, `--no-extras` / `--only` choose the weights that go with a model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.core.errors import ConfigError
+from local_models import models_cli
+from local_models.models_cli import Listing, pull
+from local_models.specs import SPECS
+from local_models.weights import complete
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hub"
+
+
+class RecordedHub:
+    """The hub as the recorded listings show it; a download writes the asked files (a few bytes each)."""
+
+    def __init__(self, root: Path, token: bool = False):
+        self.root, self.token, self.downloads = root, token, []
+        self.repos = {d["repo"]: d for d in (json.loads(p.read_text()) for p in FIXTURES.glob("*.json"))}
+
+    def listing(self, repo):
+        if repo not in self.repos:
+            raise ConfigError(f"no recorded listing of {repo}")
+        d = self.repos[repo]
+        return Listing(repo, d["files"], d["gated"])
+
+    def model_index(self, repo):
+        return self.repos[repo]["model_index"]
+
+    def download(self, repo, files):
+        if self.repos[repo]["gated"] and not self.token:
+            raise models_cli.gated_error(repo)
+        self.downloads.append((repo, files))
+        folder = self.root / repo.replace("/", "--")
+        for f in files:
+            (folder / f).parent.mkdir(parents=True, exist_ok=True)
+            (folder / f).write_text(json.dumps(self.model_index(repo)) if f == "model_index.json" else "{}")
+        return folder
+
+
+def planned(name, hub):
+    return {n: files for n, _, files in models_cli.plans([name], hub)}[name]
+
+
+def test_sdxl_fetches_the_named_components_in_fp16_only(tmp_path):
+    files = planned("sdxl", RecordedHub(tmp_path))
+    folders = {f.split("/")[0] for f in files if "/" in f}
+    assert folders == {"scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "vae"}
+    weights = [f for f in files if f.endswith(".safetensors")]
+    assert all(".fp16." in f for f in weights) and len(weights) == 4
+    assert not any(f.endswith((".onnx", ".onnx_data", ".xml", ".msgpack", ".bin")) for f in files)
+    assert "sd_xl_base_1.0.safetensors" not in files  # the single-file checkpoint: a second copy
+
+
+def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
+    """Every *.json and the fp16 weights: vae_decoder/ and vae_encoder/ (ONNX / OpenVINO, not named by
+    model_index.json) came as configs without weights, and complete() said "found no weights"."""
+    from fnmatch import fnmatch
+
+    d = json.loads((FIXTURES / "sdxl.json").read_text())
+    for f in d["files"]:
+        if any(fnmatch(f, p) for p in ("*.json", "*.txt", "*.model", "*tokenizer*", "*/*.fp16*.safetensors")):
+            (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / f).write_text(json.dumps(d["model_index"]) if f == "model_index.json" else "{}")
+    assert (tmp_path / "vae_decoder" / "config.json").is_file()
+    assert complete(tmp_path, SPECS["sdxl"])
+    (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").unlink()  # a named component without weights
+    assert not complete(tmp_path, SPECS["sdxl"])
+
+
+@pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium"])
+def test_a_pull_makes_a_complete_folder(tmp_path, name):
+    hub = RecordedHub(tmp_path, token=True)
+    folder, = pull(name, with_aux=False, hub=hub)
+    assert complete(folder, SPECS[name])
+    fetched = hub.downloads[0][1]
+    if name == "cogvideox-2b":
+        assert "tokenizer/spiece.model" in fetched  # the only tokenizer file it ships
+    if name == "sd15":
+        assert "safety_checker/model.fp16.safetensors" in fetched and "feature_extractor/preprocessor_config.json" in fetched
+    if name == "sd3-medium":  # sharded T5 weights: both shards and the index, one precision
+        assert [f for f in fetched if f.startswith("text_encoder_3/model")] == [
+            "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
+            "text_encoder_3/model.safetensors.index.json"]
+
+
+@pytest.mark.parametrize("name", ["flux-dev", "sd3-medium"])
+def test_a_gated_repo_says_how_to_get_in(tmp_path, name):
+    with pytest.raises(ConfigError) as caught:
+        pull(name, with_aux=False, hub=RecordedHub(tmp_path))
+    message = str(caught.value)
+    assert f"accept its licence at https://huggingface.co/{SPECS[name].repo}" in message and "HF_TOKEN" in message
+    assert "\n" not in message
+
+
+def test_the_hub_clients_gated_error_is_one_line():
+    import httpx
+    from huggingface_hub.errors import GatedRepoError
+
+    response = httpx.Response(401, request=httpx.Request("GET", "https://huggingface.co/api/models/x"))
+
+    def gated():
+        raise GatedRepoError("401 Client Error. Cannot access gated repo", response=response)
+
+    with pytest.raises(ConfigError, match=r"^black-forest-labs/FLUX.1-dev is gated: accept its licence at "
+                                          r"https://huggingface.co/black-forest-labs/FLUX.1-dev"):
+        models_cli.HuggingFaceHub()._call("black-forest-labs/FLUX.1-dev", gated)
+
+
+def test_extras_are_chosen():
+    assert models_cli.targets("sdxl", with_aux=False) == ["sdxl"]
+    assert models_cli.targets("sdxl", only=["base", "controlnet-canny"]) == ["sdxl", "sdxl-controlnet-canny"]
+    assert "sdxl-refiner" in models_cli.targets("sdxl") and "depth-estimator" in models_cli.targets("sdxl")
+    with pytest.raises(ConfigError, match="sdxl has no 'controlnet-pose' to pull; choose from base, refiner"):
+        models_cli.targets("sdxl", only=["controlnet-pose"])
+
+
+def test_dry_run_prints_the_plan_and_its_size(tmp_path, monkeypatch):
+    from agent.surfaces.cli import app
+
+    hub = RecordedHub(tmp_path)
+    monkeypatch.setattr(models_cli, "HuggingFaceHub", lambda: hub)
+    result = CliRunner().invoke(app, ["models", "pull", "--dry-run", "sdxl", "--only", "base",
+                                      "--only", "controlnet-canny"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "sdxl: stabilityai/stable-diffusion-xl-base-1.0: 18 files, 6.47 GiB"
+    assert "  unet/diffusion_pytorch_model.fp16.safetensors  4.79 GiB" in lines
+    assert any(line.startswith("sdxl-controlnet-canny: diffusers/controlnet-canny-sdxl-1.0: 2 files") for line in lines)
+    assert lines[-1].startswith("total: ") and hub.downloads == []
+    gated = CliRunner().invoke(app, ["models", "pull", "--dry-run", "flux-dev"])
+    assert gated.exit_code == 0 and "(gated: accept the licence and set HF_TOKEN)" in gated.output
+    failed = CliRunner().invoke(app, ["models", "pull", "flux-dev", "--no-extras"])
+    assert failed.exit_code != 0 and "accept its licence at https://huggingface.co/black-forest-labs/FLUX.1-dev" \
+        in failed.output and "Traceback" not in failed.output
