@@ -241,3 +241,20 @@ def test_a_400_about_something_else_is_not_remembered(keys):
     assert llm.structured("", "Which colour?", Colour).name == "red"
     assert llm.structured("", "Which colour?", Colour).name == "blue"
     assert ["response_format" in b for b in wire.bodies()] == [True, False, True]  # asked again next time
+
+
+@pytest.fixture
+def fake_backends(monkeypatch):
+    from tests import fakes
+
+    yield from fakes.installed(monkeypatch, approve={99})
+
+
+def test_a_run_whose_director_is_cut_off_fails_saying_why(tmp_path, monkeypatch, keys, fake_backends):
+    from agent import Studio
+
+    Wire([reasoning_cut_off(), reasoning_cut_off()]).install(monkeypatch, "openai")
+    result = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
+                    runs_dir=tmp_path).run("a lake", spec={"include": [{"class": "lake"}]})
+    assert result.record.status == "failed" and "(no reason given)" not in (result.record.stop_reason or "")
+    assert result.record.error.startswith("openai: the reply was cut off at the output limit (16384 tokens)")
