@@ -14,8 +14,11 @@ too), so a set made with another base holds other images of other briefs (the RE
 in every set). The sets:
 - approval_set      (seed base 0): the first set; it has since been looked at while tuning the critic,
                     so it is a development set now, not the reported figure;
-- approval_holdout  (seed base 50000): the held-out set, labelled by eye before any verdict on it was
-                    seen and never used for tuning: the figure reported.
+- approval_holdout  (seed base 50000): the first held-out set, labelled by eye before any verdict on it
+                    was seen and never used for tuning; scored once (issue 22's second session), its
+                    misses were then read, so it is no longer blind;
+- approval_holdout2 (seed base 90000): labelled by a labeller who had seen no verdict, never tuned on:
+                    the figure reported now.
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -63,7 +66,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 DEFAULT_SET = "approval_set"
-HOLDOUT_SET = "approval_holdout"  # the figure reported (seed base 50000)
+HOLDOUT_SET = "approval_holdout"  # held out until it was scored once (seed base 50000)
+FRESH_SET = "approval_holdout2"   # the figure reported now (seed base 90000)
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:

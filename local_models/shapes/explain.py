@@ -36,6 +36,9 @@ PATCH_DIST = 40.0     # a mark this close to another background's colour is a pa
 CIRCLE_H4, CIRCLE_H2, RING_H, RING_HOLE = 0.018, 0.05, 0.02, 0.1
 SOLIDITY = {"triangle": 0.88, "square": 0.94}
 PURITY = 0.9
+# the learned defect check (defects.py): a part of at least FLAW_AREA pixels where the network is at
+# least FLAW_P sure the picture is flawed is a finding (set on the development set, approval_set)
+FLAW_P, FLAW_AREA = 0.5, 4
 
 
 @dataclass
@@ -161,4 +164,33 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
                  if np.linalg.norm(np.array(rgb) - mean) < PATCH_DIST and np.linalg.norm(np.array(rgb) - bg) > PATCH_DIST]
         what = f"a patch of {other[0]} background" if other else "an unexplained mark (a seam, smear or stray blob)"
         marks.append(Mark(what, _box(part)))
-    return marks
+    return marks + learned_marks(px, shapes, text_boxes, marks)
+
+
+def learned_marks(px: np.ndarray, shapes, text_boxes=(), known: list[Mark] = ()) -> list[Mark]:
+    """What the learned defect check sees that the measured checks above did not already report:
+    a flaw on a shape names the shape (so a planner can redraw it), any other is a mark."""
+    from local_models.shapes import defects
+    model = defects.load()
+    if model is None:
+        return []
+    flawed = model.flaw_map(px) >= FLAW_P
+    for x0, y0, x1, y1 in text_boxes:
+        flawed[max(0, y0):y1, max(0, x0):x1] = False
+    for m in known:
+        x0, y0, x1, y1 = m.box
+        flawed[y0:y1, x0:x1] = False
+    labels, n = ndimage.label(flawed, structure=np.ones((3, 3)))
+    out: list[Mark] = []
+    for k in range(1, n + 1):
+        part = labels == k
+        if part.sum() < FLAW_AREA:
+            continue
+        on = [d for d in shapes if (ndimage.binary_dilation(d.mask, iterations=RIM) & part).sum() * 2 >= part.sum()]
+        if on:
+            d = max(on, key=lambda e: (e.mask & part).sum())
+            out.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: a flaw on its outline or "
+                            "fill (learned check)", _box(part | d.mask), d))
+        else:
+            out.append(Mark("an unexplained mark (a smudge, streak, speck or faint box; learned check)", _box(part)))
+    return out
