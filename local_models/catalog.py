@@ -17,6 +17,13 @@ IMAGE_MODELS: dict[str, str] = {
     "flux-schnell": "local_models.flux:FluxBackend",
     "flux-dev": "local_models.flux:FluxBackend",
     "sd3-medium": "local_models.sd3:SD3Backend",
+    "sd3.5-large": "local_models.sd3:SD3Backend",
+    "sd3.5-large-turbo": "local_models.sd3:SD3Backend",
+    "sd3.5-medium": "local_models.sd3:SD3Backend",
+    "flux-fill": "local_models.flux_edit:FluxFillBackend",
+    "flux-kontext": "local_models.flux_edit:FluxKontextBackend",
+    "qwen-image": "local_models.qwen:QwenImageBackend",
+    "qwen-image-edit": "local_models.qwen:QwenImageBackend",
 }
 VIDEO_MODELS: dict[str, str] = {
     "shapes-video": "local_models.shapes.video_backend:ShapesVideoBackend",
@@ -24,6 +31,9 @@ VIDEO_MODELS: dict[str, str] = {
     "svd-xt": "local_models.svd:SVDBackend",
     "cogvideox-2b": "local_models.cogvideox:CogVideoXBackend",
     "wan-1.3b": "local_models.wan:WanBackend",
+    "wan2.2-t2v": "local_models.wan:WanBackend",
+    "wan2.2-i2v": "local_models.wan:WanI2VBackend",
+    "ltx-video": "local_models.ltx:LTXBackend",
 }
 
 

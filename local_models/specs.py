@@ -48,6 +48,9 @@ class ModelSpec:
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344))
 FLUX_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1344, 768), (768, 1344), (768, 768), (512, 512))
 SD_EDITS = ("img2img", "inpaint", "lora")
+SD35_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344), (512, 512))
+QWEN_SIZES = ((1328, 1328), (1664, 928), (928, 1664), (1472, 1140), (1140, 1472), (1024, 1024))
+WAN_SIZES = ((1280, 720), (720, 1280), (832, 480), (480, 832))
 
 SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("sd-turbo", "stabilityai/sd-turbo", steps=1, guidance=0.0, negative=False, variant="fp16",
@@ -81,6 +84,30 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
               note="guidance is Flux's distilled guidance embedding, not CFG"),
     ModelSpec("sd3-medium", "stabilityai/stable-diffusion-3-medium-diffusers", sizes=SDXL_SIZES, steps=28,
               guidance=7.0, schedulers=FLOW_SCHEDULERS, vram_gb=18, multiple=16, max_n=4, edits=SD_EDITS),
+    # today's models (diffusers 0.42 classes; not yet run with real weights, see each family file)
+    ModelSpec("sd3.5-large", "stabilityai/stable-diffusion-3.5-large", sizes=SD35_SIZES, steps=28, guidance=3.5,
+              schedulers=FLOW_SCHEDULERS, dtype="bf16", vram_gb=30, multiple=16, max_n=4, edits=SD_EDITS,
+              note="8B MMDiT, gated; ATELIER_DROP_T5=1 loads it without text encoder 3 (T5-XXL, ~9 GB in bf16)"),
+    ModelSpec("sd3.5-large-turbo", "stabilityai/stable-diffusion-3.5-large-turbo", sizes=SD35_SIZES, steps=4,
+              guidance=0.0, negative=False, schedulers=FLOW_SCHEDULERS, dtype="bf16", vram_gb=30, multiple=16,
+              max_n=4, edits=SD_EDITS, strength=0.8, note="distilled to 4 steps without guidance; gated"),
+    ModelSpec("sd3.5-medium", "stabilityai/stable-diffusion-3.5-medium", sizes=SD35_SIZES, steps=40, guidance=4.5,
+              schedulers=FLOW_SCHEDULERS, dtype="bf16", vram_gb=20, multiple=16, max_n=4, edits=SD_EDITS,
+              note="2.5B MMDiT-X, gated; ATELIER_DROP_T5=1 drops text encoder 3 (about 11 GB less)"),
+    ModelSpec("flux-fill", "black-forest-labs/FLUX.1-Fill-dev", sizes=FLUX_SIZES, steps=50, guidance=30.0,
+              negative=False, text2img=False, edits=("inpaint",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
+              vram_gb=34, multiple=16, max_n=4, strength=1.0, options={"max_sequence_length": 512},
+              note="inpaints and outpaints (white in the mask is repainted); guidance is distilled, ~30; gated"),
+    ModelSpec("flux-kontext", "black-forest-labs/FLUX.1-Kontext-dev", sizes=FLUX_SIZES, steps=28, guidance=2.5,
+              negative=False, text2img=False, edits=("instruct",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
+              vram_gb=34, multiple=16, max_n=4, options={"max_sequence_length": 512},
+              note="edits an image by a written instruction, keeping what it is not told to change; gated"),
+    ModelSpec("qwen-image", "Qwen/Qwen-Image", sizes=QWEN_SIZES, steps=50, guidance=4.0,
+              schedulers=FLOW_SCHEDULERS, dtype="bf16", vram_gb=58, multiple=16, max_n=4,
+              note="20B MMDiT with a Qwen2.5-VL text encoder; renders long text well; guidance is true CFG"),
+    ModelSpec("qwen-image-edit", "Qwen/Qwen-Image-Edit", sizes=QWEN_SIZES, steps=50, guidance=4.0,
+              text2img=False, edits=("instruct",), schedulers=FLOW_SCHEDULERS, dtype="bf16", vram_gb=60,
+              multiple=16, max_n=4, note="edits by instruction, text in the picture included; true CFG"),
     # video
     ModelSpec("svd", "stabilityai/stable-video-diffusion-img2vid", kind="video", sizes=((1024, 576), (576, 1024)),
               steps=25, guidance=3.0, negative=False, text2img=False, variant="fp16", vram_gb=16, schedulers=(),
@@ -96,6 +123,17 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("wan-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", kind="video", sizes=((832, 480), (480, 832)),
               steps=50, guidance=5.0, schedulers=("unipc",), dtype="bf16", vram_gb=16, frames=81, max_frames=81,
               frame_step=4, fps=16, multiple=16),
+    ModelSpec("wan2.2-t2v", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", kind="video", sizes=WAN_SIZES, steps=40,
+              guidance=4.0, schedulers=("unipc",), dtype="bf16", vram_gb=80, frames=81, max_frames=81,
+              frame_step=4, fps=16, multiple=16,
+              note="two 14B experts (high noise, then low noise); needs offload below 80 GB"),
+    ModelSpec("wan2.2-i2v", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", kind="video", sizes=WAN_SIZES, steps=40,
+              guidance=3.5, text2img=False, schedulers=("unipc",), dtype="bf16", vram_gb=80, frames=81,
+              max_frames=81, frame_step=4, fps=16, multiple=16,
+              note="animates source_image as the prompt says; two 14B experts"),
+    ModelSpec("ltx-video", "Lightricks/LTX-Video", kind="video", sizes=((704, 480), (480, 704), (768, 512)),
+              steps=50, guidance=3.0, schedulers=("euler",), dtype="bf16", vram_gb=12, frames=97, max_frames=257,
+              frame_step=8, fps=24, multiple=32, note="2B DiT, near real time; 8·k+1 frames"),
     # weights used by the models above
     ModelSpec("sdxl-refiner", "stabilityai/stable-diffusion-xl-refiner-1.0", kind="aux", variant="fp16"),
     ModelSpec("sd21-controlnet-canny", "thibaud/controlnet-sd21-canny-diffusers", kind="aux"),

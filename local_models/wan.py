@@ -28,3 +28,22 @@ class WanBackend(DiffusersVideoBackend):
 
     def decode(self, pipe, latents, kwargs, loaded):
         return decoding.wan_latents(pipe, latents)
+
+
+class WanI2VBackend(WanBackend):
+    """Wan 2.2 image to video (`local:wan2.2-i2v`): the source image is the first frame. One stage:
+    its latents carry the image condition, decoding not yet held to the pipeline's own."""
+
+    pipelines = {"image2video": "WanImageToVideoPipeline"}
+    latent_output = False
+
+    @property
+    def base_task(self) -> str:
+        return "image2video"
+
+    def check_inputs(self, request, task: str = "image2video"):
+        return super().check_inputs(request, task)
+
+    def call_kwargs(self, request, inputs, loaded) -> dict[str, Any]:
+        return {**super().call_kwargs(request, inputs, loaded),
+                "image": inputs.source.resize((inputs.width, inputs.height))}

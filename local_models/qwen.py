@@ -1,0 +1,23 @@
+"""Qwen-Image: `local:qwen-image` (text to image) and `local:qwen-image-edit` (instruction edits).
+`guidance` is true classifier-free guidance (`true_cfg_scale`), which runs only with a negative
+prompt, so one space stands in when none is given. One stage (`latent_output = False`): its 3-D VAE's
+decoding is not yet held to the pipeline's own by a tiny pipeline."""
+from __future__ import annotations
+
+from typing import Any
+
+from local_models.flux import FlowBackend
+
+
+class QwenImageBackend(FlowBackend):
+    pipelines = {"text2img": "QwenImagePipeline", "instruct": "QwenImageEditPipeline"}
+    latent_output = False
+
+    def call_kwargs(self, request, inputs, loaded) -> dict[str, Any]:
+        kwargs = super().call_kwargs(request, inputs.__class__(**{**inputs.__dict__, "task": "qwen"}), loaded)
+        if inputs.task == "instruct":
+            kwargs["prompt"] = request.instruction or request.prompt
+        kwargs["true_cfg_scale"] = inputs.guidance
+        if inputs.guidance > 1 and not kwargs.get("negative_prompt"):
+            kwargs["negative_prompt"] = " "
+        return kwargs
