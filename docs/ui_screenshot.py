@@ -1,5 +1,6 @@
-"""Takes docs/ui.png (the chat UI after a finished run) and docs/ui-viewer.png (the viewer on one
-attempt, layout boxes drawn), in headless chromium (Debian's /usr/bin/chromium).
+"""Takes docs/ui.png (the chat UI after a finished run, 1280x800), docs/ui-viewer.png (the viewer on
+one attempt, layout boxes drawn) and docs/ui-phone.png (the page on a 390x844 phone as it loads),
+in headless chromium (Debian's /usr/bin/chromium).
 
     python docs/ui_screenshot.py            # the offline default when its weights exist, else a sketch
 
@@ -69,7 +70,7 @@ def main() -> None:
                 **app.launch_kwargs(demo))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(f"http://127.0.0.1:{port}/")
         page.locator("#status").get_by_text("Ready").wait_for(timeout=60_000)
         page.locator("#brief textarea").fill(BRIEF)
@@ -84,9 +85,23 @@ def main() -> None:
         expect(page.locator("#viewer-image img")).to_have_js_property("complete", True, timeout=60_000)
         time.sleep(0.5)
         page.screenshot(path=str(ROOT / "docs" / "ui-viewer.png"))
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                    has_touch=True).new_page()
+        phone.goto(f"http://127.0.0.1:{port}/")
+        phone.locator("#status").get_by_text("Ready").wait_for(timeout=60_000)
+        time.sleep(1.0)
+        phone.screenshot(path=str(ROOT / "docs" / "ui-phone.png"))
+        phone.locator("#brief textarea").fill(BRIEF)
+        phone.locator("#brief textarea").press("Enter")
+        expect(phone.locator("#chat").get_by_text(re.compile(r"attempt\(s\) in \d+ round"))).to_have_count(
+            1, timeout=300_000)
+        phone.locator("#gallery button.thumbnail-item").first.click()
+        expect(phone.locator("#viewer-image img")).to_have_js_property("complete", True, timeout=60_000)
+        time.sleep(0.5)
+        phone.screenshot(path=str(ROOT / "docs" / "ui-phone-viewer.png"))
         browser.close()
     demo.close()
-    print("wrote docs/ui.png and docs/ui-viewer.png")
+    print("wrote docs/ui.png, docs/ui-viewer.png, docs/ui-phone.png and docs/ui-phone-viewer.png")
 
 
 if __name__ == "__main__":

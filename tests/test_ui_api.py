@@ -37,9 +37,12 @@ def test_run_history_load_iterate(url):
     assert [r["run_id"] for r in runs] == [summary["run_id"]]
     record = json.loads(c.predict(summary["run_id"], api_name="/load_run"))
     assert record["refined_prompt"] and len(record["attempts"]) == 2
-    edited = json.loads(c.predict(summary["run_id"], 0, "a calm lake, brighter", "brighten it", 0.5, None,
+    edited = json.loads(c.predict(summary["run_id"], 0, "a calm lake, brighter", "", 0.5, None,
                                   api_name="/iterate"))
     assert len(edited["attempts"]) == 3
+    # test:flat declares no "instruct" edit: an instruction is refused, not silently dropped
+    with pytest.raises(Exception, match="test:flat cannot follow an instruction"):
+        c.predict(summary["run_id"], 0, "a calm lake", "brighten it", 0.5, None, api_name="/iterate")
 
 
 def test_callers_do_not_see_each_others_runs(url):

@@ -166,7 +166,7 @@ def test_budget_spent_and_stopped_in_plain_words(page):
     send(page, "a green square")
     expect(status(page)).to_contain_text("attempt 1 of")
     page.locator("#stop").click()
-    expect(status(page).locator(".st-info")).to_contain_text("Stopped by you")
+    expect(status(page).locator(".st-stopped")).to_contain_text("Stopped by you")
     never_raw_codes(page)
 
 
@@ -265,6 +265,9 @@ def test_iterate_on_an_attempt(page):
     expect(page.locator("#selected")).to_contain_text("Selected: attempt 0")
     expect(page.locator("#edit-prompt textarea")).not_to_have_value("")  # the attempt's prompt
     page.locator("#edit-instruction textarea").fill("make it brighter")
+    page.locator("#iterate").click()  # test:flat declares no "instruct" edit: said, not ignored
+    expect(status(page).locator(".st-error")).to_contain_text("test:flat cannot follow an instruction")
+    page.locator("#edit-instruction textarea").fill("")
     page.locator("#iterate").click()
     expect(chat(page)).to_contain_text("Iterate on attempt 0")
     expect(chat(page).get_by_text(re.compile(r"Attempt \d+ · round \d+ · edited")).last).to_be_visible()

@@ -153,3 +153,26 @@ def test_listen_address_flags_win_over_the_environment():
     assert ui.listen_address(None, None, env) == ("0.0.0.0", 9999)
     assert ui.listen_address("127.0.0.1", 7000, env) == ("127.0.0.1", 7000)
     assert ui.listen_address(None, None, {}) == ("127.0.0.1", 7860)
+
+
+def test_a_models_note_is_shown_once_per_run_in_a_web_users_words():
+    from agent.core.types import Artifact, Attempt, Event, GenerationRequest
+    from local_models.shapes.backend import out_of_vocabulary_warning
+    warning = out_of_vocabulary_warning("a red circle next to a dog")
+    assert warning and "dog" in warning and "--image-model" not in warning
+    chat: list[dict] = []
+    view = ui.RunView(chat)
+    view.apply(Event(type="run_started", run_id="r1", message="", data={}))
+    for i in range(3):
+        a = Attempt(index=i, iteration=i + 1, prompt="a red circle next to a dog", seed=i,
+                    artifact=Artifact(path=f"/tmp/a{i}.png", sha256="0" * 64, meta={"warning": warning},
+                                      request=GenerationRequest(prompt="p")))
+        view.apply(Event(type="attempt_made", run_id="r1", message="", attempt=a))
+        view.apply(Event(type="verdict", run_id="r1", message="", attempt=a))
+    assert sum(warning in m["text"] for m in chat) == 1
+
+
+def test_the_directors_steps_read_as_words():
+    line = ui.step_line("generate_image", {"prompt": "two red circles", "seed": 8, "n": 2})
+    assert line == "🎨 generate · “two red circles” · seed 8 · 2 images"
+    assert ui.step_line("edit_image", {"attempt": 1, "prompt": "a blue square"}).startswith("🖌 edit attempt 1")

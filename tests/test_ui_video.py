@@ -120,6 +120,7 @@ def test_the_verdict_panel_lists_the_frames(tmp_path):
     # the gallery caption and the table
     items, _ = ui.gallery_items([record])
     assert items[0][1].endswith("✗ 1/8 frames") and items[1][1].startswith("🎞 ✅ ★ #1")
+    assert items[1][1].endswith("✓ 8 frames")  # an approved clip: no ✗ at all
     rows = ui.verdict_rows([record])
     assert rows[0][0] == "🎞 0" and rows[0][4].endswith("; ✗ in frame 5")
     # a verdict without frames (an image's, or a critic that cannot judge clips) reads as before

@@ -69,9 +69,12 @@ def _check_pixels(im: Image.Image, name: str) -> tuple[int, int]:
 
 def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
-    params = (f"{request.prompt}\nNegative prompt: {request.negative_prompt}\n"
-              f"Steps: {request.steps}, CFG scale: {request.guidance}, Seed: {request.seed}, "
-              f"Size: {request.width}x{request.height}, Model: {request.model}")
+    # A1111's "parameters" text, with only what is known (a back end's own default is not guessed)
+    known = [("Steps", request.steps), ("CFG scale", request.guidance), ("Seed", request.seed),
+             ("Size", f"{request.width}x{request.height}" if request.width and request.height else None),
+             ("Denoising strength", request.strength), ("Model", request.model)]
+    params = request.prompt + (f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else "")
+    params += "\n" + ", ".join(f"{key}: {value}" for key, value in known if value is not None)
     info.add_text("parameters", params)
     info.add_text("atelier", json.dumps({"request": request.model_dump(mode="json"), **extra}))
     return info

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from agent.core.errors import AtelierError, StopRun
 from agent.core.types import Event
-from agent.surfaces.ui_text import (RunView, error_msg, final_msg, msg, progress_fraction, progress_text, scrub,
-                                    status_words)
+from agent.surfaces.ui_text import (RunView, edit_words, error_msg, final_msg, msg, progress_fraction, progress_text,
+                                    scrub, short, status_words)
 
 if TYPE_CHECKING:
     from agent.surfaces.ui_support import Settings
@@ -157,6 +157,10 @@ class Hub:
         live = self.get(key)
         return bool(live and live.gate and live.gate.answer(kind, text))
 
+    def run_ids(self) -> set[str]:
+        with self._lock:
+            return {live.run_id for live in self._live.values() if live.run_id}
+
     def end(self, key: str) -> None:
         with self._lock:
             self._live.pop(key, None)
@@ -202,6 +206,7 @@ class Job:
     instruction: str = ""
     strength: float = 0.75
     seed: int | None = None
+    id: str = field(default_factory=lambda: secrets.token_hex(4))  # names it in the queue panel
 
     @property
     def planned(self) -> int:
@@ -220,6 +225,7 @@ class Desk:
         self.runs: list[str] = []
         self.current: str | None = None
         self.selected: list | None = None
+        self.viewing: int | None = None  # the gallery item the viewer shows (for ←/→)
         self.refs: list = []
         self.last: dict | None = None
         self.compare = True
@@ -238,6 +244,16 @@ class Desk:
             self.version += 1
             self.touched = time.monotonic()
             self.cond.notify_all()
+
+    def tell(self, text: str, kind: str) -> None:
+        """Set the status line: it always describes the latest thing done or asked (no stale error)."""
+        with self.cond:
+            self.status = (text, kind)
+        self.bump()
+
+    def waiting(self) -> list[Job]:
+        with self.cond:
+            return list(self.queue)
 
     def say(self, message: dict, status: tuple[str, str] | None = None) -> None:
         with self.cond:
@@ -313,7 +329,37 @@ class Desks:
         return True
 
     def stop(self, desk: Desk) -> str:
-        return self.hub.stop(desk.key) if self.hub.get(desk.key) else "nothing is running"
+        """Stop the tab's run after its current step, and cancel every brief queued behind it."""
+        with desk.cond:
+            cancelled = list(desk.queue)
+            desk.queue.clear()
+            for job in cancelled:
+                self._mark_cancelled(desk, job)
+        said = self.hub.stop(desk.key) if self.hub.get(desk.key) else "nothing is running"
+        if cancelled:
+            said += f" · {len(cancelled)} queued brief{'s' if len(cancelled) != 1 else ''} cancelled"
+        desk.bump()
+        return said
+
+    def cancel(self, desk: Desk, job_id: str) -> Job | None:
+        """Take one queued brief out of the tab's queue (None when it is not queued any more)."""
+        with desk.cond:
+            job = next((j for j in desk.queue if j.id == job_id), None)
+            if job is not None:
+                desk.queue.remove(job)
+                self._mark_cancelled(desk, job)
+        desk.bump()
+        return job
+
+    @staticmethod
+    def _mark_cancelled(desk: Desk, job: Job) -> None:
+        for m in desk.chat:
+            if m.get("key") == f"queued:{job.id}":
+                m["text"] = f"✖ **Cancelled** — this brief was taken out of the queue: _{short(job.text, 80)}_"
+
+    def live_runs(self) -> set[str]:
+        """The run ids in flight in any tab right now."""
+        return self.hub.run_ids()
 
     def answer(self, desk: Desk, kind: str, text: str | None = None) -> bool:
         ok = self.hub.answer(desk.key, kind, text)
@@ -334,6 +380,10 @@ class Desks:
                     desk.bump()
                     return
                 job = desk.queue.popleft()
+                desk.status = ("Running", "busy")  # what an earlier run or refusal said is over
+                for m in desk.chat:
+                    if m.get("key") == f"queued:{job.id}":
+                        m["text"] = f"▶ **Started** — queued earlier, running now: _{short(job.text, 80)}_"
                 desk.progress = {"phase": "slot", "planned": job.planned, "done": 0, "started": time.monotonic(),
                                  "kind": job.kind, "max_seconds": job.settings.max_seconds}
             desk.bump()
@@ -391,7 +441,7 @@ class Desks:
                         desk.progress["phase"] = "review"
                     elif kind == "result":
                         finished = finished or payload
-                        desk.chat.append(final_msg(payload) | {"key": f"final:{payload['run_id']}:{len(desk.chat)}"})
+                        desk.chat.append(final_msg(payload, edit=job.kind == "edit") | {"key": f"final:{payload['run_id']}:{len(desk.chat)}"})
                     elif kind == "error":
                         text = scrub(payload, self.runs_dir)
                         desk.chat.append(error_msg(text))
@@ -405,7 +455,7 @@ class Desks:
                 desk.chat.append(msg(f"⏱ No answer to the review in {self.review_timeout:.0f} s: "
                                      "the proposed prompt was used."))
             if finished:
-                text, kind = status_words(finished)
+                text, kind = edit_words(finished) if job.kind == "edit" else status_words(finished)
                 desk.status = (scrub(text, self.runs_dir), kind)
                 if job.kind == "brief":
                     desk.last = {"text": job.text, "refs": list(job.refs),

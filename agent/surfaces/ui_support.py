@@ -25,10 +25,13 @@ from agent.surfaces.ui_desks import (  # noqa: F401  (re-exported: ui_support.X 
 )
 from agent.surfaces.ui_text import (  # noqa: F401  (re-exported: ui_support.X keeps working)
     msg, error_msg, verdict_text, frame_checks, frame_groups, frame_span, frame_line, attempt_title, attempt_msg,
-    refined_msg, changes_markdown, final_msg,
-    log_msg, RunView, spec_line, record_msgs, gallery_items, TABLE_HEADERS, verdict_rows, HISTORY_HEADERS,
-    STATUS_SHORT, history_rows, history_choices, status_words, STATUS_ICONS, status_html, scrub, short,
+    refined_msg, changes_markdown, final_msg, edit_words, queued_msg, step_line,
+    log_msg, RunView, spec_line, record_msgs, status_words, STATUS_ICONS, status_html, scrub, short,
     viewer_text, progress_text, seconds_left, progress_fraction,
+)
+from agent.surfaces.ui_tables import (  # noqa: F401  (re-exported)
+    gallery_items, TABLE_HEADERS, verdict_rows, HISTORY_HEADERS, STATUS_SHORT, history_status, history_rows,
+    history_choices,
 )
 
 LLM_CHOICES = [DEFAULT_LLM, "anthropic:claude-sonnet-4-6", "openai:gpt-5.5",
@@ -56,10 +59,11 @@ class Settings:
     seed: int | None = None
     review: bool = False
     edits: bool = True
+    negative_prompt: str = ""
 
     @classmethod
     def from_form(cls, llm, image_model, video_model, critic, mode, max_iterations, max_seconds,
-                  max_cost_usd, candidates, seed, review, edits) -> "Settings":
+                  max_cost_usd, candidates, seed, review, edits, negative_prompt="") -> "Settings":
         """From the widgets' raw values: blanks and zeros mean "no limit" / "random"."""
         def spec(x, default=None):
             return default if _blank(x) or str(x).strip() == "(none)" else str(x).strip()
@@ -77,7 +81,7 @@ class Settings:
                    max_seconds=seconds if seconds and seconds > 0 else None,
                    max_cost_usd=cost if cost and cost > 0 else None,
                    candidates=int(candidates or 1), seed=parse_number(seed, "the seed", int),
-                   review=bool(review), edits=bool(edits))
+                   review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip())
 
     def studio(self, runs_dir: Path | str):
         from agent.surfaces.api import Studio
@@ -87,7 +91,7 @@ class Settings:
     def brief_fields(self) -> dict[str, Any]:
         return {"budget": {"max_iterations": self.max_iterations, "max_seconds": self.max_seconds,
                            "max_cost_usd": self.max_cost_usd},
-                "seed": self.seed, "candidates": self.candidates,
+                "seed": self.seed, "candidates": self.candidates, "negative_prompt": self.negative_prompt,
                 "rewrite": "review" if self.review else "auto"}
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,6 +184,19 @@ def preflight(settings: Settings) -> None:
         check_ready(registry.resolve("video", settings.video_model))
 
 
+def instruction_problem(image_model: str) -> str | None:
+    """Why an edit instruction cannot be followed by `image_model` (its ModelInfo declares no
+    "instruct" edit), or None when it can."""
+    from agent.core import registry
+    info = registry.resolve("image", image_model).info
+    if "instruct" in info.edits:
+        return None
+    how = " and ".join(info.edits) or "no edits"
+    return (f"{image_model} cannot follow an instruction (it edits by {how}): describe the result instead "
+            f"(e.g. add \"on a white background\" to what the result should show), or paint the region to "
+            f"change, and leave the instruction blank")
+
+
 # ---- which back ends would run here -------------------------------------------------------------
 LLM_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
@@ -254,14 +271,53 @@ def viewer_image(attempt: Attempt, out_dir: Path, *, boxes: bool = True, side: i
 
 
 def upscaled(path: Path, out_dir: Path, factor: int = 4) -> Path:
-    """The image `factor` times larger (nearest neighbour), for the download button."""
-    from PIL import Image
+    """The image `factor` times larger (nearest neighbour), for the download button, with the
+    original's settings (its PNG text: "parameters", "atelier") kept and the upscale noted."""
+    from PIL import Image, PngImagePlugin
     with Image.open(path) as im:
         big = im.resize((im.width * factor, im.height * factor), Image.NEAREST)
+        text = dict(getattr(im, "text", {}) or {})
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        if key == "parameters":
+            value += f", Upscale: x{factor} nearest"
+        info.add_text(key, value)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{Path(path).stem}-x{factor}.png"
-    big.save(out)
+    big.save(out, pnginfo=info)
     return out
+
+
+def png_settings_markdown(path: str | Path) -> str:
+    """What a dropped PNG says about how it was made (its "parameters" text, A1111's format, which
+    Atelier writes too, and Atelier's own request), as Markdown; a line saying why not otherwise."""
+    import json
+
+    from PIL import Image
+    name = Path(path).name
+    try:
+        with Image.open(path) as im:
+            text = dict(getattr(im, "text", {}) or {})
+    except (OSError, SyntaxError, ValueError):
+        return f"⚠️ {name} is not a PNG this page can read."
+    if not text.get("parameters") and not text.get("atelier"):
+        return f"_{name} carries no generation settings (it was not made by Atelier or A1111)._"
+    lines = [f"### Settings in {name}"]
+    if text.get("parameters"):
+        prompt, _, rest = text["parameters"].partition("\n")
+        lines.append(f"**Prompt:** {prompt}")
+        for line in rest.splitlines():
+            key, sep, value = line.partition(": ")
+            lines.append(f"- **{key}:** {value}" if sep and "," not in value else f"- {line}")
+    try:
+        request = json.loads(text.get("atelier") or "{}").get("request") or {}
+    except ValueError:
+        request = {}
+    fields = [(k, request[k]) for k in ("model", "seed", "width", "height", "steps", "guidance", "strength",
+                                        "instruction") if request.get(k) not in (None, "")]
+    if fields:
+        lines.append("**Request:** " + ", ".join(f"{k} {v}" for k, v in fields))
+    return "\n".join(lines)
 
 
 # ---- clips ----------------------------------------------------------------------------------------

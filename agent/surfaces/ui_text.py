@@ -102,11 +102,15 @@ def attempt_title(a: Attempt) -> str:
     return f"**Attempt {a.index}** · round {a.iteration} · {what}{note} · seed {a.seed}"
 
 
-def attempt_msg(a: Attempt, run_id: str) -> dict[str, Any]:
+def attempt_msg(a: Attempt, run_id: str, noted: set[str] | None = None) -> dict[str, Any]:
+    """An attempt with its verdict. A back end's note (e.g. what local:shapes cannot draw) is shown
+    the first time only: `noted` holds the notes this run's messages have shown already."""
     text = f"{attempt_title(a)}\n\n> {a.prompt}\n\n{verdict_text(a.verdict)}"
     warning = a.artifact.meta.get("warning") if a.artifact.meta else None
-    if warning:
+    if warning and (noted is None or warning not in noted):
         text += f"\n\n_note: {warning}_"
+        if noted is not None:
+            noted.add(warning)
     return msg(text, media=[(a.artifact.path, a.artifact.kind)], key=f"attempt:{run_id}:{a.index}")
 
 
@@ -142,11 +146,29 @@ def changes_markdown(changes: str) -> str:
                     for s, w in groups)
 
 
-def final_msg(record_or_summary: RunRecord | dict) -> dict[str, Any]:
+def edit_words(summary: dict) -> tuple[str, str]:
+    """(a sentence, a style) for an edit that just ended: about the edit's own attempt (the last one),
+    not the run, whose approval may come from an earlier attempt."""
+    attempts = summary.get("attempts") or []
+    if not attempts:
+        return status_words(summary)
+    last, index = attempts[-1], len(attempts) - 1
+    if last.get("approved"):
+        return f"Edit approved — attempt {index} (seed {last.get('seed')}).", "ok"
+    best = summary.get("best") or {}
+    kept = next((i for i, a in enumerate(attempts) if a.get("path") == best.get("path")), None)
+    still = f"; the run's best is still attempt {kept}" if kept is not None and kept != index else ""
+    return f"Edit not approved — attempt {index} (seed {last.get('seed')}) was rejected by the critic{still}.", "warn"
+
+
+def final_msg(record_or_summary: RunRecord | dict, edit: bool = False) -> dict[str, Any]:
     s = record_or_summary.summary() if isinstance(record_or_summary, RunRecord) else record_or_summary
     best, n = s.get("best"), len(s.get("attempts", []))
     status = s.get("status", "")
-    head = "🏁 " + status_words(s)[0] if status in ("approved", "ended") else status_words(s)[0]
+    if edit:
+        head = edit_words(s)[0]
+    else:
+        head = "🏁 " + status_words(s)[0] if status in ("approved", "ended") else status_words(s)[0]
     head = f"**{head}**"
     lines = [head]
     if s.get("error") and status != "failed":
@@ -168,6 +190,12 @@ def final_msg(record_or_summary: RunRecord | dict) -> dict[str, Any]:
     return msg("\n\n".join(lines), media=media, key=f"final:{s['run_id']}")
 
 
+def queued_msg(job, waiting: int) -> dict[str, Any]:
+    """The line a brief sent while a run is in flight gets (updated when it starts or is cancelled)."""
+    return msg(f"🕒 **Queued** — this brief starts when the current run ends ({waiting} waiting).",
+               key=f"queued:{job.id}")
+
+
 def log_msg(run_id: str) -> dict[str, Any]:
     return msg("", title="Director's steps", status="pending", key=f"log:{run_id}")
 
@@ -181,6 +209,17 @@ class RunView:
         self.run_id: str | None = None
         self.status = "starting…"
         self.attempts = 0
+        self.noted: set[str] = set()  # back-end notes shown already (each once per run)
+
+    def _notes_for(self, attempt: Attempt) -> set[str]:
+        """The notes shown so far, less the one this attempt's own message already shows (a
+        verdict re-renders the same message)."""
+        key = f"attempt:{self.run_id}:{attempt.index}"
+        i = self._find(key)
+        warning = (attempt.artifact.meta or {}).get("warning")
+        if i is not None and warning and f"_note: {warning}_" in self.chat[i]["text"]:
+            return self.noted - {warning}
+        return self.noted
 
     def _find(self, key: str) -> int | None:
         for i in range(len(self.chat) - 1, -1, -1):
@@ -220,7 +259,7 @@ class RunView:
             self._put(refined_msg(d.get("prompt", event.message), d.get("how", ""), d.get("changes", ""),
                                   d.get("rationale", ""), d.get("proposed", ""), run_id=event.run_id))
         elif t in ("attempt_made", "verdict") and event.attempt is not None:
-            self._put(attempt_msg(event.attempt, event.run_id))
+            self._put(attempt_msg(event.attempt, event.run_id, self._notes_for(event.attempt)))
             if t == "attempt_made":
                 self.attempts += 1
                 self.status = f"judging attempt {event.attempt.index}…"
@@ -231,9 +270,11 @@ class RunView:
             self.chat.append(msg(f"⚠️ {event.data.get('tool', 'a tool')} failed: {event.message} "
                                  f"— the director will try something else."))
         elif t in ("step_started", "message"):
-            self._log(("· " if t == "step_started" else "💬 ") + event.message[:300])
+            line = step_line(event.data["tool"], event.data.get("arguments") or {}) if event.data.get("tool") \
+                else event.message[:300]
+            self._log(("· " if t == "step_started" else "💬 ") + line)
             if t == "step_started":
-                self.status = event.message[:120]
+                self.status = line[:120]
         elif t == "run_finished":
             i = self._find(f"log:{event.run_id}")
             if i is not None:
@@ -242,6 +283,26 @@ class RunView:
             if summary:
                 self._put(final_msg(summary))
             self.status = summary.get("status", "finished")
+
+
+STEP_VERBS = {"refine_prompt": "✍ rewrite the prompt", "generate_image": "🎨 generate", "edit_image": "🖌 edit",
+              "typeset_text": "🔤 typeset", "generate_video": "🎞 make a clip", "critique": "🔍 critique"}
+
+
+def step_line(tool: str, arguments: dict) -> str:
+    """A director's tool call in words: '🎨 generate “two red circles…” · seed 8 · 2 images'."""
+    parts = [STEP_VERBS.get(tool, tool.replace("_", " "))]
+    if "attempt" in arguments:
+        parts[0] += f" attempt {arguments['attempt']}"
+    text = arguments.get("prompt") or arguments.get("text") or arguments.get("instruction")
+    if text:
+        parts.append(f"“{short(str(text), 120)}”")
+    for key, word in (("seed", "seed"), ("box", "box"), ("num_frames", "frames")):
+        if arguments.get(key) is not None:
+            parts.append(f"{word} {arguments[key]}")
+    if (arguments.get("n") or 1) > 1:
+        parts.append(f"{arguments['n']} images")
+    return " · ".join(parts)
 
 
 def spec_line(spec: dict) -> str:
@@ -273,62 +334,10 @@ def record_msgs(record: RunRecord) -> list[dict[str, Any]]:
     if record.refined_prompt:
         out.append(refined_msg(record.refined_prompt, "the prompt this run used",
                                _changes(record.brief.text, record.refined_prompt), run_id=record.run_id))
-    out += [attempt_msg(a, record.run_id) for a in record.attempts]
+    noted: set[str] = set()
+    out += [attempt_msg(a, record.run_id, noted) for a in record.attempts]
     out.append(final_msg(record))
     return out
-
-
-# ---- gallery, verdict table, history ----------------------------------------------------------
-def gallery_items(records: list[RunRecord]) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
-    """(path, caption) for each attempt of each record, and (run_id, attempt index) for each item."""
-    items, refs = [], []
-    for r in records:
-        for a in r.attempts:
-            v = a.verdict
-            mark = "✅" if v and v.approved else "❌" if v else "⏳"
-            best = " ★" if r.best_index == a.index else ""
-            score = f" {sum(v.scores.values()) / len(v.scores):.1f}" if v and v.scores else ""
-            clip = a.artifact.kind == "video"
-            checks = frame_checks(v)
-            frames = f" · ✗ {sum(bool(c.issues) for c in checks)}/{len(checks)} frames" if checks else ""
-            items.append((str(a.artifact.path),
-                          f"{'🎞 ' if clip else ''}{mark}{best} #{a.index} seed {a.seed}{score}{frames}"))
-            refs.append((r.run_id, a.index))
-    return items, refs
-
-
-TABLE_HEADERS = ["#", "seed", "verdict", "scores", "issues", "run"]
-
-
-def verdict_rows(records: list[RunRecord]) -> list[list[Any]]:
-    rows = []
-    for r in records:
-        for a in r.attempts:
-            v = a.verdict
-            verdict = "⏳" if v is None else ("✅ yes" if v.approved else "❌ no") + (" ★" if r.best_index == a.index else "")
-            flagged = [c.index for c in frame_checks(v) if c.issues]
-            issues = ("; ".join(v.issues) if v else "") + (
-                f"{'; ' if v and v.issues else ''}✗ in {frame_span(flagged)}" if flagged else "")
-            rows.append([f"🎞 {a.index}" if a.artifact.kind == "video" else a.index, a.seed, verdict,
-                         v.scores_text() if v else "", issues, r.run_id[-6:]])
-    return rows
-
-
-HISTORY_HEADERS = ["brief", "status", "approved", "attempts", "when", "image model", "run"]
-STATUS_SHORT = {"approved": "approved", "budget_spent": "budget spent", "stopped": "stopped", "ended": "ended",
-                "failed": "failed", "running": "interrupted", "unverified": "not checked"}
-
-
-def history_rows(rows: list[dict]) -> list[list[Any]]:
-    return [[(r.get("brief") or "")[:80], STATUS_SHORT.get(r.get("status"), r.get("status")),
-             "yes" if r.get("approved") else "no", r.get("attempts"),
-             (r.get("created") or "")[:16].replace("T", " "), r.get("image_model"), r["run_id"]]
-            for r in rows]
-
-
-def history_choices(rows: list[dict]) -> list[tuple[str, str]]:
-    return [(f"{r['run_id']} · {(r.get('brief') or '')[:50]} · {STATUS_SHORT.get(r.get('status'), r.get('status'))}",
-             r["run_id"]) for r in rows]
 
 
 # ---- what a run's status means, in plain words --------------------------------------------------
@@ -343,7 +352,7 @@ def status_words(summary: dict) -> tuple[str, str]:
     if status == "budget_spent":
         return f"Budget spent — no approval within {attempts}; the best one is kept.", "warn"
     if status == "stopped":
-        return f"Stopped by you after {attempts}.", "info"
+        return f"Stopped by you after {attempts}.", "stopped"
     if status == "ended":
         how = "approved" if summary.get("approved") else "not approved"
         return f"The director ended the run after {attempts} ({how}).", "ok" if summary.get("approved") else "warn"
@@ -357,7 +366,8 @@ def status_words(summary: dict) -> tuple[str, str]:
     return f"Finished with an unknown status ({status or 'none'}).", "warn"
 
 
-STATUS_ICONS = {"ok": "✅", "warn": "🟠", "error": "⚠️", "info": "⏹", "busy": "⏳", "queued": "🕒", "idle": ""}
+STATUS_ICONS = {"ok": "✅", "warn": "🟠", "error": "⚠️", "info": "ℹ️", "stopped": "⏹", "busy": "⏳", "queued": "🕒",
+                "idle": ""}
 
 
 def status_html(text: str, kind: str = "idle", progress: float | None = None) -> str:

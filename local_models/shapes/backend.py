@@ -34,8 +34,8 @@ def out_of_vocabulary_warning(prompt: str) -> str | None:
     if not gaps:
         return None
     return (f"local:shapes only knows a small world of shapes and ignored: {', '.join(gaps)}. "
-            f"It can draw {world.vocabulary_text()}. To draw anything else use a real model "
-            f"({REAL_MODELS}), e.g. --image-model local:sdxl or openai:gpt-image-2.")
+            f"It can draw {world.vocabulary_text()}. To draw anything else choose a real image model "
+            f"({REAL_MODELS}).")
 
 
 def default_threads() -> int:

@@ -1,0 +1,211 @@
+"""The chat UI's handlers called directly, without a browser, on the real embedded model (offline
+planner, local:shapes, critic:detector): what each click gives back is what the page would show
+(`{component: update}`), so the assertions read the status line, the chat and the tables."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from tests.test_ui_harness import ROOT, offline_default_missing
+
+pytest.importorskip("gradio", reason="the UI needs the ui extra: pip install 'atelier[ui]'")
+pytestmark = pytest.mark.skipif(bool(offline_default_missing()), reason=str(offline_default_missing()))
+
+BRIEF = "a red circle left of a blue square"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from agent.surfaces import ui
+    from agent.surfaces.ui_support import Settings
+    demo = ui.build_app(tmp_path_factory.mktemp("ui-handlers") / "runs", Settings(max_iterations=2, seed=0),
+                        review_timeout=60)
+    return demo.atelier_ui
+
+
+class Tab:
+    """One browser tab, as the handlers see it: its desk key and owner, and the settings form."""
+
+    def __init__(self, app, token=None):
+        self.app, self.p = app, app.page
+        out = app.init(token, False, "", None)
+        self.key, self.owner, self.token = out[self.p.tab], out[self.p.owner], out[self.p.token]
+        self.form = [w.value for w in self.p.form]
+
+    @property
+    def desk(self):
+        return self.app.desks.get(self.key, self.owner)
+
+    def set(self, **fields):
+        for name, value in fields.items():
+            self.form[self.p.form_names.index(name)] = value
+
+    def send(self, text, review=False):
+        return self.app.take_brief({"text": text}, self.key, self.owner, review, *self.form)
+
+    def watch(self):
+        last = {}
+        for update in self.app.watch(self.key, self.owner, False):
+            last.update(update)
+        return last
+
+    def wait_review(self, timeout=120):
+        end = time.monotonic() + timeout
+        while self.desk.review is None:
+            assert time.monotonic() < end, "the run never asked for a review"
+            time.sleep(0.05)
+
+    def chat_text(self):
+        return "\n".join(m["text"] for m in self.desk.chat)
+
+
+def prop(update, name):
+    """A property of a returned update (gr.Row(visible=...), gr.Dropdown(choices=...), ...)."""
+    return update[name] if isinstance(update, dict) else getattr(update, name)
+
+
+def text_of(html: str) -> str:
+    import html as html_lib
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_a_brief_runs_to_a_verdict_with_readable_steps_and_png_info(app):
+    tab = Tab(app)
+    queued = tab.send(BRIEF)
+    assert queued[app.page.started] is True and "st-error" not in queued[app.page.status]
+    done = tab.watch()
+    status = text_of(done[app.page.status])
+    assert re.match(r"(✅ Approved|🟠 Budget spent)", status), status
+    log = next(m for m in tab.desk.chat if (m["key"] or "").startswith("log:"))
+    assert "🎨 generate" in log["text"] and '{"' not in log["text"]  # the director's steps, not JSON
+    assert done[app.page.gallery] and done[app.page.hist_table][0][0] == BRIEF
+    # the attempt's PNG says only what is known; the x4 download keeps it
+    attempt = app.archive.load(tab.desk.current).record.attempts[0]
+    params = Image.open(attempt.artifact.path).text["parameters"]
+    assert "None" not in params and f"Seed: {attempt.seed}" in params and "Model: local:shapes" in params
+    big = app.files.upscaled(attempt.artifact.path)
+    assert "Upscale: x4" in Image.open(big).text["parameters"] and Image.open(big).text["atelier"]
+    # dropping it on "PNG info" reads the settings back
+    info = app.png_info(str(attempt.artifact.path))[app.page.png_info]
+    assert f"**Prompt:** {attempt.prompt}" in info and f"seed {attempt.seed}" in info
+    # the viewer steps through the attempts, and stops at the ends
+    shown = app.show_attempt(tab.desk, 0)
+    assert "Attempt 0" in shown[app.page.viewer_info] and prop(shown[app.page.prev_btn], "interactive") is False
+    if len(tab.desk.refs) > 1:
+        assert "Attempt 1" in app.step_viewer(1, tab.key, tab.owner)[app.page.viewer_info]
+    assert prop(app.close_viewer()[app.page.viewer], "visible") is False
+
+
+def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):
+    tab = Tab(app)
+    tab.send("a green triangle", review=True)
+    tab.wait_review()  # the first run waits for its review: the next two queue behind it
+    tab.send("a yellow star")
+    queued = tab.send("a purple ring")
+    choices = prop(queued[app.page.queue_pick], "choices")
+    assert prop(queued[app.page.queue_box], "visible") is True and len(choices) == 2
+    assert "Queued" in tab.chat_text()
+    cancelled = app.cancel_queued(choices[0][1], tab.key, tab.owner)
+    assert "Cancelled the queued brief: a yellow star" in text_of(cancelled[app.page.status])
+    assert len(prop(cancelled[app.page.queue_pick], "choices")) == 1 and "Cancelled" in tab.chat_text()
+    again = app.cancel_queued(choices[0][1], tab.key, tab.owner)
+    assert "no longer queued" in text_of(again[app.page.status])
+    stopped = app.stop(tab.key, tab.owner)
+    assert "1 queued brief cancelled" in text_of(stopped[app.page.status])
+    assert prop(stopped[app.page.queue_box], "visible") is False
+    done = tab.watch()
+    assert "Stopped by you" in text_of(done[app.page.status]) and "⏹" in done[app.page.status]
+    assert "a purple ring" not in [m["text"] for m in tab.desk.chat if m["key"] and m["key"].startswith("final")]
+    assert [r["brief"] for r in app.archive.history(50, owner=tab.owner)] == ["a green triangle"]  # only it ran
+
+
+def test_a_second_tab_sees_a_run_in_flight_as_running(app, monkeypatch):
+    import threading
+
+    from agent.core import registry
+    backend, go = registry.resolve("image", "local:shapes"), threading.Event()
+    for name in ("generate", "edit"):  # the model waits until the second tab has looked
+        real = getattr(backend, name)
+        monkeypatch.setattr(backend, name, lambda request, out, real=real: (go.wait(120), real(request, out))[1])
+    first = Tab(app)
+    first.send("a white square")
+    second = Tab(app, token=first.token)  # the same browser, another tab
+    end = time.monotonic() + 120
+    while not (rows := [r for r in app.refresh_history(second.owner, False)[app.page.hist_table]
+                        if r[0] == "a white square"]):
+        assert time.monotonic() < end, "the run never reached the index"
+        time.sleep(0.1)
+    assert rows[0][1] == "running"
+    go.set()
+    first.watch()
+    row = next(r for r in app.refresh_history(second.owner, False)[app.page.hist_table] if r[0] == "a white square")
+    assert row[1] in ("approved", "budget spent")
+
+
+def test_a_rejected_edit_is_not_reported_as_approved_and_instructions_are_refused(app):
+    tab = Tab(app)
+    tab.set(max_iterations=4)
+    tab.send("a red circle")
+    first = tab.watch()
+    assert "Approved" in text_of(first[app.page.status])
+    best = app.archive.load(tab.desk.current).record.best_index
+    app.show_attempt(tab.desk, tab.desk.refs.index((tab.desk.current, best)))
+    # local:shapes declares no "instruct" edit: an instruction is refused, saying what to do instead
+    refused = app.take_edit(tab.key, tab.owner, None, "", "make the background white", 0.75, "", False, *tab.form)
+    line = text_of(refused[app.page.status])
+    assert "local:shapes cannot follow an instruction" in line and "describe the result" in line
+    assert "Iterate on" not in tab.chat_text()
+    # an edit that turns the circle into a blue square: the critic rejects it, and the status says so
+    app.take_edit(tab.key, tab.owner, None, "a blue square", "", 1.0, "5", False, *tab.form)
+    done = tab.watch()
+    status = text_of(done[app.page.status])
+    assert status.startswith("🟠 Edit not approved") and "Approved" not in status, status
+    assert f"the run's best is still attempt {best}" in status
+    assert tab.chat_text().count("Edit not approved") == 1
+
+
+def test_a_refusal_does_not_outlive_the_next_brief(app):
+    tab = Tab(app)
+    empty = tab.send("   ")
+    assert "st-error" in empty[app.page.status] and "the brief is empty" in empty[app.page.status]
+    accepted = tab.send("a blue circle")
+    assert "st-error" not in accepted[app.page.status]
+    assert "st-error" not in tab.watch()[app.page.status]
+
+
+def test_the_negative_prompt_reaches_the_model_and_the_metadata(app):
+    tab = Tab(app)
+    tab.set(negative="green", max_iterations=1)
+    tab.send("a yellow square")
+    tab.watch()
+    attempt = app.archive.load(tab.desk.current).record.attempts[0]
+    assert "green" in attempt.artifact.request.negative_prompt
+    assert "Negative prompt: " in Image.open(attempt.artifact.path).text["parameters"]
+
+
+def test_a_bad_port_is_one_line_and_atelier_ui_takes_the_apps_flags():
+    env = {**os.environ, "GRADIO_SERVER_PORT": "abc"}
+    for cmd in ([sys.executable, "app.py"], [sys.executable, "-m", "agent.surfaces.cli", "ui"]):
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "Traceback" not in done.stderr
+        assert done.stderr.strip() == "error: GRADIO_SERVER_PORT must be a port number, not 'abc'"
+    from typer.testing import CliRunner
+
+    from agent.surfaces.cli import app as cli_app
+    help_text = CliRunner().invoke(cli_app, ["ui", "--help"], terminal_width=200).output
+    assert all(flag in help_text for flag in ("--runs", "--auth", "--max-runs", "--single-user"))
+    seen = {}
+    from agent.surfaces import ui
+    import pytest as _pytest
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ui, "main", lambda **kw: seen.update(kw))
+        CliRunner().invoke(cli_app, ["ui", "--runs", "elsewhere", "--auth", "a:b", "--max-runs", "2"])
+    assert (str(seen["runs_dir"]), seen["auth"], seen["max_runs"]) == ("elsewhere", "a:b", 2)
