@@ -62,9 +62,9 @@ class LiveRun:
             index = start
             while True:
                 waiter.clear()  # before the snapshot: an event added after it wakes us
+                finished = self.done.is_set()  # before the snapshot too: once done, it holds every event
                 with self._lock:
                     new = self.events[index:]
-                finished = self.done.is_set()
                 for kind, data in new:
                     yield index, kind, data
                     index += 1
