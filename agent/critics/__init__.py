@@ -23,7 +23,7 @@ def load_critic(name: str):
         module_name, _, attr = CRITICS[base].partition(":")
         cls = getattr(importlib.import_module(module_name), attr)
         critics.append(cls(arg) if arg else cls())
-    if "detector" in names and "ocr" not in names:  # the detector cannot read: OCR decides text items
+    if "detector" in names:  # the detector cannot read: OCR says where words are and decides text items
         from agent.critics.composite import WithWords
         critics = [WithWords(c) if n == "detector" else c for n, c in zip(names, critics)]
     if len(critics) == 1:

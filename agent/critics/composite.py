@@ -84,7 +84,8 @@ def object_boxes(verdicts: list[Verdict]) -> dict[int, list]:
 
 class WithWords:
     """A critic that cannot read (critic:detector), with the OCR checker deciding the checklist's text
-    items whenever it has any; otherwise exactly the critic alone."""
+    items whenever it has any; otherwise exactly the critic alone. The words are read first, so the
+    shape checker is told where they are by the OCR (never by the image's own metadata)."""
 
     def __init__(self, critic):
         self.critic = critic
@@ -92,10 +93,25 @@ class WithWords:
         self.kinds = getattr(critic, "kinds", ("image",))
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
-        verdict = self.critic.critique(artifact, brief_text, spec)
+        from agent.critics.ocr import OCRCritic, read_file, word_boxes
+        if spec is None:  # as the critic itself would: the spec from the brief
+            try:
+                from agent.core.spec_parser import parse_spec
+                spec = parse_spec(brief_text)
+            except Exception:  # the critic reports it
+                pass
+        boxes = []
+        if spec is not None and spec.text and artifact.kind == "image":
+            try:
+                from PIL import Image
+                with Image.open(artifact.path) as im:
+                    boxes = word_boxes(read_file(artifact.path), im.size)
+            except Exception:  # an unreadable file or engine: the OCR critique below says so
+                boxes = []
+        verdict = self.critic.critique(artifact, brief_text, spec, text_boxes=boxes) if boxes else \
+            self.critic.critique(artifact, brief_text, spec)
         if verdict.error or artifact.kind != "image" or not any(r.kind == "text" for r in verdict.requirements):
             return verdict
-        from agent.critics.ocr import OCRCritic
         words = OCRCritic().critique(artifact, brief_text, spec, object_boxes=object_boxes([verdict]))
         out = combine([verdict, words], self.name)
         share = sum(r.status == "passed" for r in out.requirements) / max(len(out.requirements), 1)

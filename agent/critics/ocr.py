@@ -14,7 +14,13 @@ confidence. Each text requirement of the brief's checklist is then decided:
   (otherwise the item is unchecked: this critic does not see shapes);
 - **cut by the edge**: words whose box reaches the image's border are failed (cut off, or about to be);
 - **only the asked words**: whatever else was read (another region, or letters round the asked ones in
-  the same region) fails the `text:only` item, with what was read and where.
+  the same region) fails the `text:only` item, with what was read and where; a misreading of an asked
+  text (the nearest reading, at least half alike: "SALF" for "SALE") is that text's failure, not an
+  extra word as well;
+- **where the words are** (`word_boxes`): the boxes of what this engine read, never a box an image
+  claims in its metadata, so a crafted PNG cannot hide a mark from the shape checker behind a
+  "text" box: every pixel left out of the shape check is accounted for here, as asked words or as
+  unasked ones.
 
 Named alone it judges only the text items (every other item "unchecked"); `critic:detector` and
 `critic:vlm` ask it for the text items whenever the checklist has any.
@@ -25,6 +31,8 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +44,8 @@ NAME = "critic:ocr"
 MIN_CONFIDENCE = 0.5   # readings below this are noise (RapidOCR's own default cut)
 MIN_SIDE = 320         # smaller images are enlarged to this before reading (PP-OCR's detector wants room)
 WINDOW = 4             # the asked words may span this many neighbouring regions (lines of a logo)
+MISREAD = 0.5          # a reading at least this alike to an asked text is that text, misspelt
+BOX_PAD = 2            # px round a read box left to the OCR (antialiased letter edges)
 _ENGINE = None
 _LOCK = threading.Lock()
 
@@ -90,6 +100,30 @@ def read(image) -> list[Reading]:
     return reading_order(out)
 
 
+@lru_cache(maxsize=16)
+def _read_file(path: str, mtime_ns: int, size: int) -> tuple[Reading, ...]:
+    return tuple(read(path))
+
+
+def read_file(path) -> list[Reading]:
+    """`read` of an image file, kept for the file's version: the shape checker and the words checker
+    of one critique share one reading."""
+    st = Path(path).stat()
+    return list(_read_file(str(Path(path).resolve()), st.st_mtime_ns, st.st_size))
+
+
+def counted(readings: list[Reading]) -> list[Reading]:
+    """The readings `judge_text` accounts for whatever the brief asks: sure enough, with a letter or digit."""
+    return [r for r in readings if r.confidence >= MIN_CONFIDENCE and normalise(r.text)]
+
+
+def word_boxes(readings: list[Reading], size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Where the words are (image pixels, padded by BOX_PAD): the pixels a shape checker leaves to this one."""
+    W, H = size
+    return [(max(0, r.box[0] - BOX_PAD), max(0, r.box[1] - BOX_PAD), min(W, r.box[2] + BOX_PAD),
+             min(H, r.box[3] + BOX_PAD)) for r in counted(readings)]
+
+
 def reading_order(readings: list[Reading]) -> list[Reading]:
     """Top to bottom by line (regions whose centres are within half a line height), left to right."""
     lines: list[list[Reading]] = []
@@ -142,8 +176,11 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
                     best = min(best or (j - i, i, j), (j - i, i, j))
                     break
         if best is None:
-            near = max(((SequenceMatcher(None, target, normalise(r.text, cs)).ratio(), r) for r in readings),
-                       default=None, key=lambda t: t[0])
+            near = max(((SequenceMatcher(None, target, normalise(r.text, cs)).ratio(), n, r)
+                        for n, r in enumerate(readings) if n not in used), default=None, key=lambda t: t[0])
+            if near and near[0] >= MISREAD:
+                used.add(near[1])  # the asked text, misspelt: this item's failure, not an unasked word
+            near = near and (near[0], near[2])
             seen = f"read {near[1].text!r} at {list(near[1].box)}" if near else "no words read"
             msg = f"text: expected {words.text!r}, {seen}"
             judged[req.id] = req.judged("failed", msg, near[1].box if near else None, checker)
@@ -203,6 +240,7 @@ class OCRCritic:
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None,
                  object_boxes: dict[int, list] | None = None) -> Verdict:
+        """`object_boxes`: where another checker saw each include object (image pixels)."""
         from PIL import Image
         if spec is None:
             from agent.core.spec_parser import parse_spec
@@ -214,11 +252,11 @@ class OCRCritic:
                            issues=["could not check: the brief asks for no words to read"])
         try:
             with Image.open(artifact.path) as im:
-                image = im.convert("RGB")
-            readings = read(image)
+                size = im.size
+            readings = read_file(artifact.path)
         except Exception as e:  # an unreadable file, an engine that cannot start
             return Verdict(critic=NAME, approved=False, error=f"OCR failed: {type(e).__name__}: {e}")
-        judged, findings = judge_text(spec, readings, image.size, object_boxes)
+        judged, findings = judge_text(spec, readings, size, object_boxes)
         reqs = [judged.get(r.id) or r.judged("unchecked", f"{NAME} reads words only", None, NAME) for r in items]
         text = [r for r in reqs if r.kind == "text"]
         issues = [r.evidence for r in reqs if r.status == "failed"]

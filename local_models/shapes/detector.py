@@ -360,9 +360,9 @@ def check(spec: SceneSpec, detections: list[Detection], size: tuple[int, int] | 
     return check_scene(spec, detections, size, critic, px)
 
 
-def check_image(spec: SceneSpec, image: Image.Image | str | Path) -> Verdict:
+def check_image(spec: SceneSpec, image: Image.Image | str | Path, text_boxes=()) -> Verdict:
     from local_models.shapes.scene_check import check_image as check_scene_image
-    return check_scene_image(spec, image)
+    return check_scene_image(spec, image, text_boxes=text_boxes)
 
 
 class DetectorCritic:
@@ -375,7 +375,9 @@ class DetectorCritic:
     def __init__(self, arg: str | None = None):
         self.arg = arg
 
-    def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
+    def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None, text_boxes=()) -> Verdict:
+        """`text_boxes` (image pixels): where an OCR engine read words (`WithWords` passes them), left
+        to the words checker; none: every pixel is this critic's."""
         from local_models.shapes.scene_check import check_image as check_scene_image, unchecked_verdict
         if spec is None:
             try:
@@ -403,5 +405,5 @@ class DetectorCritic:
                 image = im.convert("RGB")
         except OSError as e:
             return Verdict(critic=self.name, approved=False, error=f"cannot read {artifact.path}: {e}")
-        verdict = check_scene_image(spec, image, critic=self.name)
+        verdict = check_scene_image(spec, image, critic=self.name, text_boxes=text_boxes)
         return video_critic.still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict

@@ -230,30 +230,23 @@ def check(spec: SceneSpec, detections, size: tuple[int, int] | None = None, crit
         "scores": {"constraints": round(sum(r.status == "passed" for r in reqs) / max(len(reqs), 1), 4)}})
 
 
-def check_image(spec: SceneSpec, image, critic: str = NAME) -> Verdict:
+def check_image(spec: SceneSpec, image, critic: str = NAME, text_boxes=()) -> Verdict:
+    """`check` of an image. `text_boxes` (image pixels): where an OCR engine read words, handed in by
+    the caller; what lies inside them is the words checker's. Never a box the image claims in its own
+    metadata: an untrusted PNG could claim any box to hide a mark from this check."""
     from PIL import Image
 
     from local_models.shapes.detector import canvas_pixels, detect
     if not isinstance(image, Image.Image):
         image = Image.open(image)
-    boxes = typeset_boxes(image) if spec.text else []
+    boxes = [tuple(int(v) for v in b) for b in text_boxes] if spec.text else []
     image = image.convert("RGB")
     n = world.CANVAS
     sx, sy = n / image.width, n / image.height
     canvas = [(int(b[0] * sx), int(b[1] * sy), -(-b[2] * n // image.width), -(-b[3] * n // image.height)) for b in boxes]
-    # a typeset word's letters are not shapes: what lies inside a text box is the OCR checker's
+    # letters are not shapes: what lies inside a read text box is the OCR checker's
     dets = [d for d in detect(image) if not any(_inside(d.box, b) for b in boxes)]
     return check(spec, dets, image.size, critic=critic, px=canvas_pixels(image), text_boxes=canvas)
-
-
-def typeset_boxes(image) -> list[tuple[int, int, int, int]]:
-    """The boxes (image pixels) where typeset_text set words, from the PNG's `atelier` metadata."""
-    import json
-    try:
-        meta = json.loads(getattr(image, "info", {}).get("atelier", "{}")).get("meta") or {}
-        return [tuple(int(v) for v in layer["box"]) for layer in meta.get("typeset", [])]
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return []  # no metadata, or not ours: every pixel is the detector's
 
 
 def _inside(box, text_box) -> bool:
