@@ -279,6 +279,20 @@ class RunStore:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def is_running(self, run_id: str) -> bool:
+        """Whether some process (or a call here) holds run `run_id`'s lock now, i.e. drives it."""
+        import fcntl
+        path = self.run_dir(run_id) / _LOCK_FILE
+        if not path.is_file():
+            return False
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
     def load(self, run_id: str) -> RunRecord:
         path = self.run_dir(run_id) / "run.json"
         if not path.is_file():

@@ -63,6 +63,8 @@ def connect_ray(address: str | None, say: Callable[[str], None]) -> bool:
     env = {k: os.environ[k] for k in ("ATELIER_PLUGINS", "PYTHONPATH", "ATELIER_TORCH_THREADS") if k in os.environ}
     options = dict(runtime_env={"env_vars": env} if env else None, log_to_driver=False)
     address = address or os.environ.get("RAY_ADDRESS")
+    if address and address != "auto":
+        _reachable(address)
     try:
         ray.init(address=address or "auto", **options)
     except (ConnectionError, RuntimeError) as e:
@@ -78,6 +80,19 @@ def connect_ray(address: str | None, say: Callable[[str], None]) -> bool:
     say(f"ray: joined the cluster at {address or 'this machine (ray start)'}: {len(nodes)} node(s), "
         f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
     return False
+
+
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """Fail fast (Ray itself retries for a minute or more) when nothing listens at host:port."""
+    import socket
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=seconds).close()
+    except ValueError:
+        raise InputError(f"RAY_ADDRESS / --ray-address must be HOST:PORT (or ray://HOST:PORT), not {address!r}") from None
+    except OSError as e:
+        raise InputError(f"no Ray cluster at {address!r} (nothing answers there: {e.strerror or e}); start one with "
+                         f"`ray start --head` there, or unset RAY_ADDRESS to run on this machine") from None
 
 
 class RayExecutor:
@@ -109,6 +124,7 @@ class RayExecutor:
         self.gpus = gpus_per_worker
         self.lock = threading.Lock()
         self.load: dict[Any, int] = {}  # actor -> briefs in flight on it
+        self.dead: list = []  # actors that died, to be replaced from the scheduler's thread
         for n in range(workers):
             self.load[self._spawn(None if gpus_per_worker else nodes[n]["NodeID"])] = 0
         say(f"ray: {workers} worker(s) × {self.per_worker} briefs at once")
@@ -120,42 +136,46 @@ class RayExecutor:
         return self.worker.options(**options).remote()
 
     def submit(self, job: BriefJob) -> Future:
+        self._replace_dead()
         with self.lock:
             actor = min(self.load, key=self.load.get)
             self.load[actor] += 1
         result: Future = Future()
-        ref = actor.run.remote(job)
 
-        def done(f: Future) -> None:
-            with self.lock:
-                alive = actor in self.load
-                if alive:
-                    self.load[actor] -= 1
+        def done(f: Future) -> None:  # on Ray's own thread: plain Python only, never a Ray call
             error = f.exception()
+            with self.lock:
+                if actor in self.load:
+                    self.load[actor] -= 1
+                    if error is not None and isinstance(error, self.ray.exceptions.RayActorError):
+                        del self.load[actor]
+                        self.dead.append(actor)
             if error is None:
                 result.set_result(f.result())
-                return
-            if alive and isinstance(error, self.ray.exceptions.RayActorError):
-                self._replace(actor)
-            result.set_exception(WorkerLost(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"))
-        ref.future().add_done_callback(done)
+            else:
+                result.set_exception(WorkerLost(f"{type(error).__name__}: "
+                                                f"{str(error).splitlines()[0] if str(error) else ''}"))
+        actor.run.remote(job).future().add_done_callback(done)
         return result
 
-    def _replace(self, actor) -> None:
+    def _replace_dead(self) -> None:
+        """A fresh actor, on any live node, for each that died (its node lost, out of memory)."""
         with self.lock:
-            if self.load.pop(actor, None) is None:
-                return  # another of its briefs replaced it already
-            self.load[self._spawn(None)] = 0
-        try:
-            self.ray.kill(actor)
-        except Exception:
-            pass
+            dead, self.dead = self.dead, []
+        for actor in dead:
+            try:
+                self.ray.kill(actor)
+            except Exception:
+                pass
+            fresh = self._spawn(None)
+            with self.lock:
+                self.load[fresh] = 0
 
     def stop_all(self) -> None:
         pass  # a killed or interrupted brief resumes from its run.json on the next start
 
     def shutdown(self) -> None:
-        for actor in list(self.load):
+        for actor in list(self.load) + self.dead:
             try:
                 self.ray.kill(actor)
             except Exception:

@@ -10,19 +10,21 @@ worker) and `run_job`, which runs it, resumes it, or only records it, by these r
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
-from agent.core.errors import AtelierError, OutOfSpace
+from agent.core.errors import AtelierError, InputError, OutOfSpace
 from agent.core.types import Brief, RunRecord
 from agent.surfaces.batch.briefs import BriefEntry
 from agent.surfaces.batch.ledger import brief_digest
 
 TERMINAL = ("approved", "budget_spent", "ended", "failed", "unverified")  # "stopped" and "running" get resumed
 RUNS = "runs"
+HELD_WAIT = 120.0  # seconds a resumed brief waits for a worker still holding its run (see _wait_while_driven)
 
 
 class BriefJob(BaseModel):
@@ -78,6 +80,7 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
                         mode=job.mode, runs_dir=job.runs, on_event=on_event)
         run_id, note = _run_id_for(studio.store, brief_id, brief.text)
         folder = studio.store.run_dir(run_id)
+        _wait_while_driven(studio.store, run_id)
         record = _existing(studio, run_id, brief)
         if record is not None and record.status == "failed" and job.retry and not record.attempts:
             shutil.rmtree(folder)
@@ -104,6 +107,17 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
         result_record = failed_record(job, run_id, brief, f"internal error {type(e).__name__}: {e}")
     line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text)}
     return {**line, "note": note} if note else line
+
+
+def _wait_while_driven(store, run_id: str, seconds: float = HELD_WAIT) -> None:
+    """A worker thought lost may still be driving the run (its node cut off, not dead): wait for it
+    to let go, then carry on from what it saved, so no step is made twice."""
+    deadline = time.monotonic() + seconds
+    while store.is_running(run_id):
+        if time.monotonic() > deadline:
+            raise InputError(f"run {run_id} is still driven by another worker after {seconds:g} s; "
+                             f"run the same command again once it has stopped")
+        time.sleep(0.25)
 
 
 def _run_id_for(store, brief_id: str, text: str) -> tuple[str, str]:
