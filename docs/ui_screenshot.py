@@ -79,6 +79,7 @@ def main() -> None:
         expect(page.locator("#chat").get_by_text(re.compile(r"attempt\(s\) in \d+ round"))).to_have_count(
             1, timeout=300_000)
         expect(page.locator("#status")).not_to_contain_text("⏳", timeout=60_000)
+        page.evaluate("window.scrollTo(0, 0)")
         time.sleep(0.5)
         page.screenshot(path=str(ROOT / "docs" / "ui.png"))
         page.locator("#gallery button.thumbnail-item").last.click()

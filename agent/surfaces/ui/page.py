@@ -97,7 +97,9 @@ def _chat_column(p: Page, defaults: ui.Settings) -> None:
 
 
 def _attempts_tab(p: Page) -> None:
-    p.gallery = gr.Gallery(label="Attempts (click one to view it)", columns=4, height=None, elem_id="gallery",
+    # the label as a line of its own: Gradio's floating label would cover the first thumbnail's top
+    gr.Markdown("**Attempts** — click one to view it (←/→ step through them, Esc closes)", elem_id="gallery-label")
+    p.gallery = gr.Gallery(show_label=False, columns=4, height="auto", elem_id="gallery",
                            allow_preview=False, object_fit="contain", interactive=False, fit_columns=False)
     p.compare = gr.Checkbox(True, label="Compare with my other runs of the same brief (seeds side by side)")
     p.table = gr.Dataframe(headers=ui.TABLE_HEADERS, interactive=False, wrap=True, elem_id="verdicts",
