@@ -98,7 +98,7 @@ def test_two_nodes_share_the_batch_and_a_lost_node_loses_and_repeats_nothing(tmp
     env = child_env(ATELIER_TEST_DELAY="0.15", **FAST_HEALTH)
     head = start_node(["--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                        "--resources", '{"head": 1}'], env, tmp_path / "head.log")
-    second = None
+    second = batch = None
     try:
         wait_for_nodes(address, 1, env)
         second = start_node([f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--resources", '{"second": 1}'], env,
@@ -145,6 +145,8 @@ def test_two_nodes_share_the_batch_and_a_lost_node_loses_and_repeats_nothing(tmp
                 assert before[line["id"]] == line  # finished before the kill: untouched
         assert "worker lost" in stderr and "resumes on another worker" in stderr  # its briefs in flight came back
     finally:
+        if batch is not None and batch.poll() is None:
+            batch.kill()
         if second is not None:
             kill_node(second)
         kill_node(head)
