@@ -10,6 +10,7 @@ from PIL import Image
 
 from agent.core.artifacts import save_image
 from agent.core.types import Artifact, GenerationRequest
+from local_models import inpainting
 
 
 class Composer:
@@ -28,19 +29,24 @@ class Composer:
         images, scheduler = self.owner(loaded).submit(self.batch_key(base, inputs), (self, base, inputs, loaded),
                                                       size=base.n)
         groups = layout.groups()
+        painted_all, crops = Image.new("L", (inputs.width, inputs.height), 0), []
         for group in groups:
             mask = Image.new("L", (inputs.width, inputs.height), 0)
             for b in group:
                 mask.paste(255, grow_box(b.box, inputs.width, inputs.height))
+            painted_all.paste(255, mask=mask)
             for i, image in enumerate(images):
                 one = base.model_copy(update={"prompt": f"{group[0].describe()}, {request.prompt}",
                                               "seed": base.seed + i, "n": 1})
-                region = dataclasses.replace(inputs, task="inpaint", source=image, mask=mask, strength=1.0)
-                painted, _ = self.owner(loaded).submit(self.batch_key(one, region), (self, one, region, loaded))
-                images[i] = Image.composite(painted[0].resize(image.size), image, mask)
+                region = inpainting.prepare(dataclasses.replace(inputs, task="inpaint", source=image, mask=mask,
+                                                                strength=1.0), request.extra, self.crops_masks())
+                crops.append(region.crop)
+                # painted back through the blurred mask: outside it, the first pass exactly
+                (images[i],), _ = self.owner(loaded).submit(self.batch_key(one, region), (self, one, region, loaded))
         seconds = (time.perf_counter() - start) / len(images)
         meta = {"task": "layout", "device": loaded.device.type, "scheduler": scheduler, "batch_seed": request.seed,
-                "denoiser_steps": inputs.steps * (1 + len(groups))}
+                "denoiser_steps": inputs.steps * (1 + len(groups)),
+                **inpainting.edit_meta(painted_all, region.blur if groups else 0, crops)}
         return [save_image(image, out_dir, request.model_copy(update={
                     "seed": request.seed + i, "n": 1, "width": image.width, "height": image.height,
                     "steps": inputs.steps, "guidance": inputs.guidance, "layout": layout}),

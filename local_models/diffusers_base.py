@@ -16,7 +16,7 @@ from PIL import Image
 from agent.core.artifacts import save_image
 from agent.core.errors import AtelierError, ConfigError
 from agent.core.types import Artifact, GenerationRequest
-from local_models import decoding
+from local_models import decoding, inpainting
 from local_models.adapters import SCHEDULERS, Adapters
 from local_models.compose import Composer, grow_box
 from local_models.inputs import InputChecks, Inputs, steps_for
@@ -128,10 +128,10 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
             "num_images_per_prompt": request.n, "width": inputs.width, "height": inputs.height,
             **{k: v for k, v in self.spec.options.items() if k != "image_guidance"},
         }
-        if inputs.source is not None:
+        if inputs.blurred is not None:  # an inpaint: the blurred mask, and the crop when the mask is small
+            kwargs["image"], kwargs["mask_image"] = inpainting.model_images(inputs)
+        elif inputs.source is not None:
             kwargs["image"] = inputs.source.resize(size, Image.LANCZOS) if inputs.source.size != size else inputs.source
-        if inputs.mask is not None:
-            kwargs["mask_image"] = inputs.mask.resize(size, Image.NEAREST)
         if inputs.strength is not None:
             kwargs["strength"] = inputs.strength
         if inputs.task == "instruct":
@@ -249,6 +249,8 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
         parent = None if request.source_image is None else Artifact.digest(request.source_image)
         meta = {"task": inputs.task, "device": loaded.device.type, "dtype": str(loaded.dtype).removeprefix("torch."),
                 "scheduler": scheduler, "batch_seed": request.seed}
+        if inputs.blurred is not None:
+            meta |= inpainting.edit_meta(inputs.mask, inputs.blur, [inputs.crop])
         out = []
         for i, image in enumerate(images):
             if inputs.source is not None and image.size != inputs.source.size:
@@ -270,8 +272,11 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
             self.set_ip_adapter(pipe, request, inputs, loaded)
             images = self._call(pipe, jobs, loaded)
         out, i = [], 0
-        for r, _ in jobs:
-            out.append((images[i:i + r.n], type(pipe.scheduler).__name__))
+        for r, inputs in jobs:
+            mine = images[i:i + r.n]
+            if inputs.blurred is not None:  # painted back on the source: nothing outside the mask changes
+                mine = [inpainting.finish(inputs, image) for image in mine]
+            out.append((mine, type(pipe.scheduler).__name__))
             i += r.n
         return out
 

@@ -10,6 +10,7 @@ from PIL import Image
 from agent.core.artifacts import load_image
 from agent.core.errors import InputError
 from agent.core.types import GenerationRequest
+from local_models import inpainting
 from local_models.specs import SPECS, ModelSpec
 from local_models.weights import find, locate
 
@@ -38,6 +39,10 @@ class Inputs:
     style: Image.Image | None = None
     loras: list[tuple[str, float]] = field(default_factory=list)
     strength: float | None = None
+    # an inpaint's mask, blurred, and the box inpainted at full size (local_models/inpainting.py)
+    blurred: Image.Image | None = None
+    blur: int = 0
+    crop: tuple[int, int, int, int] | None = None
 
 
 class InputChecks:
@@ -93,7 +98,15 @@ class InputChecks:
                                  f"use at least {steps_for(steps, inputs.strength)} steps, or a higher strength")
         if task == "instruct" and not (request.instruction or request.prompt):
             raise InputError("an instruction edit needs an instruction")
+        if task == "inpaint":
+            inputs = inpainting.prepare(inputs, request.extra, self.crops_masks())
         return inputs
+
+    def crops_masks(self) -> bool:
+        """Whether the family's inpainting pipeline takes `padding_mask_crop` (FLUX.1 Fill does not)."""
+        from local_models.pipeline_cache import call_parameters, pipeline_class
+
+        return "padding_mask_crop" in call_parameters(pipeline_class(self.pipelines["inpaint"]))
 
     def check_loras(self, request: GenerationRequest) -> list[tuple[str, float]]:
         """`extra.loras`: {path or HF id: weight}; each must be on this machine."""

@@ -159,6 +159,31 @@ class ImageContract(Contract):
             return backend.edit(self.request(source_image=source, mask=mask, strength=1.0, **kw), out)
         return backend.edit(self.request(source_image=source, instruction="make it blue", **kw), out)
 
+    def test_an_inpaint_changes_its_region_only(self, backend, files, tmp_path):
+        """Every pixel outside the blurred mask is the source's own; the meta records the box painted,
+        the blur and the crop; a small mask with padding_mask_crop is inpainted cropped."""
+        if "inpaint" not in self.tasks:
+            pytest.skip("no inpainting")
+        from PIL import ImageFilter
+
+        source, mask = files
+        for extra in ({}, {"mask_blur": 2, "padding_mask_crop": 2}):
+            art = backend.edit(self.request(source_image=source, mask=mask, strength=1.0, extra=extra), tmp_path)[0]
+            assert art.meta["edit_regions"] == [[10, 10, 30, 30]] and art.meta["edit_mask_exact"]
+            assert art.meta["mask_blur"] == extra.get("mask_blur", 1)
+            if extra:  # the box and its padding, widened to the working aspect, inside the picture
+                ((x0, y0, x1, y1),) = art.meta["mask_crops"]
+                assert x0 <= 8 and y0 <= 8 and x1 >= 32 and y1 >= 32 and (x1 - x0) * (y1 - y0) < 44 * 36 * 0.9
+            else:  # the default padding (32 pixels) spans the whole picture: no crop
+                assert art.meta["mask_crops"] == []
+            with Image.open(mask) as m:
+                touched = np.asarray(m.filter(ImageFilter.GaussianBlur(art.meta["mask_blur"]))) > 0
+            before, after = pixels(source), pixels(art.path)
+            assert np.array_equal(before[~touched], after[~touched]), extra
+            assert np.abs(before - after)[10:30, 10:30].mean() > 10, extra  # and the region was painted
+        with pytest.raises(AtelierError, match=r"^mask_blur must be a whole number of pixels, 0 or more, not -1$"):
+            backend.edit(self.request(source_image=source, mask=mask, extra={"mask_blur": -1}), tmp_path)
+
     def check_size(self, task, arts):
         want = (48, 32) if task == "text2img" else (44, 36)
         for art in arts:

@@ -32,16 +32,28 @@ def test_sd_composes_a_layout_region_by_region(tmp_path):
     (art,) = backend.generate(request, tmp_path / "composed")
     assert art.meta["denoiser_steps"] == 3 * art.request.steps  # the picture and two groups
     assert art.request.layout.width == 32 and art.request.layout.boxes[0].box == (18, 4, 30, 16)
-    # outside every box the composed image is the first pass, exactly
+    # the record says what was painted: the grown boxes, blurred
+    from local_models.compose import grow_box
+    grown = sorted(list(grow_box(b.box, 32, 32)) for b in art.request.layout.boxes)
+    assert sorted(art.meta["edit_regions"]) == grown
+    assert art.meta["mask_blur"] == 1 and art.meta["edit_mask_exact"] and art.meta["mask_crops"] == []
+    # outside the blurred boxes the composed image is the first pass, exactly
     base = request.model_copy(update={"layout": None, "prompt": f"{request.prompt}; {LAYOUT.words()}"})
     (plain,) = backend.generate(base, tmp_path / "plain")
-    inside = np.zeros((32, 32), bool)
-    for b in art.request.layout.boxes:
-        x0, y0, x1, y1 = b.box
-        inside[max(0, y0 - 2):y1 + 2, max(0, x0 - 2):x1 + 2] = True
     a, p = pixels(art.path), pixels(plain.path)
-    assert np.abs(a - p)[~inside].max() <= 2
-    assert np.abs(a - p)[inside].max() > 10  # and the boxes were repainted
+    touched = painted(art.meta, (32, 32))
+    assert np.array_equal(a[~touched], p[~touched]) and (~touched).sum() > 150
+    assert np.abs(a - p)[touched].max() > 10  # and the boxes were repainted
+
+
+def painted(meta, size) -> np.ndarray:
+    """Where an edit may have changed pixels: its recorded boxes, blurred by its recorded blur."""
+    from PIL import ImageFilter
+
+    mask = Image.new("L", size, 0)
+    for box in meta["edit_regions"]:
+        mask.paste(255, tuple(box))
+    return np.asarray(mask.filter(ImageFilter.GaussianBlur(meta["mask_blur"]))) > 0
 
 
 def test_a_family_without_inpainting_takes_the_layout_in_words():
