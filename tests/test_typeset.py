@@ -72,3 +72,15 @@ def test_the_offline_loop_typesets_on_the_shapes_model(tmp_path):
         assert im.size == (256, 256)  # a brief with words is delivered large enough to read
     reqs = {r.id: r.status for r in best.verdict.requirements}
     assert reqs == {"object:0": "passed", "text:0": "passed", "text:only": "passed", "whole": "passed"}
+
+
+def test_a_plate_covers_what_was_in_the_box_and_nothing_else():
+    from agent.critics.ocr import read
+    image = Image.new("RGB", (256, 128), (214, 200, 164))
+    image, _ = typeset(image, "SALF", (20, 20, 236, 108), family="DejaVu Serif")
+    out, layer = typeset(image, "SALE", (10, 10, 246, 118), plate=True)
+    a, b = np.asarray(image), np.asarray(out)
+    inside = np.zeros(a.shape[:2], bool)
+    inside[10:118, 10:246] = True
+    assert (a[~inside] == b[~inside]).all() and layer["plate"] is True
+    assert [r.text for r in read(out)] == ["SALE"]  # the old lettering is gone under the plate

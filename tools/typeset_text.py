@@ -17,7 +17,7 @@ def typeset_text(ctx, attempt: int, text: str, box: tuple[int, int, int, int] | 
                  font: Font = "DejaVu Sans", weight: Literal["regular", "bold"] = "bold", size: int | None = None,
                  color: tuple[int, int, int] | None = None, outline: int = 0,
                  outline_color: tuple[int, int, int] | None = None, shadow: bool = False,
-                 align: Literal["left", "center", "right"] = "center") -> Reply:
+                 align: Literal["left", "center", "right"] = "center", plate: bool = False) -> Reply:
     """Set exact words onto an attempt's image with a real font: the surest way to get text spelled
     right (image models misspell; the shapes model cannot write at all). Only the text's box changes;
     every other pixel stays exactly as it was. The result is a new attempt, judged by the critic.
@@ -35,15 +35,17 @@ def typeset_text(ctx, attempt: int, text: str, box: tuple[int, int, int, int] | 
         outline_color: outline colour as [r, g, b]; omit for the opposite of the text's
         shadow: a soft drop shadow under the text
         align: left, center or right inside the box
+        plate: fill the box first with the colour round its edge, covering what is there (a misspelt
+            word the model wrote): then make the box cover those words
     """
     return attempts_reply(typeset_attempt(ctx, attempt, text, box=box, placement=placement, font=font,
                                           weight=weight, size=size, color=color, outline=outline,
-                                          outline_color=outline_color, shadow=shadow, align=align), ctx)
+                                          outline_color=outline_color, shadow=shadow, align=align, plate=plate), ctx)
 
 
 def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, font: str = "DejaVu Sans",
                     weight: str = "bold", size: int | None = None, color=None, outline: int = 0,
-                    outline_color=None, shadow: bool = False, align: str = "center") -> list[Attempt]:
+                    outline_color=None, shadow: bool = False, align: str = "center", plate: bool = False) -> list[Attempt]:
     ctx.check_budget(about_to_generate=1)
     source = ctx.attempt(attempt)
     if source.artifact.kind != "image":
@@ -56,14 +58,15 @@ def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, f
     where = box or named_box(placement, *image.size)
     try:
         out, layer = typeset(image, text, where, family=font, weight=weight, size=size, color=color,
-                             outline=outline, outline_color=outline_color, shadow=shadow, align=align)
+                             outline=outline, outline_color=outline_color, shadow=shadow, align=align, plate=plate)
     except ValueError as e:  # a box outside the image, a size that does not fit: the director can retry
         raise InputError(str(e)) from None
     src = source.artifact
     # the request says what was done to what; one step is the least the budget counts (no denoising)
     request = src.request.model_copy(update={
         "source_image": src.path, "mask": None, "strength": None, "layout": None, "n": 1, "steps": 1,
-        "instruction": f"typeset {text!r} in {layer['font']} {layer['weight']} {layer['size']} px at {layer['box']}"})
+        "instruction": f"typeset {text!r} in {layer['font']} {layer['weight']} {layer['size']} px at {layer['box']}"
+                       + (" on a plate (covering what was there)" if plate else "")})
     meta = {k: v for k, v in src.meta.items() if k != "warning"}
     meta.update(typeset=[*src.meta.get("typeset", []), layer], denoiser_steps=0)
     artifact = save_image(out, ctx.out_dir, request, parent=src.sha256, meta=meta)

@@ -91,6 +91,7 @@ class PlanState(BaseModel):
     sizes: list[tuple[int, int]] = Field(default_factory=list)
     default_guidance: float | None = None
     vocabulary: str = ""
+    renders_text: bool = Field(False, description="the model draws legible words (ModelInfo.renders_text)")
     candidates: int = 1
     seed: int = 0
     edits: bool = True

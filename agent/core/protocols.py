@@ -21,6 +21,9 @@ class ModelInfo(BaseModel):
     max_n: int = 8
     edits: list[str] = Field(default_factory=list, description="img2img, inpaint, instruct, ...")
     vocabulary: str = Field("", description="what the model can draw, when that is limited")
+    renders_text: bool | None = Field(None, description="draws legible words when the prompt asks (gpt-image, "
+                                      "FLUX, SD3): a misspelling gets one retry with the words in the prompt "
+                                      "before they are typeset; None: any model without a limited vocabulary")
     quality_notes: str = Field("", description="what good output of this model looks like, when it differs "
                                "from a real image (the critic's rubric adds it; the shapes world: flat colour)")
     layouts: Literal["regions", "words"] = Field(

@@ -106,9 +106,11 @@ def auto_color(image: Image.Image, box) -> tuple[int, int, int]:
 def typeset(image: Image.Image, text: str, box, *, family: str = "DejaVu Sans", weight: str = "bold",
             size: int | None = None, color: tuple[int, int, int] | None = None, outline: int = 0,
             outline_color: tuple[int, int, int] | None = None, shadow: bool = False,
-            align: str = "center") -> tuple[Image.Image, dict]:
+            align: str = "center", plate: bool = False) -> tuple[Image.Image, dict]:
     """`image` with `text` set inside `box` (x0, y0, x1, y1); the layer's record. `size` None: fit
-    to the box; a given size that does not fit is refused (the words would be cut)."""
+    to the box; a given size that does not fit is refused (the words would be cut). `plate`: fill
+    the box first with the colour round its edge (the median of its border pixels), covering what
+    was there (a misspelt word a model wrote) as a sign painter paints over the old lettering."""
     image = image.convert("RGB")
     W, H = image.size
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -124,6 +126,12 @@ def typeset(image: Image.Image, text: str, box, *, family: str = "DejaVu Sans", 
     elif size > max(fitted, MIN_SIZE):
         raise ValueError(f"{text!r} at {size} px does not fit in the box {[x0, y0, x1, y1]}; "
                          f"{fitted} px is the largest that does (or omit size)")
+    if plate:
+        import numpy as np
+        px = np.asarray(image)[y0:y1, x0:x1]
+        edge = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
+        image = image.copy()
+        image.paste(tuple(int(v) for v in np.median(edge, axis=0)), (x0, y0, x1, y1))
     color = tuple(color) if color else auto_color(image, (x0, y0, x1, y1))
     if outline and outline_color is None:
         outline_color = (250, 250, 250) if sum(color) < 384 else (20, 20, 20)
@@ -151,5 +159,6 @@ def typeset(image: Image.Image, text: str, box, *, family: str = "DejaVu Sans", 
     record = {"text": text, "font": family, "weight": weight, "size": size, "box": [x0, y0, x1, y1],
               "ink": [x0 + ink[0], y0 + ink[1], x0 + ink[2], y0 + ink[3]] if ink else None,
               "lines": lines, "color": list(color), "outline": outline,
-              "outline_color": list(outline_color) if outline else None, "shadow": shadow, "align": align}
+              "outline_color": list(outline_color) if outline else None, "shadow": shadow, "align": align,
+              "plate": plate}
     return out, record

@@ -178,13 +178,16 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
         if best is None:
             near = max(((SequenceMatcher(None, target, normalise(r.text, cs)).ratio(), n, r)
                         for n, r in enumerate(readings) if n not in used), default=None, key=lambda t: t[0])
-            if near and near[0] >= MISREAD:
+            # a single letter is no misspelling (a ring read as "O" against "GO" is a shape)
+            misspelt = near is not None and near[0] >= MISREAD and len(normalise(near[2].text, cs)) >= 2
+            if misspelt:
                 used.add(near[1])  # the asked text, misspelt: this item's failure, not an unasked word
-            near = near and (near[0], near[2])
-            seen = f"read {near[1].text!r} at {list(near[1].box)}" if near else "no words read"
+            seen = f"read {near[2].text!r} at {list(near[2].box)}" if near else "no words read"
             msg = f"text: expected {words.text!r}, {seen}"
-            judged[req.id] = req.judged("failed", msg, near[1].box if near else None, checker)
-            findings.append(Finding(kind="missing", message=msg, box=near[1].box if near else None))
+            # the box says where the misspelt words are (a planner covers them); none when nothing alike was read
+            where = near[2].box if misspelt else None
+            judged[req.id] = req.judged("failed", msg, where, checker)
+            findings.append(Finding(kind="missing", message=msg, box=where))
             continue
         _, i, j = best
         used.update(range(i, j + 1))

@@ -1,12 +1,13 @@
 """How well critic:ocr reads what typeset_text writes: words read exactly (the match rule of
 agent.critics.ocr, and nothing else read) by font size, font and background, and seconds per image.
 
-    python -m agent.critics.ocr_bench [--per-cell 4] [--sizes 12,16,24,32,48,64,96]
+    python -m agent.critics.ocr_bench [--per-cell 4] [--sizes 12,16,24,32,48,64,96] [--engine tesseract]
 
 Each image is 512x256 with one word or short phrase set at the given size (not fitted: the size is
 the variable) in one of the shipped fonts, on a flat world background (gray, beige, lavender) or on a
 synthesised "photographic" one (smooth colour gradients, blobs and pixel noise), at a random place.
-The words come from a fixed list of sign and logo words; nothing here tunes the reader.
+The words come from a fixed list of sign and logo words; nothing here tunes the reader. `--engine
+tesseract` reads the same images (same seed) with Tesseract instead of RapidOCR.
 """
 from __future__ import annotations
 
@@ -58,8 +59,18 @@ def sample(size: int, family: str, background: str, rng: random.Random, nrng) ->
     return out, word
 
 
-def run(sizes: list[int], per_cell: int, seed: int = 0) -> list[dict]:
+def reader(engine: str):
+    if engine == "tesseract":
+        from agent.critics import tesseract
+        return tesseract.read
+    if engine != "rapidocr":
+        raise SystemExit(f"unknown engine {engine!r}: rapidocr or tesseract")
+    return read
+
+
+def run(sizes: list[int], per_cell: int, seed: int = 0, engine: str = "rapidocr") -> list[dict]:
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    read = reader(engine)
     read(Image.new("RGB", (64, 64)))  # load the engine outside the timing
     rows = []
     for size in sizes:
@@ -83,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-cell", type=int, default=4, help="images per size x font x background")
     ap.add_argument("--sizes", default="12,16,20,24,32,48,64,96")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--engine", default="rapidocr", help="rapidocr (critic:ocr's) or tesseract (the system binary)")
     args = ap.parse_args(argv)
-    rows = run([int(s) for s in args.sizes.split(",")], args.per_cell, args.seed)
+    rows = run([int(s) for s in args.sizes.split(",")], args.per_cell, args.seed, args.engine)
     print(f"{'size':>5} {'exact':>8} {'flat':>8} {'photo':>8} {'s/image':>8}   by font")
     for size in sorted({r["size"] for r in rows}):
         mine = [r for r in rows if r["size"] == size]

@@ -7,8 +7,10 @@ set the text with `typeset_text` where the layout left room.
   relation between a shape and its words holds by construction.
 - A brief with words is delivered at TEXT_SIDE px on the shapes model (its native 64 px leaves
   letters 8-10 px tall; measured: OCR reads the tool's text reliably from about 16 px up).
-- A model that can write (no limited vocabulary) gets the words in its prompt and one new seed
+- A model that can write (`ModelInfo.renders_text`) gets the words in its prompt and one new seed
   when it misspells; after that, and on a model that cannot write at all, the words are typeset.
+  Where the model wrote the words misspelt (the OCR's box of the misreading), the typeset box
+  covers them and is painted over first (a plate in the colour round it).
 """
 from __future__ import annotations
 
@@ -36,10 +38,12 @@ class Step(NextStep):
     height: int | None = None
     text: str | None = None
     font: str | None = None
+    plate: bool = False
 
     def call(self) -> ToolCall:
         if self.action == "typeset":
-            args = {"attempt": self.attempt, "text": self.text, "box": list(self.box), "font": self.font}
+            args = {"attempt": self.attempt, "text": self.text, "box": list(self.box), "font": self.font,
+                    "plate": self.plate or None}
             return ToolCall(id=f"call_{secrets.token_hex(6)}", name="typeset_text",
                             arguments={k: v for k, v in args.items() if v is not None})
         call = super().call()
@@ -113,7 +117,7 @@ def _text_ok(a: AttemptView) -> tuple[bool, list[int]]:
 
 def next_step(state: PlanState) -> Step | None:
     """Typeset the next text onto the best attempt whose shapes are right, or None (the shapes need work)."""
-    writes = not state.vocabulary
+    writes = state.renders_text
     ready = [a for a in state.attempts if a.verdict and a.size and _text_ok(a)[0] and _text_ok(a)[1]]
     if not ready:
         return None
@@ -127,10 +131,18 @@ def next_step(state: PlanState) -> Step | None:
         return None
     w, h = base.size
     box = text_boxes(state.spec, w, h)[k]
+    misspelt = next((r.box for r in base.verdict.requirements if r.id == f"text:{k}" and r.box), None)
+    if misspelt and not (misspelt[2] > box[0] and box[2] > misspelt[0] and misspelt[3] > box[1] and box[3] > misspelt[1]):
+        misspelt = None  # written somewhere else: a plate that big would paint over the shapes
+    if misspelt:  # the model wrote it wrong where the words go: cover its words, painted over
+        m = max(2, round(0.02 * min(w, h)))
+        box = (max(0, min(box[0], misspelt[0] - m)), max(0, min(box[1], misspelt[1] - m)),
+               min(w, max(box[2], misspelt[2] + m)), min(h, max(box[3], misspelt[3] + m)))
     return Step(action="typeset", attempt=base.index, prompt=state.spec.text[k].text, text=state.spec.text[k].text,
-                box=box, font=FONTS[len(tries)],
+                box=box, font=FONTS[len(tries)], plate=bool(misspelt),
                 reason=f"typeset {state.spec.text[k].text!r} at {list(box)} on attempt {base.index}, whose "
-                       f"shapes are right" + (f" ({FONTS[len(tries)]}: the first setting misread)" if tries else ""))
+                       f"shapes are right" + (f" ({FONTS[len(tries)]}: the first setting misread)" if tries else "")
+                       + (f", on a plate over the misspelt words at {list(misspelt)}" if misspelt else ""))
 
 
 def regenerate(state: PlanState) -> Step | None:

@@ -52,7 +52,7 @@ def prompt_vars(state: PlanState) -> dict[str, Any]:
             "vocabulary": f"The model only knows: {state.vocabulary}" if state.vocabulary else "",
             "state": state.model_dump_json(indent=1, exclude_none=True, include={
                 "brief", "spec", "image_model", "sizes", "default_guidance", "candidates", "seed", "edits",
-                "adds_by_inpainting", "layouts", "layout_policy", "vocabulary", "clip", "video_model", "frames",
+                "adds_by_inpainting", "layouts", "layout_policy", "vocabulary", "renders_text", "clip", "video_model", "frames",
                 "default_frames"})}
 
 
@@ -82,6 +82,7 @@ def state_from_record(record: RunRecord, info, edits: bool = True, layouts: Layo
                      frames=video_info.frames if video_info else None,
                      default_frames=video_info.default_frames if video_info else None,brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=shown.default_guidance, vocabulary=shown.vocabulary,
+                     renders_text=info.renders_text if info.renders_text is not None else not info.vocabulary,
                      adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts != "never" else "words",
                      layout_policy=layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,

@@ -1,7 +1,8 @@
 """`atelier bench`: does an agent that critiques and revises get what was asked for more often than
 generating once, and more cheaply than brute force? Measured on the held-out shapes-world suite
 (`world.heldout_prompts()`: 300 prompts over GenEval's six categories, never seen in training, and
-`background_prompts()`: 40 held-out contents on a named background), at an equal budget of denoising
+`background_prompts()`: 40 held-out contents on a named background; `bench_text.text_prompts()`: 24
+briefs with words to write, "a yellow star above the word JAZZ"), at an equal budget of denoising
 steps per prompt (N images' worth: every pass counts, so a layout composed in three passes costs
 three images), with the same seeds for every strategy:
 
@@ -17,8 +18,9 @@ three images), with the same seeds for every strategy:
 Every strategy is a small function over the public `Studio` API, its loop critiqued by `--critic`
 (`critic:detector`). The benchmark judges each run's delivered image afterwards with a judge built
 apart from that critic (`judge:shapes`, `local_models/shapes/judge.py`, against the suite's
-ground-truth spec: exact counts, the named background, nothing else drawn), and counts where the
-two disagree; that judging is not part of a strategy's time. Model time is measured by wrapping
+ground-truth spec: exact counts, the named background, nothing else drawn; for a brief with words,
+`bench_text.judge_words`: the words read by the judge's own OCR, exact, in place, and nothing else
+written, the shapes judged with the words painted out), and counts where the two disagree; that judging is not part of a strategy's time. Model time is measured by wrapping
 the image back end's `generate`/`edit`, so "outside model" = (wall - model) / wall is the share of
 a prompt's time spent in the planner, the critic, run records and files. Results go to
 `<out>/results.jsonl` (one line per strategy and prompt, with its images, denoising steps and
@@ -87,16 +89,23 @@ def background_prompts() -> list[tuple[str, str, SceneSpec]]:
 
 
 def suite(*, quick: bool = False, per_category: int | None = None, limit: int | None = None,
-          offset: int = 0) -> list[Item]:
+          offset: int = 0, categories: Iterable[str] | None = None) -> list[Item]:
     """The held-out prompts, interleaved category by category so that any prefix is stratified:
     `--quick` and `--per-category K` take the first K of each category, `--limit` the first L. Each
-    item's spec is its ground truth (`truth_spec`): what the loop is asked and the judge checks."""
+    item's spec is its ground truth (`truth_spec`): what the loop is asked and the judge checks.
+    `categories`: only these (e.g. ["text"])."""
+    from agent.surfaces.bench_text import text_prompts
     from local_models.shapes.world import heldout_prompts
     by_cat: dict[str, list[Item]] = defaultdict(list)
     held = heldout_prompts()
-    assert len(held) == HELDOUT_SIZE  # results are keyed by index: the background briefs come after
-    for i, (cat, prompt, spec) in enumerate([*held, *background_prompts()]):
+    assert len(held) == HELDOUT_SIZE  # results are keyed by index: the background, then the text briefs come after
+    for i, (cat, prompt, spec) in enumerate([*held, *background_prompts(), *text_prompts()]):
         by_cat[cat].append(Item(i, cat, prompt, truth_spec(prompt, spec)))
+    if categories is not None:
+        unknown = set(categories) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown category {sorted(unknown)[0]!r}; known: {', '.join(CATEGORIES)}")
+        by_cat = {c: items for c, items in by_cat.items() if c in set(categories)}
     if quick and per_category is None:
         per_category = QUICK_PER_CATEGORY
     if per_category is not None:
@@ -306,6 +315,10 @@ class Judge:
         self._critic = None if spec == DEFAULT_JUDGE else registry.resolve("critic", spec)
 
     def __call__(self, artifact: Artifact, prompt: str, spec: SceneSpec, verdict: Verdict | None = None) -> Judged:
+        if self._critic is None and spec.text:
+            from agent.surfaces.bench_text import judge_words
+            right, kinds, _ = judge_words(artifact.path, spec)
+            return Judged(right, kinds)
         if self._critic is None:
             from local_models.shapes.judge import judge
             j = judge(artifact.path, spec)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 # the held-out suite's categories in the table's order: GenEval's six, then the named backgrounds
-CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr", "background"]
+CATEGORIES = ["single_object", "two_object", "counting", "colors", "position", "color_attr", "background", "text"]
 LABELS = {"single": "single shot", "best_of_n": "best-of-N (critic picks)", "loop": "agent loop",
           "loop_edits": "agent loop + edits", "layout": "layout first",
           "layout_edits": "layout first + region edits",

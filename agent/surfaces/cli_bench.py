@@ -18,6 +18,8 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
           limit: Optional[int] = typer.Option(None, "--limit", help="only the first N prompts (stratified)"),
           offset: int = typer.Option(0, "--offset", help="skip the first N prompts (run the suite in parts)"),
           per_category: Optional[int] = typer.Option(None, "--per-category", help="the first K of each category"),
+          category: Optional[list[str]] = typer.Option(None, "--category", help="only this category (repeat for "
+                                                       "several), e.g. text: the briefs with words to write"),
           budget: int = typer.Option(4, "--budget", min=1, max=16, help="images per prompt, for every strategy"),
           llm: Optional[list[str]] = typer.Option(None, "--llm", help="also run an LLM director, e.g. "
                                                   "openai-compatible:MODEL@URL (repeat to compare)"),
@@ -68,7 +70,10 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
         except ValueError as e:
             fail(str(e))
     judge = judge or b.DEFAULT_JUDGE
-    items = b.suite(quick=quick, per_category=per_category, limit=limit, offset=offset)
+    try:
+        items = b.suite(quick=quick, per_category=per_category, limit=limit, offset=offset, categories=category)
+    except ValueError as e:
+        fail(str(e))
     if not items:
         fail("no prompts selected")
     parts = ["atelier bench"] + (["--quick"] if quick else []) + \
@@ -78,10 +83,12 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
             ("--critic", critic, DEFAULT_CRITIC), ("--judge", judge, b.DEFAULT_JUDGE), ("--seed", seed, 0),
             ("--threads", threads, 0)]
          if value != default] + \
-        [f"--llm {s}" for s in llm or []]
+        [f"--category {c}" for c in category or []] + [f"--llm {s}" for s in llm or []]
     command = " ".join(parts)
     name = "quick" if quick and per_category is None and limit is None else \
         "-".join(f"{k}-{v}" for k, v in [("per-category", per_category), ("limit", limit)] if v is not None) or "full"
+    if category:
+        name = "-".join(category) + ("" if name == "full" else f"-{name}")
     if offset:
         name += f"-from-{offset}"
     name += "-llm" if llm else ""

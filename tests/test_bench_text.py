@@ -1,0 +1,69 @@
+"""The held-out text category of `atelier bench`: its briefs (data, truth written by hand and equal to
+what the parser reads), and its judge, apart from the loop's critic, on crafted pictures: the right
+words in place, a misspelling, an extra word, words in the wrong place, a ring the OCR takes for an
+"O", and a wrong count of shapes under right words."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from agent.core.spec_parser import parse_spec
+from agent.core.typeset import named_box, typeset
+from agent.surfaces import bench
+from agent.surfaces.bench_text import judge_words, text_prompts
+from local_models.shapes.world import Obj, Scene, render
+
+pytest.importorskip("rapidocr_onnxruntime")
+
+
+def test_the_text_briefs_and_their_truth():
+    items = bench.suite(categories=["text"])
+    assert len(items) == len(text_prompts()) == 24
+    assert sorted(it.index for it in items) == list(range(340, 364))  # after the 300 and the 40 backgrounds
+    dev = {"SALE", "OPEN", "HELLO", "GO"}  # the words the path was developed on are not in the suite
+    for it in items:
+        parsed = parse_spec(it.prompt)
+        assert [(t.text, t.placement) for t in it.spec.text] == [(t.text, t.placement) for t in parsed.text]
+        assert [(o.cls, o.color, o.count) for o in it.spec.include] == \
+            [(o.cls, o.color, o.count) for o in parsed.include]
+        assert it.spec.background == parsed.background
+        assert not {w for t in it.spec.text for w in t.text.split()} & dev
+    assert "text" in [it.category for it in bench.suite(limit=len(bench.CATEGORIES))]
+    with pytest.raises(ValueError, match="unknown category 'txt'"):
+        bench.suite(categories=["txt"])
+
+
+def picture(tmp_path, objects, *words, background="beige", name="p.png"):
+    image = render(Scene(background, [Obj(*o) for o in objects], None, ""), size=256)
+    for text, where in words:
+        image, _ = typeset(image, text, named_box(where, 256, 256))
+    image.save(tmp_path / name)
+    return tmp_path / name
+
+
+STAR_ON_TOP = [("star", "yellow", (24, 12, 40, 28))]  # canvas units
+BRIEF = "a yellow star above the word JAZZ on a beige background"
+
+
+@pytest.mark.parametrize("objects, words, kinds", [
+    (STAR_ON_TOP, [("JAZZ", "bottom")], []),
+    (STAR_ON_TOP, [("JAZ", "bottom")], ["text"]),
+    (STAR_ON_TOP, [("JAZZ", "bottom"), ("NOW", "right")], ["text"]),
+    ([("star", "yellow", (24, 36, 40, 52))], [("JAZZ", "top")], ["text-place"]),
+    (STAR_ON_TOP + [("star", "yellow", (4, 4, 16, 16))], [("JAZZ", "bottom")], ["count"]),
+])
+def test_the_judge_on_crafted_pictures(tmp_path, objects, words, kinds):
+    right, found, reasons = judge_words(picture(tmp_path, objects, *words), parse_spec(BRIEF))
+    assert (right, found) == (not kinds, kinds), reasons
+
+
+def test_a_ring_is_no_letter(tmp_path):
+    path = picture(tmp_path, [("ring", "purple", (36, 8, 52, 24))], ("SOLD", "bottom"), background="lavender")
+    assert judge_words(path, parse_spec("a purple ring with 'SOLD' written below it")) == (True, [], [])
+
+
+def test_the_judge_reads_with_its_own_engine(tmp_path):
+    from agent.critics import ocr
+    from agent.surfaces import bench_text
+    judge_words(picture(tmp_path, STAR_ON_TOP, ("JAZZ", "bottom")), parse_spec(BRIEF))
+    assert bench_text._engine() is not ocr.engine()

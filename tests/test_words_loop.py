@@ -1,0 +1,72 @@
+"""The loop with a model that writes, and misspells: a back end declaring it renders text draws the
+shapes right and "SALF" for "SALE" with a real font. The offline director retries once with the words
+in the prompt, then typesets the word on a plate over the misspelling; the final image reads "SALE"
+(read again here, apart from the critic's call), the checklist's text items passed, and the record
+says what was done."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image, ImageDraw
+
+from agent.core import registry
+from agent.core.artifacts import save_image
+from agent.core.protocols import ModelInfo
+from agent.core.typeset import _font
+from agent.core.types import GenerationRequest
+from local_models.shapes.world import Obj, Scene, render
+
+pytest.importorskip("rapidocr_onnxruntime")
+BRIEF = "a red circle above the word SALE"
+PROMPTS: list[str] = []
+
+
+class MisspellingWriter:
+    """Draws the asked shapes exactly (the world's renderer) and always writes "SALF" under them."""
+
+    def __init__(self, model: str = ""):
+        self.info = ModelInfo(name="test:writer", sizes=[(256, 256)], default_steps=1, renders_text=True)
+
+    def generate(self, request: GenerationRequest, out_dir):
+        PROMPTS.append(request.prompt)
+        made = []
+        for i in range(request.n):
+            image = render(Scene("beige", [Obj("circle", "red", (22 + i, 14, 38 + i, 30))], None, ""), size=256)
+            ImageDraw.Draw(image).text((76, 196), "SALF", font=_font("DejaVu Serif", "bold", 40), fill=(30, 30, 30))
+            made.append(save_image(image, out_dir, request.model_copy(update={"seed": request.seed + i, "n": 1}), index=i))
+        return made
+
+    def edit(self, request: GenerationRequest, out_dir):
+        raise AssertionError("the words are typeset, not repainted")
+
+
+def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path):
+    from agent import Studio
+    from agent.surfaces.bench_text import read_words
+
+    PROMPTS.clear()
+    with registry.override("image", "test", "tests.test_words_loop:MisspellingWriter"):
+        result = Studio(llm="offline", image_model="test:writer", critic="critic:detector", runs_dir=tmp_path).run(
+            BRIEF, seed=3)
+    assert result.approved
+    attempts = result.record.attempts
+    assert [a.action for a in attempts] == ["generate", "generate", "edit"]
+    assert len(PROMPTS) == 2 and all("'SALE'" in p for p in PROMPTS)  # the words were in the prompt, twice
+    for a in attempts[:2]:  # both misspelt, and the critic said so
+        status = {r.id: r.status for r in a.verdict.requirements}
+        assert status["text:0"] == "failed" and status["object:0"] == "passed"
+        assert "read 'SALF'" in next(r.evidence for r in a.verdict.requirements if r.id == "text:0")
+    best = result.best
+    assert best is attempts[2] and best.note.startswith("typeset 'SALE'")
+    assert best.source in (0, 1)
+    (layer,) = best.artifact.meta["typeset"]
+    assert layer["text"] == "SALE" and layer["plate"] is True
+    with Image.open(best.artifact.path) as im:  # nothing of SALF left, nothing else written
+        assert [t for t, _, _ in read_words(im)] == ["SALE"]
+    status = {r.id: r.status for r in best.verdict.requirements}
+    assert status == {"object:0": "passed", "text:0": "passed", "text:only": "passed", "whole": "passed"}
+    run = json.loads((tmp_path / result.run_id / "run.json").read_text())
+    notes = [a["note"] for a in run["attempts"]]
+    assert notes[2].startswith("typeset 'SALE' onto attempt")
+    assert "on a plate" in run["attempts"][2]["artifact"]["request"]["instruction"]
