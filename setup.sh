@@ -23,7 +23,7 @@ if ! python -c "import torch" 2>/dev/null; then
     pip install -q torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-pip install -q -e ".[local,ui,mcp,serve,video,ray,test]"
+pip install -q -e ".[local,ui,mcp,serve,video,ray,credentials,test]"
 
 if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -64,6 +64,14 @@ def no_network(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def _credentials_dir(monkeypatch, tmp_path_factory):
+    """The local C2PA certificate is made once per session in a temporary folder, never in ~/.config."""
+    monkeypatch.setenv("ATELIER_CREDENTIALS_DIR", str(tmp_path_factory.getbasetemp() / "credentials"))
+    monkeypatch.delenv("ATELIER_C2PA_CERT", raising=False)
+    monkeypatch.delenv("ATELIER_C2PA_KEY", raising=False)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     try:

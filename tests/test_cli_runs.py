@@ -100,11 +100,13 @@ def test_a_motion_brief_without_a_video_model_suggests_one(tmp_path):
 def test_help_says_what_each_option_is():
     from agent.surfaces.bench_keys import STRATEGIES
     from local_models.specs import SPECS
-    run = atelier("run", "--help").stdout
+    def words(*args) -> str:  # the help's text, whatever the terminal's width wrapped
+        return " ".join(atelier(*args).stdout.replace("│", " ").split())
+    run = words("run", "--help")
     for needle in ("image back end", "rounds of generate-and-critique", "wall-clock budget", "first attempt's seed"):
         assert needle in run
-    assert "one JSON list" in atelier("history", "--help").stdout
-    pull = " ".join(atelier("models", "pull", "--help").stdout.split())
+    assert "one JSON list" in words("history", "--help")
+    pull = words("models", "pull", "--help")
     assert all(name in pull for name in SPECS)
-    bench = " ".join(atelier("bench", "--help").stdout.split())
+    bench = words("bench", "--help")
     assert all(key in bench for key in STRATEGIES)

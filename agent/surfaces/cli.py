@@ -70,6 +70,8 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID (looked for in --out, "
                                              "./runs, ./batch/runs and the batch folders here)"),
+        credentials: bool = typer.Option(True, "--credentials/--no-credentials", help="sign the delivered image "
+                                         "with a C2PA manifest: made by a generative model, with the verdict"),
         local: bool = typer.Option(False, "--local", help="run in this process even when a warm server "
                                    "(atelier serve; ATELIER_SERVER=URL) is running"),
         as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
@@ -120,6 +122,10 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
             fail(str(e))
         except ServerGone as e:
             fail(str(e), 1)
+    if credentials and result.best is not None:
+        from agent.surfaces.credentials import credential_run
+        err.print(f"[dim]content credentials: {credential_run(result.record, studio.store)}[/]", highlight=False,
+                  soft_wrap=True)
     _finish(result.summary(), interrupts.interrupted, as_json, out)
 
 
@@ -187,7 +193,9 @@ def brief_batch(
                                                         "briefs each worker runs at once, so its pipelines batch "
                                                         "them (default: --concurrency spread over the workers)"),
         files: Optional[list[Path]] = typer.Option(None, "--files", help="a folder the briefs' reference images "
-                                                   "may come from, besides the brief file's own (repeat)")):
+                                                   "may come from, besides the brief file's own (repeat)"),
+        credentials: bool = typer.Option(True, "--credentials/--no-credentials", help="sign each delivered image "
+                                         "with a C2PA manifest (made by a generative model, with the verdict)")):
     """Run a file of briefs; the same command again resumes where it stopped."""
     from agent.surfaces.batch import run_batch
 
@@ -203,7 +211,7 @@ def brief_batch(
         result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
                            gpus_per_worker=gpus_per_worker, briefs_per_worker=briefs_per_worker, console=err,
-                           files=files or (),
+                           files=files or (), credentials=credentials,
                            defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode,
                                      **({"video_model": video_model} if video_model else {})})
     except KeyboardInterrupt:

@@ -41,6 +41,7 @@ class BriefJob(BaseModel):
     critic: str = DEFAULT_CRITIC
     mode: Literal["agent", "loop"] = "agent"
     retry: bool = Field(False, description="run a failed brief again (--retry-failed)")
+    credentials: bool = Field(True, description="sign the delivered image with a C2PA manifest")
 
     @property
     def runs(self) -> Path:
@@ -48,7 +49,7 @@ class BriefJob(BaseModel):
 
 
 def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds: float | None,
-             max_cost: float | None, retry: bool = False) -> BriefJob:
+             max_cost: float | None, retry: bool = False, credentials: bool = True) -> BriefJob:
     """The job for one entry; `max_seconds` / `max_cost` are what is left of the batch's budget, so
     an in-flight brief ends when the batch's time or money does."""
     brief = entry.to_brief()
@@ -62,7 +63,7 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
                     image_model=entry.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL),
                     video_model=entry.video_model or defaults.get("video_model"),
                     critic=entry.critic or defaults.get("critic", DEFAULT_CRITIC),
-                    mode=entry.mode or defaults.get("mode", "agent"), retry=retry)
+                    mode=entry.mode or defaults.get("mode", "agent"), retry=retry, credentials=credentials)
 
 
 def run_job(job: BriefJob, on_event: Callable | None = None,
@@ -73,7 +74,7 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
 
     brief_id = run_id = job.id
     brief = job.brief
-    note = ""
+    note = credentials = ""
     try:
         brief = Brief.model_validate(brief.model_dump(mode="json"))  # e.g. a reference image deleted since
         studio = Studio(llm=job.llm, image_model=job.image_model, critic=job.critic, video_model=job.video_model,
@@ -97,6 +98,9 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
             if on_start:
                 on_start(studio, run_id)
             result_record = studio.run(brief, run_id=run_id, owner="batch").record
+        if job.credentials and result_record.best is not None:
+            from agent.surfaces.credentials import credential_run
+            credentials = credential_run(result_record, studio.store)
     except ValidationError as e:
         from agent.core.errors import one_line
         result_record = failed_record(job, run_id, brief, one_line(e, "brief"))
@@ -105,7 +109,8 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
                                       OutOfSpace.reason if isinstance(e, OutOfSpace) else "error")
     except Exception as e:  # a bug must not take the batch down; the line says what happened
         result_record = failed_record(job, run_id, brief, f"internal error {type(e).__name__}: {e}")
-    line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text)}
+    line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text),
+            **({"credentials": credentials} if credentials else {})}
     return {**line, "note": note} if note else line
 
 

@@ -37,7 +37,7 @@ def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int =
               max_cost: float | None = None, defaults: dict[str, str] | None = None,
               retry_failed: bool = False, ray_address: str | None = None, gpus_per_worker: float = 0.0,
               briefs_per_worker: int | None = None, progress: bool | None = None, console=None,
-              files: Iterable[Path | str] = ()) -> BatchResult:
+              files: Iterable[Path | str] = (), credentials: bool = True) -> BatchResult:
     """Run every brief of FILE not yet finished in OUT (see the package's docstring). `files`:
     folders besides the brief file's own that its reference images may come from."""
     if concurrency < 1 or concurrency > 256:
@@ -57,7 +57,7 @@ def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int =
     try:
         from rich.console import Console
         batch = _Batch(entries, out, defaults, max_seconds, max_cost, retry_failed,
-                       console or Console(stderr=True), progress)
+                       console or Console(stderr=True), progress, credentials)
         return batch.run(lambda on_event: (
             LocalExecutor(concurrency, on_event) if executor == "local" else
             RayExecutor(concurrency, ray_address, gpus_per_worker, briefs_per_worker, say=batch.say)),
@@ -80,10 +80,11 @@ def _lock(out: Path):
 
 class _Batch:
     def __init__(self, entries: list[BriefEntry], out: Path, defaults, max_seconds, max_cost, retry_failed,
-                 console, show_progress):
+                 console, show_progress, credentials: bool = True):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.entries, self.out, self.defaults, self.retry = entries, out, defaults, retry_failed
+        self.credentials = credentials
         self.max_seconds, self.max_cost, self.console = max_seconds, max_cost, console
         self.log = SummaryLog(out / SUMMARY)
         if retry_failed:
@@ -172,7 +173,7 @@ class _Batch:
                 if entry.id not in self.rows:
                     self.rows[entry.id] = self.progress.add_task(f"  {entry.id}", status="starting",
                                                                  total=entry.to_brief().budget.max_iterations)
-                job = make_job(entry, self.out, self.defaults, secs, money, self.retry)
+                job = make_job(entry, self.out, self.defaults, secs, money, self.retry, self.credentials)
                 inflight[executor.submit(job)] = entry
 
     def _finish(self, entry: BriefEntry, future: Future, overall) -> None:
