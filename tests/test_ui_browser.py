@@ -162,7 +162,7 @@ def test_budget_spent_and_stopped_in_plain_words(page):
     page.get_by_role("tab", name="History").click()
     expect(page.locator("#history-table")).to_contain_text("budget spent")
     page.get_by_role("tab", name="Attempts").click()
-    settings(page, image="slow:flat", seed=100)
+    settings(page, image="slow:flat", seed=100, iterations=10)  # long enough to be stopped on a busy machine
     send(page, "a green square")
     expect(status(page)).to_contain_text("attempt 1 of")
     page.locator("#stop").click()
