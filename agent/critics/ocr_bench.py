@@ -64,29 +64,36 @@ def reader(engine: str):
         from agent.critics import tesseract
         return tesseract.read
     if engine != "rapidocr":
-        raise SystemExit(f"unknown engine {engine!r}: rapidocr or tesseract")
+        raise SystemExit(f"unknown OCR engine {engine!r}: rapidocr or tesseract")
     return read
 
 
-def run(sizes: list[int], per_cell: int, seed: int = 0, engine: str = "rapidocr") -> list[dict]:
+def run(sizes: list[int], per_cell: int, seed: int = 0, engines: tuple[str, ...] = ("rapidocr",)) -> list[dict]:
+    """One row per engine and size x font x background. With several engines each image is read by
+    every one in turn, so they see the same images under the same machine load."""
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
-    read = reader(engine)
-    read(Image.new("RGB", (64, 64)))  # load the engine outside the timing
+    readers = {e: reader(e) for e in engines}
+    for read_with in readers.values():
+        read_with(Image.new("RGB", (64, 64)))  # load the engine outside the timing
     rows = []
     for size in sizes:
         for family in FONTS:
             for background in [*FLAT, "photo"]:
-                ok, seconds = 0, 0.0
+                ok, seconds = dict.fromkeys(engines, 0), dict.fromkeys(engines, 0.0)
                 for _ in range(per_cell):
                     image, word = sample(size, family, background, rng, nrng)
-                    t0 = time.perf_counter()
-                    got = read(image)
-                    seconds += time.perf_counter() - t0
-                    text = "".join(normalise(r.text) for r in got)
-                    ok += text == normalise(word)
-                rows.append({"size": size, "font": family, "background": background, "n": per_cell, "exact": ok,
-                             "seconds": seconds})
+                    for engine, read_with in readers.items():
+                        t0 = time.perf_counter()
+                        got = read_with(image)
+                        seconds[engine] += time.perf_counter() - t0
+                        ok[engine] += "".join(normalise(r.text) for r in got) == normalise(word)
+                rows += [{"engine": e, "size": size, "font": family, "background": background, "n": per_cell,
+                          "exact": ok[e], "seconds": seconds[e]} for e in engines]
     return rows
+
+
+def pct(rows: list[dict]) -> str:
+    return f"{100 * sum(r['exact'] for r in rows) / max(sum(r['n'] for r in rows), 1):.0f}%"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,22 +101,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-cell", type=int, default=4, help="images per size x font x background")
     ap.add_argument("--sizes", default="12,16,20,24,32,48,64,96")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engine", default="rapidocr", help="rapidocr (critic:ocr's) or tesseract (the system binary)")
+    ap.add_argument("--engine", default="rapidocr", help="rapidocr (critic:ocr's), tesseract (the system binary), "
+                    "or both comma-separated: the same images read by each in turn")
     args = ap.parse_args(argv)
-    rows = run([int(s) for s in args.sizes.split(",")], args.per_cell, args.seed, args.engine)
-    print(f"{'size':>5} {'exact':>8} {'flat':>8} {'photo':>8} {'s/image':>8}   by font")
-    for size in sorted({r["size"] for r in rows}):
-        mine = [r for r in rows if r["size"] == size]
-
-        def pct(rs):
-            return f"{100 * sum(r['exact'] for r in rs) / max(sum(r['n'] for r in rs), 1):.0f}%"
-        flat = [r for r in mine if r["background"] != "photo"]
-        photo = [r for r in mine if r["background"] == "photo"]
-        secs = sum(r["seconds"] for r in mine) / sum(r["n"] for r in mine)
-        fonts = "  ".join(f"{f.replace('DejaVu ', '')}: {pct([r for r in mine if r['font'] == f])}" for f in FONTS)
-        print(f"{size:>5} {pct(mine):>8} {pct(flat):>8} {pct(photo):>8} {secs:>8.2f}   {fonts}")
-    total = sum(r["n"] for r in rows)
-    print(f"{total} images, {sum(r['seconds'] for r in rows) / total:.2f} s per image on average")
+    engines = tuple(e.strip() for e in args.engine.split(",") if e.strip())
+    rows = run([int(s) for s in args.sizes.split(",")], args.per_cell, args.seed, engines)
+    for engine in engines:
+        print(f"{engine}\n{'size':>5} {'exact':>8} {'flat':>8} {'photo':>8} {'s/image':>8}   by font")
+        for size in sorted({r["size"] for r in rows}):
+            mine = [r for r in rows if r["size"] == size and r["engine"] == engine]
+            flat = [r for r in mine if r["background"] != "photo"]
+            photo = [r for r in mine if r["background"] == "photo"]
+            secs = sum(r["seconds"] for r in mine) / sum(r["n"] for r in mine)
+            fonts = "  ".join(f"{f.replace('DejaVu ', '')}: {pct([r for r in mine if r['font'] == f])}" for f in FONTS)
+            print(f"{size:>5} {pct(mine):>8} {pct(flat):>8} {pct(photo):>8} {secs:>8.2f}   {fonts}")
+        mine = [r for r in rows if r["engine"] == engine]
+        total = sum(r["n"] for r in mine)
+        print(f"{total} images, {sum(r['seconds'] for r in mine) / total:.2f} s per image on average\n")
     return 0
 
 
