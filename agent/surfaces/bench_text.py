@@ -162,3 +162,37 @@ def contact_sheet(rows, path: Path, cell: int = 192) -> Path:
                   font=_font("DejaVu Sans", "bold", 10))
     sheet.save(path)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agent.surfaces.bench_text grid|rejudge OUT`: a bench folder's text rows as a picture
+    grid to look at, or judged again with another OCR engine (the agreement printed per strategy)."""
+    import argparse
+
+    from agent.surfaces.bench import load_rows, suite
+    ap = argparse.ArgumentParser(prog="python -m agent.surfaces.bench_text", description=main.__doc__.split("\n")[0])
+    ap.add_argument("action", choices=["grid", "rejudge"])
+    ap.add_argument("out", type=Path, help="the folder given to atelier bench --out")
+    ap.add_argument("--strategy", default=None, help="only this strategy's rows")
+    ap.add_argument("--engine", default="tesseract", help="rejudge: rapidocr or tesseract")
+    ap.add_argument("--png", type=Path, default=None, help="grid: where (default OUT/text_grid.png)")
+    args = ap.parse_args(argv)
+    rows = [r for r in load_rows(args.out / "results.jsonl") if r.category == "text"
+            and (args.strategy is None or r.strategy == args.strategy)]
+    if not rows:
+        raise SystemExit(f"no text rows in {args.out / 'results.jsonl'}")
+    if args.action == "grid":
+        print(contact_sheet(rows, args.png or args.out / "text_grid.png"))
+        return 0
+    truth = {it.index: it.spec for it in suite(categories=["text"])}
+    for strategy in dict.fromkeys(r.strategy for r in rows):
+        mine = [r for r in rows if r.strategy == strategy]
+        again = [bool(r.best_path) and judge_words(r.best_path, truth[r.index], args.engine)[0] for r in mine]
+        both = sum(a == r.correct for a, r in zip(again, mine))
+        print(f"{strategy:<16} judge (rapidocr) right {sum(r.correct for r in mine)}/{len(mine)}, "
+              f"{args.engine} right {sum(again)}/{len(mine)}, agree on {both}/{len(mine)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -308,13 +308,15 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         color: Annotated[tuple[int, int, int] | None, Field(description="[r, g, b]; omit for contrast")] = None,
         outline: Annotated[int, Field(ge=0, le=50)] = 0,
         shadow: bool = False,
+        plate: Annotated[bool, Field(description="paint the box over first with the colour round it "
+                                     "(covers words the model misspelt)")] = False,
     ) -> CallToolResult:
         """Set exact words onto an attempt's image with a shipped font (fitted to the box; every pixel
         outside it unchanged). The result joins the run as a new attempt, judged by the critic."""
         from tools.typeset_text import typeset_text as tool
         record, reply = on_run(run_id, text, None, None, None, lambda ctx: tool(
             ctx, attempt, text, box=box, placement=placement, font=font, weight=weight, size=size, color=color,
-            outline=outline, shadow=shadow))
+            outline=outline, shadow=shadow, plate=plate))
         return reply_result(record, reply)
 
     def generate_video(
