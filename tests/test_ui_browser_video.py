@@ -31,11 +31,9 @@ def clip_app(runs: Path, variant: str):
     from agent.surfaces import ui as app
     from agent.surfaces.ui_support import Settings
     from tests import fakes
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(registry._REGISTRY["video"], "testvid", "tests.fakes_video:ClipBackend")
+    with pytest.MonkeyPatch.context() as mp, registry.override("video", "testvid", "tests.fakes_video:ClipBackend"):
         mp.setitem(CRITICS, "frames", "tests.fakes_video:FrameCritic")
         mp.setattr(fakes, "APPROVE_SEEDS", {4})
-        registry.resolve.cache_clear()
         settings = (Settings(video_model="testvid:clip", critic="critic:frames", max_iterations=2, seed=3)
                     if variant == "fake" else Settings(video_model="local:shapes-video", max_iterations=1, seed=0))
         demo = app.build_app(runs, settings, review_timeout=60)

@@ -40,15 +40,12 @@ def fake_backends():
     from agent.core import registry
     from agent.critics import CRITICS
     from tests import fakes
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(registry._REGISTRY["image"], "test", "tests.fakes:FlatBackend")
-        mp.setitem(registry._REGISTRY["image"], "broken", "tests.test_ui_harness:BrokenBackend")
-        mp.setitem(registry._REGISTRY["image"], "slow", "tests.test_ui_harness:SlowBackend")
+    with pytest.MonkeyPatch.context() as mp, registry.override(
+            "image", "test", "tests.fakes:FlatBackend", broken="tests.test_ui_harness:BrokenBackend",
+            slow="tests.test_ui_harness:SlowBackend"):
         mp.setitem(CRITICS, "seed", "tests.fakes:SeedCritic")
         mp.setattr(fakes, "APPROVE_SEEDS", set(FAKE_APPROVED))
-        registry.resolve.cache_clear()
         yield
-    registry.resolve.cache_clear()
 
 
 class BrokenBackend:

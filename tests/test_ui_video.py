@@ -31,9 +31,9 @@ REAL = pytest.param("real", marks=pytest.mark.skipif(
 def fake_backends(monkeypatch):
     from agent.core import registry
     from agent.critics import CRITICS
-    monkeypatch.setitem(registry._REGISTRY["video"], "testvid", "tests.fakes_video:ClipBackend")
     monkeypatch.setitem(CRITICS, "frames", "tests.fakes_video:FrameCritic")
-    yield from fakes.installed(monkeypatch, approve={4})
+    with registry.override("video", "testvid", "tests.fakes_video:ClipBackend"):
+        yield from fakes.installed(monkeypatch, approve={4})
 
 
 def clip_settings(variant: str) -> ui.Settings:
