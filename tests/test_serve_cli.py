@@ -53,6 +53,12 @@ def test_the_cli_attaches_to_a_warm_server_and_falls_back(tmp_path):
             env.setenv("ATELIER_SERVER", server.url)
             env.setenv("ATELIER_SERVER_TOKEN", "w" * 24)
             assert find(runs, notes.append) is None and "not usable (HTTP 401" in notes[0]
+        with pytest.MonkeyPatch.context() as env:  # none named: the one on the default port, if it keeps --out
+            env.delenv("ATELIER_SERVER")
+            env.setenv("ATELIER_SERVER_TOKEN", TOKEN)
+            env.setattr("agent.surfaces.server.client.DEFAULT_PORT", int(server.url.rsplit(":", 1)[1]))
+            assert find(runs, notes.append).url == server.url
+            assert find(tmp_path / "elsewhere", notes.append) is None and "not in" in notes[-1]
     local = cli(*args, "--local", ATELIER_SERVER=server.url)
     gone = cli(*args, ATELIER_SERVER=server.url)  # the server has stopped: in-process, saying so
     assert local.returncode == 0 and "warm server" not in local.stderr
