@@ -58,7 +58,7 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
     artifacts = [a.model_copy(update={"parent": source.artifact.sha256})
                  for a in ctx.image_backend(request.model).edit(request, ctx.out_dir)]
     note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "")
-    return ctx.add_attempts(artifacts, "edit", note, source=attempt)
+    return ctx.add_attempts(artifacts, "edit", note, source=attempt, region=tuple(box) if box else None)
 
 
 def _mask(ctx, source_path, box, attempt: int):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 SIDE_BY_COUNT = {1: 22, 2: 20, 3: 17, 4: 15}  # box side on a 64-unit canvas, by objects in the scene
 GAP = 6  # free pixels between boxes (on 64 units): their inpainting masks must not touch
+EDGE = 2  # free pixels between a box and the canvas edge (the world draws its scenes so)
 
 
 class LayoutBox(BaseModel):
@@ -132,9 +133,11 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
 
 
 def _place(rng, side, unit, boxes, k, obj, spec, gap=GAP):
-    """The first free spot, in random order, on a 2-pixel grid (every spot is tried once)."""
+    """The first free spot, in random order, on a 2-pixel grid (every spot is tried once), at least
+    EDGE pixels inside the canvas: the shapes model was trained so, and draws a shape pressed
+    against the edge cut off or pinched."""
     s = max(8, side + rng.randint(-2, 2))
-    spots = [(x, y) for x in range(1, unit - s, 2) for y in range(1, unit - s, 2)]
+    spots = [(x, y) for x in range(EDGE, unit - s - EDGE + 1, 2) for y in range(EDGE, unit - s - EDGE + 1, 2)]
     rng.shuffle(spots)
     for x0, y0 in spots:
         box = (x0, y0, x0 + s, y0 + s)

@@ -73,6 +73,7 @@ class AttemptView(BaseModel):
     path: str = ""
     note: str = ""
     source: int | None = Field(None, description="the attempt this one edits")
+    region: tuple[int, int, int, int] | None = Field(None, description="the box a region edit repainted")
     layout: Layout | None = None
     verdict: Verdict | None = None
 

@@ -314,6 +314,7 @@ class Attempt(BaseModel):
     verdict: Verdict | None = None
     note: str = ""
     source: int | None = Field(None, description="for an edit: the attempt it edits")
+    region: tuple[int, int, int, int] | None = Field(None, description="for a region edit: the box it repainted")
 
 
 # unverified: the run stopped because the critic could not check something the brief asks

@@ -17,6 +17,7 @@ from agent.llm import words
 
 MAX_EDITS_PER_SOURCE = 2
 MAX_EDITS_IN_A_ROW = 3
+MAX_REPAINTS = 2  # region edits of about the same place before that place is left to a new seed
 REPAIRABLE = ("missing", "extra", "color", "position", "excluded")
 REMOVE_PROMPT = "empty background"  # what a removal repaints a region with
 
@@ -114,7 +115,13 @@ class OfflinePlanner:
             return None
         if sum(a.source == best.index for a in state.attempts) >= MAX_EDITS_PER_SOURCE:
             return None
-        f, (width, height) = findings[0], best.size
+        width, height = best.size
+        # a region already repainted twice without success is not tried again: another finding is,
+        # or a new seed when every one of them has been
+        findings.sort(key=lambda g: _repaints(state, g.box))
+        if findings[0].box and _repaints(state, findings[0].box) >= MAX_REPAINTS:
+            return None
+        f = findings[0]
         if f.kind in ("extra", "excluded", "position") and f.box:
             box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, "remove"
         elif f.kind == "color" and f.box and f.object is not None:
@@ -175,6 +182,21 @@ def _fixable_mark(f, verdict: Verdict) -> bool:
     if f.object is not None:
         return True
     return not any(d.box and _overlap(f.box, d.box) for d in verdict.detections)
+
+
+def _repaints(state: PlanState, box) -> int:
+    """How many region edits of this run repainted about the same place as `box`."""
+    if not box:
+        return 0
+    return sum(1 for a in state.attempts if a.region and _iou(a.region, box) > 0.3)
+
+
+def _iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
 
 
 def _overlap(a, b) -> bool:
