@@ -177,6 +177,8 @@ def test_callers_see_only_their_own_runs_over_the_api_and_mcp(server):
     assert run_id not in anyio.run(_mcp_runs, server.url, BOB)
     page = httpx.get(server.url + "/ui/", timeout=60)  # the chat UI on the same port
     assert page.status_code == 200 and "gradio" in page.text.lower()
+    schema = httpx.get(server.url + "/openapi.json", timeout=60).json()["paths"]  # the documented schema
+    assert {"/v1/images/generations", "/v1/images/edits", "/api/runs", "/api/runs/{run_id}/events"} <= schema.keys()
 
 
 async def _mcp_runs(url: str, token: str) -> str:
