@@ -37,7 +37,8 @@ def write_briefs(folder: Path, count: int) -> Path:
 
 def run_batch_command(briefs: Path, out: Path, *extra: str, env: dict | None = None) -> dict:
     """Time the whole `atelier brief` command; count the images its briefs made."""
-    cmd = [sys.executable, "-m", "agent.surfaces.cli", "brief", str(briefs), "--out", str(out), "--json", *extra]
+    cmd = [sys.executable, "-m", "agent.surfaces.cli", "brief", str(briefs), "--out", str(out), "--json",
+           "--no-credentials", *extra]  # the loop's throughput; signing is measured apart (credentials_cost)
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - start
@@ -74,6 +75,17 @@ def _stop(node: subprocess.Popen) -> None:
     node.wait(timeout=30)
 
 
+def _wait_for_nodes(address: str, count: int, env: dict, seconds: float = 180) -> None:
+    probe = f"import ray; ray.init(address={address!r}, log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode == 0 and done.stdout.strip().splitlines()[-1:] == [str(count)]:
+            return
+        time.sleep(1)
+    raise SystemExit(f"the Ray cluster at {address} did not reach {count} nodes in {seconds:g} s")
+
+
 def two_node_batch(folder: Path, count: int, concurrency: int, cpus: int) -> dict:
     port = _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}  # a throwaway loopback cluster
@@ -81,9 +93,9 @@ def two_node_batch(folder: Path, count: int, concurrency: int, cpus: int) -> dic
                  folder / "head.log")
     second = None
     try:
-        time.sleep(8)
+        _wait_for_nodes(f"127.0.0.1:{port}", 1, env)
         second = _node([f"--address=127.0.0.1:{port}", f"--num-cpus={cpus}"], env, folder / "second.log")
-        time.sleep(8)
+        _wait_for_nodes(f"127.0.0.1:{port}", 2, env)
         return run_batch_command(write_briefs(folder, count), folder / "ray-out", "--executor", "ray",
                                  "--concurrency", str(concurrency), env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"})
     finally:
@@ -99,22 +111,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ray", action="store_true", help="also the two-node Ray batch")
     parser.add_argument("--ray-briefs", type=int, default=48)
     parser.add_argument("--ray-cpus", type=int, default=1, help="CPUs each of the two nodes declares")
+    parser.add_argument("--only-ray", action="store_true", help="skip the in-process levels")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="atelier-bench-batch-"))
     briefs = write_briefs(folder, args.briefs)
     results: dict = {"image_model": DEFAULT_IMAGE_MODEL, "briefs": args.briefs, "local": {}}
     levels = [int(c) for c in args.concurrency.split(",")]
-    for level in levels:
+    for level in [] if args.only_ray else levels:
         row = run_batch_command(briefs, folder / f"out-c{level}", "--concurrency", str(level))
         results["local"][level] = row
         print(f"in-process, --concurrency {level}: {row['images']} images in {row['seconds']} s = "
               f"{row['images_per_s']} images/s ({row['approved']} of {row['briefs']} approved)", flush=True)
-    base = results["local"][levels[0]]["images_per_s"]
-    for level in levels[1:]:
+    for level in [] if args.only_ray else levels[1:]:
+        base = results["local"][levels[0]]["images_per_s"]
         ratio = results["local"][level]["images_per_s"] / base
         results["local"][level]["ratio"] = round(ratio, 2)
         print(f"--concurrency {level} / --concurrency {levels[0]}: {ratio:.2f}x images/s (whole command)")
-    if args.ray:
+    if args.ray or args.only_ray:
         row = two_node_batch(folder, args.ray_briefs, max(levels), args.ray_cpus)
         results["ray_two_nodes"] = row
         print(f"Ray, two nodes here, {args.ray_briefs} briefs at --concurrency {max(levels)}: {row['images']} images "
