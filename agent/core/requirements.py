@@ -45,13 +45,15 @@ def object_text(obj) -> str:
     return f"{count_text(obj.count, obj.at_least)} {noun(obj.cls, obj.color, obj.count)}"
 
 
-def checklist(spec: "SceneSpec | None", brief: str = "") -> list[Requirement]:
+def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -> list[Requirement]:
     """The requirements `spec` states, in a stable order; a brief with no spec is one free-form item
-    (the brief itself), which only a critic that can see may check."""
+    (the brief itself), which only a critic that can see may check. An `edited` picture (one whose
+    regions were repainted) always has the `whole` item: the edit must leave no seam."""
     from agent.core.captions import noun
 
     if spec is None or not (spec.include or spec.exclude or spec.background or spec.text):
-        return [Requirement(id="free:0", kind="free", text=brief.strip() or "the brief")]
+        return [Requirement(id="free:0", kind="free", text=brief.strip() or "the brief")] + (
+            [WHOLE.model_copy()] if edited else [])
     out: list[Requirement] = []
     for k, obj in enumerate(spec.include):
         out.append(Requirement(id=f"object:{k}", kind="object", text=object_text(obj), object=k))
@@ -77,9 +79,12 @@ def checklist(spec: "SceneSpec | None", brief: str = "") -> list[Requirement]:
         out.append(Requirement(id=f"text:{k}", kind="text", text=text_requirement(spec, words)))
     if spec.text:  # words nobody asked for are as wrong as a shape nobody asked for
         out.append(Requirement(id="text:only", kind="text", text="no words but the asked ones"))
-    if spec.include or spec.text:
-        out.append(Requirement(id="whole", kind="whole", text="no patch, seam, stray mark or malformed shape"))
+    if spec.include or spec.text or edited:
+        out.append(WHOLE.model_copy())
     return out
+
+
+WHOLE = Requirement(id="whole", kind="whole", text="no patch, seam, stray mark or malformed shape")
 
 
 def text_requirement(spec: "SceneSpec", words) -> str:

@@ -75,15 +75,17 @@ class Question(BaseModel):
     requirement: str | None = Field(None, description="the checklist item this question decides")
 
 
-def image_questions(spec: SceneSpec | None, brief: str, decided: set[str] = frozenset()) -> list[Question]:
+def image_questions(spec: SceneSpec | None, brief: str, decided: set[str] = frozenset(),
+                    edited: bool = False) -> list[Question]:
     """One yes/no question per item of the brief's checklist (agent.core.requirements), each with
     the answer that passes it: exact counts unless the brief says "at least", the background, the
     absence of artefacts, and the brief itself when nothing more precise could be derived. Items in
-    `decided` (the words, which the OCR checker reads exactly) get no question."""
+    `decided` (the words, which the OCR checker reads exactly) get no question. An `edited` picture
+    is asked about artefacts whatever the brief."""
     from agent.core.requirements import checklist
 
     out: list[Question] = []
-    for req in checklist(spec, brief):
+    for req in checklist(spec, brief, edited):
         obj = spec.include[req.object] if spec is not None and req.object is not None else None
         if req.id in decided:
             continue
@@ -233,18 +235,25 @@ class VLMCritic:
         words, findings, readings = self._read(artifact, spec)
         if isinstance(words, Verdict):
             return words  # the OCR failed: no approval
-        questions = image_questions(spec, brief_text, {i for i, r in words.items() if r.status != "unchecked"})
+        from agent.critics.seams import check_artifact
+        seams = check_artifact(artifact)  # None unless the artifact records regions an edit painted
+        questions = image_questions(spec, brief_text, {i for i, r in words.items() if r.status != "unchecked"},
+                                    edited=seams is not None)
         prompt = load_prompt("critique", brief=brief_text, threshold=self.threshold,
                              questions=_listing(questions), model_notes=model_notes(artifact))
         verdict = self._ask(prompt, [artifact.path], questions)
         if verdict.error:
             return verdict
         reqs = [words.get(r.id) if r.id in words and words[r.id].status != "unchecked" else r
-                for r in self._checklist(spec, brief_text, questions, verdict)]
+                for r in self._checklist(spec, brief_text, questions, verdict, edited=seams is not None)]
+        if seams is not None:
+            reqs = [_with_seams(r, seams) if r.id == "whole" else r for r in reqs]
+            findings = findings + _seam_findings(seams)
         from agent.critics.ocr import seen
         return verdict.model_copy(update={
             "requirements": reqs, "findings": verdict.findings + findings, "detections": seen(readings),
-            "issues": verdict.issues + [r.evidence for r in words.values() if r.status == "failed"],
+            "issues": verdict.issues + [r.evidence for r in words.values() if r.status == "failed"]
+            + [f.message for f in _seam_findings(seams)],
             "approved": verdict.approved and all(r.status == "passed" for r in reqs)})
 
     def _read(self, artifact: Artifact, spec: SceneSpec | None):
@@ -322,14 +331,14 @@ class VLMCritic:
         return Verdict(critic=NAME, approved=not findings and not low, scores=scores, issues=issues,
                        findings=findings)
 
-    def _checklist(self, spec, brief: str, questions: list[Question], verdict: Verdict):
+    def _checklist(self, spec, brief: str, questions: list[Question], verdict: Verdict, edited: bool = False):
         """Each checklist item passed or failed by its question's answer (the observation as evidence)."""
         from agent.core.requirements import checklist
 
         answered = {q.requirement: q for q in questions}
         failed = {f.message.split(" (saw: ")[0]: f.message for f in verdict.findings}
         out = []
-        for req in checklist(spec, brief):
+        for req in checklist(spec, brief, edited):
             q = answered.get(req.id)
             if q is None:
                 out.append(req.judged("unchecked", "no question decides it", None, NAME))
@@ -341,3 +350,32 @@ class VLMCritic:
 
     def _failed(self, error: str) -> Verdict:
         return Verdict(critic=NAME, approved=False, error=error, issues=[error])
+
+
+def _seam_findings(seams) -> list[Finding]:
+    from agent.critics.seams import SeamReport
+    if not isinstance(seams, SeamReport):
+        return []
+    return [Finding(kind="artifact", message=seam.message(), box=seam.box) for seam in seams.seams]
+
+
+def _with_seams(req, seams):
+    """The `whole` item with the seam check's result: passed only when the VLM saw no artefact and
+    no border of an edited region jumps; failed with the seams; unchecked when the seams could not
+    be measured (never a pass on the VLM's word alone)."""
+    from agent.critics.seams import SeamReport
+
+    checker = f"{req.checker}+seams" if req.checker else "seams"
+    if not isinstance(seams, SeamReport):  # the reason it could not be checked
+        if req.status == "failed":
+            return req.judged("failed", f"{req.evidence}; seams not measured: {seams}", req.box, checker)
+        return req.judged("unchecked", f"seams not measured: {seams}", None, checker)
+    if seams.seams:
+        evidence = "; ".join(seam.message() for seam in seams.seams)
+        if req.status == "failed":
+            evidence = f"{req.evidence}; {evidence}"
+        return req.judged("failed", evidence, seams.seams[0].box, checker)
+    measured = f"no seam along the {seams.measured} border segments of the edited regions"
+    if req.status == "passed":
+        return req.judged("passed", f"{req.evidence}; {measured}", None, checker)
+    return req.judged(req.status, f"{req.evidence}; {measured}", req.box, checker)
