@@ -161,7 +161,7 @@ def test_a_rejected_edit_is_not_reported_as_approved(app):
     tab.set(max_iterations=4)
     tab.send("a red circle")
     first = tab.watch()
-    assert "Approved" in text_of(first[app.page.status])
+    assert "Approved" in text_of(first[app.page.status]), text_of(first[app.page.status])
     best = app.archive.load(tab.desk.current).record.best_index
     app.show_attempt(tab.desk, tab.desk.refs.index((tab.desk.current, best)))
     # an edit that turns the circle into a blue square: the critic rejects it, and the status says so
