@@ -65,21 +65,43 @@ def connect_ray(address: str | None, say: Callable[[str], None]) -> bool:
     address = address or os.environ.get("RAY_ADDRESS")
     if address and address != "auto":
         _reachable(address)
+    elif not address and not _running_here():  # Ray would retry a dead one for a minute or more
+        return _start_local(ray, options, say)
     try:
         ray.init(address=address or "auto", **options)
     except (ConnectionError, RuntimeError) as e:
         if address:
             raise InputError(f"no Ray cluster at {address!r} ({str(e).splitlines()[0]}); start one with "
                              f"`ray start --head` there, or unset RAY_ADDRESS to run on this machine") from None
-        ray.init(include_dashboard=False, **options)
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        say(f"ray: no cluster running and RAY_ADDRESS unset, so started a local Ray instance ({cpus} CPUs) "
-            f"for this batch; to use a cluster, `ray start --head` on one machine and set RAY_ADDRESS")
-        return True
+        return _start_local(ray, options, say)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     say(f"ray: joined the cluster at {address or 'this machine (ray start)'}: {len(nodes)} node(s), "
         f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
     return False
+
+
+def _start_local(ray, options: dict, say: Callable[[str], None]) -> bool:
+    ray.init(address="local", include_dashboard=False, **options)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    say(f"ray: no cluster running and RAY_ADDRESS unset, so started a local Ray instance ({cpus} CPUs) "
+        f"for this batch; to use a cluster, `ray start --head` on one machine and set RAY_ADDRESS")
+    return True
+
+
+def _running_here() -> bool:
+    """Whether the cluster `ray start` last began on this machine (its address file) still answers."""
+    try:
+        from ray._private.utils import read_ray_address  # where ray.init("auto") looks
+        address = read_ray_address()
+    except Exception:
+        return False
+    if not address:
+        return False
+    try:
+        _reachable(address, seconds=2.0)
+        return True
+    except InputError:
+        return False
 
 
 def _reachable(address: str, seconds: float = 5.0) -> None:
