@@ -300,7 +300,7 @@ def test_ray_executor_same_output_and_resume(tmp_path, monkeypatch):
                                        {"id": "r2", "brief": "a sea", "seed": 7, "max_iterations": 1},
                                        {"id": "r3", "brief": "a hill", "seed": 9, "max_iterations": 1}])
     out = tmp_path / "out"
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {k: os.environ[k] for k in ("ATELIER_PLUGINS", "ATELIER_TEST_APPROVE", "PYTHONPATH")}})
     try:
         first = run_batch(path, out, concurrency=2, executor="ray", defaults=FAKES, progress=False)
