@@ -187,6 +187,8 @@ def sign_delivered(record: RunRecord) -> Path | None:
 def credential_run(record: RunRecord, store) -> str:
     """Sign the run's delivered image and save the record; one line saying what happened (never
     raises: a run is not undone because its image could not be signed)."""
+    if record.status in ("failed", "running"):
+        return f"not signed: the run {'failed' if record.status == 'failed' else 'is still running'}"
     try:
         path = sign_delivered(record)
     except ConfigError as e:
@@ -195,6 +197,9 @@ def credential_run(record: RunRecord, store) -> str:
         return f"not signed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     if path is None:
         return "not signed: the run delivered no image"
-    store.save(record)
+    try:
+        store.save(record)
+    except Exception as e:  # a full disk: the image is signed, its record keeps the old digest
+        return f"signed {path.name}, but its record could not be updated: {e}"
     who = "the operator's certificate" if os.environ.get(CERT_ENV) else "the local certificate"
     return f"signed: {path.name} carries a C2PA manifest (trainedAlgorithmicMedia, the verdict), by {who}"
