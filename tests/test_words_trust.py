@@ -81,3 +81,11 @@ def test_a_misspelling_fails_the_word_not_also_the_only_item(tmp_path):
     assert s["text:0"] == "failed" and s["text:only"] == "passed" and s["object:0"] == "passed"
     (item,) = [r for r in v.requirements if r.id == "text:0"]
     assert "expected 'SALE', read 'SALF'" in item.evidence and item.box[1] > 180  # where the misspelling is
+
+
+def test_detector_and_ocr_named_together_judge_as_one(tmp_path):
+    artifact = save_image(scene_image(("SALE", "bottom"), ("NOW", "top")), tmp_path,
+                          GenerationRequest(prompt=BRIEF, seed=0))
+    v = load_critic("critic:detector+ocr").critique(artifact, BRIEF, None)
+    assert not v.approved and status(v)["text:only"] == "failed" and status(v)["whole"] == "passed"
+    assert len([f for f in v.findings if f.kind == "extra"]) == 1  # read twice, reported once

@@ -47,7 +47,8 @@ def combine(verdicts: list[Verdict], name: str) -> Verdict:
         approved=not errors and all(_excused(v, by_id) for v in verdicts) and all(r.status == "passed" for r in reqs),
         scores={f"{v.critic}.{k}": s for v in verdicts for k, s in v.scores.items()},
         issues=list(dict.fromkeys(issues)),
-        findings=[f for v in verdicts for f in v.findings],
+        # one finding once (critic:detector+ocr reads the words in both: WithWords and the named OCR)
+        findings=list({(f.kind, f.message, repr(f.box)): f for v in verdicts for f in v.findings}.values()),
         detections=[d for v in verdicts for d in v.detections],
         frames=next((v.frames for v in verdicts if getattr(v, "frames", None)), []),
         requirements=reqs,

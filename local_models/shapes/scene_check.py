@@ -243,7 +243,9 @@ def check_image(spec: SceneSpec, image, critic: str = NAME, text_boxes=()) -> Ve
     image = image.convert("RGB")
     n = world.CANVAS
     sx, sy = n / image.width, n / image.height
-    canvas = [(int(b[0] * sx), int(b[1] * sy), -(-b[2] * n // image.width), -(-b[3] * n // image.height)) for b in boxes]
+    # one canvas pixel more on each side: the downsample spreads a letter's antialiased edge into it
+    canvas = [(max(0, int(b[0] * sx) - 1), max(0, int(b[1] * sy) - 1), min(n, -(-b[2] * n // image.width) + 1),
+               min(n, -(-b[3] * n // image.height) + 1)) for b in boxes]
     # letters are not shapes: what lies inside a read text box is the OCR checker's
     dets = [d for d in detect(image) if not any(_inside(d.box, b) for b in boxes)]
     return check(spec, dets, image.size, critic=critic, px=canvas_pixels(image), text_boxes=canvas)
