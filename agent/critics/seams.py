@@ -2,11 +2,12 @@
 mask border that neither side has within itself (numpy only, no model).
 
 An inpaint or a composed layout records the boxes it painted and its mask blur (`edit_regions`,
-`mask_blur` on the artifact's meta). Each border is cut into segments (`TILE` pixels); in each,
-bands of `BAND` pixels are laid parallel to the border at distance from it (chessboard distance to
-the mask, so overlapping boxes border only where their union does): `in0` and `out0` just past the
-blend (the blur's radius, `t`) on either side, and `in1` / `out1` as far again beyond them, so that
-each side is compared with itself over the same spacing as the two sides are with each other.
+`mask_blur` on the artifact's meta). Each border is cut into segments (`TILE` pixels of it, every
+pixel near the border belonging to the segment it is nearest); in each, bands of `BAND` pixels lie
+parallel to the border at distance from it (chessboard distance to the mask, so overlapping boxes
+border only where their union does): `in0` and `out0` just past the blend (the blur's radius, `t`)
+on either side, and `in1` / `out1` as far again beyond them, so that each side is compared with
+itself over the same spacing as the two sides are with each other.
 
 - colour: J = |mean(in0) - mean(out0)| (RGB) against V = max(|mean(in0) - mean(in1)|,
   |mean(out0) - mean(out1)|): a smooth gradient changes as much within a side as across, a patch
@@ -16,8 +17,12 @@ each side is compared with itself over the same spacing as the two sides are wit
   pixels in, on the side where it is larger: a hard paste line.
 
 A jump counts when it is at least `RATIO` times the larger side's and above an absolute floor
-(`COLOUR_MIN` levels, a texture ratio of `TEXTURE_MIN`, `EDGE_MIN` levels a pixel); the values were
-set on synthetic edits (python -m agent.critics.seams_bench; BENCHMARKS.md, issue 22). A segment
+(`COLOUR_MIN` levels, a texture ratio of `TEXTURE_MIN`, `EDGE_MIN` levels a pixel). A region set
+off as a whole (a patch one colour off its surroundings, under the floor segment by segment in a
+texture) counts when the mean signed colour step over all its segments is above `COLOUR_MIN`,
+`RATIO` times the sides' mean change and `OFFSET_SE` standard errors of the segments' steps. The
+values were set on synthetic edits (python -m agent.critics.seams_bench; BENCHMARKS.md, issue 22):
+clean blended edits of gradients, textures and photographic pictures fire none. A segment
 whose bands are too thin to measure (a region under ~2·(3t + 2·BAND) pixels, a border at the
 picture's edge) is skipped; when none can be measured the check says so (`measured == 0`), which a
 critic must report as "could not check", never as a pass.

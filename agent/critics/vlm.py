@@ -11,7 +11,9 @@ each object in every frame, each moving as asked (or staying still), nothing app
 changing colour, smooth motion.
 
 The approval rule: **approved when every constraint question gets the expected answer and every
-rubric score is at least `threshold` (7)**. A reply that does not fit the schema (or skips a
+rubric score is at least `threshold` (7)**; a picture whose meta records the regions an edit
+painted is also measured for seams along their borders (agent/critics/seams.py), and its `whole`
+item passes only when that check passes too. A reply that does not fit the schema (or skips a
 question) is asked again once; a second bad reply, or a service failure, gives a Verdict with
 `error` set and approved False. A failed critique never approves."""
 from __future__ import annotations
