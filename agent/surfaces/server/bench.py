@@ -7,7 +7,7 @@
 3. --briefs one-image briefs (max 1 round) at --concurrency 8 through the run API vs the bare
    pipeline's batch-8 images/s (`python -m local_models.shapes.bench`), and where the rest goes.
 
-    python -m agent.surfaces.server.bench [--threads 2] [--pairs 5] [--clients 8] [--briefs 48] [--json]
+    python -m agent.surfaces.server.bench [--threads 2] [--pairs 5] [--clients 8] [--briefs 48] [--repeats 3] [--json]
 """
 from __future__ import annotations
 
@@ -36,28 +36,38 @@ def main(argv=None) -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--briefs", type=int, default=48)
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3, help="the bare pipeline's repeats")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     env = {**os.environ, "ATELIER_TORCH_THREADS": str(args.threads), "ATELIER_SERVER": "off"}
     out: dict = {"threads": args.threads}
 
-    bare = subprocess.run([sys.executable, "-m", "local_models.shapes.bench", "--json", "--threads", str(args.threads)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out["load_before"] = round(os.getloadavg()[0], 1)
+    bare = subprocess.run([sys.executable, "-m", "local_models.shapes.bench", "--json", "--threads", str(args.threads),
+                           "--repeats", str(args.repeats)], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     out["bare"] = json.loads(bare.stdout.strip().splitlines()[-1])
+    part("bare", out["bare"])
     with tempfile.TemporaryDirectory(prefix="atelier-serve-bench-") as tmp:
         runs = Path(tmp) / "runs"
         server, url = start(runs, env, Path(tmp) / "server.log")
         try:
             cli_run(url, runs, env)  # warm: weights loaded, the first run's imports done
-            out["cli"] = cli_vs_torch(url, runs, env, args.pairs)
-            out["sdk"] = sdk_clients(url, args.clients)
-            out["briefs"] = briefs(url, runs, args.briefs, args.concurrency)
+            out["cli"] = part("cli", cli_vs_torch(url, runs, env, args.pairs))
+            out["sdk"] = part("sdk", sdk_clients(url, args.clients))
+            out["briefs"] = part("briefs", briefs(url, runs, args.briefs, args.concurrency))
         finally:
             server.terminate()
             server.wait(timeout=120)
+    out["load_after"] = round(os.getloadavg()[0], 1)
     batch8 = out["bare"]["images_per_s_batch8"]
     out["briefs"]["of_bare_batch8"] = round(out["briefs"]["images_per_s"] / batch8, 3)
     print(json.dumps(out) if args.json else report(out))
+
+
+def part(name: str, numbers: dict) -> dict:
+    """Each part on stderr as soon as it is measured, so a long run on a busy machine keeps what it got."""
+    print(f"{name}: {json.dumps(numbers)} (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+    return numbers
 
 
 def start(runs: Path, env: dict, log: Path) -> tuple[subprocess.Popen, str]:
@@ -156,7 +166,7 @@ def briefs(url: str, runs: Path, count: int, concurrency: int) -> dict:
 def report(out: dict) -> str:
     b, c, s, r = out["bare"], out["cli"], out["sdk"], out["briefs"]
     return "\n".join([
-        f"torch threads: {out['threads']}",
+        f"torch threads: {out['threads']}; load average {out['load_before']} before, {out['load_after']} after",
         f"warm-server atelier run (1 round): {c['cli_s']} s vs import torch {c['import_torch_s']} s: "
         f"{c['ratio']}x (median of {c['pairs']} pairs)",
         f"{s['clients']} OpenAI SDK clients at once: {s['approved']}/{s['clients']} approved, p50 {s['p50_s']} s, "
