@@ -1,6 +1,8 @@
 """critic:detector against the approval sets labelled by eye: fails if it approves more wrong images
-or fewer right ones than it does today. The held-out set (approval_holdout) is the reported figure: it
-was scored once, after the critic was tuned on the development set (approval_set), and never tuned on.
+or fewer right ones than it does today. The fresh set (approval_holdout2, labelled by someone who had seen
+no verdict) is the reported figure: scored once, blind, at the commit that added it here. The first
+held-out set (approval_holdout) was scored once a session earlier and its misses read since; the
+development set (approval_set) is the one the thresholds were set on.
 The targets (at most 1% of wrong approved, at least 90% of right) are not met yet: see BENCHMARKS.md."""
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import pytest
 from agent.surfaces import approval_set
 
 # set: (most wrong images approved, fewest right images approved), as measured when this was written
-GUARDS = {approval_set.HOLDOUT_SET: (34, 109), approval_set.DEFAULT_SET: (13, 123)}
+GUARDS = {approval_set.FRESH_SET: (41, 122), approval_set.HOLDOUT_SET: (34, 109), approval_set.DEFAULT_SET: (13, 123)}
 
 
-@pytest.mark.parametrize("name", [approval_set.HOLDOUT_SET,
-                                  # the development set in CI's optional pass: the default run stays under 5 minutes
+@pytest.mark.parametrize("name", [approval_set.FRESH_SET,
+                                  # the older sets in CI's optional pass: the default run stays under 5 minutes
+                                  pytest.param(approval_set.HOLDOUT_SET, marks=pytest.mark.slow),
                                   pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow)])
 def test_the_detector_holds_its_ground_on_images_labelled_by_eye(name):
     rows = approval_set.score("critic:detector", name=name)["rows"]
