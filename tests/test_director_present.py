@@ -72,14 +72,18 @@ def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
     assert result.status == "budget_spent" and "money budget" in result.record.stop_reason
 
 
-def test_unknown_token_price_under_a_money_budget_stops_the_run(tmp_path, monkeypatch):
+def test_an_unknown_model_under_a_money_budget_is_charged_the_dearest_rates(tmp_path, monkeypatch):
+    """An id the price table does not list (a newer model) is budgeted at the provider's `default`,
+    the dearest listed rates, so a money budget never under-counts it."""
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
-    Wire([chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])]
-         ).install(monkeypatch, "openai")
+    big = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])
+    big["usage"] = {"prompt_tokens": 20_000, "completion_tokens": 1000, "total_tokens": 21_000}
+    Wire([big]).install(monkeypatch, "openai")
     result = Studio(llm="openai:gpt-7", image_model="test:flat", critic="critic:seed",
-                    runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 5})
-    assert result.status == "budget_spent" and "no token price" in result.record.stop_reason
-    assert not result.record.attempts  # stopped before generating anything
+                    runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0.2})
+    usage, = result.record.usage
+    assert usage["cost_usd"] == pytest.approx((20_000 * 10.0 + 1000 * 50.0) / 1e6)
+    assert result.status == "budget_spent" and "money budget" in result.record.stop_reason
 
 
 def test_offline_planner_writes_its_own_summary(tmp_path):
