@@ -185,6 +185,7 @@ def test_svd_runs_at_lower_memory_levels(tmp_path, monkeypatch, level):
     assert all(getattr(b, "_chunk_size", None) for b in unet.modules() if hasattr(b, "_chunk_size"))
 
 
+@pytest.mark.slow  # loads three tiny families in turn: about 40 s; CI's optional pass runs it
 def test_loading_a_family_evicts_the_others(tmp_path, monkeypatch):
     monkeypatch.setenv("ATELIER_KEEP_MODELS", "1")
     sd, sdxl = tiny.backend("sd"), tiny.backend("sdxl")

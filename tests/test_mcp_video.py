@@ -53,6 +53,7 @@ def check_clip_result(r, runs: Path) -> dict:
     return data
 
 
+@pytest.mark.slow  # a whole clip run over stdio MCP: about 60 s; CI's optional pass runs it
 @pytest.mark.skipif(not VIDEO_WEIGHTS.is_file(), reason="the local:shapes-video weights are not in "
                     "local_models/shapes/weights-video/ yet (the video model is being trained)")
 def test_run_brief_returns_a_real_clip(tmp_path):

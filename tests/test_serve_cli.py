@@ -32,6 +32,7 @@ def cli(*args: str, **env) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # a real server process and three CLI runs: about 100 s on 2 cores; CI's optional pass runs it
 def test_the_cli_attaches_to_a_warm_server_and_falls_back(tmp_path):
     from agent.surfaces.server.app import build
     from agent.surfaces.server.serve import Running
