@@ -54,13 +54,7 @@ class InputChecks:
             raise InputError(f"{name} only edits images ({', '.join(spec.edits)}): give it a source image")
         if task != "text2img" and task not in spec.edits:
             raise InputError(f"{name} cannot do {task}; it supports {', '.join(spec.edits) or 'no edits'}")
-        if request.negative_prompt and not spec.negative:
-            raise InputError(f"{name} does not take a negative prompt")
-        if request.n > spec.max_n:
-            raise InputError(f"{name} makes at most {spec.max_n} images per call, not {request.n}")
-        if request.scheduler and request.scheduler not in spec.schedulers:
-            raise InputError(f"unknown scheduler {request.scheduler!r} for {name}; "
-                             f"choose from {', '.join(spec.schedulers) or 'none'}")
+        check_request_options(request, spec, name, "images")
         if request.strength is not None and not 0 < request.strength <= 1:
             raise InputError(f"strength must be in (0, 1], not {request.strength}")
         steps = request.steps or spec.steps
@@ -148,3 +142,13 @@ class InputChecks:
         if inputs.task == "controlnet-depth" and not request.extra.get("control_image"):
             locate(SPECS["depth-estimator"])
 
+
+def check_request_options(request: GenerationRequest, spec, name: str, unit: str) -> None:
+    """The checks every family shares, images or clips: negative prompt, how many, scheduler."""
+    if request.negative_prompt and not spec.negative:
+        raise InputError(f"{name} does not take a negative prompt")
+    if request.n > spec.max_n:
+        raise InputError(f"{name} makes at most {spec.max_n} {unit} per call, not {request.n}")
+    if request.scheduler and request.scheduler not in spec.schedulers:
+        raise InputError(f"unknown scheduler {request.scheduler!r} for {name}; "
+                         f"choose from {', '.join(spec.schedulers) or 'none'}")

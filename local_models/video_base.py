@@ -15,6 +15,7 @@ from agent.core.artifacts import atomic_write_bytes, load_image
 from agent.core.errors import InputError
 from agent.core.types import Artifact, GenerationRequest
 from local_models.diffusers_base import _ALONE, DiffusersBackend, Inputs, Loaded
+from local_models.inputs import check_request_options
 
 FORMATS = ("mp4", "gif")
 
@@ -59,13 +60,7 @@ class DiffusersVideoBackend(DiffusersBackend):
         fmt = request.extra.get("format", "mp4")
         if fmt not in FORMATS:
             raise InputError(f"video format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-        if request.negative_prompt and not spec.negative:
-            raise InputError(f"{name} does not take a negative prompt")
-        if request.n > spec.max_n:
-            raise InputError(f"{name} makes at most {spec.max_n} videos per call, not {request.n}")
-        if request.scheduler and request.scheduler not in spec.schedulers:
-            raise InputError(f"unknown scheduler {request.scheduler!r} for {name}; "
-                             f"choose from {', '.join(spec.schedulers) or 'none'}")
+        check_request_options(request, spec, name, "videos")
         size = (request.width or spec.sizes[0][0], request.height or spec.sizes[0][1])
         if size not in spec.sizes:
             raise InputError(f"size {size[0]}×{size[1]} is not on {name}'s menu: "
