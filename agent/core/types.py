@@ -396,7 +396,8 @@ class RunRecord(BaseModel):
         """The command-line contract's JSON object (paths absolute)."""
         def brief_attempt(a: Attempt) -> dict[str, Any]:
             return {"path": str(a.artifact.path.resolve()), "prompt": a.prompt, "seed": a.seed,
-                    "approved": bool(a.verdict and a.verdict.approved)}
+                    "approved": bool(a.verdict and a.verdict.approved), "action": a.action,
+                    "source": a.source, "region": list(a.region) if a.region else None}
         best = self.best
         return {
             "run_id": self.run_id, "approved": self.approved, "iterations": self.iterations,

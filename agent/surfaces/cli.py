@@ -161,7 +161,11 @@ def show(summary: dict) -> None:
     out.print(f"run {summary['run_id']}: {state} after {summary['iterations']} round(s), "
               f"{len(summary['attempts'])} attempt(s) — {summary['stop_reason']}", highlight=False)
     if best:
-        out.print(f"best: {best['path']}\n      prompt: {best['prompt']}  seed {best['seed']}", highlight=False)
+        # an edit's prompt says what its region was repainted with ("a lavender background" for a
+        # removal), not what the picture shows: say what was edited instead
+        made = (f"edit of attempt {best['source']}" + (f", region {best['region']}" if best.get("region") else "")
+                + f" repainted as: {best['prompt']}") if best.get("action") == "edit" else f"prompt: {best['prompt']}"
+        out.print(f"best: {best['path']}\n      {made}  seed {best['seed']}", highlight=False)
         for issue in (best["verdict"] or {}).get("issues", []):
             out.print(f"      [yellow]issue:[/] {issue}", highlight=False)
 
