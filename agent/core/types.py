@@ -396,14 +396,15 @@ class RunRecord(BaseModel):
         """The command-line contract's JSON object (paths absolute)."""
         def brief_attempt(a: Attempt) -> dict[str, Any]:
             return {"path": str(a.artifact.path.resolve()), "prompt": a.prompt, "seed": a.seed,
-                    "approved": bool(a.verdict and a.verdict.approved), "action": a.action,
-                    "source": a.source, "region": list(a.region) if a.region else None}
+                    "approved": bool(a.verdict and a.verdict.approved)}
         best = self.best
         return {
             "run_id": self.run_id, "approved": self.approved, "iterations": self.iterations,
             "status": self.status, "stop_reason": self.stop_reason, "error": self.error,
             "best": None if best is None else {
                 **brief_attempt(best),
+                # how the best was made (the attempts' own shape is the CLI contract's, kept as it is)
+                "action": best.action, "source": best.source, "region": list(best.region) if best.region else None,
                 "verdict": best.verdict.model_dump(include={"approved", "scores", "issues", "requirements"})
                 if best.verdict else None},
             "attempts": [brief_attempt(a) for a in self.attempts],
