@@ -1,0 +1,67 @@
+"""fill.harmonise: what an inpainting pass paints round its object becomes the canvas, on crafted passes."""
+import numpy as np
+from PIL import Image, ImageDraw
+
+from local_models.shapes import world
+from local_models.shapes.fill import harmonise
+
+BEIGE, LAVENDER = world.BACKGROUNDS["beige"], world.BACKGROUNDS["lavender"]
+BLUE, RED = world.COLORS["blue"], world.COLORS["red"]
+
+
+def _pass(speck=None, neighbour=False):
+    """A pass on a beige canvas: inside the box (8..40) a lavender patch with a blue circle drawn
+    antialiased (4x supersampled), optionally a pale speck and a red neighbour reaching into the box."""
+    big = Image.new("RGB", (256, 256), BEIGE)
+    d = ImageDraw.Draw(big)
+    d.rectangle((32, 32, 159, 159), fill=LAVENDER)
+    d.ellipse((56, 56, 136, 136), fill=BLUE)
+    if neighbour:
+        d.rectangle((144, 64, 200, 120), fill=RED)
+    im = big.resize((64, 64), Image.Resampling.BOX)
+    if speck:
+        im.putpixel(speck, (235, 235, 200))  # a pale yellow fleck beside the circle
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((8, 8, 39, 39), fill=255)
+    return im, mask
+
+
+def test_the_patch_round_the_object_becomes_the_canvas_exactly():
+    im, mask = _pass()
+    out = np.asarray(harmonise(im, BEIGE, mask)).astype(int)
+    assert (out[9, 9] == BEIGE).all() and (out[38, 12] == BEIGE).all()  # lavender patch corners
+    assert (out[25, 25] == np.asarray(im)[25, 25]).all()  # the object's inside is kept as painted
+
+
+def test_the_antialiased_edge_is_its_share_of_object_over_the_canvas():
+    im, mask = _pass()
+    out = np.asarray(harmonise(im, BEIGE, mask)).astype(float)
+    # every pixel inside the box now lies on the line canvas -> object colour (no lavender tint left)
+    box = out[8:40, 8:40].reshape(-1, 3)
+    a, b = np.asarray(BEIGE, float), np.asarray(im, float)[24, 24]
+    t = np.clip((box - a) @ (b - a) / ((b - a) @ (b - a)), 0, 1)
+    off_line = np.linalg.norm(box - (a + t[:, None] * (b - a)), axis=1)
+    assert off_line.max() < 6
+
+
+def test_a_speck_beside_the_object_is_painted_over():
+    im, mask = _pass(speck=(12, 24))
+    out = np.asarray(harmonise(im, BEIGE, mask)).astype(int)
+    assert (out[24, 12] == BEIGE).all()
+
+
+def test_a_neighbour_of_another_colour_inside_the_mask_is_left_as_painted():
+    im, mask = _pass(neighbour=True)
+    out = np.asarray(harmonise(im, BEIGE, mask)).astype(int)
+    assert (out[24, 38] == np.asarray(im)[24, 38]).all()
+    assert np.linalg.norm(out[24, 38] - np.asarray(RED)) < 10
+
+
+def test_a_removal_leaves_only_the_canvas_and_pixels_outside_the_mask_untouched():
+    big = Image.new("RGB", (64, 64), BEIGE)
+    ImageDraw.Draw(big).rectangle((10, 10, 30, 30), fill=LAVENDER)
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((8, 8, 24, 24), fill=255)
+    out = np.asarray(harmonise(big, BEIGE, mask)).astype(int)
+    assert (out[8:25, 8:25] == BEIGE).all()
+    assert (out[28, 28] == LAVENDER).all()
