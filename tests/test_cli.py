@@ -57,7 +57,7 @@ def test_resume_of_a_finished_and_of_a_missing_run(tmp_path):
     (["run", "a lake", "--max-iterations", "-3"], "max_iterations"),
     (["run", "a lake", "--max-iterations", "100000"], "max_iterations"),
     (["run", "a lake", "--max-seconds", "-1"], "max_seconds"),
-    (["run", "a lake", "--mode", "chaos"], "--mode must be"),
+    (["run", "a lake", "--mode", "chaos"], "mode: Input should be 'agent' or 'loop'"),
     (["run", "a lake", "--llm", "anthropic:claude-sonnet-4-6"], "ANTHROPIC_API_KEY"),
     (["run", "a lake", "--llm", "openai:gpt-4o"], "OPENAI_API_KEY"),
 ])

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from agent import Studio
+from agent.core.errors import AtelierError
 from agent.surfaces import ui_support as ui
 from tests import fakes
 
@@ -143,7 +144,7 @@ def test_status_in_plain_words():
 def test_checks_before_running():
     assert "limit is 4,000" in ui.check_brief("x" * 5000) and ui.check_brief("a lake") is None
     assert "empty" in ui.check_brief("  ")
-    with pytest.raises(ValueError, match="time budget cannot be negative"):
+    with pytest.raises(AtelierError, match="max_seconds: Input should be greater than 0"):  # as every surface says
         ui.Settings.from_form("offline", "x", None, "c", "agent", 3, "-5", "", 1, "", False, True)
     assert ui.scrub("failed: /srv/runs/abc/error.log", "/srv/runs") == "failed: abc/error.log"
 

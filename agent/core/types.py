@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agent.core import limits
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
+from agent.core.options import RunOptions
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 from agent.core.requirements import Requirement
 
@@ -359,6 +360,8 @@ class RunRecord(BaseModel):
     video_format: Literal["mp4", "gif"] | None = Field(None, description="the file clips are written as "
                                                        "(None: the video model's default)")
     mode: Literal["agent", "loop"] = "agent"
+    options: RunOptions | None = Field(None, description="the options the run was started with (the brief's "
+                                       "budget may grow later: each edit of a finished run adds a round)")
     status: Status = "running"
     stop_reason: str = ""
     error: str | None = None
@@ -383,6 +386,13 @@ class RunRecord(BaseModel):
         if isinstance(data, dict) and (info.context or {}).get("stored"):
             return migrate_record(data)
         return data
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _stored_options(cls, value, info: ValidationInfo):
+        if isinstance(value, dict) and (info.context or {}).get("stored"):
+            return RunOptions.model_construct(**value)  # a limit lowered later never makes an old run unreadable
+        return value
 
     @property
     def best(self) -> Attempt | None:

@@ -19,6 +19,7 @@ from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
 from agent.core.errors import InputError, one_line
+from agent.core.options import RunOptions
 from agent.core.records import RunStore
 from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec, Verdict
 
@@ -48,11 +49,14 @@ class Studio:
                  critic: str = DEFAULT_CRITIC, video_model: str | None = None, video_format: str | None = None,
                  mode: Literal["agent", "loop"] = "agent", runs_dir: str | Path = "runs",
                  edits: bool = True, layouts: LayoutPolicy = "auto", on_event: Callable[[Event], None] | None = None):
-        self.llm, self.image_model, self.critic, self.video_model = llm, image_model, critic, video_model
         if video_format not in (None, "mp4", "gif"):
             raise InputError(f"video format must be mp4 or gif, not {video_format!r}")
-        self.video_format = video_format
-        self.mode, self.edits, self.layouts, self.on_event = mode, edits, layouts, on_event
+        # the back-end half of the run options; each run adds its budget, seed, candidates, rewrite
+        self.options = RunOptions.parse(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
+                                        video_format=video_format, mode=mode, edits=edits)
+        self.llm, self.image_model, self.critic = self.options.llm, self.options.image_model, self.options.critic
+        self.video_model, self.video_format = self.options.video_model, self.options.video_format
+        self.mode, self.edits, self.layouts, self.on_event = self.options.mode, edits, layouts, on_event
         self.store = RunStore(runs_dir)
         self._stops: dict[str, threading.Event] = {}
         self._stopping = False  # stop_all() was called: a run starting now stops at its first step
@@ -60,10 +64,20 @@ class Studio:
 
     # ---- running -------------------------------------------------------------------------------
     def prepare(self, brief: str | Brief, run_id: str | None = None, **fields) -> RunRecord:
-        """Validate everything and derive the spec; creates nothing on disk until it all checks out."""
-        try:
-            brief = Brief(text=brief, **fields) if isinstance(brief, str) else brief.model_copy(update=fields)
-            brief = Brief.model_validate(brief.model_dump())
+        """Validate everything and derive the spec; creates nothing on disk until it all checks out.
+        `fields` are the Brief's (spec, reference_images, ...) and the run options' (budget, seed,
+        candidates, rewrite), all validated by RunOptions: the limits every surface has."""
+        given = brief.model_dump() if isinstance(brief, Brief) else {"text": brief}
+        asked = {k: fields.pop(k) for k in ("budget", "seed", "candidates", "rewrite") if k in fields}
+        if isinstance(brief, Brief):  # a Brief's own budget and seed, unless the call names others
+            asked = {"budget": given["budget"], "seed": given["seed"], "candidates": given["candidates"],
+                     "rewrite": given["rewrite"], **asked}
+        options = RunOptions.parse(self.options.studio_fields(), **asked)
+        budget = asked.get("budget") or {}
+        budget = budget.model_dump() if hasattr(budget, "model_dump") else dict(budget)
+        try:  # a Budget's counts the options do not name (generations, denoiser steps) are kept
+            brief = Brief.model_validate({**given, **fields, **options.brief_fields(),
+                                          "budget": {**budget, **options.budget()}})
         except ValidationError as e:
             raise InputError(one_line(e, "brief")) from None
         if brief.seed is None:
@@ -80,7 +94,8 @@ class Studio:
                              f"(shapes world) or critic:vlm")
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=spec,
                          llm=self.llm, image_model=self.image_model, critic=self.critic,
-                         video_model=self.video_model, video_format=self.video_format, mode=self.mode)
+                         video_model=self.video_model, video_format=self.video_format, mode=self.mode,
+                         options=options.model_copy(update={"seed": brief.seed}))
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)

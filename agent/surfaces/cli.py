@@ -10,8 +10,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM, DEFAULT_VIDEO_MODEL
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_LLM, DEFAULT_VIDEO_MODEL
 from agent.core.errors import AtelierError
+from agent.core.options import RunOptions as O
 from agent.surfaces.server.command import serve_command
 from agent.surfaces.cli_common import err, fail
 
@@ -48,24 +49,19 @@ def progress(event) -> None:
 
 @app.command()
 def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
-        llm: str = typer.Option(DEFAULT_LLM, help="director: offline, anthropic:MODEL, openai:MODEL, "
-                                "openai-compatible:MODEL@URL, scripted:FILE"),
-        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="image back end: local:NAME "
-                                        "(atelier models list), openai:MODEL, stability:MODEL, replicate:OWNER/MODEL"),
-        video_model: Optional[str] = typer.Option(None, "--video-model", help=f"e.g. {DEFAULT_VIDEO_MODEL} (embedded): "
-                                                  "a brief about motion becomes a clip"),
-        video_format: Optional[str] = typer.Option(None, "--video-format", help="mp4 or gif (default: the "
-                                                   "video model's, mp4 for local:shapes-video)"),
-        critic: str = typer.Option(DEFAULT_CRITIC, help="critic:detector, critic:vlm, or a+b"),
-        mode: str = typer.Option("agent", help="agent (the LLM picks tools) or loop (fixed cycle)"),
-        max_iterations: int = typer.Option(4, "--max-iterations", help="rounds of generate-and-critique at most"),
-        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="wall-clock budget; the run stops "
-                                                    "after the step that spends it"),
-        max_cost: Optional[float] = typer.Option(None, "--max-cost", help="US dollars"),
-        candidates: int = typer.Option(1, help="images per round"),
-        seed: Optional[int] = typer.Option(None, help="the first attempt's seed (later ones follow from it); "
-                                           "recorded, so a run can be reproduced (default: random)"),
-        rewrite: str = typer.Option("auto", help="auto, review (you confirm or edit) or off (verbatim)"),
+        llm: str = typer.Option(O.default("llm"), help=O.help("llm")),
+        image_model: str = typer.Option(O.default("image_model"), "--image-model", help=O.help("image_model")),
+        video_model: Optional[str] = typer.Option(None, "--video-model", help=O.help("video_model")),
+        video_format: Optional[str] = typer.Option(None, "--video-format", help=O.help("video_format")),
+        critic: str = typer.Option(O.default("critic"), help=O.help("critic")),
+        mode: str = typer.Option(O.default("mode"), help=O.help("mode")),
+        max_iterations: int = typer.Option(O.default("max_iterations"), "--max-iterations",
+                                           help=O.help("max_iterations")),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help=O.help("max_seconds")),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", help=O.help("max_cost_usd")),
+        candidates: int = typer.Option(O.default("candidates"), help=O.help("candidates")),
+        seed: Optional[int] = typer.Option(None, help=O.help("seed")),
+        rewrite: str = typer.Option(O.default("rewrite"), help=O.help("rewrite")),
         no_edits: bool = typer.Option(False, "--no-edits", help="never repair a region; only regenerate"),
         out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID (looked for in --out, "
@@ -76,30 +72,32 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
                                    "(atelier serve; ATELIER_SERVER=URL) is running"),
         as_json: bool = typer.Option(False, "--json", help="print the result as one JSON line")):
     """Turn a brief into an approved image (or, with --video-model and a brief about motion, a clip)."""
-    if mode not in ("agent", "loop"):
-        fail(f"--mode must be agent or loop, not {mode!r}")
-    if rewrite == "review" and not sys.stdin.isatty():
+    try:  # every flag of a run checked as every surface checks it (agent.core.options)
+        options = O.parse(llm=llm, image_model=image_model, video_model=video_model, video_format=video_format,
+                          critic=critic, mode=mode, edits=not no_edits, max_iterations=max_iterations,
+                          max_seconds=max_seconds, max_cost_usd=max_cost, candidates=candidates, seed=seed,
+                          rewrite=rewrite)
+    except AtelierError as e:
+        fail(str(e))
+    if options.rewrite == "review" and not sys.stdin.isatty():
         fail("--rewrite review needs a terminal to ask you; use auto or off")
     from agent.surfaces.interrupts import Interrupts
     from agent.surfaces.server.client import ServerGone, for_run
     with Interrupts() as interrupts:  # Ctrl-C stops the run after its current step, its record saved
         try:
-            server = None if local or resume or rewrite == "review" else \
+            server = None if local or resume or options.rewrite == "review" else \
                 for_run(out, lambda note: err.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True),
                         llm=llm, video_format=video_format)
             if server is not None:  # a warm `atelier serve`: the same run, without loading anything here
                 if brief is None:
                     fail("missing brief: atelier run \"two red circles left of a blue square\"")
-                summary = server.run({"brief": brief, "llm": llm, "image_model": image_model, "critic": critic,
-                                      "video_model": video_model, "mode": mode, "max_iterations": max_iterations,
-                                      "max_seconds": max_seconds, "max_cost_usd": max_cost, "candidates": candidates,
-                                      "seed": seed, "rewrite": rewrite, "edits": not no_edits}, progress, interrupts)
+                summary = server.run({"brief": brief, **options.model_dump(exclude={"video_format"})}, progress,
+                                     interrupts)
                 return _finish(summary, interrupts.interrupted, as_json, out)
             from agent.surfaces.api import Studio
             from agent.surfaces.run_folders import find_run
-            studio = Studio(llm=llm, image_model=image_model, critic=critic, video_model=video_model,
-                            video_format=video_format, mode=mode, runs_dir=find_run(resume, out) if resume else out,
-                            edits=not no_edits, on_event=progress)
+            studio = Studio(**options.studio_fields(), runs_dir=find_run(resume, out) if resume else out,
+                            on_event=progress)
             interrupts.watch(studio)
             if resume:
                 if brief:
@@ -108,13 +106,12 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
             else:
                 if brief is None:
                     fail("missing brief: atelier run \"two red circles left of a blue square\"")
-                if video_model is None and _asks_for_motion(brief):
+                if options.video_model is None and _asks_for_motion(brief):
                     err.print(f"[yellow]note:[/] this brief asks for motion, but without --video-model it makes still "
                               f"images; add --video-model {DEFAULT_VIDEO_MODEL} (embedded) for a clip",
                               highlight=False, soft_wrap=True)
-                budget = {"max_iterations": max_iterations, "max_seconds": max_seconds, "max_cost_usd": max_cost}
-                result = studio.run(brief, budget=budget, seed=seed, candidates=candidates, rewrite=rewrite,
-                                    review=review_in_terminal if rewrite == "review" else None)
+                result = studio.run(brief, **options.brief_fields(),
+                                    review=review_in_terminal if options.rewrite == "review" else None)
         except AtelierError as e:  # refused before the run started: nothing was made
             if as_json:
                 print(json.dumps({"run_id": None, "approved": False, "iterations": 0, "status": "failed",
@@ -181,12 +178,12 @@ def brief_batch(
         max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="batch time budget: start no "
                                                     "brief after it, and cap the ones in flight"),
         max_cost: Optional[float] = typer.Option(None, "--max-cost", help="batch money budget, US dollars"),
-        llm: str = typer.Option(DEFAULT_LLM, help="default director for briefs that name none"),
-        image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="default image back end"),
+        llm: str = typer.Option(O.default("llm"), help="default director for briefs that name none"),
+        image_model: str = typer.Option(O.default("image_model"), "--image-model", help="default image back end"),
         video_model: Optional[str] = typer.Option(None, "--video-model", help="default video back end: briefs "
                                                   "about motion become clips"),
-        critic: str = typer.Option(DEFAULT_CRITIC, help="default critic"),
-        mode: str = typer.Option("agent", help="default mode: agent or loop"),
+        critic: str = typer.Option(O.default("critic"), help="default critic"),
+        mode: str = typer.Option(O.default("mode"), help="default mode: agent or loop"),
         retry_failed: bool = typer.Option(False, "--retry-failed", help="run briefs that failed with an error again"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="with --executor ray: the cluster to "
                                                   "join (default: RAY_ADDRESS, else one `ray start` began on this "
@@ -205,8 +202,10 @@ def brief_batch(
 
     if executor not in ("local", "ray"):
         fail(f"--executor must be local or ray, not {executor!r}")
-    if mode not in ("agent", "loop"):
-        fail(f"--mode must be agent or loop, not {mode!r}")
+    try:  # the defaults checked as a run's options are (agent.core.options); each entry's are checked too
+        defaults = O.parse(llm=llm, image_model=image_model, video_model=video_model, critic=critic, mode=mode)
+    except AtelierError as e:
+        fail(str(e))
     try:
         from agent.surfaces.run_folders import batch_folder
         out, note = batch_folder(out)
@@ -216,8 +215,8 @@ def brief_batch(
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
                            gpus_per_worker=gpus_per_worker, briefs_per_worker=briefs_per_worker, console=err,
                            files=files or (), credentials=credentials,
-                           defaults={"llm": llm, "image_model": image_model, "critic": critic, "mode": mode,
-                                     **({"video_model": video_model} if video_model else {})})
+                           defaults=defaults.model_dump(include={"llm", "image_model", "critic", "mode", "video_model"},
+                                                        exclude_none=True))
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
         raise typer.Exit(130)

@@ -32,6 +32,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, StopRun, one_line
+from agent.core.options import RunOptions as O
 from agent.core.types import SceneSpec
 from agent.surfaces.mcp_callers import DEFAULT, CallerRuns, auth_options, caller, identify
 from agent.surfaces.mcp_files import ATTEMPT_TYPES, attempt_uri, decode_upload, mime_of
@@ -209,10 +210,11 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         spec: Annotated[SceneSpec | None, Field(description="what the image must contain, GenEval format: "
                                                  '{"include": [{"class": "circle", "count": 2, "color": "red"}]}; '
                                                  "omit to derive it from the brief")] = None,
-        max_iterations: Annotated[int, Field(ge=1, le=20, description="critique rounds at most")] = 4,
-        seed: Annotated[int | None, Field(ge=0, lt=2**32, description="first seed; omit for a random one")] = None,
-        variants: Annotated[int, Field(ge=1, le=8, description="images per round")] = 1,
-        max_seconds: Annotated[float | None, Field(gt=0, le=3600, description="time budget")] = None,
+        max_iterations: Annotated[int, O.limits("max_iterations")] = O.default("max_iterations"),
+        seed: Annotated[int | None, O.limits("seed")] = None,
+        variants: Annotated[int, O.limits("candidates")] = O.default("candidates"),
+        max_seconds: Annotated[float | None, O.limits("max_seconds")] = None,
+        max_cost_usd: Annotated[float | None, O.limits("max_cost_usd")] = None,
         reference_images: Annotated[list[str], Field(description="paths of reference images on the server")] = [],
         image_model: Annotated[str | None, Field(description=f"image back end; default {image_model}")] = None,
         video_model: Annotated[str | None, Field(description="video back end, e.g. local:shapes-video: a brief "
@@ -220,19 +222,23 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
                                                  + (f"; default {video_model}" if video_model else ""))] = None,
         critic: Annotated[str | None, Field(description=f"critic; default {critic}")] = None,
         llm: Annotated[str | None, Field(description=f"director; default {llm}")] = None,
-        mode: Annotated[Literal["agent", "loop"], Field(description="agent (the director picks tools) "
-                                                         "or loop (fixed cycle)")] = "agent",
+        mode: Annotated[Literal["agent", "loop"], O.limits("mode")] = O.default("mode"),
+        edits: Annotated[bool, O.limits("edits")] = O.default("edits"),
+        rewrite: Annotated[Literal["auto", "off"], O.limits("rewrite")] = O.default("rewrite"),
     ) -> CallToolResult:
         """Run the whole agent loop on a brief: refine the prompt, generate, critique, edit or regenerate
         until the critic approves or the budget is spent. Returns the best image (or clip, when a video
         model is set and the brief asks for motion) and the run's record (every attempt with its prompt,
         seed and verdict)."""
         allowed(llm=llm, image=image_model, video=video_model, critic=critic)
+        options = O.parse(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
+                          video_model=video_model or _video_model, mode=mode, edits=edits, rewrite=rewrite,
+                          max_iterations=max_iterations, max_seconds=max_seconds, max_cost_usd=max_cost_usd,
+                          candidates=variants, seed=seed)
         reference_images = [str(server_image(p)) for p in reference_images]
-        studio = Studio(llm=llm or _llm, image_model=image_model or _image_model, critic=critic or _critic,
-                        video_model=video_model or _video_model, mode=mode, runs_dir=store.root)
-        res = studio.run(brief, spec=spec, seed=seed, candidates=variants, reference_images=reference_images,
-                         budget={"max_iterations": max_iterations, "max_seconds": max_seconds}, owner=caller())
+        studio = Studio(**options.studio_fields(), runs_dir=store.root)
+        res = studio.run(brief, spec=spec, reference_images=reference_images, owner=caller(),
+                         **options.brief_fields())
         summary = res.summary()
         if res.status == "failed":
             raise ToolError(f"run {res.run_id} failed: {res.error}")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError
+from agent.core.options import RunOptions
 from agent.core.types import MAX_BRIEF_CHARS, Attempt
 from agent.surfaces.ui_desks import (  # noqa: F401  (re-exported: ui_support.X keeps working)
     REVIEW_TIMEOUT_S, Pump, ReviewGate, Live, Hub, owner_id, new_token, visible_runs, may_open, Job, Desk,
@@ -43,59 +45,40 @@ CRITIC_CHOICES = [DEFAULT_CRITIC, "critic:vlm", "critic:detector+vlm"]
 
 
 # ---- settings ---------------------------------------------------------------------------------
-@dataclass
-class Settings:
-    """The settings panel: back ends and budget. Defaults are the offline shapes world (no keys)."""
+class Settings(RunOptions):
+    """The settings panel: the run options (agent.core.options: the same fields, defaults and limits
+    as every surface) and what only the panel has. Defaults are the offline shapes world (no keys)."""
 
-    llm: str = DEFAULT_LLM
-    image_model: str = DEFAULT_IMAGE_MODEL
-    video_model: str | None = None
-    critic: str = DEFAULT_CRITIC
-    mode: str = "agent"
-    max_iterations: int = 4
-    max_seconds: float | None = None
-    max_cost_usd: float | None = None
-    candidates: int = 1
-    seed: int | None = None
-    review: bool = False
-    edits: bool = True
+    review: bool = Field(False, description="show the rewritten prompt before it is used")
     negative_prompt: str = ""
 
     @classmethod
     def from_form(cls, llm, image_model, video_model, critic, mode, max_iterations, max_seconds,
                   max_cost_usd, candidates, seed, review, edits, negative_prompt="") -> "Settings":
-        """From the widgets' raw values: blanks and zeros mean "no limit" / "random"."""
-        def spec(x, default=None):
-            return default if _blank(x) or str(x).strip() == "(none)" else str(x).strip()
+        """From the widgets' raw values: blanks and zeros mean "no limit" / "random". A value out of
+        its limits is InputError, the line every surface gives for it."""
+        def spec(x):
+            return None if _blank(x) or str(x).strip() == "(none)" else str(x).strip()
 
         seconds = parse_number(max_seconds, "the time budget", float)
         cost = parse_number(max_cost_usd, "the money budget", float)
-        for value, what in ((seconds, "time budget"), (cost, "money budget")):
-            if value is not None and value < 0:
-                raise ValueError(f"the {what} cannot be negative ({value:g}): give a positive number, "
-                                 f"or leave it blank for none")
-        return cls(llm=spec(llm, DEFAULT_LLM), image_model=spec(image_model, DEFAULT_IMAGE_MODEL),
-                   video_model=spec(video_model), critic=spec(critic, DEFAULT_CRITIC),
-                   mode=mode if mode in ("agent", "loop") else "agent",
-                   max_iterations=int(max_iterations or 4),
-                   max_seconds=seconds if seconds and seconds > 0 else None,
-                   max_cost_usd=cost if cost and cost > 0 else None,
-                   candidates=int(candidates or 1), seed=parse_number(seed, "the seed", int),
-                   review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip())
+        return cls.parse(llm=spec(llm), image_model=spec(image_model), video_model=spec(video_model),
+                         critic=spec(critic), mode=mode or None, max_iterations=None if _blank(max_iterations)
+                         else max_iterations, max_seconds=None if seconds == 0 else seconds,
+                         max_cost_usd=None if cost == 0 else cost, candidates=None if _blank(candidates) else candidates,
+                         seed=parse_number(seed, "the seed", int),
+                         review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip())
 
     def studio(self, runs_dir: Path | str):
         from agent.surfaces.api import Studio
-        return Studio(llm=self.llm, image_model=self.image_model, critic=self.critic,
-                      video_model=self.video_model, mode=self.mode, runs_dir=runs_dir, edits=self.edits)
+        return Studio(**self.studio_fields(), runs_dir=runs_dir)
 
     def brief_fields(self) -> dict[str, Any]:
-        return {"budget": {"max_iterations": self.max_iterations, "max_seconds": self.max_seconds,
-                           "max_cost_usd": self.max_cost_usd},
-                "seed": self.seed, "candidates": self.candidates, "negative_prompt": self.negative_prompt,
-                "rewrite": "review" if self.review else "auto"}
+        return {**super().brief_fields(), "negative_prompt": self.negative_prompt,
+                "rewrite": "review" if self.review else self.rewrite}
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 def _blank(x) -> bool:

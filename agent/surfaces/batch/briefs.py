@@ -13,6 +13,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 
 from agent.core import limits
 from agent.core.errors import InputError
+from agent.core.options import RunOptions
 from agent.core.types import MAX_BRIEF_CHARS, Brief, Budget, SceneSpec, existing_files
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -30,17 +31,18 @@ class BriefEntry(BaseModel):
     mask: Path | None = None
     negative_prompt: str = ""
     style: str = ""
-    llm: str | None = None
-    image_model: str | None = None
-    video_model: str | None = Field(None, description="a clip run's video back end (the brief asks for motion)")
-    critic: str | None = None
-    mode: Literal["agent", "loop"] | None = None
+    # how to run it: the run options' fields and limits (agent.core.options); unset: the batch's defaults
+    llm: str | None = RunOptions.field("llm", default=None)
+    image_model: str | None = RunOptions.field("image_model", default=None)
+    video_model: str | None = RunOptions.field("video_model")
+    critic: str | None = RunOptions.field("critic", default=None)
+    mode: Literal["agent", "loop"] | None = RunOptions.field("mode", default=None)
     budget: Budget | None = None
-    max_iterations: int | None = Field(None, ge=1, le=100, description="shorthand for budget.max_iterations")
-    seed: int | None = Field(None, ge=0, lt=2**32)
-    variants: int = Field(1, ge=1, le=16, validation_alias=AliasChoices("variants", "candidates"),
-                          description="images per generation step")
-    rewrite: Literal["auto", "off"] = "auto"
+    max_iterations: int | None = RunOptions.field("max_iterations", default=None,
+                                                  description="shorthand for budget.max_iterations")
+    seed: int | None = RunOptions.field("seed")
+    variants: int = RunOptions.field("candidates", validation_alias=AliasChoices("variants", "candidates"))
+    rewrite: Literal["auto", "off"] = RunOptions.field("rewrite")  # no one is there to review a rewrite
 
     @field_validator("id", mode="before")
     @classmethod
@@ -83,13 +85,23 @@ class BriefEntry(BaseModel):
             raise ValueError(f"the brief is {len(text.strip())} characters long; the limit is {MAX_BRIEF_CHARS}")
         return text.strip()
 
-    def to_brief(self) -> Brief:
-        budget = (self.budget or Budget()).model_copy()
+    def run_options(self, defaults: dict[str, str] | None = None) -> RunOptions:
+        """The entry's run options over the batch's `defaults`; ValidationError naming the field (a
+        budget over the limits every surface has, e.g. budget.max_iterations 50, is refused here)."""
+        chosen = self.model_dump(include={"llm", "image_model", "video_model", "critic", "mode", "seed", "rewrite"},
+                                 exclude_none=True)
+        budget = self.budget.model_dump(include={"max_iterations", "max_seconds", "max_cost_usd"},
+                                        exclude_none=True) if self.budget else {}
         if self.max_iterations is not None:
-            budget.max_iterations = self.max_iterations
+            budget["max_iterations"] = self.max_iterations
+        return RunOptions.model_validate({**(defaults or {}), **chosen, **budget, "candidates": self.variants})
+
+    def to_brief(self) -> Brief:
+        options = self.run_options()
+        budget = {**(self.budget.model_dump() if self.budget else {}), **options.budget()}  # its other counts kept
         return Brief(text=self.brief, spec=self.spec, reference_images=self.reference_images, mask=self.mask,
-                     negative_prompt=self.negative_prompt, style=self.style, budget=budget, seed=self.seed,
-                     candidates=self.variants, rewrite=self.rewrite)
+                     negative_prompt=self.negative_prompt, style=self.style,
+                     **{**options.brief_fields(), "budget": budget})
 
 
 def _inside(name: str, base: Path, roots: list[Path]) -> Path:

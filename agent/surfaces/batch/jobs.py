@@ -59,11 +59,10 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
     if max_cost is not None:
         budget.max_cost_usd = max(0.0, min(budget.max_cost_usd if budget.max_cost_usd is not None else max_cost,
                                            max_cost))
-    return BriefJob(id=entry.id, out=out, brief=brief, llm=entry.llm or defaults.get("llm", DEFAULT_LLM),
-                    image_model=entry.image_model or defaults.get("image_model", DEFAULT_IMAGE_MODEL),
-                    video_model=entry.video_model or defaults.get("video_model"),
-                    critic=entry.critic or defaults.get("critic", DEFAULT_CRITIC),
-                    mode=entry.mode or defaults.get("mode", "agent"), retry=retry, credentials=credentials)
+    options = entry.run_options(defaults)
+    return BriefJob(id=entry.id, out=out, brief=brief, llm=options.llm, image_model=options.image_model,
+                    video_model=options.video_model, critic=options.critic, mode=options.mode, retry=retry,
+                    credentials=credentials)
 
 
 def run_job(job: BriefJob, on_event: Callable | None = None,

@@ -100,5 +100,5 @@ def mount_ui(api: FastAPI, runs_dir: Path, *, ui_auth, single_user: bool, max_ru
 
     from agent.surfaces import ui as chat_ui
     from agent.surfaces.ui_support import Settings
-    demo = chat_ui.build_app(runs_dir, Settings(**defaults), single_user=single_user, max_runs=max_runs)
+    demo = chat_ui.build_app(runs_dir, Settings.parse(defaults), single_user=single_user, max_runs=max_runs)
     gr.mount_gradio_app(api, demo, path=UI_PATH, auth=ui_auth, **chat_ui.launch_kwargs(demo))

@@ -9,6 +9,7 @@ import typer
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError
+from agent.core.options import RunOptions
 from agent.surfaces.server import DEFAULT_HOST, DEFAULT_PORT
 
 
@@ -20,7 +21,8 @@ def serve_command(
         image_model: str = typer.Option(DEFAULT_IMAGE_MODEL, "--image-model", help="default image back end"),
         video_model: Optional[str] = typer.Option(None, "--video-model", help="default video back end"),
         critic: str = typer.Option(DEFAULT_CRITIC, help="default critic"),
-        max_iterations: int = typer.Option(4, "--max-iterations", help="the UI's default budget"),
+        max_iterations: int = typer.Option(RunOptions.default("max_iterations"), "--max-iterations",
+                                           help="the UI's default: " + RunOptions.help("max_iterations")),
         tokens: Optional[str] = typer.Option(None, "--tokens", help="the HTTP callers' bearer tokens (API and "
                                              "MCP): a file of NAME:TOKEN lines or NAME:TOKEN,... pairs (also "
                                              "ATELIER_MCP_TOKENS); each caller sees only its own runs. "
@@ -43,6 +45,8 @@ def serve_command(
     from agent.core.trust import TrustPolicy
     from agent.surfaces.server.serve import serve
     try:
+        RunOptions.parse(llm=llm, image_model=image_model, video_model=video_model, critic=critic,
+                         max_iterations=max_iterations)  # the defaults, checked as a run's options are
         policy = TrustPolicy.from_env(allowed_urls=allow_llm_url or (),
                                       allow_loopback=True if allow_loopback_llm else None)
     except AtelierError as e:

@@ -98,14 +98,16 @@ class RunHub:
 
     # ---- starting ------------------------------------------------------------------------------
     def studio(self, *, llm: str | None = None, image_model: str | None = None, critic: str | None = None,
-               video_model: str | None = None, mode: str = "agent", edits: bool = True) -> Studio:
+               video_model: str | None = None, video_format: str | None = None, mode: str = "agent",
+               edits: bool = True) -> Studio:
         """A Studio over the server's runs folder for back ends a caller chose among what the operator
         allows (ConfigError naming the spec otherwise)."""
         for kind, spec in (("llm", llm), ("image", image_model), ("critic", critic), ("video", video_model)):
             check_untrusted_spec(kind, spec, self.policy)
         chosen = {"llm": llm or self.defaults["llm"], "image_model": image_model or self.defaults["image_model"],
                   "critic": critic or self.defaults["critic"],
-                  "video_model": video_model or self.defaults["video_model"], "mode": mode, "edits": edits}
+                  "video_model": video_model or self.defaults["video_model"], "video_format": video_format,
+                  "mode": mode, "edits": edits}
         key = tuple(sorted(chosen.items()))
         with self._guard:
             if key not in self._studios:

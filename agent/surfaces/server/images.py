@@ -35,6 +35,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.core.errors import AtelierError
+from agent.core.options import SEED_LIMIT, RunOptions
 from agent.surfaces.server.errors import APIError, bad_request, from_validation
 from agent.surfaces.server.hub import RunHub
 
@@ -48,10 +49,10 @@ PASSED_THROUGH = ("quality", "style", "user", "moderation", "output_compression"
 class Extension(BaseModel):
     """What only Atelier reads (the SDK's `extra_body={"atelier": {...}}`)."""
     model_config = ConfigDict(extra="forbid")
-    max_iterations: int = Field(4, ge=1, le=20)
-    max_seconds: float | None = Field(None, gt=0, le=3600)
-    seed: int | None = Field(None, ge=0, lt=2**31)
-    critic: str | None = None
+    max_iterations: int = RunOptions.field("max_iterations")  # the run options' own limits (agent.core.options)
+    max_seconds: float | None = RunOptions.field("max_seconds")
+    seed: int | None = RunOptions.field("seed", description="the first image's seed; image i gets seed + i")
+    critic: str | None = RunOptions.field("critic", default=None)
     include_unapproved: bool = False
 
 
@@ -153,7 +154,7 @@ def router(hub: RunHub, identify) -> APIRouter:
         budget = {"max_iterations": req.atelier.max_iterations, "max_seconds": req.atelier.max_seconds}
         lives = []
         for i in range(req.n):
-            fields: dict[str, Any] = {"seed": seed + i, "budget": budget}
+            fields: dict[str, Any] = {"seed": (seed + i) % SEED_LIMIT, "budget": budget}
             run_id = hub.store.new_id() + (f"-{i}" if req.n > 1 else "")
             try:
                 if edit is not None:

@@ -16,29 +16,23 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.core.errors import InputError
+from agent.core.options import RunOptions
 from agent.core.types import Event, SceneSpec
 from agent.surfaces.server.errors import APIError
 from agent.surfaces.server.hub import RunHub
 
 
-class RunRequest(BaseModel):
-    """A brief and how to run it; back ends default to the server's and must be ones the operator allows."""
+class RunRequest(RunOptions):
+    """A brief and how to run it: the run options every surface takes (agent.core.options, the same
+    limits), whose back ends default to the server's and must be ones the operator allows."""
     model_config = ConfigDict(extra="forbid")
     brief: str = Field(description="what to make, in words")
     spec: SceneSpec | None = Field(None, description="what the image must contain (GenEval format); "
                                    "omit to derive it from the brief")
-    max_iterations: int = Field(4, ge=1, le=20)
-    max_seconds: float | None = Field(None, gt=0, le=3600)
-    max_cost_usd: float | None = Field(None, ge=0, description="money budget, US dollars (paid back ends)")
-    seed: int | None = Field(None, ge=0, lt=2**32)
-    candidates: int = Field(1, ge=1, le=8, description="images per round")
-    rewrite: Literal["auto", "off"] = "auto"
-    edits: bool = True
-    mode: Literal["agent", "loop"] = "agent"
-    llm: str | None = None
-    image_model: str | None = None
-    critic: str | None = None
-    video_model: str | None = None
+    llm: str | None = RunOptions.field("llm", default=None)
+    image_model: str | None = RunOptions.field("image_model", default=None)
+    critic: str | None = RunOptions.field("critic", default=None)
+    rewrite: Literal["auto", "off"] = RunOptions.field("rewrite")  # no one is there to review a rewrite
     reference_images: list[str] = Field(default_factory=list, description="images of your own runs (paths)")
 
 
@@ -60,13 +54,9 @@ def router(hub: RunHub, identify) -> APIRouter:
 
     @api.post("/runs", status_code=201, summary="Start a run", response_model=RunStarted)
     async def start(body: RunRequest, who: str = Depends(identify)) -> RunStarted:
-        studio = hub.studio(llm=body.llm, image_model=body.image_model, critic=body.critic,
-                            video_model=body.video_model, mode=body.mode, edits=body.edits)
+        studio = hub.studio(**body.studio_fields())
         references = [hub.own.image(p, who, what="reference image") for p in body.reference_images]
-        live = hub.start(who, studio, body.brief, spec=body.spec, seed=body.seed, candidates=body.candidates,
-                         rewrite=body.rewrite, reference_images=references,
-                         budget={"max_iterations": body.max_iterations, "max_seconds": body.max_seconds,
-                                 "max_cost_usd": body.max_cost_usd})
+        live = hub.start(who, studio, body.brief, spec=body.spec, reference_images=references, **body.brief_fields())
         return RunStarted(run_id=live.run_id, events=f"/api/runs/{live.run_id}/events",
                           record=f"/api/runs/{live.run_id}")
 

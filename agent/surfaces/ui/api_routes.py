@@ -7,6 +7,7 @@ import json
 import gradio as gr
 
 from agent.core.errors import AtelierError, StopRun
+from agent.core.options import RunOptions
 from agent.surfaces import ui_support as ui
 from agent.surfaces.ui.handlers import ChatUI, check_trust
 
@@ -21,15 +22,14 @@ def add_api(ui_state: ChatUI, max_runs: int) -> None:
     """Register the API routes (call inside the app's gr.Blocks)."""
     defaults, runs_dir, archive = ui_state.defaults, ui_state.runs_dir, ui_state.archive
 
-    def api_run(brief: str, seed: int | None = None, max_iterations: int = 4, image_model: str = "",
-                llm: str = "", critic: str = "", request: gr.Request = None) -> str:
+    def api_run(brief: str, seed: int | None = None, max_iterations: int = RunOptions.default("max_iterations"),
+                image_model: str = "", llm: str = "", critic: str = "", request: gr.Request = None) -> str:
         """Run a brief to the end; returns the run's summary as JSON text (the CLI's --json object).
         JSON text, not a dict: gradio_client would replace every {"path": ...} with a downloaded file."""
-        settings = ui.Settings(**{**defaults.as_dict(), "review": False})
-        settings.image_model = image_model or settings.image_model
-        settings.llm, settings.critic = llm or settings.llm, critic or settings.critic
-        settings.seed, settings.max_iterations = seed, int(max_iterations)
-        try:
+        try:  # the app's settings with the caller's choices, checked as every surface checks them
+            settings = ui.Settings.parse({**defaults.as_dict(), "review": False, "seed": None}, seed=seed,
+                                         max_iterations=max_iterations, image_model=image_model or None,
+                                         llm=llm or None, critic=critic or None)
             check_trust(settings, ui_state.policy)
             result = settings.studio(runs_dir).run(brief, owner=api_owner(request), **settings.brief_fields())
         except AtelierError as e:

@@ -10,7 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
+from agent.core.errors import AtelierError
+from agent.core.options import RunOptions
 from agent.surfaces import ui_support as ui
 from agent.surfaces.ui.api_routes import add_api
 from agent.surfaces.ui.handlers import ChatUI
@@ -88,12 +89,15 @@ def cli(argv: list[str] | None = None) -> None:
     p.add_argument("--single-user", action="store_true",
                    help="one person uses this app: History may show every run in the folder")
     p.add_argument("--max-runs", type=int, default=4, help="runs at once across all sessions")
-    p.add_argument("--llm", default=DEFAULT_LLM)
-    p.add_argument("--image-model", default=DEFAULT_IMAGE_MODEL)
-    p.add_argument("--video-model", default=None)
-    p.add_argument("--critic", default=DEFAULT_CRITIC)
-    p.add_argument("--max-iterations", type=int, default=4)
+    for name in ("llm", "image_model", "video_model", "critic", "max_iterations"):  # the run options' own
+        field = RunOptions.model_fields[name]
+        p.add_argument("--" + name.replace("_", "-"), default=field.default, help="default " + RunOptions.help(name),
+                       type=int if field.annotation is int else str)
     a = p.parse_args(argv)
+    try:
+        defaults = ui.Settings.parse(llm=a.llm, image_model=a.image_model, video_model=a.video_model,
+                                     critic=a.critic, max_iterations=a.max_iterations)
+    except AtelierError as e:
+        raise SystemExit(f"error: {e}") from None
     main(a.host, a.port, a.share, auth=a.auth, runs_dir=a.runs, single_user=a.single_user, max_runs=a.max_runs,
-         defaults=ui.Settings(llm=a.llm, image_model=a.image_model, video_model=a.video_model, critic=a.critic,
-                              max_iterations=a.max_iterations))
+         defaults=defaults)

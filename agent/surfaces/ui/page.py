@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from agent.core.defaults import EXAMPLE_BRIEFS
+from agent.core.options import MAX_CANDIDATES, MAX_ITERATIONS
 from agent.surfaces import ui_support as ui
 
 EXAMPLES = EXAMPLE_BRIEFS[:3]  # checked on the embedded default by agent/surfaces/bench_examples.py
@@ -141,14 +142,15 @@ def _settings_tab(p: Page, d: ui.Settings) -> None:
                            label="Critic", elem_id="set-critic")
     p.mode = gr.Radio(["agent", "loop"], value=d.mode, label="Mode",
                       info="agent: the director picks each tool; loop: a fixed cycle")
-    p.max_iterations = gr.Slider(1, 20, d.max_iterations, step=1, label="Max iterations", elem_id="set-iterations")
+    p.max_iterations = gr.Slider(1, MAX_ITERATIONS, d.max_iterations, step=1, label="Max iterations",
+                                 elem_id="set-iterations")
     with gr.Row():
         p.max_seconds = gr.Textbox(_blank(d.max_seconds), label="Time budget, s (blank: none)",
                                    elem_id="set-seconds", min_width=120)
         p.max_cost = gr.Textbox(_blank(d.max_cost_usd), label="Money budget, $ (blank: none)",
                                 elem_id="set-cost", min_width=120)
     with gr.Row():
-        p.candidates = gr.Slider(1, 8, d.candidates, step=1, label="Images per round")
+        p.candidates = gr.Slider(1, MAX_CANDIDATES, d.candidates, step=1, label="Images per round")
         p.seed = gr.Textbox(_blank(d.seed), label="Seed (blank: random)", elem_id="set-seed", min_width=120)
     p.edits = gr.Checkbox(d.edits, label="Allow region edits (not only new images)")
     with gr.Accordion("Advanced", open=False):
