@@ -63,9 +63,10 @@ def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
     big = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30}, id="c1")])
     big["usage"] = {"prompt_tokens": 200_000, "completion_tokens": 1000, "total_tokens": 201_000,
                     "prompt_tokens_details": {"cached_tokens": 150_000, "audio_tokens": 0}}
-    Wire([big]).install(monkeypatch, "openai")
+    wire = Wire([big]).install(monkeypatch, "openai")
     result = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
                     runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0.2})
+    assert len(wire.bodies()) == 1  # the money is spent: no paid turn to present the result
     usage, = result.record.usage
     assert usage["cached_tokens"] == 150_000 and usage["llm"] == "openai:gpt-5.5"
     assert usage["cost_usd"] == pytest.approx((50_000 * 5 + 150_000 * 0.5 + 1000 * 30) / 1e6)

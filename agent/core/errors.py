@@ -1,4 +1,7 @@
 """Errors a user sees: each says in one line what is wrong. Stop conditions are exceptions too."""
+from __future__ import annotations
+
+from typing import Literal
 
 
 class AtelierError(Exception):
@@ -50,7 +53,13 @@ class Approved(StopRun):
 
 
 class BudgetSpent(StopRun):
-    pass
+    """A budget of the run is spent; `budget` says which one, as data ("money": the director presents
+    the result without another paid call)."""
+
+    def __init__(self, message: str, budget: Literal["iterations", "generations", "compute", "seconds", "money",
+                                                      "turns", "room"] | None = None):
+        super().__init__(message)
+        self.budget = budget
 
 
 class Stopped(StopRun):

@@ -90,17 +90,17 @@ class RunContext:
         if self.stop_flag.is_set():
             raise Stopped("stopped by the user")
         if r.iterations >= b.max_iterations:
-            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})")
+            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})", budget="iterations")
         if b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
-            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})")
+            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})", budget="generations")
         if b.max_denoiser_steps is not None and self.denoiser_steps + max(about_to_denoise, 1) > b.max_denoiser_steps:
             more = f"; this step needs {about_to_denoise} more" if about_to_denoise else ""
             raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} "
-                              f"denoising steps{more})")
+                              f"denoising steps{more})", budget="compute")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
-            raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)")
+            raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)", budget="seconds")
         if b.max_cost_usd is not None and r.cost_usd >= b.max_cost_usd:
-            raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})")
+            raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})", budget="money")
 
     def tick(self) -> None:
         self.record.seconds = time.monotonic() - self.started

@@ -68,7 +68,7 @@ class Director:
                 # it gave up because nothing could be made: that is a failure, not a choice
                 r.status, r.error = "failed", self.last_error
             if isinstance(stop, (Approved, BudgetSpent, Unverified)):
-                self.present(money_left=not str(stop).startswith("money budget"))
+                self.present(money_left=not (isinstance(stop, BudgetSpent) and stop.budget == "money"))
         except AtelierError as e:
             r.status, r.stop_reason, r.error = "failed", _reason(e), str(e)
         except Exception as e:  # a bug: the user gets one line, the traceback goes to the run folder
@@ -135,7 +135,7 @@ class Director:
             results = [self.call(c) for c in reply.tool_calls]
             self.messages.append(Message(role="tool", parts=results))
             self.after_step(results)
-        raise BudgetSpent("turn limit reached without approval")
+        raise BudgetSpent("turn limit reached without approval", budget="turns")
 
     def task(self) -> str:
         state = state_from_record(self.record, self.info, self.edits, self.layouts, self.video_info)

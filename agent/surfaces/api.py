@@ -259,7 +259,7 @@ def token_meter(record: RunRecord):
             if prices.priced():
                 raise BudgetSpent(f"{usage.llm} has no token price in the price table, so a money budget "
                                   f"cannot be kept: add it under `llm:` in a YAML file named by "
-                                  f"{prices.PRICES_ENV}, or run without a money budget")
+                                  f"{prices.PRICES_ENV}, or run without a money budget", budget="money")
             return
         record.cost_usd += usage.cost_usd
         prices.paid(usage.cost_usd)

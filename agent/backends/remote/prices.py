@@ -97,7 +97,7 @@ class Wallet:
     def check(self, estimate_usd: float, what: str) -> None:
         if self.spent_usd + estimate_usd > self.limit_usd + 1e-9:
             raise BudgetSpent(f"money budget spent: ${self.spent_usd:.3f} of ${self.limit_usd:.2f} used; "
-                              f"{what} would cost about ${estimate_usd:.3f} more")
+                              f"{what} would cost about ${estimate_usd:.3f} more", budget="money")
 
     def charge(self, cost_usd: float) -> None:
         self.spent_usd += cost_usd
