@@ -110,3 +110,18 @@ def test_help_says_what_each_option_is():
     assert all(name in pull for name in SPECS)
     bench = words("bench", "--help")
     assert all(key in bench for key in STRATEGIES)
+
+
+def test_progress_colours_a_verdict_by_its_approved_field_not_its_words(monkeypatch):
+    from rich.console import Console
+
+    import agent.surfaces.cli as cli
+    from agent.core.types import Artifact, Attempt, Event, GenerationRequest, Verdict
+    shown = Console(record=True, force_terminal=True, color_system="standard", width=200)
+    monkeypatch.setattr(cli, "err", shown)
+    artifact = Artifact(path="/tmp/a.png", sha256="0" * 64, request=GenerationRequest(prompt="x"))
+    for approved, colour in ((True, "\x1b[32m"), (False, "\x1b[33m")):  # green, yellow
+        attempt = Attempt(index=0, iteration=1, prompt="x", seed=0, artifact=artifact,
+                          verdict=Verdict(critic="c", approved=approved))
+        cli.progress(Event(type="verdict", run_id="r", message="every requirement checked", attempt=attempt))
+        assert shown.export_text(styles=True).startswith(colour + "verdict"), approved

@@ -24,7 +24,8 @@ app.add_typer(models_app, name="models")
 
 def progress(event) -> None:
     """One line per event on stderr, so a person sees the run unfold and stdout stays clean."""
-    styles = {"prompt_refined": "cyan", "verdict": "green" if "approved" == event.message[:8] else "yellow",
+    verdict = event.attempt.verdict if event.attempt else None
+    styles = {"prompt_refined": "cyan", "verdict": "green" if verdict and verdict.approved else "yellow",
               "tool_error": "red", "run_finished": "bold"}
     text = event.message
     if event.type == "prompt_refined":
