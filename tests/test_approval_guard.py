@@ -11,7 +11,9 @@ import pytest
 from agent.surfaces import approval_set
 
 # set: (most wrong images approved, fewest right images approved), as measured when this was written
-GUARDS = {approval_set.FRESH_SET: (41, 122), approval_set.HOLDOUT_SET: (34, 109), approval_set.DEFAULT_SET: (13, 123)}
+# (the hole-speck check traded 3 right images of approval_holdout, a purple dot or tint in a ring's hole that
+# its labeller let pass and approval_holdout2's called wrong, for 8 wrong ones over the three sets)
+GUARDS = {approval_set.FRESH_SET: (37, 122), approval_set.HOLDOUT_SET: (32, 106), approval_set.DEFAULT_SET: (11, 122)}
 
 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,

@@ -91,6 +91,16 @@ def test_touching_shapes_are_a_finding():
     assert not v.approved and "touch" in _failed(v)["whole"]
 
 
+def test_a_speck_of_another_colour_in_a_ring_hole_is_a_finding():
+    ring = ("ring", "white", (16, 16, 40, 40))
+    clean = _canvas(bg="beige", objs=[ring])
+    assert _verdict("a white ring", clean).approved
+    speck = clean.copy()
+    ImageDraw.Draw(speck).rectangle((27, 27, 28, 28), fill=world.COLORS["purple"])  # a 2x2 dot in the hole
+    v = _verdict("a white ring", speck)
+    assert not v.approved and "in its hole" in _failed(v)["whole"]
+
+
 def test_a_fifth_small_shape_fails_an_exact_count():
     four = [("triangle", "green", b) for b in [(4, 4, 20, 20), (40, 4, 56, 20), (4, 40, 20, 56), (40, 40, 56, 56)]]
     assert _verdict("four green triangles", _canvas(objs=four)).approved

@@ -36,6 +36,8 @@ PATCH_DIST = 40.0     # a mark this close to another background's colour is a pa
 CIRCLE_H4, CIRCLE_H2, RING_H, RING_HOLE = 0.018, 0.05, 0.02, 0.1
 SOLIDITY = {"triangle": 0.88, "square": 0.94}
 PURITY = 0.9
+HOLE_SPECK = 35.0  # a pixel in a ring's hole this far off the ring-to-background line is a speck of
+                   # another colour there (a yellow fleck, a purple dot): set on the development sets
 # the learned defect check (defects.py): a part of at least FLAW_AREA pixels where the network is at
 # least FLAW_P sure the picture is flawed is a finding (set on the development set, approval_set)
 FLAW_P, FLAW_AREA = 0.5, 4
@@ -123,6 +125,21 @@ def _purity(px: np.ndarray, mask: np.ndarray) -> float:
     return float((np.linalg.norm(colours - np.median(colours, axis=0), axis=-1) < 40).mean())
 
 
+def _hole_speck(px: np.ndarray, bg: np.ndarray, d) -> str | None:
+    """A ring's hole may be tinted by the ring (its pixels lie between the two colours); a pixel of
+    a third colour there is a speck a person sees."""
+    if d.kind != "ring" or d.mean is None:
+        return None
+    hole = ndimage.binary_fill_holes(d.mask) & ~d.mask
+    if not hole.any():
+        return None
+    ring = np.asarray(d.mean, dtype=float)
+    v = ring - bg
+    t = np.clip(((px[hole] - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+    off = np.linalg.norm(px[hole] - (bg + t[:, None] * v), axis=-1)
+    return "a speck of another colour in its hole" if off.max() > HOLE_SPECK else None
+
+
 def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
     """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain.
     `text_boxes` (canvas pixels): where words were typeset; their pixels are explained (OCR checks them)."""
@@ -136,7 +153,7 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
             if e is not d:
                 others |= e.mask
         soft = _soft_outline(px, bg, np.array(d.mean), d.mask, others) if d.mean is not None else None
-        why = malformed(d.kind, d.mask, soft, _purity(px, d.mask))
+        why = malformed(d.kind, d.mask, soft, _purity(px, d.mask)) or _hole_speck(px, bg, d)
         if why:
             marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask), d))
     for i, a in enumerate(shapes):
