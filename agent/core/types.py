@@ -414,7 +414,8 @@ class RunRecord(BaseModel):
             "best": None if best is None else {
                 **brief_attempt(best),
                 # how the best was made (the attempts' own shape is the CLI contract's, kept as it is)
-                "action": best.action, "source": best.source, "region": list(best.region) if best.region else None,
+                "index": best.index, "action": best.action, "source": best.source,
+                "region": list(best.region) if best.region else None,
                 "verdict": best.verdict.model_dump(include={"approved", "scores", "issues", "requirements"})
                 if best.verdict else None},
             "attempts": [brief_attempt(a) for a in self.attempts],

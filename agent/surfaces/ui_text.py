@@ -155,8 +155,7 @@ def edit_words(summary: dict) -> tuple[str, str]:
     last, index = attempts[-1], len(attempts) - 1
     if last.get("approved"):
         return f"Edit approved — attempt {index} (seed {last.get('seed')}).", "ok"
-    best = summary.get("best") or {}
-    kept = next((i for i, a in enumerate(attempts) if a.get("path") == best.get("path")), None)
+    kept = (summary.get("best") or {}).get("index")
     still = f"; the run's best is still attempt {kept}" if kept is not None and kept != index else ""
     return f"Edit not approved — attempt {index} (seed {last.get('seed')}) was rejected by the critic{still}.", "warn"
 
@@ -174,9 +173,8 @@ def final_msg(record_or_summary: RunRecord | dict, edit: bool = False) -> dict[s
     if s.get("error") and status != "failed":
         lines.append(f"⚠️ **Error:** {s['error']}")
     if best:
-        index = next((i for i, a in enumerate(s["attempts"]) if a["path"] == best["path"]), None)
         why = "the critic approved it" if best.get("approved") else "it scored best of all attempts"
-        lines.append(f"Final choice: **attempt {index}** (seed {best['seed']}) — {why}.")
+        lines.append(f"Final choice: **attempt {best.get('index')}** (seed {best['seed']}) — {why}.")
         v = best.get("verdict") or {}
         if v.get("scores"):
             lines.append("Scores: " + ", ".join(f"{k} {val:.2f}" for k, val in v["scores"].items()))

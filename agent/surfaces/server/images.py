@@ -287,8 +287,7 @@ def run_info(summary: dict[str, Any], hub: RunHub) -> dict[str, Any]:
         record = hub.store.load(summary["run_id"]) if best else None
     except AtelierError:
         pass
-    attempt = next((a for a in (record.attempts if record else []) if str(a.artifact.path.resolve()) == best["path"]),
-                   None) if best else None
+    attempt = record.best if record else None
     made = None
     if attempt is not None:
         from PIL import Image
