@@ -183,3 +183,12 @@ def test_the_model_says_each_problem_in_one_line_naming_the_field():
     with pytest.raises(AtelierError, match="budget.max_rounds: not a budget"):
         RunOptions.parse(budget={"max_rounds": 3})
     assert "≤ 20" in RunOptions.help("max_iterations")  # the CLI's help says the limit
+
+
+def test_a_long_batch_budget_gives_each_brief_at_most_a_run_s_own_limits(tmp_path):
+    from agent.core.options import MAX_COST_USD, MAX_SECONDS
+    from agent.surfaces.batch import BriefEntry, make_job
+    job = make_job(BriefEntry(id="x", brief="a lake"), tmp_path, {}, max_seconds=10 * MAX_SECONDS,
+                   max_cost=10 * MAX_COST_USD)
+    assert (job.brief.budget.max_seconds, job.brief.budget.max_cost_usd) == (MAX_SECONDS, MAX_COST_USD)
+    RunOptions.parse(budget=job.brief.budget)  # what Studio checks when the brief starts

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, OutOfSpace
+from agent.core.options import MAX_COST_USD, MAX_SECONDS
 from agent.core.types import Brief, RunRecord
 from agent.surfaces.batch.briefs import BriefEntry
 from agent.surfaces.batch.ledger import brief_digest
@@ -54,11 +55,11 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
     an in-flight brief ends when the batch's time or money does."""
     brief = entry.to_brief()
     budget = brief.budget
-    if max_seconds is not None:
-        budget.max_seconds = max(1.0, min(budget.max_seconds or max_seconds, max_seconds))
+    if max_seconds is not None:  # never past one run's own limit, however long the batch's budget
+        budget.max_seconds = max(1.0, min(budget.max_seconds or max_seconds, max_seconds, MAX_SECONDS))
     if max_cost is not None:
         budget.max_cost_usd = max(0.0, min(budget.max_cost_usd if budget.max_cost_usd is not None else max_cost,
-                                           max_cost))
+                                           max_cost, MAX_COST_USD))
     options = entry.run_options(defaults)
     return BriefJob(id=entry.id, out=out, brief=brief, llm=options.llm, image_model=options.image_model,
                     video_model=options.video_model, critic=options.critic, mode=options.mode, retry=retry,
