@@ -70,3 +70,44 @@ def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path):
     notes = [a["note"] for a in run["attempts"]]
     assert notes[2].startswith("typeset 'SALE' onto attempt")
     assert "on a plate" in run["attempts"][2]["artifact"]["request"]["instruction"]
+
+
+class WrongShapes:
+    """Cannot write, and never draws what is asked: always a blue square, by generation and by edit."""
+
+    def __init__(self, model: str = ""):
+        self.info = ModelInfo(name="test:wrong", sizes=[(256, 256)], default_steps=1, renders_text=False)
+
+    def generate(self, request: GenerationRequest, out_dir):
+        image = render(Scene("beige", [Obj("square", "blue", (22, 10, 40, 28))], None, ""), size=256)
+        return [save_image(image, out_dir, request.model_copy(update={"n": 1}))]
+
+    def edit(self, request: GenerationRequest, out_dir):
+        return self.generate(request, out_dir)
+
+
+@pytest.mark.parametrize("brief,budget,text_status", [
+    ("a red circle and the word SALE at the top", {"max_iterations": 3}, "passed"),
+    ("a red circle and the word SALE at the top", {"max_iterations": 8, "max_denoiser_steps": 3}, "passed"),
+    # below a circle that is not there: where the word goes cannot be checked (no better by score than
+    # the picture without it, and nothing found wrong with it): the picture with the word is delivered
+    (BRIEF, {"max_iterations": 3}, "unchecked")])
+def test_a_run_that_ends_on_its_shapes_still_delivers_the_words_not_approved(tmp_path, brief, budget, text_status):
+    """Whichever limit ends the run (rounds, denoising steps), its last round sets the words on the best
+    attempt: the delivered picture reads the asked word, the shapes' item stays failed, no approval."""
+    from agent import Studio
+    from agent.surfaces.bench_text import read_words
+
+    with registry.override("image", "test", "tests.test_words_loop:WrongShapes"):
+        result = Studio(llm="offline", image_model="test:wrong", critic="critic:detector", runs_dir=tmp_path).run(
+            brief, seed=3, budget=budget)
+    assert not result.approved and result.record.status == "budget_spent"
+    attempts = result.record.attempts
+    assert len(attempts) == 3 and not any(a.note.startswith("typeset") for a in attempts[:2])
+    best = result.best
+    assert best is attempts[-1] and best.note.startswith("typeset 'SALE'")
+    with Image.open(best.artifact.path) as im:
+        assert [t for t, _, _ in read_words(im)] == ["SALE"]
+    status = {r.id: r.status for r in best.verdict.requirements}
+    assert status["text:0"] == text_status and status["object:0"] == "failed"
+    assert "not approved" in result.record.presentation

@@ -74,12 +74,45 @@ class AttemptView(BaseModel):
     note: str = ""
     source: int | None = Field(None, description="the attempt this one edits")
     region: tuple[int, int, int, int] | None = Field(None, description="the box a region edit repainted")
+    steps: int | None = Field(None, description="the denoising steps it took (every pass of a layout counted)")
     layout: Layout | None = None
     verdict: Verdict | None = None
 
     @property
     def score(self) -> float:
         return self.verdict.score if self.verdict else -1e9
+
+    @property
+    def rank(self) -> tuple[float, int]:
+        """How it ranks against the run's other attempts (`rank`); the best is the highest, the earliest among equals."""
+        return rank(self.verdict)
+
+
+def rank(verdict: Verdict | None) -> tuple[float, int]:
+    """The order attempts are ranked in: the verdict's score, then fewer checklist items found wrong (words
+    set where the shape they go with is missing turn a failed item into one the critic cannot check: no
+    better by score, but nothing found wrong with them)."""
+    if verdict is None:
+        return -1e9, 0
+    return verdict.score, -sum(r.status == "failed" for r in verdict.requirements)
+
+
+class BudgetLeft(BaseModel):
+    """What the run's budget still allows (None: no limit), so a planner can finish the picture before
+    the run ends instead of spending the last round on a step that cannot lead to an approval."""
+
+    iterations: int | None = Field(None, description="critique rounds left")
+    generations: int | None = Field(None, description="images or clips left")
+    steps: int | None = Field(None, description="denoising steps left")
+
+    def short_of(self, steps: int, rounds: int) -> Literal["iterations", "generations", "compute"] | None:
+        """The budget that has no room for `rounds` more rounds (one image each) taking `steps` denoising
+        steps in all; None when all have room."""
+        for name, left, need in (("iterations", self.iterations, rounds), ("generations", self.generations, rounds),
+                                 ("compute", self.steps, steps)):
+            if left is not None and left < need:
+                return name
+        return None
 
 
 class PlanState(BaseModel):
@@ -105,6 +138,7 @@ class PlanState(BaseModel):
     default_frames: int | None = None
     refined_prompt: str | None = None
     attempts: list[AttemptView] = Field(default_factory=list)
+    budget_left: BudgetLeft = Field(default_factory=BudgetLeft)
     last_error: str | None = None
 
 
@@ -151,6 +185,8 @@ def state_from_messages(messages: list[Message]) -> PlanState:
             if getattr(part, "type", "") != "tool_result":
                 continue
             state.last_error = part.data.get("error")
+            if "budget_left" in part.data:
+                state.budget_left = BudgetLeft.model_validate(part.data["budget_left"])
             if "prompt" in part.data and part.name == "refine_prompt":
                 state.refined_prompt = part.data["prompt"]
             by_index = {a.index: a for a in state.attempts}

@@ -62,13 +62,14 @@ class OfflinePlanner:
             return self.first_step(state)
         if state.clip:
             return self.next_clip(state)
-        if state.spec and state.spec.text and (step := words.next_step(state)):
-            return step  # the shapes are right: set the words (or set them again)
-        best, last = max(state.attempts, key=lambda a: a.score), state.attempts[-1]
+        if state.spec and state.spec.text and (step := words.next_step(state) or words.last_chance(state)):
+            return step  # the shapes are right, or the budget is running out: set the words
+        best, last = max(state.attempts, key=lambda a: a.rank), state.attempts[-1]
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
-        edits_in_a_row = next((i for i, a in enumerate(reversed(state.attempts)) if a.action != "edit"),
-                              len(state.attempts))
+        # (setting the words repaints no shape: a typeset neither counts nor breaks the chain)
+        repaints = [a for a in state.attempts if not a.note.startswith("typeset")]
+        edits_in_a_row = next((i for i, a in enumerate(reversed(repaints)) if a.action != "edit"), len(repaints))
         if state.edits and edits_in_a_row < MAX_EDITS_IN_A_ROW:
             chain = last.action == "edit" and last is not best and last.source is not None
             # an edit chain that cannot go on (no room where the relation wants the object) ends in a new seed

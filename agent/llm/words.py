@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 from typing import Literal
 
+from agent.core.errors import BudgetSpent
 from agent.core.geometry import relation_holds
 from agent.core.layout import Layout, LayoutBox, plan_layout
 from agent.core.plans import AttemptView, NextStep, PlanState
@@ -124,7 +125,34 @@ def next_step(state: PlanState) -> Step | None:
     plain = sum(a.action == "generate" for a in state.attempts)
     if writes and plain < 2 and not any(a.note.startswith("typeset") for a in state.attempts):
         return None  # a model that writes: one more seed with the words in the prompt first
-    base = max(ready, key=lambda a: a.score)
+    return typeset_step(state, max(ready, key=lambda a: a.rank))
+
+
+def last_chance(state: PlanState) -> Step | None:
+    """The words set on the best attempt, shapes right or not, when the budget has no room for the words
+    after one more shape step: a run that ends on its shapes still delivers the asked words (and is not
+    approved: the shapes' items stay failed). None when the words are on it already, or there is room."""
+    base = max((a for a in state.attempts if a.verdict and a.size), key=lambda a: a.rank, default=None)
+    if base is None or not _text_ok(base)[1] or base.note.startswith("typeset") or \
+            any(a.source == base.index and a.note.startswith("typeset") for a in state.attempts):
+        return None
+    if short_after_shape_step(state, len(_text_ok(base)[1])) is None:
+        return None
+    wrong = "; ".join(base.verdict.issues[:2]) or "not all passed"
+    return typeset_step(state, base, f"the budget has no room for the words after another shape step "
+                                     f"(the shapes are not right: {wrong})")
+
+
+def short_after_shape_step(state: PlanState, texts: int):
+    """The budget with no room for one more shape step (as dear as the dearest so far) and then `texts`
+    typesettings (each a round and a step; a step runs while one is left), or None when there is room."""
+    shape_step = max((a.steps or 1 for a in state.attempts if not a.note.startswith("typeset")), default=1)
+    return state.budget_left.short_of(steps=shape_step + texts, rounds=1 + texts)
+
+
+def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes are right") -> Step | None:
+    """Set the first text not yet right onto `base`, in its box (over the model's misspelling, on a
+    plate, where it wrote one); None when every font has been tried on it."""
     k = _text_ok(base)[1][0]
     tries = [a for a in state.attempts if a.source == base.index and a.note.startswith(f"typeset {state.spec.text[k].text!r}")]
     if len(tries) >= len(FONTS):
@@ -140,12 +168,20 @@ def next_step(state: PlanState) -> Step | None:
                min(w, max(box[2], misspelt[2] + m)), min(h, max(box[3], misspelt[3] + m)))
     return Step(action="typeset", attempt=base.index, prompt=state.spec.text[k].text, text=state.spec.text[k].text,
                 box=box, font=FONTS[len(tries)], plate=bool(misspelt),
-                reason=f"typeset {state.spec.text[k].text!r} at {list(box)} on attempt {base.index}, whose "
-                       f"shapes are right" + (f" ({FONTS[len(tries)]}: the first setting misread)" if tries else "")
+                reason=f"typeset {state.spec.text[k].text!r} at {list(box)} on attempt {base.index}, {why}"
+                       + (f" ({FONTS[len(tries)]}: the first setting misread)" if tries else "")
                        + (f", on a plate over the misspelt words at {list(misspelt)}" if misspelt else ""))
 
 
 def regenerate(state: PlanState) -> Step | None:
-    """A new seed drawn the same way as the first (room left for the words, the delivery size)."""
+    """A new seed drawn the same way as the first (room left for the words, the delivery size). The run
+    ends instead when the budget could not set the words on it after: on a model that cannot write, a
+    new seed without its words could only replace a picture that has them (the last chance's)."""
+    if not state.renders_text and (short := short_after_shape_step(state, len(state.spec.text))):
+        left = state.budget_left
+        raise BudgetSpent(f"no room left for a new seed and its words ({left.iterations} round(s)"
+                          + (f", {left.generations} image(s)" if left.generations is not None else "")
+                          + (f", {left.steps} denoising steps" if left.steps is not None else "") + " left)",
+                          budget=short)
     return first_step(state, seed=state.seed + len(state.attempts)).model_copy(
         update={"reason": "a new seed, room left for the words"})

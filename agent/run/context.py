@@ -11,7 +11,7 @@ from agent.core import registry
 from agent.core.artifacts import stamp_verdict
 from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
-from agent.core.plans import wants_clip
+from agent.core.plans import rank, wants_clip
 from agent.core.protocols import check_ready
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
@@ -168,7 +168,8 @@ class RunContext:
 
 
 def best_index(attempts: list[Attempt]) -> int | None:
-    """The attempt with the highest verdict score, the earliest among equals (a later attempt that is
-    no better never replaces it); recomputed over all attempts whenever any verdict changes."""
+    """The attempt ranked highest (`plans.rank`: the score, then fewer items found wrong), the earliest
+    among equals (a later attempt that is no better never replaces it); recomputed over all attempts
+    whenever any verdict changes."""
     judged = [a for a in attempts if a.verdict is not None]
-    return max(judged, key=lambda a: (a.verdict.score, -a.index)).index if judged else None
+    return max(judged, key=lambda a: (*rank(a.verdict), -a.index)).index if judged else None

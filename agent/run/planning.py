@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.core.plans import AttemptView, LayoutPolicy, NextStep, PlanState, Proposal, wants_clip, wants_layout
+from agent.core.plans import AttemptView, BudgetLeft, LayoutPolicy, NextStep, PlanState, Proposal, wants_clip, wants_layout
 from agent.core.prompts import load_prompt
 from agent.core.types import Attempt, RunRecord
 
@@ -64,7 +64,7 @@ def attempt_view(a: Attempt) -> AttemptView:
         size = (r.width, r.height) if r.width and r.height else _size_of(a.artifact.path)
     return AttemptView(index=a.index, action=a.action, prompt=a.prompt, seed=a.seed, size=size,
                        guidance=r.guidance, frames=r.num_frames if a.artifact.kind == "video" else None, path=str(a.artifact.path), note=a.note, source=a.source, region=a.region,
-                       layout=r.layout, verdict=a.verdict)
+                       steps=a.artifact.meta.get("denoiser_steps") or r.steps, layout=r.layout, verdict=a.verdict)
 
 
 def attempt_data(a: Attempt) -> dict[str, Any]:
@@ -86,7 +86,18 @@ def state_from_record(record: RunRecord, info, edits: bool = True, layouts: Layo
                      adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts != "never" else "words",
                      layout_policy=layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
-                     attempts=[attempt_view(a) for a in record.attempts])
+                     attempts=[attempt_view(a) for a in record.attempts],
+                     budget_left=budget_left(record, info.default_steps or 1))
+
+
+def budget_left(record: RunRecord, default_steps: int) -> BudgetLeft:
+    """What the brief's budget still allows after the attempts so far (the limits `check_budget` enforces;
+    seconds and money are not forecast)."""
+    b = record.brief.budget
+    spent = sum(a.artifact.denoiser_steps(default_steps) for a in record.attempts)
+    return BudgetLeft(iterations=max(b.max_iterations - record.iterations, 0),
+                      generations=None if b.max_generations is None else max(b.max_generations - len(record.attempts), 0),
+                      steps=None if b.max_denoiser_steps is None else max(b.max_denoiser_steps - spent, 0))
 
 
 def _size_of(path) -> tuple[int, int] | None:
