@@ -13,7 +13,11 @@ record) the callers split into cohorts: while one batch runs the others queue, a
 starts the moment it ends, with only those. So when the last call held more than one request, the
 owner waits longer for the recent callers (threads seen within three calls) not queued yet: at most
 `regroup` of the last call's duration (`ATELIER_BATCH_REGROUP`, default 0.5; 0 turns it off) and
-`max_regroup_s`, and no longer once all of them are queued. A lone caller waits `window_s` only.
+`max_regroup_s` (default 2 s), and no longer once all of them are queued. Each caller is waited for
+only until twice its usual time away (from its last result to its next request) has passed, so a
+caller that has finished for good costs that much, not the whole bound: on a loaded 2-core machine
+the briefs stayed away 0.7-1 s (critic, record, next run's plan), past the former fixed 0.5 s bound,
+and batches of 8 callers split into 1, 7, 3, 8, 1, 6, 1. A lone caller waits `window_s` only.
 """
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ from typing import Any, Callable, Hashable
 
 # run(key, payloads) -> one result per payload, in order
 BatchRunner = Callable[[Hashable, list[Any]], list[Any]]
+AWAY_FACTOR = 2.0  # a caller is expected back within this many times its usual time away
+AWAY_MARGIN_S = 0.02
+FIRST_RETURN_S = 0.5  # how long a caller not yet seen coming back is waited for (the former fixed bound)
 
 
 @dataclass
@@ -34,7 +41,7 @@ class _Job:
     key: Hashable
     payload: Any
     size: int
-    client: int = 0  # the submitting thread
+    client: threading.Thread | None = None  # the submitting thread
     future: Future = field(default_factory=Future)
     queued: float = field(default_factory=time.perf_counter)
 
@@ -50,7 +57,7 @@ class OwnerStats:
 
 class PipelineOwner:
     def __init__(self, name: str, run: BatchRunner, *, max_batch: int = 16, window_s: float | None = None,
-                 regroup: float | None = None, max_regroup_s: float = 0.5):
+                 regroup: float | None = None, max_regroup_s: float = 2.0):
         self.name, self.run, self.max_batch = name, run, max_batch
         env = os.environ.get("ATELIER_BATCH_WINDOW_MS")
         self.window_s = window_s if window_s is not None else (float(env) / 1000 if env else 0.005)
@@ -58,7 +65,9 @@ class PipelineOwner:
         self.regroup = regroup if regroup is not None else (float(env) if env else 0.5)
         self.max_regroup_s = max_regroup_s
         self.stats = OwnerStats()
-        self._clients: dict[int, float] = {}  # thread -> when it last submitted
+        self._clients: dict[threading.Thread, float] = {}  # caller -> when it last submitted
+        self._returned: dict[threading.Thread, float] = {}  # caller -> when its last result was handed back
+        self._away: dict[threading.Thread, float] = {}  # caller -> its time away between calls (running mean)
         self._last_call = (0.0, 1)  # (seconds, requests) of the last pipeline call
         self._jobs: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -68,9 +77,13 @@ class PipelineOwner:
         """Queue one request and wait for its result (the exception it raised, if it failed)."""
         if threading.current_thread() is self._thread:  # a runner calling back in would wait on itself
             return self.run(key, [payload])[0]
-        job = _Job(key, payload, max(1, size), threading.get_ident())
+        job = _Job(key, payload, max(1, size), threading.current_thread())
         with self._cond:
-            self._clients[job.client] = time.perf_counter()
+            now = self._clients[job.client] = time.perf_counter()
+            back = self._returned.pop(job.client, None)
+            if back is not None:
+                old = self._away.get(job.client)
+                self._away[job.client] = now - back if old is None else 0.5 * (old + now - back)
             self._jobs.append(job)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._serve, name=f"owner:{self.name}", daemon=True)
@@ -102,8 +115,9 @@ class PipelineOwner:
                 regroup_deadline = start + min(self.max_regroup_s, self.regroup * last_seconds)
                 horizon = start - max(1.0, 3 * last_seconds)  # callers seen since are still about
                 for client, seen in list(self._clients.items()):
-                    if seen < horizon:
+                    if seen < horizon and self._due(client) < start:  # neither recent nor expected back
                         del self._clients[client]
+                        self._returned.pop(client, None), self._away.pop(client, None)
             else:
                 regroup_deadline = deadline
             while total < self.max_batch:
@@ -113,20 +127,33 @@ class PipelineOwner:
                         batch.append(job)
                         total += job.size
                 now = time.perf_counter()
-                if now >= regroup_deadline or not self._missing(batch):
+                until = min(regroup_deadline, self._expected(batch))
+                if until <= now:
                     until = deadline
-                else:
-                    until = regroup_deadline
                 remaining = until - now
                 if remaining <= 0 or total >= self.max_batch:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, 0.05))  # a caller's thread ending wakes no one: look again
             return batch
 
-    def _missing(self, batch: list[_Job]) -> bool:
-        """Whether a recent caller is neither in the batch nor queued (it may come back soon)."""
+    def _expected(self, batch: list[_Job]) -> float:
+        """Until when a recent caller neither in the batch nor queued may still come back: twice its
+        usual time away after its last result (FIRST_RETURN_S for one not seen coming back yet); 0: none.
+        A caller whose thread has ended (a server run's own thread, its run over) is not waited for."""
         waiting = {j.client for j in batch} | {j.client for j in self._jobs}
-        return any(c not in waiting for c in self._clients)
+        until = 0.0
+        for client in self._clients:
+            if client in waiting or not client.is_alive():
+                continue
+            until = max(until, self._due(client))
+        return until
+
+    def _due(self, client: threading.Thread) -> float:
+        """When `client` should be back if it is still calling (0: it has no result to come back from)."""
+        back, away = self._returned.get(client), self._away.get(client)
+        if back is None:
+            return 0.0
+        return back + (FIRST_RETURN_S if away is None else AWAY_FACTOR * away + AWAY_MARGIN_S)
 
     def _execute(self, batch: list[_Job]) -> None:
         t0 = time.perf_counter()
@@ -137,6 +164,7 @@ class PipelineOwner:
                 raise RuntimeError(f"{self.name}: {len(results)} results for {len(batch)} requests")
         except BaseException as error:  # noqa: BLE001 - handed to the callers, never lost
             if len(batch) == 1:
+                self._handed_back(batch)
                 batch[0].future.set_exception(error)
             else:  # one bad request must not fail the others: run each alone
                 for job in batch:
@@ -144,9 +172,16 @@ class PipelineOwner:
             return
         finally:
             self.stats.busy_seconds += time.perf_counter() - t0
+        self._handed_back(batch)
         for job, result in zip(batch, results):
             job.future.set_result(result)
         self._count(batch, calls=1)
+
+    def _handed_back(self, batch: list[_Job]) -> None:
+        with self._cond:
+            handed = time.perf_counter()
+            for job in batch:
+                self._returned[job.client] = handed
 
     def _count(self, batch: list[_Job], calls: int) -> None:
         s = self.stats

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -156,3 +157,35 @@ def test_batch_of_sixteen_at_concurrency_four_on_the_embedded_default(tmp_path):
     assert all(l["status"] in ("approved", "budget_spent") and l["attempts"] for l in lines), lines
     summary = (tmp_path / "out" / "summary.jsonl").read_text().splitlines()
     assert len(summary) == 16
+
+
+def test_owner_keeps_steady_callers_in_one_batch_and_waits_little_for_one_that_left():
+    """Callers that come back after their result at different times (each brief's critic and record
+    take their own time), the last 0.6 s after the first, still join one call (a fixed 0.5 s wait
+    split them); once one has stopped calling, the next call waits for it about twice its usual
+    time away, not the whole regroup bound."""
+    calls: list[tuple[float, float, int]] = []
+
+    def run(key, payloads):
+        start = time.perf_counter()
+        time.sleep(0.3)
+        calls.append((start, time.perf_counter(), len(payloads)))
+        return payloads
+
+    owner = PipelineOwner("test", run, window_s=0.005, regroup=6.0)  # bound: min(2 s, 6 x 0.3 s)
+
+    def caller(away_rounds: tuple[float, int]) -> None:
+        away, rounds = away_rounds
+        for i in range(rounds):
+            owner.submit("k", i)
+            time.sleep(away)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(caller, [(0.2, 3), (0.4, 5), (0.6, 5), (0.8, 5)]))
+    sizes = [n for _, _, n in calls]
+    assert sum(sizes) == 18
+    # the second call may split (no caller seen coming back yet: 0.5 s each); from the third, one call
+    # for every caller still calling
+    assert sizes[0] == 4 and sizes[2:5] == [4, 3, 3], sizes
+    gaps = [start - end for (_, end, _), (start, _, _) in zip(calls, calls[1:])]
+    assert max(gaps[2:]) < 1.3, gaps  # the slowest is back 0.8 s after its result; the bound is 1.8 s
