@@ -1,8 +1,9 @@
 """critic:detector against the approval sets labelled by eye: fails if it approves more wrong images
-or fewer right ones than it does today. The fresh set (approval_holdout2, labelled by someone who had seen
-no verdict) is the reported figure: scored once, blind, at the commit that added it here. The first
-held-out set (approval_holdout) was scored once a session earlier and its misses read since; the
-development set (approval_set) is the one the thresholds were set on.
+or fewer right ones than it does today. The fresh set (approval_holdout3, labelled by someone who had seen
+no verdict) is the reported figure: scored once, blind, at the commit that added it here (13 of 82 wrong
+approved, 154 of 164 right). approval_holdout2 and approval_holdout were each scored once a session
+earlier and their misses read since; the development set (approval_set) is the one the thresholds were
+set on.
 The targets (at most 1% of wrong approved, at least 90% of right) are not met yet: see BENCHMARKS.md."""
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from agent.surfaces import approval_set
 # set: (most wrong images approved, fewest right images approved), as measured when this was written
 # (the hole-speck check traded 3 right images of approval_holdout, a purple dot or tint in a ring's hole that
 # its labeller let pass and approval_holdout2's called wrong, for 8 wrong ones over the three sets)
-GUARDS = {approval_set.FRESH_SET: (37, 122), approval_set.HOLDOUT_SET: (32, 106), approval_set.DEFAULT_SET: (11, 122)}
+GUARDS = {approval_set.FRESH_SET: (13, 154), approval_set.SCORED_SET: (37, 122),
+          approval_set.HOLDOUT_SET: (32, 106), approval_set.DEFAULT_SET: (11, 122)}
 
 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,
                                   # the older sets in CI's optional pass: the default run stays under 5 minutes
+                                  pytest.param(approval_set.SCORED_SET, marks=pytest.mark.slow),
                                   pytest.param(approval_set.HOLDOUT_SET, marks=pytest.mark.slow),
                                   pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow)])
 def test_the_detector_holds_its_ground_on_images_labelled_by_eye(name):

@@ -17,8 +17,10 @@ in every set). The sets:
 - approval_holdout  (seed base 50000): the first held-out set, labelled by eye before any verdict on it
                     was seen and never used for tuning; scored once (issue 22's second session), its
                     misses were then read, so it is no longer blind;
-- approval_holdout2 (seed base 90000): labelled by a labeller who had seen no verdict, never tuned on:
-                    the figure reported now.
+- approval_holdout2 (seed base 90000): labelled by a labeller who had seen no verdict; scored once
+                    (issue 22's third session), its misses read since;
+- approval_holdout3 (seed base 130000, made after inpainting passes were re-composed from their object
+                    and the canvas, fill.py): labelled blind, scored once: the figure reported now.
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -67,7 +69,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 DEFAULT_SET = "approval_set"
 HOLDOUT_SET = "approval_holdout"  # held out until it was scored once (seed base 50000)
-FRESH_SET = "approval_holdout2"   # the figure reported now (seed base 90000)
+SCORED_SET = "approval_holdout2"  # scored once, blind, a session later read (seed base 90000)
+FRESH_SET = "approval_holdout3"   # the figure reported now (seed base 130000)
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
