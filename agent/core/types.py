@@ -243,6 +243,10 @@ class Finding(BaseModel):
     message: str
     object: int | None = Field(None, description="index into spec.include")
     box: tuple[int, int, int, int] | None = Field(None, description="x0, y0, x1, y1 in image pixels")
+    # what was seen, as fields a planner reads (the message is for people)
+    shape: str | None = Field(None, description="the kind of shape seen (a 'seen' detection)")
+    color: str | None = Field(None, description="its colour name")
+    text: str | None = Field(None, description="the words this finding is about: read, or asked for and missing")
 
 
 class FrameCheck(BaseModel):

@@ -187,7 +187,7 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
             # the box says where the misspelt words are (a planner covers them); none when nothing alike was read
             where = near[2].box if misspelt else None
             judged[req.id] = req.judged("failed", msg, where, checker)
-            findings.append(Finding(kind="missing", message=msg, box=where))
+            findings.append(Finding(kind="missing", message=msg, box=where, text=words.text))
             continue
         _, i, j = best
         used.update(range(i, j + 1))
@@ -211,7 +211,7 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
             status, why = "failed", f"{why}: not at the {words.placement} of the {W}x{H} image"
         if status == "failed":
             why = f"text: {words.text!r}: {why}"
-            findings.append(Finding(kind="position", message=why, box=box))
+            findings.append(Finding(kind="position", message=why, box=box, text=words.text))
         judged[req.id] = req.judged(status, why, box, checker)
     others = [(r.text, r.box) for n, r in enumerate(readings)
               if n not in used and r.confidence >= MIN_CONFIDENCE and normalise(r.text)] + leftovers
@@ -220,7 +220,7 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
         if others:
             msg = "text: words the brief does not ask for: " + "; ".join(f"{t!r} at {list(b)}" for t, b in others)
             judged[only.id] = only.judged("failed", msg, _union([b for _, b in others]), checker)
-            findings += [Finding(kind="extra", message=f"text: {t!r} at {list(b)}: not asked for", box=b)
+            findings += [Finding(kind="extra", message=f"text: {t!r} at {list(b)}: not asked for", box=b, text=t)
                          for t, b in others]
         else:
             judged[only.id] = only.judged("passed", "no other words", None, checker)
@@ -229,7 +229,7 @@ def judge_text(spec: SceneSpec, readings: list[Reading], size: tuple[int, int],
 
 def seen(readings: list[Reading]) -> list[Finding]:
     """The readings as a verdict's detections (kept in run.json: what the OCR read, where, how sure)."""
-    return [Finding(kind="seen", message=f"text {r.text!r} ({r.confidence:.2f})", box=r.box) for r in readings]
+    return [Finding(kind="seen", message=f"text {r.text!r} ({r.confidence:.2f})", box=r.box, text=r.text) for r in readings]
 
 
 class OCRCritic:

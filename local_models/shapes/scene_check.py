@@ -155,7 +155,7 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
     issues = [r.evidence for r in results if r.status == "failed"]
     issues += [f"could not check {r.text}: {r.evidence}" for r in results if r.status == "unchecked"]
     passed = sum(r.status == "passed" for r in results)
-    seen = [Finding(kind="seen", message=f"{d.color} {d.kind}", box=d.box) for d in detections]
+    seen = [Finding(kind="seen", message=f"{d.color} {d.kind}", box=d.box, shape=d.kind, color=d.color) for d in detections]
     return Verdict(critic=critic, approved=_ok(results), issues=issues, findings=findings,
                    detections=seen, requirements=results,
                    scores={"constraints": round(passed / len(results), 4) if results else 1.0})

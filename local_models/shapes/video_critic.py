@@ -365,7 +365,8 @@ def check_clip(spec: SceneSpec, detections: list[list[Detection]], indices: Sequ
     present = sum(len(t.seen) for ts in tracks.values() for t in ts)
     expected = sum(o.count for o in spec.include) * n
     frames = [FrameCheck(index=indices[p], time=round(indices[p] / fps, 4) if fps else None,
-                         detections=[Finding(kind="seen", message=d.describe(), box=d.box) for d in detections[p]],
+                         detections=[Finding(kind="seen", message=d.describe(), box=d.box, shape=d.kind,
+                                             color=d.color) for d in detections[p]],
                          issues=report.frame_issues.get(p, []))
               for p in range(n)]
     scores = {"presence": round(present / expected, 4) if expected else 0.0,
