@@ -153,8 +153,6 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
         return pipe(**kwargs, output_type="latent" if self.latent_output else "pil").images
 
     def decode(self, pipe, latents, kwargs: dict[str, Any], loaded: Loaded) -> list[Image.Image]:
-        if not self.latent_output:
-            return latents
         return decoding.unet_latents(pipe, latents, self.info.name)
 
     def companions(self, loaded: Loaded) -> list[Any]:
@@ -202,6 +200,8 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
                 if "latents" not in progress:
                     gens = [g for r, _ in jobs for g in generators(r.seed, r.n)]
                     progress["latents"] = self.denoise(pipe, {**kwargs, "generator": gens}, request, loaded, progress)
+                if not self.latent_output:  # one stage: the pipeline decoded them (no family decode runs)
+                    return progress["latents"]
                 stage = "decoding"
                 with torch.no_grad():  # as inside the pipeline's own call
                     return self.decode(pipe, progress["latents"], kwargs, loaded)

@@ -17,7 +17,9 @@ class QwenImageBackend(FlowBackend):
         kwargs = super().call_kwargs(request, inputs.__class__(**{**inputs.__dict__, "task": "qwen"}), loaded)
         if inputs.task == "instruct":
             kwargs["prompt"] = request.instruction or request.prompt
-        kwargs["true_cfg_scale"] = inputs.guidance
+        # guidance_scale is for guidance-distilled weights only (Qwen-Image's are not: the pipeline warns
+        # that it ignores it); the guidance asked for is true CFG
+        kwargs["true_cfg_scale"], kwargs["guidance_scale"] = inputs.guidance, None
         if inputs.guidance > 1 and not kwargs.get("negative_prompt"):
             kwargs["negative_prompt"] = " "
         return kwargs

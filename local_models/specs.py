@@ -49,7 +49,15 @@ SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), 
 FLUX_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1344, 768), (768, 1344), (768, 768), (512, 512))
 SD_EDITS = ("img2img", "inpaint", "lora")
 SD35_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344), (512, 512))
-QWEN_SIZES = ((1328, 1328), (1664, 928), (928, 1664), (1472, 1140), (1140, 1472), (1024, 1024))
+# Qwen-Image's aspect table, each side a multiple of 16 (the card's 4:3 is 1472×1140, which the pipeline
+# would round down to 1136: here the exact 4:3 that fits, 1472×1104)
+QWEN_SIZES = ((1328, 1328), (1664, 928), (928, 1664), (1472, 1104), (1104, 1472), (1584, 1056), (1056, 1584),
+              (1024, 1024))
+# the resolutions FLUX.1 Kontext was trained at (diffusers' PREFERRED_KONTEXT_RESOLUTIONS): an edit runs at the
+# one nearest the source's aspect
+KONTEXT_SIZES = ((1024, 1024), (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248),
+                 (880, 1184), (944, 1104), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752),
+                 (1456, 720), (1504, 688), (1568, 672))
 WAN_SIZES = ((1280, 720), (720, 1280), (832, 480), (480, 832))
 
 SPECS: dict[str, ModelSpec] = {s.name: s for s in [
@@ -98,7 +106,7 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
               negative=False, text2img=False, edits=("inpaint",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
               vram_gb=34, multiple=16, max_n=4, strength=1.0, options={"max_sequence_length": 512},
               note="inpaints and outpaints (white in the mask is repainted); guidance is distilled, ~30; gated"),
-    ModelSpec("flux-kontext", "black-forest-labs/FLUX.1-Kontext-dev", sizes=FLUX_SIZES, steps=28, guidance=2.5,
+    ModelSpec("flux-kontext", "black-forest-labs/FLUX.1-Kontext-dev", sizes=KONTEXT_SIZES, steps=28, guidance=2.5,
               negative=False, text2img=False, edits=("instruct",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
               vram_gb=34, multiple=16, max_n=4, options={"max_sequence_length": 512},
               note="edits an image by a written instruction, keeping what it is not told to change; gated"),
@@ -125,8 +133,9 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
               frame_step=4, fps=16, multiple=16),
     ModelSpec("wan2.2-t2v", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", kind="video", sizes=WAN_SIZES, steps=40,
               guidance=4.0, schedulers=("unipc",), dtype="bf16", vram_gb=80, frames=81, max_frames=81,
-              frame_step=4, fps=16, multiple=16,
-              note="two 14B experts (high noise, then low noise); needs offload below 80 GB"),
+              frame_step=4, fps=16, multiple=16, options={"guidance_scale_2": 3.0},
+              note="two 14B experts (high noise, then low noise); guidance is the high-noise expert's, "
+                   "the low-noise one keeps 3.0; needs offload below 80 GB"),
     ModelSpec("wan2.2-i2v", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", kind="video", sizes=WAN_SIZES, steps=40,
               guidance=3.5, text2img=False, schedulers=("unipc",), dtype="bf16", vram_gb=80, frames=81,
               max_frames=81, frame_step=4, fps=16, multiple=16,

@@ -154,17 +154,23 @@ def cogvideox():
                                scheduler=d.CogVideoXDDIMScheduler())
 
 
-def wan():
+def wan_parts():
+    """Wan's tokenizer, text encoder, VAE and sampler (2.1 and 2.2 share them)."""
     torch.manual_seed(0)
     vae = d.AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                              temperal_downsample=[False, True, True])
+    scheduler = d.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    return t5_tokenizer(), t5_text(), vae, scheduler
+
+
+def wan():
+    tokenizer, text_encoder, vae, scheduler = wan_parts()
     torch.manual_seed(0)
     transformer = d.WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
                                           in_channels=16, out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32,
                                           num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
                                           rope_max_seq_len=32)
-    scheduler = d.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
-    return d.WanPipeline(tokenizer=t5_tokenizer(), text_encoder=t5_text(), vae=vae, transformer=transformer,
+    return d.WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                          scheduler=scheduler)
 
 
@@ -184,14 +190,21 @@ TINY = {
 }
 
 
+def families() -> dict:
+    """Every tiny family: these and the newer ones (tiny_recent.py)."""
+    from local_models.tiny_recent import RECENT
+
+    return {**TINY, **RECENT}
+
+
 def tiny_spec(family: str, repo: str | Path = "") -> ModelSpec:
     """The real model's spec with a tiny menu, few steps and `repo` pointing at a folder."""
-    real, _, changes = TINY[family]
+    real, _, changes = families()[family]
     return replace(SPECS[real], name=f"tiny-{family}", repo=str(repo) or SPECS[real].repo, **changes)
 
 
 def build(family: str):
-    pipe = TINY[family][1]()
+    pipe = families()[family][1]()
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -202,7 +215,7 @@ def backend(family: str, *, repo: str | Path = "", pipeline=None):
 
     from local_models.catalog import IMAGE_MODELS, VIDEO_MODELS
 
-    real = TINY[family][0]
+    real = families()[family][0]
     module, _, cls = {**IMAGE_MODELS, **VIDEO_MODELS}[real].partition(":")
     spec = tiny_spec(family, repo)
     if not repo and pipeline is None:

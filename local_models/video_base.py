@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from agent.core.artifacts import atomic_write_bytes, load_image
 from agent.core.errors import InputError
@@ -116,3 +116,36 @@ class DiffusersVideoBackend(DiffusersBackend):
     def denoise(self, pipe, kwargs: dict[str, Any], request: GenerationRequest, loaded: Loaded,
                 progress: dict[str, Any]):
         return pipe(**kwargs, output_type="latent" if self.latent_output else "pil").frames
+
+
+def fit(image: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """`image` scaled to fit inside `size`, keeping its aspect, on a ground of its own edge colour
+    (bars that match the picture's edge move least); and the box it fills."""
+    inner = ImageOps.contain(image, size, Image.LANCZOS)
+    border = [image.getpixel((x, y)) for x in (0, image.width - 1) for y in range(0, image.height, 8)]
+    border += [image.getpixel((x, y)) for y in (0, image.height - 1) for x in range(0, image.width, 8)]
+    ground = tuple(sum(c[i] for c in border) // len(border) for i in range(3))
+    canvas = Image.new("RGB", size, ground)
+    x, y = (size[0] - inner.width) // 2, (size[1] - inner.height) // 2
+    canvas.paste(inner, (x, y))
+    return canvas, (x, y, x + inner.width, y + inner.height)
+
+
+class AnimatesSource(DiffusersVideoBackend):
+    """Image to video. A source of another shape is not stretched: it animates at the menu size nearest
+    its aspect (landscape or portrait), fitted inside and padded, and where it sits is recorded (meta
+    `source_box`)."""
+
+    @property
+    def base_task(self) -> str:
+        return "image2video"
+
+    def check_inputs(self, request: GenerationRequest, task: str = "image2video") -> VideoInputs:
+        if request.source_image is not None and not (request.width or request.height):
+            w, h = load_image(request.source_image).size
+            size = min(self.spec.sizes, key=lambda s: abs(s[0] / s[1] - w / h))  # the nearest aspect
+            request = request.model_copy(update={"width": size[0], "height": size[1]})
+        inputs = super().check_inputs(request, task)
+        if inputs.source.size != (inputs.width, inputs.height):
+            inputs.source, inputs.source_box = fit(inputs.source, (inputs.width, inputs.height))
+        return inputs

@@ -1,4 +1,6 @@
-"""Wan 2.1: `local:wan-1.3b`, text to video (4·k+1 frames at 16 fps), UniPC flow-matching sampler.
+"""Wan 2.1 / 2.2: `local:wan-1.3b` and `local:wan2.2-t2v` (text to video; 2.2's two experts, high then
+low noise, are `transformer` and `transformer_2`, handed over at the repo's `boundary_ratio`) and
+`local:wan2.2-i2v` (image to video); 4·k+1 frames at 16 fps, UniPC flow-matching sampler.
 Its VAE runs in float32, as Wan's model card does: in bf16 / fp16 the decoded frames lose detail
 and colour (the pipeline casts the latents to the VAE's dtype before decoding)."""
 from __future__ import annotations
@@ -8,7 +10,7 @@ from typing import Any
 import torch
 
 from local_models import decoding
-from local_models.video_base import DiffusersVideoBackend
+from local_models.video_base import AnimatesSource, DiffusersVideoBackend
 from local_models.weights import locate
 
 
@@ -30,20 +32,18 @@ class WanBackend(DiffusersVideoBackend):
         return decoding.wan_latents(pipe, latents)
 
 
-class WanI2VBackend(WanBackend):
-    """Wan 2.2 image to video (`local:wan2.2-i2v`): the source image is the first frame. One stage:
-    its latents carry the image condition, decoding not yet held to the pipeline's own."""
+class WanI2VBackend(AnimatesSource, WanBackend):
+    """Wan 2.2 image to video (`local:wan2.2-i2v`): the source image is the first frame, fitted to the
+    menu size nearest its aspect, not stretched. One stage: its latents carry the image condition,
+    decoding not yet held to the pipeline's own."""
 
     pipelines = {"image2video": "WanImageToVideoPipeline"}
     latent_output = False
 
-    @property
-    def base_task(self) -> str:
-        return "image2video"
-
-    def check_inputs(self, request, task: str = "image2video"):
-        return super().check_inputs(request, task)
+    def per_image(self, jobs) -> bool:
+        """One source image and num_videos_per_prompt = n: the pipeline takes no list of images (it
+        repeats the image's latents for each video itself)."""
+        return len(jobs) > 1
 
     def call_kwargs(self, request, inputs, loaded) -> dict[str, Any]:
-        return {**super().call_kwargs(request, inputs, loaded),
-                "image": inputs.source.resize((inputs.width, inputs.height))}
+        return {**super().call_kwargs(request, inputs, loaded), "image": inputs.source}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("diffusers")
-from tests.backend_contract import ImageContract, VideoContract  # noqa: E402
+from tests.backend_contract import FromDisk, ImageContract, VideoContract, pixels  # noqa: E402
 
 
 class TestSD(ImageContract):
@@ -61,3 +61,79 @@ class TestSVD(VideoContract):
         assert (art.request.width, art.request.height) == (32, 48) and self.frames(art)[0].shape == (48, 32, 3)
         assert art.meta["source_box"] == [4, 0, 28, 48]  # 24×48 inside 32×48: the aspect kept
         assert chunks == [2]  # decoded again at level 1 with the smaller chunk (8 at level 0 ran out)
+
+
+# -- the newer families (local_models/tiny_recent.py), each loaded from a saved folder --
+
+@pytest.mark.slow  # SD3's pipelines and code: TestSD3 runs them in the default pass
+class TestSD35(FromDisk, ImageContract):
+    family = "sd3.5"
+
+
+def test_sd35_loads_from_a_folder_with_and_without_text_encoder_3(tmp_path, monkeypatch):
+    """sd3.5-large's spec from a saved folder: StableDiffusion3Pipeline with all three text encoders; with
+    ATELIER_DROP_T5=1 the third (T5-XXL) is not loaded, and the model still draws at the size asked."""
+    contract = TestSD35()
+    full = contract.make()
+    assert type(full.load().pipe).__name__ == "StableDiffusion3Pipeline" and full.load().pipe.text_encoder_3 is not None
+    monkeypatch.setenv("ATELIER_DROP_T5", "1")
+    backend = contract.make()
+    art = backend.generate(contract.request(width=48, height=32), tmp_path)[0]
+    pipe = backend.load().pipe
+    assert pipe.text_encoder_3 is None and pipe.tokenizer_3 is None and pipe.text_encoder_2 is not None
+    assert pixels(art.path).shape == (32, 48, 3)
+    contract.make()  # evicts this T5-less copy
+
+
+class TestFluxFill(FromDisk, ImageContract):
+    family, tasks, two_stage_edits = "flux-fill", ("inpaint",), True
+
+
+class TestFluxKontext(FromDisk, ImageContract):
+    family, tasks, two_stage_edits = "flux-kontext", ("instruct",), True
+
+    def test_an_edit_runs_at_the_trained_size_nearest_the_source(self, backend, files, tmp_path, monkeypatch):
+        """A 44×36 source runs at 32×32 (the menu's nearest aspect), not at the pipeline's 1024² max_area,
+        and comes back at the source's size."""
+        sizes = []
+        real = backend.decode
+
+        def decode(pipe, latents, kwargs, loaded):
+            sizes.append((kwargs["width"], kwargs["height"], kwargs["max_area"], latents.shape[1]))
+            return real(pipe, latents, kwargs, loaded)
+
+        monkeypatch.setattr(backend, "decode", decode)
+        art = self.run(backend, "instruct", files, tmp_path, seed=0, n=1)[0]
+        assert sizes == [(32, 32, 32 * 32, 16 * 16)]  # packed 2×2: 16×16 patches of a 32×32 picture
+        assert pixels(art.path).shape == (36, 44, 3)
+
+
+class TestQwenImage(FromDisk, ImageContract):
+    family, tasks = "qwen-image", ("text2img",)
+
+
+class TestWan22(FromDisk, VideoContract):
+    family = "wan2.2-t2v"
+
+    def test_both_experts_run(self, backend, tmp_path):
+        """The high-noise expert (`transformer`) denoises first, the low-noise one (`transformer_2`) after
+        the boundary: both load from the folder and both run."""
+        loaded = backend.load()
+        calls, hooks = [], []
+        for name in ("transformer", "transformer_2"):
+            hooks.append(getattr(loaded.pipe, name).register_forward_pre_hook(
+                lambda _module, _args, _n=name: calls.append(_n)))
+        try:
+            self.run(backend, "text2video", None, tmp_path, seed=0, n=1, steps=4)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        assert calls[0] == "transformer" and calls[-1] == "transformer_2", calls
+
+
+class TestWan22ImageToVideo(FromDisk, VideoContract):
+    family, tasks = "wan2.2-i2v", ("image2video",)
+
+
+class TestLTX(FromDisk, VideoContract):
+    family, size = "ltx", (32, 32)

@@ -47,6 +47,33 @@ def test_a_new_model_builds_arguments_its_pipeline_takes(name, tmp_path):
         assert kwargs["prompt"] == "make it night" and "image" in kwargs and "image" in taken
     if name == "wan2.2-i2v":
         assert kwargs["image"].size == (inputs.width, inputs.height) and "image" in taken
+    if name.startswith("qwen"):  # true CFG only: no "guidance_scale ... ignored" warning from the pipeline
+        assert kwargs["guidance_scale"] is None
+    if name == "flux-kontext":  # the trained size nearest 4:3, and the pipeline told to keep it
+        assert (inputs.width, inputs.height) == (1184, 880)
+        assert kwargs["max_area"] == 1184 * 880 and kwargs["_auto_resize"] is False
+        assert {"max_area", "_auto_resize"} <= taken
+    if name == "ltx-video":  # its rotary positions are scaled by the frame rate (the pipeline assumes 25)
+        assert kwargs["frame_rate"] == 24 and "frame_rate" in taken
+    if name == "wan2.2-t2v":  # the low-noise expert's guidance, as Wan 2.2's own sampler sets it
+        assert kwargs["guidance_scale"] == 4.0 and kwargs["guidance_scale_2"] == 3.0 and "guidance_scale_2" in taken
+
+
+def test_every_size_on_a_menu_is_a_multiple_the_model_takes():
+    """Qwen-Image's 4:3 was 1472×1140: its pipeline rounds to 16, so 1140 came back 1136."""
+    from local_models.specs import SPECS
+
+    for spec in SPECS.values():
+        for w, h in spec.sizes:
+            assert w % spec.multiple == 0 and h % spec.multiple == 0, (spec.name, w, h)
+
+
+def test_kontext_menu_is_the_resolutions_it_was_trained_at():
+    from diffusers.pipelines.flux.pipeline_flux_kontext import PREFERRED_KONTEXT_RESOLUTIONS
+
+    from local_models.specs import SPECS
+
+    assert set(SPECS["flux-kontext"].sizes) == set(PREFERRED_KONTEXT_RESOLUTIONS)
 
 
 def test_sd35_can_drop_its_third_text_encoder(monkeypatch):
