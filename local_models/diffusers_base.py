@@ -46,7 +46,15 @@ def missing_library(source: str) -> str:
     folder = Path(source)
     if folder.is_dir() and next(folder.glob("*/spiece.model"), None) and importlib.util.find_spec("sentencepiece") is None:
         return "; its tokenizer needs sentencepiece: pip install 'atelier[local]' (or pip install sentencepiece)"
+    # a Qwen2-VL processor (Qwen-Image-Edit): transformers builds its video processor, which needs torchvision
+    if (folder / "processor").is_dir() and importlib.util.find_spec("torchvision") is None:
+        return "; its Qwen2-VL processor needs torchvision: pip install torchvision (the build matching your torch)"
     return ""
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's message that says something (transformers' ImportErrors start with a newline)."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
 
 
 class DiffusersBackend(InputChecks, Adapters, Composer):
@@ -82,8 +90,7 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
                 raise
             except Exception as error:  # noqa: BLE001 - a bad download or a missing library: one line
                 raise ConfigError(f"{self.info.name} could not load from {source}: {type(error).__name__}: "
-                                  f"{str(error).splitlines()[0] if str(error) else ''}{missing_library(source)}"
-                                  ) from error
+                                  f"{first_line(error)}{missing_library(source)}") from error
         return self._loaded
 
     def components(self, dtype: torch.dtype) -> dict[str, Any]:
