@@ -142,3 +142,26 @@ def test_dry_run_prints_the_plan_and_its_size(tmp_path, monkeypatch):
     failed = CliRunner().invoke(app, ["models", "pull", "flux-dev", "--no-extras"])
     assert failed.exit_code != 0 and "accept its licence at https://huggingface.co/black-forest-labs/FLUX.1-dev" \
         in failed.output and "Traceback" not in failed.output
+
+
+DERIVED = {d["repo"]: d for d in (json.loads(p.read_text()) for p in FIXTURES.glob("derived-*.json"))}
+
+
+@pytest.mark.parametrize("name", [n for n, s in SPECS.items() if s.repo in DERIVED])
+def test_a_newer_model_pulls_the_components_its_pipeline_names(tmp_path, name):
+    """On the DERIVED layouts (tests/fixtures/hub/derive_layouts.py: diffusers' save_pretrained layout of
+    each pipeline class, not recorded listings): every component model_index.json names is fetched, with
+    its weights, and none it leaves empty (Wan 2.2 I2V A14B has no image encoder); gated repos say so."""
+    d = DERIVED[SPECS[name].repo]
+    if d["gated"]:
+        with pytest.raises(ConfigError, match="HF_TOKEN"):
+            pull(name, with_aux=False, hub=RecordedHub(tmp_path))
+    hub = RecordedHub(tmp_path, token=True)
+    folder, = pull(name, with_aux=False, hub=hub)
+    assert complete(folder, SPECS[name])
+    named = {k for k, v in d["model_index"].items() if isinstance(v, list) and v[1]}
+    assert {f.split("/")[0] for f in hub.downloads[0][1] if "/" in f} == named
+    if name.startswith("wan2.2"):  # both experts
+        assert {"transformer", "transformer_2"} <= named
+    if name == "wan2.2-i2v":
+        assert "image_encoder" not in named and d["model_index"]["image_encoder"] == [None, None]
