@@ -98,3 +98,23 @@ def test_composes_a_layout(backend, tmp_path):
         assert art.meta["denoiser_steps"] == 3 * 20  # one pass per group, a pair box by box
         approved += detector.DetectorCritic().critique(art, prompt, spec).approved
     assert approved >= 3, f"{approved} of {len(SEEDS)} layouts drawn right"
+
+
+def test_an_edit_at_the_delivery_size_keeps_the_words_typeset_on_it(backend, tmp_path):
+    """A 256 px picture (how a brief with words is delivered) with a word typeset under the shapes: a box
+    edit above the word repaints only its box; the word's pixels, and every other one outside the box,
+    stay exactly as they were (not the 64 px model's round trip, which would turn the letters to blocks)."""
+    from agent.core.typeset import named_box, typeset
+    scene = world.render(world.Scene("beige", [world.Obj("circle", "red", (8, 8, 24, 24))], None, ""), size=256)
+    lettered, _ = typeset(scene, "SALE", named_box("bottom", 256, 256))
+    source = tmp_path / "lettered.png"
+    lettered.save(source)
+    mask = Image.new("L", (256, 256), 0)
+    mask.paste(255, (128, 32, 224, 128))
+    mask.save(tmp_path / "mask.png")
+    req = GenerationRequest(prompt="a photo of a blue square", seed=0, source_image=source, mask=tmp_path / "mask.png",
+                            strength=1.0, width=256, height=256)
+    out = np.asarray(Image.open(backend.edit(req, tmp_path)[0].path).convert("RGB"), dtype=np.int16)
+    keep = np.ones((256, 256), bool)
+    keep[32:128, 128:224] = False
+    assert out.shape == (256, 256, 3) and np.abs(out - np.asarray(lettered, dtype=np.int16))[keep].max() == 0

@@ -256,6 +256,9 @@ class ShapesBackend:
             # and what it painted as background inside it the image's own background
             canvas = border_colour(small)  # the image's own shade of its background, not the world's ideal
             images = [Image.composite(harmonise(im, canvas, mask), small, mask) for im in images]
+            if source.size == size != small.size:  # and at the delivery size: words typeset on it stay sharp
+                big = mask.resize(size, Image.Resampling.NEAREST)
+                images = [Image.composite(im.resize(size, Image.Resampling.NEAREST), source, big) for im in images]
             steps = int(steps * (request.strength or 1.0))
         else:
             strength = request.strength or 0.6
