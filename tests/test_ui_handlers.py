@@ -173,6 +173,58 @@ def test_a_rejected_edit_is_not_reported_as_approved(app):
     assert tab.chat_text().count("Edit not approved") == 1
 
 
+@pytest.mark.slow  # a one-round run and two typesets judged with OCR: ~30 s on a busy machine
+def test_the_words_are_set_on_the_selected_attempt_and_judged(app):
+    """A run that ended before its words were set (one round): the user sets "SALE" on the attempt, in
+    a shipped font, at the bottom, then in a painted region; each joins the run as a new attempt, judged."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    from agent.surfaces.bench_text import read_words
+    tab = Tab(app)
+    tab.set(max_iterations=1)
+    tab.send("a red circle above the word SALE")
+    first = tab.watch()
+    assert "Approved" not in text_of(first[app.page.status]), text_of(first[app.page.status])
+    run_id = tab.desk.current
+    # nothing selected, no words, a painted region with nothing painted: each refused in one line
+    tab.desk.selected = None
+    assert "pick an attempt" in text_of(app.take_typeset(tab.key, tab.owner, None, "SALE", "bottom", "DejaVu Serif",
+                                                         False, *tab.form)[app.page.status])
+    app.show_attempt(tab.desk, tab.desk.refs.index((run_id, 0)))
+    assert "type the words" in text_of(app.take_typeset(tab.key, tab.owner, None, "  ", "bottom", "DejaVu Serif",
+                                                        False, *tab.form)[app.page.status])
+    assert "paint where the words go" in text_of(app.take_typeset(
+        tab.key, tab.owner, None, "SALE", "painted region", "DejaVu Serif", False, *tab.form)[app.page.status])
+    app.take_typeset(tab.key, tab.owner, None, "SALE", "bottom", "DejaVu Serif", False, *tab.form)
+    done = tab.watch()
+    record = app.archive.load(run_id).record
+    source, lettered = record.attempts
+    assert lettered.source == 0 and lettered.note.startswith("typeset 'SALE'")
+    (layer,) = lettered.artifact.meta["typeset"]
+    assert layer["font"] == "DejaVu Serif" and layer["text"] == "SALE"
+    # the words passed; every other item is judged as on the attempt it was set on (nothing else changed)
+    status = {r.id: r.status for r in lettered.verdict.requirements}
+    assert status.pop("text:0") == "passed" and status.pop("text:only") == "passed"
+    assert status == {r.id: r.status for r in source.verdict.requirements if r.id not in ("text:0", "text:only")}
+    said = "Edit approved — attempt 1" if lettered.verdict.approved else "Edit not approved — attempt 1"
+    assert said in text_of(done[app.page.status]), text_of(done[app.page.status])
+    assert "Set the words “SALE” on attempt 0" in tab.chat_text()
+    with Image.open(lettered.artifact.path) as im:
+        assert [t for t, _, _ in read_words(im)] == ["SALE"]
+    # in the painted region instead: the words fitted into the box round what was painted
+    paint = Image.new("RGBA", lettered_size(lettered), (0, 0, 0, 0))
+    paint.paste((255, 0, 255, 255), (40, 196, 216, 240))
+    app.show_attempt(tab.desk, tab.desk.refs.index((run_id, 0)))
+    app.take_typeset(tab.key, tab.owner, {"layers": [paint]}, "SALE", "painted region", "DejaVu Sans", False, *tab.form)
+    tab.watch()
+    again = app.archive.load(run_id).record.attempts[2]
+    assert again.source == 0 and list(again.artifact.meta["typeset"][0]["box"]) == [40, 196, 216, 240]
+
+
+def lettered_size(attempt) -> tuple[int, int]:
+    with Image.open(attempt.artifact.path) as im:
+        return im.size
+
+
 def test_a_refusal_does_not_outlive_the_next_brief(app):
     tab = Tab(app)
     empty = tab.send("   ")

@@ -199,15 +199,28 @@ class Studio:
         """Edit a chosen attempt of a run (by instruction, region or painted mask) and judge the result;
         the new attempt joins the same run, so history and best are kept together."""
         from tools.edit_image import edit_attempt
+        return self._one_more(run_id, on_event, "edit", lambda ctx: edit_attempt(
+            ctx, attempt, prompt, box=box, mask=mask, instruction=instruction, strength=strength, seed=seed))
+
+    def typeset(self, run_id: str, attempt: int, text: str, *, box: tuple[int, int, int, int] | None = None,
+                placement: str | None = None, font: str = "DejaVu Sans", weight: str = "bold",
+                on_event: Callable[[Event], None] | None = None) -> Result:
+        """Set exact words onto a chosen attempt (`typeset_text`: a shipped font fitted to `box` or a named
+        `placement`, every other pixel kept) and judge the result; it joins the same run."""
+        from tools.typeset_text import typeset_attempt
+        return self._one_more(run_id, on_event, "typeset", lambda ctx: typeset_attempt(
+            ctx, attempt, text, box=box, placement=placement, font=font, weight=weight))
+
+    def _one_more(self, run_id: str, on_event, what: str, make: Callable[[RunContext], Any]) -> Result:
+        """One more attempt made by hand in a finished run (an edit, the words set), judged, saved."""
         with self.store.lock(run_id, new=False):
             record = self.store.load(run_id)
             record.brief.budget.max_iterations = max(record.brief.budget.max_iterations, record.iterations + 1)
             ctx = RunContext(record, self.store, video_model=self.video_model, on_event=on_event or self.on_event)
             try:
-                edit_attempt(ctx, attempt, prompt, box=box, mask=mask, instruction=instruction,
-                             strength=strength, seed=seed)
+                make(ctx)
             except ValidationError as e:  # e.g. a prompt over its limit (agent.core.limits)
-                raise InputError(one_line(e, "edit")) from None
+                raise InputError(one_line(e, what)) from None
             record.status = "approved" if record.approved else record.status
             ctx.save()
             return Result(record)

@@ -194,7 +194,8 @@ def may_open(studio, owner: str, run_id: str, all_runs: bool = False) -> bool:
 # ---- a tab's conversation, kept on the server ---------------------------------------------------
 @dataclass
 class Job:
-    """One thing a tab asked for: a brief to run ("brief") or an attempt to edit ("edit")."""
+    """One thing a tab asked for: a brief to run ("brief"), an attempt to edit ("edit") or to set words on
+    ("typeset": `text` is the words)."""
 
     kind: str
     text: str
@@ -206,12 +207,13 @@ class Job:
     instruction: str = ""
     strength: float = 0.75
     seed: int | None = None
+    typeset: dict = field(default_factory=dict)  # typeset: where and how (Studio.typeset's keywords)
     id: str = field(default_factory=lambda: secrets.token_hex(4))  # names it in the queue panel
 
     @property
     def planned(self) -> int:
         """How many attempts the job may make at most (its budget's rounds x images per round)."""
-        return 1 if self.kind == "edit" else max(1, self.settings.max_iterations * self.settings.candidates)
+        return 1 if self.kind != "brief" else max(1, self.settings.max_iterations * self.settings.candidates)
 
 
 class Desk:
@@ -410,7 +412,7 @@ class Desks:
             desk.say(error_msg("a run is already in progress in this tab"))
             return
         view = RunView(desk.chat)
-        if job.kind == "edit":
+        if job.kind != "brief":
             live.run_id = view.run_id = job.run_id
         pump.start(self._work_fn(job, studio, pump, gate, desk.owner))
         finished: dict | None = None
@@ -441,7 +443,7 @@ class Desks:
                         desk.progress["phase"] = "review"
                     elif kind == "result":
                         finished = finished or payload
-                        desk.chat.append(final_msg(payload, edit=job.kind == "edit") | {"key": f"final:{payload['run_id']}:{len(desk.chat)}"})
+                        desk.chat.append(final_msg(payload, edit=job.kind != "brief") | {"key": f"final:{payload['run_id']}:{len(desk.chat)}"})
                     elif kind == "error":
                         text = scrub(payload, self.runs_dir)
                         desk.chat.append(error_msg(text))
@@ -455,7 +457,7 @@ class Desks:
                 desk.chat.append(msg(f"⏱ No answer to the review in {self.review_timeout:.0f} s: "
                                      "the proposed prompt was used."))
             if finished:
-                text, kind = edit_words(finished) if job.kind == "edit" else status_words(finished)
+                text, kind = edit_words(finished) if job.kind != "brief" else status_words(finished)
                 desk.status = (scrub(text, self.runs_dir), kind)
                 if job.kind == "brief":
                     desk.last = {"text": job.text, "refs": list(job.refs),
@@ -466,6 +468,11 @@ class Desks:
 
     @staticmethod
     def _work_fn(job: Job, studio, pump: Pump, gate, owner: str) -> Callable[[], None]:
+        if job.kind == "typeset":
+            def typeset():
+                result = studio.typeset(job.run_id, job.index, job.text, on_event=pump.on_event, **job.typeset)
+                pump.put("result", result.summary())
+            return typeset
         if job.kind == "edit":
             def edit():
                 result = studio.iterate(job.run_id, job.index, job.text, mask=job.mask,

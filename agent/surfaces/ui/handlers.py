@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from agent.core.errors import AtelierError
 from agent.surfaces import ui_support as ui
 from agent.surfaces.ui.files import Files
-from agent.surfaces.ui.page import Page, _with
+from agent.surfaces.ui.page import PAINTED, Page, _with
 from agent.surfaces.ui.viewer import ViewerHandlers
 
 Updates = dict[Any, Any]
@@ -189,22 +190,15 @@ class ChatUI(ViewerHandlers):
         return {p.status: self.status_of(desk), p.chat: self.files.chat(desk.chat)}
 
     def take_edit(self, tab, owner, editor, prompt, instruction, strength, seed, all_runs, *form) -> Updates:
-        p, desk = self.page, self.desks.get(tab, owner)
-        if desk is None:
-            return {p.status: self.status_of(None)}
-        if not desk.selected:
-            return self.refuse(desk, "pick an attempt in the gallery first, then iterate on it")
+        desk, refusal = self._picked(tab, owner, "iterate on it")
+        if refusal:
+            return refusal
         run_id, index = desk.selected
         instruction = (instruction or "").strip()
         try:
             settings = self.settings_from(form, False)
             edit_seed = ui.parse_number(seed, "the edit's seed", int)
-            if not ui.may_open(self.archive, owner, run_id, all_runs and self.single_user):
-                raise AtelierError(f"run {run_id} is not one of yours")
-            source = self.archive.load(run_id).record.attempts[index]
-            if source.artifact.kind != "image":
-                raise AtelierError(f"attempt {index} is a clip: a clip cannot be edited; send a new brief "
-                                   f"(or re-run) to get another")
+            source = self._selected_image(owner, run_id, index, all_runs)
             if instruction and (why := ui.instruction_problem(settings.image_model)):
                 raise AtelierError(why)
             mask = self._painted_mask(editor, source, run_id, index)
@@ -216,14 +210,64 @@ class ChatUI(ViewerHandlers):
             what += f"  \ninstruction: _{instruction}_"
         what += "  \n(painted region)" if mask else ""
         desk.chat.append(ui.msg(what, role="user"))
+        return self._on_run(desk, ui.Job("edit", prompt, settings, run_id=run_id, index=index,
+                                         mask=str(mask) if mask else None, instruction=instruction,
+                                         strength=float(strength), seed=edit_seed))
+
+    def take_typeset(self, tab, owner, editor, words, place, font, all_runs, *form) -> Updates:
+        """Set the words onto the selected attempt (typeset_text), at a named place or in the box round
+        what is painted; the result joins the run as a new attempt, judged by the critic."""
+        desk, refusal = self._picked(tab, owner, "set words on it")
+        if refusal:
+            return refusal
+        run_id, index = desk.selected
+        try:
+            if not (words := (words or "").strip()):
+                raise AtelierError("type the words to set first")
+            settings = self.settings_from(form, False)
+            source = self._selected_image(owner, run_id, index, all_runs)
+            where: dict[str, Any] = {"placement": place}
+            if place == PAINTED:
+                mask = self._painted_mask(editor, source, run_id, index)
+                if mask is None:
+                    raise AtelierError("paint where the words go first, or pick a place (top, bottom, ...)")
+                with Image.open(mask) as m:
+                    where = {"box": m.convert("L").getbbox()}
+        except (AtelierError, OSError, IndexError, ValueError) as e:
+            return self.refuse(desk, ui.scrub(str(e), self.runs_dir))
+        at = "in the painted region" if "box" in where else f"at the {place}"
+        desk.chat.append(ui.msg(f"🔤 Set the words “{words}” on attempt {index} of run `{run_id}` {at}, in {font}",
+                                role="user"))
+        return self._on_run(desk, ui.Job("typeset", words, settings, run_id=run_id, index=index,
+                                         typeset={**where, "font": font}))
+
+    def _picked(self, tab, owner, then: str) -> tuple[Any, Updates | None]:
+        """The tab's desk, and the update that refuses the click when no attempt is picked (else None)."""
+        desk = self.desks.get(tab, owner)
+        if desk is None:
+            return None, {self.page.status: self.status_of(None)}
+        if not desk.selected:
+            return desk, self.refuse(desk, f"pick an attempt in the gallery first, then {then}")
+        return desk, None
+
+    def _on_run(self, desk, job) -> Updates:
+        """Queue a job that adds to the run it names (an edit, words set), shown as the tab's current run."""
         with desk.cond:
-            desk.current = run_id
-            if run_id not in desk.runs:
-                desk.runs.append(run_id)
-        self.desks.submit(desk, ui.Job("edit", prompt, settings, run_id=run_id, index=index,
-                                       mask=str(mask) if mask else None, instruction=instruction,
-                                       strength=float(strength), seed=edit_seed))
-        return {p.status: self.status_of(desk), p.chat: self.files.chat(desk.chat)}
+            desk.current = job.run_id
+            if job.run_id not in desk.runs:
+                desk.runs.append(job.run_id)
+        self.desks.submit(desk, job)
+        return {self.page.status: self.status_of(desk), self.page.chat: self.files.chat(desk.chat)}
+
+    def _selected_image(self, owner, run_id: str, index: int, all_runs) -> Any:
+        """The selected attempt, when it is this user's and an image; else the reason, raised."""
+        if not ui.may_open(self.archive, owner, run_id, all_runs and self.single_user):
+            raise AtelierError(f"run {run_id} is not one of yours")
+        source = self.archive.load(run_id).record.attempts[index]
+        if source.artifact.kind != "image":
+            raise AtelierError(f"attempt {index} is a clip: a clip cannot be edited; send a new brief "
+                               f"(or re-run) to get another")
+        return source
 
     def _painted_mask(self, editor, source, run_id: str, index: int) -> Path | None:
         if not (editor and editor.get("layers")):

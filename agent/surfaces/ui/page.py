@@ -6,9 +6,12 @@ import gradio as gr
 
 from agent.core.defaults import EXAMPLE_BRIEFS
 from agent.core.options import MAX_CANDIDATES, MAX_ITERATIONS
+from agent.core.typeset import FONTS
 from agent.surfaces import ui_support as ui
 
 EXAMPLES = EXAMPLE_BRIEFS[:3]  # checked on the embedded default by agent/surfaces/bench_examples.py
+PAINTED = "painted region"  # the words go in the box round what is painted on the attempt
+PLACES = ("bottom", "top", "center", "left", "right", PAINTED)  # typeset_text's named placements, or the painted box
 
 
 class Page:
@@ -117,6 +120,12 @@ def _attempts_tab(p: Page) -> None:
             p.strength = gr.Slider(0.05, 1.0, 0.75, step=0.05, label="Strength")
             p.edit_seed = gr.Textbox("", label="Seed (blank: next)", elem_id="edit-seed")
         p.iterate_btn = gr.Button("🖌 Iterate on this", variant="primary", elem_id="iterate")
+        # exact words set with a real font (typeset_text): what image models misspell, the shapes model cannot write
+        p.words = gr.Textbox(label="Words to set on it (exactly as they must read)", elem_id="typeset-words")
+        with gr.Row():
+            p.words_place = gr.Dropdown(list(PLACES), value="bottom", label="Where", elem_id="typeset-place")
+            p.words_font = gr.Dropdown(list(FONTS), value="DejaVu Sans", label="Font", elem_id="typeset-font")
+        p.typeset_btn = gr.Button("🔤 Set the words", elem_id="typeset")
 
 
 def _history_tab(p: Page, single_user: bool) -> None:

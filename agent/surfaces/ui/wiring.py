@@ -31,6 +31,8 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
     then_watch(p.rerun_btn.click(ui.take_rerun, [*me, p.review_on, *form], [p.status, p.chat], **quick))
     then_watch(p.iterate_btn.click(ui.take_edit, [*me, p.editor, p.edit_prompt, p.instruction, p.strength,
                                                   p.edit_seed, p.all_runs, *form], [p.status, p.chat], **quick))
+    then_watch(p.typeset_btn.click(ui.take_typeset, [*me, p.editor, p.words, p.words_place, p.words_font,
+                                                    p.all_runs, *form], [p.status, p.chat], **quick))
     p.stop_btn.click(ui.stop, me, [p.status, p.chat, p.queue_box, p.queue_pick], **quick)
     p.cancel_btn.click(ui.cancel_queued, [p.queue_pick, *me], [p.status, p.chat, p.queue_box, p.queue_pick], **quick)
     p.accept_btn.click(functools.partial(ui.answer, "accept"), [p.review_text, *me], [p.status, p.review_box], **quick)
