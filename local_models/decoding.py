@@ -67,6 +67,17 @@ def flow_latents(pipe, latents: torch.Tensor, width: int, height: int) -> list[I
     return pipe.image_processor.postprocess(image, output_type="pil")
 
 
+def qwen_latents(pipe, latents: torch.Tensor, width: int, height: int) -> list[Image.Image]:
+    """Qwen-Image: packed 2×2 patches of one frame of its 3-D VAE: unpack, unnormalise, decode the frame."""
+    vae = pipe.vae
+    latents = pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor).to(_vae_device(vae), vae.dtype)
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents)
+    std = torch.tensor(vae.config.latents_std).view(shape).to(latents)
+    image = vae.decode(latents * std + mean, return_dict=False)[0][:, :, 0]
+    return pipe.image_processor.postprocess(image, output_type="pil")
+
+
 def cogvideox_latents(pipe, latents: torch.Tensor) -> list[list[Image.Image]]:
     latents = latents.to(_vae_device(pipe.vae), pipe.vae.dtype)
     return pipe.video_processor.postprocess_video(video=pipe.decode_latents(latents), output_type="pil")

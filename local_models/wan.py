@@ -34,11 +34,17 @@ class WanBackend(DiffusersVideoBackend):
 
 class WanI2VBackend(AnimatesSource, WanBackend):
     """Wan 2.2 image to video (`local:wan2.2-i2v`): the source image is the first frame, fitted to the
-    menu size nearest its aspect, not stretched. One stage: its latents carry the image condition,
-    decoding not yet held to the pipeline's own."""
+    menu size nearest its aspect, not stretched. The A14B experts take the image's latents beside the
+    noise, and give back plain latents: they decode as Wan 2.1's do."""
 
     pipelines = {"image2video": "WanImageToVideoPipeline"}
-    latent_output = False
+
+    @property
+    def latent_output(self) -> bool:
+        """Two stages, except in Wan 2.2 TI2V-5B's layout (`expand_timesteps`), whose pipeline blends the
+        source's first-frame latents into the output before it decodes."""
+        pipe = self._loaded.pipe if self._loaded is not None else None
+        return not getattr(getattr(pipe, "config", None), "expand_timesteps", False)
 
     def per_image(self, jobs) -> bool:
         """One source image and num_videos_per_prompt = n: the pipeline takes no list of images (it

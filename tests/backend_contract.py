@@ -319,6 +319,26 @@ class VideoContract(Contract):
                 out.append(np.asarray(im.convert("RGB"), dtype=np.int16))
             return out
 
+    @pytest.mark.slow  # a clip costs seconds; a family whose decoding is new to it runs it by default
+    def test_two_stages_equal_the_pipelines_own_call(self, backend, tmp_path):
+        """Latents decoded apart (decoding.py) give the frames the pipeline's own call gives."""
+        import torch
+
+        if not getattr(backend, "latent_output", True):
+            pytest.skip("one stage: the pipeline decodes inside its own call")
+        loaded = backend.load()
+        source = {"source_image": self.files_at(tmp_path)[0]} if self.tasks[0] == "image2video" else {}
+        request = self.request(seed=1, **source)
+        inputs = backend.check_inputs(request)
+        with loaded.lock:
+            backend.set_scheduler(loaded.pipe, inputs.scheduler, loaded)
+            ours = backend._call(loaded.pipe, [(request, inputs)], loaded)[0]
+            kwargs = backend.call_args(loaded.pipe, [(request, inputs)], loaded)
+            theirs = loaded.pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(1),
+                                 output_type="pil").frames[0]
+        assert len(ours) == len(theirs)
+        assert max(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() for a, b in zip(ours, theirs)) <= 1
+
     def check_size(self, task, arts):
         for art in arts:
             frames = self.frames(art)

@@ -134,6 +134,10 @@ class TestWan22(FromDisk, VideoContract):
 class TestWan22ImageToVideo(FromDisk, VideoContract):
     family, tasks = "wan2.2-i2v", ("image2video",)
 
+    def test_two_stages_equal_the_pipelines_own_call(self, backend, tmp_path):
+        """Its latents (the image's condition went in beside them) decode as Wan 2.1's do."""
+        super().test_two_stages_equal_the_pipelines_own_call(backend, tmp_path)
+
 
 class TestLTX(FromDisk, VideoContract):
     family, size = "ltx", (32, 32)
