@@ -105,7 +105,8 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("flux-fill", "black-forest-labs/FLUX.1-Fill-dev", sizes=FLUX_SIZES, steps=50, guidance=30.0,
               negative=False, text2img=False, edits=("inpaint",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
               vram_gb=34, multiple=16, max_n=4, strength=1.0, options={"max_sequence_length": 512},
-              note="inpaints and outpaints (white in the mask is repainted); guidance is distilled, ~30; gated"),
+              note="inpaints (white in the mask is repainted; to outpaint, give a larger canvas with the new "
+                   "area white); guidance is distilled, ~30; gated"),
     ModelSpec("flux-kontext", "black-forest-labs/FLUX.1-Kontext-dev", sizes=KONTEXT_SIZES, steps=28, guidance=2.5,
               negative=False, text2img=False, edits=("instruct",), schedulers=FLOW_SCHEDULERS, dtype="bf16",
               vram_gb=34, multiple=16, max_n=4, options={"max_sequence_length": 512},
