@@ -165,3 +165,16 @@ def test_a_newer_model_pulls_the_components_its_pipeline_names(tmp_path, name):
         assert {"transformer", "transformer_2"} <= named
     if name == "wan2.2-i2v":
         assert "image_encoder" not in named and d["model_index"]["image_encoder"] == [None, None]
+
+
+@pytest.mark.slow
+def test_the_derived_layouts_are_what_the_pipelines_save_now():
+    """Stale derived listings would test a layout no pipeline makes: each is written again and compared
+    (the diffusers version it was written with aside)."""
+    from tests.fixtures.hub import derive_layouts
+
+    for name in derive_layouts.DERIVED:
+        fresh, kept = derive_layouts.layout(name), json.loads((FIXTURES / f"derived-{name}.json").read_text())
+        for d in (fresh, kept):
+            d["model_index"].pop("_diffusers_version")
+        assert fresh == kept, name
