@@ -103,17 +103,16 @@ def ltx():
 
 
 _SIZES = dict(sizes=((32, 32), (48, 32)), steps=2, options={"max_sequence_length": 16})
-_VIDEO = dict(sizes=((16, 16),), steps=2, frames=5, max_frames=9)
+_VIDEO = dict(sizes=((16, 16),), steps=2, frames=5, max_frames=9, options={"max_sequence_length": 16})
 # name of a tiny model -> (the real model it stands for, builder, spec changes)
 RECENT = {
     "sd3.5": ("sd3.5-large", sd3, _SIZES),
-    "flux-fill": ("flux-fill", flux_fill, {**_SIZES, "options": {"max_sequence_length": 16}}),
+    "flux-fill": ("flux-fill", flux_fill, _SIZES),
     "flux-kontext": ("flux-kontext", flux_kontext, _SIZES),
     "qwen-image": ("qwen-image", qwen_image, _SIZES),
     "wan2.2-t2v": ("wan2.2-t2v", wan22, {**_VIDEO, "options": {"max_sequence_length": 16, "guidance_scale_2": 3.0}}),
-    "wan2.2-i2v": ("wan2.2-i2v", lambda: wan22(image=True), {**_VIDEO, "options": {"max_sequence_length": 16}}),
+    "wan2.2-i2v": ("wan2.2-i2v", lambda: wan22(image=True), _VIDEO),
     # the tiny VAE compresses 4× in time (the real one 8×): 4·k+1 frames; LTXPipeline takes only sizes
     # divisible by 32
-    "ltx": ("ltx-video", ltx, {**_VIDEO, "sizes": ((32, 32),), "frame_step": 4, "fps": 24,
-                               "options": {"max_sequence_length": 16}}),
+    "ltx": ("ltx-video", ltx, {**_VIDEO, "sizes": ((32, 32),), "frame_step": 4, "fps": 24}),
 }
