@@ -101,6 +101,24 @@ def test_a_speck_of_another_colour_in_a_ring_hole_is_a_finding():
     assert not v.approved and "in its hole" in _failed(v)["whole"]
 
 
+def _notched(box, depth=0.18):
+    """A triangle with a notch cut up into the middle of its base (an arrowhead): its hull is nearly
+    full, so only the depth of the dent shows it."""
+    x0, y0, x1, y1 = (v * 8 for v in box)
+    cx, w, h = (x0 + x1) / 2, x1 - x0, y1 - y0
+    points = [(x0, y1), (cx - 0.1 * w, y1), (cx, y1 - depth * h), (cx + 0.1 * w, y1), (x1, y1), (cx, y0)]
+    big = Image.new("RGB", (512, 512), world.BACKGROUNDS["beige"])
+    ImageDraw.Draw(big).polygon(points, fill=world.COLORS["orange"])
+    return big.resize((64, 64), Image.Resampling.LANCZOS)
+
+
+def test_a_triangle_with_a_dent_in_its_outline_is_malformed():
+    straight = _canvas(bg="beige", objs=[("triangle", "orange", (16, 12, 44, 40))])
+    assert _verdict("an orange triangle", straight).approved
+    v = _verdict("an orange triangle", _notched((16, 12, 44, 40)))
+    assert not v.approved and "notched" in _failed(v)["whole"]
+
+
 def test_a_fifth_small_shape_fails_an_exact_count():
     four = [("triangle", "green", b) for b in [(4, 4, 20, 20), (40, 4, 56, 20), (4, 40, 20, 56), (40, 40, 56, 56)]]
     assert _verdict("four green triangles", _canvas(objs=four)).approved

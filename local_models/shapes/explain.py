@@ -35,6 +35,11 @@ PATCH_DIST = 40.0     # a mark this close to another background's colour is a pa
 # triangle with concave sides" (how much of its convex hull it fills), "two-tone" (colour purity)
 CIRCLE_H4, CIRCLE_H2, RING_H, RING_HOLE = 0.018, 0.05, 0.02, 0.1
 SOLIDITY = {"triangle": 0.88, "square": 0.94}
+# the deepest dent of the outline below its convex hull, over the square root of its area: a bell or
+# a tent (sides bowed in towards a spike), a notched base (set on the four approval sets, after
+# approval_holdout3 was scored blind: triangles 0.09 and squares 0.07 cost 2 right images of 498
+# there for 10 wrong ones)
+DENT = {"triangle": 0.09, "square": 0.07}
 PURITY = 0.9
 HOLE_SPECK = 35.0  # a pixel in a ring's hole this far off the ring-to-background line is a speck of
                    # another colour there (a yellow fleck, a purple dot): set on the development sets
@@ -113,7 +118,28 @@ def malformed(kind: str, mask: np.ndarray, soft: np.ndarray | None = None, purit
             return "lumpy, not a round ring"
     if kind in SOLIDITY and _solidity(soft) < SOLIDITY[kind]:
         return "pinched: its sides bend inwards" if kind == "square" else "its sides bend inwards"
+    if kind in DENT and _dent(soft) > DENT[kind]:
+        return "its sides bow inwards (a bell or tent shape) or its edge is notched"
     return None
+
+
+def _dent(big: np.ndarray) -> float:
+    """How deep the outline's deepest dent below its convex hull is, relative to its size."""
+    import cv2
+    contours, _ = cv2.findContours(big.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0.0
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c)
+    if len(c) < 4 or area <= 0:
+        return 0.0
+    try:
+        defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
+    except cv2.error:  # a self-touching outline: the other checks judge it
+        return 0.0
+    if defects is None:
+        return 0.0
+    return float(defects.reshape(-1, 4)[:, 3].max()) / 256.0 / float(np.sqrt(area))
 
 
 def _purity(px: np.ndarray, mask: np.ndarray) -> float:
