@@ -41,7 +41,7 @@ class MisspellingWriter:
         raise AssertionError("the words are typeset, not repainted")
 
 
-def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path):
+def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path, capsys):
     from agent import Studio
     from agent.surfaces.bench_text import read_words
 
@@ -66,6 +66,11 @@ def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path):
         assert [t for t, _, _ in read_words(im)] == ["SALE"]
     status = {r.id: r.status for r in best.verdict.requirements}
     assert status == {"object:0": "passed", "text:0": "passed", "text:only": "passed", "whole": "passed"}
+    from agent.surfaces.cli import show  # what `atelier run` prints of how the best was made
+    show(result.record.summary())
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"attempt {best.source} with the words set: 'SALE' (DejaVu Sans bold" in printed, printed
+    assert "repainted" not in printed
     run = json.loads((tmp_path / result.run_id / "run.json").read_text())
     notes = [a["note"] for a in run["attempts"]]
     assert notes[2].startswith("typeset 'SALE' onto attempt")

@@ -420,6 +420,7 @@ class RunRecord(BaseModel):
                 # how the best was made (the attempts' own shape is the CLI contract's, kept as it is)
                 "index": best.index, "action": best.action, "source": best.source,
                 "region": list(best.region) if best.region else None,
+                "typeset": best.artifact.meta.get("typeset") or [],  # the words set on it: text, font, box
                 "verdict": best.verdict.model_dump(include={"approved", "scores", "issues", "requirements"})
                 if best.verdict else None},
             "attempts": [brief_attempt(a) for a in self.attempts],

@@ -163,6 +163,9 @@ def show(summary: dict) -> None:
         # removal), not what the picture shows: say what was edited instead
         made = (f"edit of attempt {best['source']}" + (f", region {best['region']}" if best.get("region") else "")
                 + f" repainted as: {best['prompt']}") if best.get("action") == "edit" else f"prompt: {best['prompt']}"
+        if best.get("action") == "edit" and best.get("typeset"):  # nothing repainted: the words set on it
+            made = f"attempt {best['source']} with the words set: " + ", ".join(
+                f"{t['text']!r} ({t['font']} {t['weight']} {t['size']} px at {t['box']})" for t in best["typeset"])
         out.print(f"best: {best['path']}\n      {made}  seed {best['seed']}", highlight=False)
         for issue in (best["verdict"] or {}).get("issues", []):
             out.print(f"      [yellow]issue:[/] {issue}", highlight=False)
