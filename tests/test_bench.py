@@ -116,7 +116,7 @@ class OracleCritic:
         return Verdict(critic=self.name, approved=not findings,
                        scores={"spec": 1 - len(findings) / (len(spec.include) + len(findings))},
                        issues=[f.message for f in findings], findings=findings,
-                       detections=[Finding(kind="seen", message=f"{c} {k}", box=tuple(b)) for k, c, b in objs])
+                       detections=[Finding(kind="seen", message=f"{c} {k}", shape=k, color=c, box=tuple(b)) for k, c, b in objs])
 
 
 class YesCritic:

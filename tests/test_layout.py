@@ -74,8 +74,8 @@ def test_planner_adds_a_missing_object_on_the_side_its_relation_wants():
     and clear of the circle already drawn."""
     spec = SceneSpec.model_validate({"include": [{"class": "square", "color": "blue"},
                                                  {"class": "circle", "count": 2, "color": "red", "position": ["left of", 0]}]})
-    seen = [Finding(kind="seen", message="blue square", box=(40, 24, 58, 42)),
-            Finding(kind="seen", message="red circle", box=(6, 6, 22, 22))]
+    seen = [Finding(kind="seen", message="blue square", shape="square", color="blue", box=(40, 24, 58, 42)),
+            Finding(kind="seen", message="red circle", shape="circle", color="red", box=(6, 6, 22, 22))]
     verdict = Verdict(critic="critic:detector", approved=False, issues=["expected two red circles, found 1"],
                       findings=[Finding(kind="missing", message="expected two red circles, found 1", object=1)],
                       detections=seen)
@@ -95,8 +95,8 @@ def test_planner_removes_an_extra_and_moves_a_misplaced_object():
                                                  {"class": "star", "color": "yellow", "position": ["above", 0]}]})
     misplaced = Verdict(critic="c", approved=False, issues=["the yellow star is not above the purple ring"],
                         findings=[Finding(kind="position", message="not above", object=1, box=(22, 48, 36, 62))],
-                        detections=[Finding(kind="seen", message="yellow star", box=(22, 48, 36, 62)),
-                                    Finding(kind="seen", message="purple ring", box=(20, 28, 38, 46))])
+                        detections=[Finding(kind="seen", message="yellow star", shape="star", color="yellow", box=(22, 48, 36, 62)),
+                                    Finding(kind="seen", message="purple ring", shape="ring", color="purple", box=(20, 28, 38, 46))])
     first = AttemptView(index=0, action="generate", prompt="p", seed=1, size=(64, 64), verdict=misplaced)
     state = PlanState(brief="b", spec=spec, image_model="m", attempts=[first], layouts="regions", vocabulary="v")
     step = OfflinePlanner().next_step(state)
@@ -104,7 +104,7 @@ def test_planner_removes_an_extra_and_moves_a_misplaced_object():
     # the removal left the star missing: the planner carries on from that edit and adds it above the ring
     removed = Verdict(critic="c", approved=False, issues=["expected a yellow star, found 0"],
                       findings=[Finding(kind="missing", message="missing star", object=1)],
-                      detections=[Finding(kind="seen", message="purple ring", box=(20, 28, 38, 46))])
+                      detections=[Finding(kind="seen", message="purple ring", shape="ring", color="purple", box=(20, 28, 38, 46))])
     second = AttemptView(index=1, action="edit", prompt="empty background", seed=2, size=(64, 64),
                          source=0, verdict=removed)
     step = OfflinePlanner().next_step(state.model_copy(update={"attempts": [first, second]}))

@@ -247,6 +247,7 @@ class Finding(BaseModel):
     shape: str | None = Field(None, description="the kind of shape seen (a 'seen' detection)")
     color: str | None = Field(None, description="its colour name")
     text: str | None = Field(None, description="the words this finding is about: read, or asked for and missing")
+    requirement: str | None = Field(None, description="the id of the checklist item it fails, when one does")
 
 
 class FrameCheck(BaseModel):

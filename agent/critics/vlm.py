@@ -322,7 +322,8 @@ class VLMCritic:
             a = answers[q.id]
             if a.answer != q.expected:
                 seen = f" (saw: {a.observed})" if a.observed else ""
-                findings.append(Finding(kind=q.kind, message=q.failure + seen, object=q.object))
+                findings.append(Finding(kind=q.kind, message=q.failure + seen, object=q.object,
+                                        requirement=q.requirement))
         scores = {c: float(getattr(reply.scores, c)) for c in CRITERIA}
         if questions:  # on the rubric's 1-10 scale, so Verdict.score's mean stays comparable
             scores["constraints"] = round(10.0 * (len(questions) - len(findings)) / len(questions), 2)
@@ -338,14 +339,14 @@ class VLMCritic:
         from agent.core.requirements import checklist
 
         answered = {q.requirement: q for q in questions}
-        failed = {f.message.split(" (saw: ")[0]: f.message for f in verdict.findings}
+        failed = {f.requirement: f.message for f in verdict.findings if f.requirement}
         out = []
         for req in checklist(spec, brief, edited):
             q = answered.get(req.id)
             if q is None:
                 out.append(req.judged("unchecked", "no question decides it", None, NAME))
-            elif q.failure in failed:
-                out.append(req.judged("failed", failed[q.failure], None, f"{NAME}@{self.llm.name}"))
+            elif req.id in failed:
+                out.append(req.judged("failed", failed[req.id], None, f"{NAME}@{self.llm.name}"))
             else:
                 out.append(req.judged("passed", f"answered {q.expected}: {q.text}", None, f"{NAME}@{self.llm.name}"))
         return out

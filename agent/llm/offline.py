@@ -110,7 +110,7 @@ class OfflinePlanner:
         if not spec or v is None or v.approved or best.size is None:
             return None
         # the words are typeset_text's job (words.py), not a region repaint's
-        shapes = [f for f in v.findings if not f.message.startswith("text:")]
+        shapes = [f for f in v.findings if f.text is None]
         findings = [f for f in shapes if f.kind in REPAIRABLE or _fixable_mark(f, v)]
         if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in shapes):
             return None
@@ -245,8 +245,7 @@ def seen_boxes(verdict: Verdict, spec: SceneSpec) -> list[LayoutBox]:
     for d in verdict.detections:
         if not d.box:
             continue
-        words = d.message.split()
-        color, kind = (words[0], words[-1]) if len(words) > 1 else (None, words[-1] if words else "")
+        color, kind = d.color, d.shape or ("text" if d.text else "")  # words typeset are in the way too
         k = next((k for k, o in enumerate(spec.include) if left[k] and o.cls == kind
                   and (o.color is None or o.color == color)), -1)
         if k >= 0:
