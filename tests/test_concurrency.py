@@ -172,7 +172,8 @@ def test_owner_keeps_steady_callers_in_one_batch_and_waits_little_for_one_that_l
         calls.append((start, time.perf_counter(), len(payloads)))
         return payloads
 
-    owner = PipelineOwner("test", run, window_s=0.005, regroup=6.0)  # bound: min(2 s, 6 x 0.3 s)
+    # the first call waits 50 ms so that all four threads, started one by one, are in it
+    owner = PipelineOwner("test", run, window_s=0.05, regroup=6.0)  # bound: min(2 s, 6 x 0.3 s)
 
     def caller(away_rounds: tuple[float, int]) -> None:
         away, rounds = away_rounds
