@@ -2,6 +2,8 @@
 it may approve none of the wrong clips, and every right one."""
 from __future__ import annotations
 
+import pytest
+
 from local_models.shapes import video_critic_set
 
 
@@ -11,6 +13,7 @@ def test_the_set_is_big_enough():
     assert all((video_critic_set.SET_DIR / r["file"]).is_file() for r in rows)
 
 
+@pytest.mark.slow  # 10 s: CI's optional pass
 def test_the_critic_agrees_with_the_eye_on_generated_clips():
     r = video_critic_set.score()
     report = "\n".join(r["errors"])

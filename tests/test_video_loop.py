@@ -107,6 +107,7 @@ def test_clips_made_at_once_are_the_clips_made_alone(tmp_path):
 
 
 @needs_weights
+@pytest.mark.slow  # 12-25 s: CI's optional pass; clips made at once stay in the default run
 def test_a_clip_run_records_clips_with_the_critics_verdict_on_each(tmp_path):
     from agent.surfaces.api import Studio
     studio = Studio(video_model="local:shapes-video", mode="loop", runs_dir=tmp_path)
@@ -121,6 +122,7 @@ def test_a_clip_run_records_clips_with_the_critics_verdict_on_each(tmp_path):
 
 
 @needs_weights
+@pytest.mark.slow  # 12-25 s: CI's optional pass; clips made at once stay in the default run
 def test_the_cli_makes_a_judged_clip_offline(tmp_path):
     """The issue's command, end to end in a fresh process, at a fixed seed and the default budget: an
     approved clip of >= 8 frames, judged frame by frame. (About half of this brief's clips are right,
@@ -160,6 +162,7 @@ def test_a_clip_run_can_write_gifs_and_an_image_never_counts_as_its_result(tmp_p
 
 
 @needs_weights
+@pytest.mark.slow  # 12-25 s: CI's optional pass; clips made at once stay in the default run
 def test_four_clip_runs_at_once_share_the_model_records_and_index(tmp_path):
     """Several callers at once on the real video model: every run finishes with its own judged clips."""
     from agent.surfaces.api import Studio
