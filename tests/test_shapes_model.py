@@ -94,6 +94,7 @@ def _score(p, items):
     return np.mean([detector.check_image(spec, im).approved for (_, _, spec), im in zip(items, imgs)])
 
 
+@pytest.mark.slow  # 11 s: CI's optional pass (the shipped model's own quality is also in the approval guards)
 def test_shipped_weights_beat_an_untrained_model(pipe):
     items = [it for it in world.heldout_prompts() if it[0] in ("single_object", "colors")][::6][:12]
     trained = _score(pipe, items)

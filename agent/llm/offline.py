@@ -273,5 +273,7 @@ def offline_summary(record) -> str:
                "a region repainted where one object was wrong, otherwise a new seed with stronger guidance")
     what = f"clip {best.index} ({best.artifact.request.num_frames} frames)" if best.action == "video" \
         else f"attempt {best.index}"
-    return (f"Delivered {what}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. "
-            f"It took {path}; each change followed the critic's findings ({changes}).")
+    followed = f"; each change followed the critic's findings ({changes})" if len(record.attempts) > 1 else \
+        " (the first try: nothing to change)"
+    return f"Delivered {what}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. It took {path}{followed}."
+
