@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from local_models.shapes import defect_data, defects
-from local_models.shapes.train import CKPT_DIR, Cadence, log, lr_at, save_atomic
+from local_models.shapes.training import CKPT_DIR, Cadence, log, lr_at, save_atomic
 
 CKPT = CKPT_DIR / "defects.pt"
 EXPORT = CKPT_DIR / "defects-weights"  # copied to defects.WEIGHTS_DIR once measured (--ship)

@@ -35,8 +35,9 @@ import torch.nn.functional as F
 
 from agent.core.types import ObjectSpec
 from local_models.shapes import world
-from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, Cadence, ema_weights, log, lr_at,
-                                       min_snr_loss, optimizer_step, resume, save_atomic, train_scheduler)
+from local_models.shapes.train import MAX_TOKENS, WEIGHTS, train_scheduler
+from local_models.shapes.training import (CKPT_DIR, Cadence, ema_weights, log, lr_at, min_snr_loss, optimizer_step,
+                                          resume, save_atomic)
 
 OUT = WEIGHTS.with_name("weights-inpaint")
 TASKS = [("add", 0.55), ("fill", 0.3), ("canvas", 0.03), ("t2i", 0.12)]

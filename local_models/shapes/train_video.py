@@ -48,8 +48,9 @@ import torch
 
 from local_models.shapes import motion
 from local_models.shapes.video_backend import mixed_noise, noise_path
-from local_models.shapes.train import (CKPT_DIR, MAX_TOKENS, WEIGHTS, Cadence, ema_weights, log, lr_at,
-                                       min_snr_loss, optimizer_step, resume, save_atomic, train_scheduler)
+from local_models.shapes.train import MAX_TOKENS, WEIGHTS, train_scheduler
+from local_models.shapes.training import (CKPT_DIR, Cadence, ema_weights, log, lr_at, min_snr_loss, optimizer_step,
+                                          resume, save_atomic)
 
 OUT = WEIGHTS.with_name("weights-video")
 FRAME_CHOICES = [(8, 6), (12, 4)]  # (frames, clips per step)
