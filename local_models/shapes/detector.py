@@ -130,13 +130,19 @@ def classify(mask: np.ndarray, f: dict[str, float] | None = None) -> str:
 UPSAMPLE = 8  # the soft outline is traced on a grid this much finer than the canvas
 
 
+def coverage(px: np.ndarray, under: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """How much of colour `over` each pixel holds on top of `under` (0..1): its position on the line
+    between them, as the world's antialiased edges mix the two. Works on an image or a list of pixels."""
+    v = np.asarray(over, dtype=np.float64) - under
+    return np.clip(((px - under) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+
+
 def _soft_outline(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.ndarray,
                   others: np.ndarray) -> np.ndarray:
     """The region's outline at sub-pixel precision: each pixel's coverage (0 background .. 1 the
     object's colour, projected on the line between them) near the region, away from other objects,
     upsampled (bilinear) and cut at one half."""
-    v = mean - bg
-    alpha = np.clip(((px - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+    alpha = coverage(px, bg, mean)
     near = ndimage.binary_dilation(region, iterations=2) & ~others
     alpha = np.where(near | region, alpha, 0.0)
     ys, xs = np.nonzero(region)
@@ -176,8 +182,7 @@ def _hole_depth(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.nda
     hole = filled & ~region
     if not hole.any():
         return 0.0
-    v = mean - bg
-    alpha = np.clip(((px[hole] - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
+    alpha = coverage(px[hole], bg, mean)
     return float(hole.sum()) / float(filled.sum()) * (1.0 - float(alpha.min()))
 
 

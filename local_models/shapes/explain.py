@@ -172,10 +172,10 @@ def _hole_speck(px: np.ndarray, bg: np.ndarray, d) -> str | None:
     hole = ndimage.binary_fill_holes(d.mask) & ~d.mask
     if not hole.any():
         return None
+    from local_models.shapes.detector import coverage
     ring = np.asarray(d.mean, dtype=float)
-    v = ring - bg
-    t = np.clip(((px[hole] - bg) @ v) / max(float(v @ v), 1.0), 0.0, 1.0)
-    off = np.linalg.norm(px[hole] - (bg + t[:, None] * v), axis=-1)
+    t = coverage(px[hole], bg, ring)
+    off = np.linalg.norm(px[hole] - (bg + t[:, None] * (ring - bg)), axis=-1)
     return "a speck of another colour in its hole" if off.max() > HOLE_SPECK else None
 
 

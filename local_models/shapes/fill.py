@@ -19,6 +19,7 @@ from PIL import Image
 from scipy import ndimage
 
 from local_models.shapes import world
+from local_models.shapes.detector import coverage
 
 _BACKGROUNDS = np.array(list(world.BACKGROUNDS.values()), dtype=np.float32)
 _COLOURS = np.array(list(world.COLORS.values()), dtype=np.float32)
@@ -49,8 +50,7 @@ def harmonise(painted: Image.Image, canvas: tuple[int, int, int], mask: Image.Im
         drawn = np.bincount(nearest[objectish], minlength=len(_COLOURS)).argmax()
         neighbour = ndimage.binary_dilation(objectish & (nearest != drawn), iterations=EDGE)
         colour = np.median(px[objectish & (nearest == drawn)], axis=0)
-        span = colour - patch
-        share = np.clip(((px - patch) @ span) / max(float(span @ span), 1.0), 0.0, 1.0)
+        share = coverage(px, patch, colour)
         # the object: the parts that are mostly object and big enough to be drawn, and its edge round it
         labels, n = ndimage.label(inside & (share >= 0.5), structure=np.ones((3, 3)))
         sizes = ndimage.sum(np.ones_like(share), labels, range(1, n + 1))
