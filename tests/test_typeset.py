@@ -84,3 +84,21 @@ def test_a_plate_covers_what_was_in_the_box_and_nothing_else():
     inside[10:118, 10:246] = True
     assert (a[~inside] == b[~inside]).all() and layer["plate"] is True
     assert [r.text for r in read(out)] == ["SALE"]  # the old lettering is gone under the plate
+
+
+@pytest.mark.slow  # 25 s (a real run first): CI's optional pass
+def test_studio_typeset_refuses_too_many_words_and_a_bad_placement_and_keeps_the_run(tmp_path):
+    from agent.core.errors import InputError
+    from agent.core.limits import CHARS
+    from agent.surfaces.api import Studio
+
+    studio = Studio(runs_dir=tmp_path)
+    result = studio.run("a red circle", seed=0, budget={"max_iterations": 1})
+    run_id, made = result.record.run_id, len(result.record.attempts)
+    with pytest.raises(InputError, match="over the limit of 200"):
+        studio.typeset(run_id, 0, "W" * (CHARS["typeset"] + 1), placement="top")
+    with pytest.raises(InputError, match="placement 'middle'"):
+        studio.typeset(run_id, 0, "OPEN", placement="middle")
+    with pytest.raises(InputError, match="no words"):
+        studio.typeset(run_id, 0, "  ", placement="top")
+    assert len(studio.load(run_id).record.attempts) == made  # nothing added, nothing lost

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Literal
 
 from agent.core.artifacts import load_image, save_image
+from agent.core import limits
 from agent.core.errors import InputError
 from agent.core.typeset import FONTS, named_box, typeset
 from agent.core.types import Attempt
@@ -52,11 +53,15 @@ def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, f
         raise InputError(f"attempt {attempt} is a {source.artifact.kind}, not an image")
     if font not in FONTS:
         raise InputError(f"unknown font {font!r}; shipped: {', '.join(FONTS)}")
+    if not (text or "").strip():
+        raise InputError("no words to set: give the text")
+    if len(text) > limits.CHARS["typeset"]:
+        raise InputError(f"the words to set are {len(text):,} characters, over the limit of {limits.CHARS['typeset']:,}")
     image = load_image(source.artifact.path).convert("RGB")
     if (box is None) == (placement is None):
         raise InputError("give either box or placement")
-    where = box or named_box(placement, *image.size)
     try:
+        where = box or named_box(placement, *image.size)
         out, layer = typeset(image, text, where, family=font, weight=weight, size=size, color=color,
                              outline=outline, outline_color=outline_color, shadow=shadow, align=align, plate=plate)
     except ValueError as e:  # a box outside the image, a size that does not fit: the director can retry

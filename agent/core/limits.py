@@ -16,6 +16,7 @@ CHARS = {
     "negative_prompt": 2000,
     "style": 1000,
     "instruction": 2000,      # an edit's instruction
+    "typeset": 200,           # the words set on a picture (a sign, a headline, not a page)
     "scheduler": 64,
     "model": 500,             # a back-end spec string
 }
