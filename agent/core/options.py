@@ -70,16 +70,20 @@ class RunOptions(BaseModel):
     def parse(cls, values: dict[str, Any] | None = None, **more) -> "RunOptions":
         """RunOptions from a caller's values, `more` over `values` (None: not given, so the value under
         it or the default), or InputError with one line naming each bad field. `budget` may be given
-        as a dict (the Python API's `budget={...}`)."""
-        data = {k: v for k, v in (values or {}).items() if v is not None}
-        data.update({k: v for k, v in more.items() if v is not None})
-        budget = data.pop("budget", None)
-        if budget is not None:
-            budget = budget.model_dump(exclude_none=True) if isinstance(budget, BaseModel) else dict(budget)
-            extra = sorted(set(budget) - set(BUDGET) - {"max_generations", "max_denoiser_steps"})
-            if extra:
-                raise InputError(f"bad {WHAT}: budget.{extra[0]}: not a budget (one of {', '.join(BUDGET)})")
-            data.update({k: v for k, v in budget.items() if k in BUDGET and v is not None})
+        as a dict or a Budget (the Python API's `budget={...}`): its counts sit under the same layer's
+        keywords (`max_iterations=10` over `budget={"max_iterations": 5}`)."""
+        from agent.core.types import Budget
+
+        data: dict[str, Any] = {}
+        for layer in (values or {}, more):
+            budget = layer.get("budget")
+            if budget is not None:
+                budget = budget.model_dump(exclude_none=True) if isinstance(budget, BaseModel) else dict(budget)
+                extra = sorted(set(budget) - set(Budget.model_fields))
+                if extra:
+                    raise InputError(f"bad {WHAT}: budget.{extra[0]}: not a budget (one of {', '.join(BUDGET)})")
+                data.update({k: v for k, v in budget.items() if k in BUDGET and v is not None})
+            data.update({k: v for k, v in layer.items() if k != "budget" and v is not None})
         try:
             return cls.model_validate(data)
         except ValidationError as e:

@@ -6,12 +6,12 @@ import gradio as gr
 
 from agent.core.defaults import EXAMPLE_BRIEFS
 from agent.core.options import MAX_CANDIDATES, MAX_ITERATIONS
-from agent.core.typeset import FONTS
+from agent.core.typeset import FONTS, PLACEMENTS
 from agent.surfaces import ui_support as ui
 
 EXAMPLES = EXAMPLE_BRIEFS[:3]  # checked on the embedded default by agent/surfaces/bench_examples.py
 PAINTED = "painted region"  # the words go in the box round what is painted on the attempt
-PLACES = ("bottom", "top", "center", "left", "right", PAINTED)  # typeset_text's named placements, or the painted box
+PLACES = (*PLACEMENTS, PAINTED)  # typeset_text's named placements, or the painted box
 
 
 class Page:
