@@ -111,13 +111,14 @@ class PipelineOwner:
             start = time.perf_counter()
             deadline = start + self.window_s
             last_seconds, last_requests = self._last_call
+            for client in [c for c in self._clients if not c.is_alive()]:  # a thread per run: never back
+                self._forget(client)
             if last_requests > 1 and self.regroup > 0:  # concurrent callers: wait for the ones not queued
                 regroup_deadline = start + min(self.max_regroup_s, self.regroup * last_seconds)
                 horizon = start - max(1.0, 3 * last_seconds)  # callers seen since are still about
                 for client, seen in list(self._clients.items()):
                     if seen < horizon and self._due(client) < start:  # neither recent nor expected back
-                        del self._clients[client]
-                        self._returned.pop(client, None), self._away.pop(client, None)
+                        self._forget(client)
             else:
                 regroup_deadline = deadline
             while total < self.max_batch:
@@ -147,6 +148,11 @@ class PipelineOwner:
                 continue
             until = max(until, self._due(client))
         return until
+
+    def _forget(self, client: threading.Thread) -> None:
+        self._clients.pop(client, None)
+        self._returned.pop(client, None)
+        self._away.pop(client, None)
 
     def _due(self, client: threading.Thread) -> float:
         """When `client` should be back if it is still calling (0: it has no result to come back from)."""

@@ -65,3 +65,12 @@ def test_a_removal_leaves_only_the_canvas_and_pixels_outside_the_mask_untouched(
     out = np.asarray(harmonise(big, BEIGE, mask)).astype(int)
     assert (out[8:25, 8:25] == BEIGE).all()
     assert (out[28, 28] == LAVENDER).all()
+
+
+def test_a_removal_paints_over_a_fleck_too_small_to_be_an_object():
+    big = Image.new("RGB", (64, 64), BEIGE)
+    ImageDraw.Draw(big).rectangle((14, 14, 15, 15), fill=RED)  # 4 px of object colour: a fleck
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((8, 8, 24, 24), fill=255)
+    out = np.asarray(harmonise(big, BEIGE, mask)).astype(int)
+    assert (out[8:25, 8:25] == BEIGE).all()

@@ -52,14 +52,13 @@ def harmonise(painted: Image.Image, canvas: tuple[int, int, int], mask: Image.Im
         colour = np.median(px[objectish & (nearest == drawn)], axis=0)
         share = coverage(px, patch, colour)
         # the object: the parts that are mostly object and big enough to be drawn, and its edge round it
-        labels, n = ndimage.label(inside & (share >= 0.5), structure=np.ones((3, 3)))
-        sizes = ndimage.sum(np.ones_like(share), labels, range(1, n + 1))
-        body = np.isin(labels, [k + 1 for k, s in enumerate(sizes) if s >= MIN_OBJECT])
+        labels, _ = ndimage.label(inside & (share >= 0.5), structure=np.ones((3, 3)))
+        body = (np.bincount(labels.ravel()) >= MIN_OBJECT)[labels] & (labels > 0)
         share = np.where(ndimage.binary_dilation(body, iterations=EDGE), share, 0.0)
         edge = inside & (share < SOLID) & ~neighbour
         out[edge] = c + share[edge, None] * (colour - c)
         solid = inside & (share >= SOLID) & ~neighbour  # keeps its texture, loses the patch's tint
         out[solid] += (1.0 - share[solid, None]) * (c - patch)
-    elif backgroundish.any():  # background only (a removal): all of it the canvas
-        out[inside & (to_colour > OBJECT_DIST / 2)] = c
+    else:  # no object drawn (a removal): all of it the canvas, a fleck of object colour too
+        out[inside] = c
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
