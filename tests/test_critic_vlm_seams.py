@@ -5,6 +5,7 @@ cannot be measured leaves it unchecked (never approved)."""
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from agent.core.types import Artifact, GenerationRequest
 from agent.critics.seams_bench import case
@@ -70,6 +71,15 @@ def test_a_border_that_cannot_be_measured_is_never_a_pass(tmp_path):
     critic, _ = critic_with(reply(answers=CLEAN_EYE))
     item = whole(critic.critique(brushed, BRIEF, SPEC))
     assert item.status == "unchecked" and "brushed mask" in item.evidence
+
+
+def test_an_edit_of_the_whole_picture_has_no_border_to_seam(tmp_path):
+    art = edited(tmp_path, "clean")
+    w, h = Image.open(art.path).size
+    art = art.model_copy(update={"meta": {**art.meta, "edit_regions": [[0, 0, w, h]]}})
+    critic, _ = critic_with(reply(answers=CLEAN_EYE))
+    verdict = critic.critique(art, BRIEF, SPEC)
+    assert verdict.approved and whole(verdict).status == "passed"
 
 
 def test_a_brushed_mask_is_measured_along_its_own_border(tmp_path):

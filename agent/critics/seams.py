@@ -261,7 +261,8 @@ def _region(regions: list[Box], x: float, y: float) -> Box:
 
 def check_artifact(artifact) -> SeamReport | str | None:
     """The seam check on an image whose meta records the regions an edit painted (local_models/
-    inpainting.py): None when it records none, a report, or why it could not be checked."""
+    inpainting.py): None when it records none or they cover the whole picture (no border to seam), a
+    report, or why it could not be checked."""
     regions = artifact.meta.get("edit_regions") or []
     if not regions:
         return None
@@ -281,6 +282,8 @@ def check_artifact(artifact) -> SeamReport | str | None:
         except Exception:  # noqa: BLE001 - no mask file to measure along
             return f"the edit's brushed mask ({path}) is not readable, so its border cannot be measured"
     report = find_seams(image, regions, float(artifact.meta.get("mask_blur") or 0), mask)
+    if not report.checked and not report.skipped:  # the edit repainted the whole picture: no border, no seam
+        return None
     if not report.checked:
         return (f"none of the {report.skipped} border segments of the edited regions could be measured "
                 "(regions too small or at the picture's edge)")
