@@ -48,8 +48,9 @@ class WanI2VBackend(AnimatesSource, WanBackend):
 
     def per_image(self, jobs) -> bool:
         """One source image and num_videos_per_prompt = n: the pipeline takes no list of images (it
-        repeats the image's latents for each video itself)."""
-        return len(jobs) > 1
+        repeats the image's latents for each video itself); image2video requests are never batched
+        together (batch_key), so no list ever arises."""
+        return False
 
     def call_kwargs(self, request, inputs, loaded) -> dict[str, Any]:
         return {**super().call_kwargs(request, inputs, loaded), "image": inputs.source}
