@@ -38,6 +38,7 @@ class SeedCritic:
     """Approves the seeds in APPROVE_SEEDS; scores every other seed by seed % 7."""
 
     name = "critic:seed"
+    kinds = ("image",)
 
     def critique(self, artifact: Artifact, brief_text: str, spec) -> Verdict:
         seed = artifact.request.seed

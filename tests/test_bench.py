@@ -93,6 +93,7 @@ class OracleCritic:
     """Exact checks of a spec against what the test back end drew, with findings like the detector's."""
 
     name = "critic:oracle"
+    kinds = ("image",)
 
     def critique(self, artifact, brief_text, spec) -> Verdict:
         objs = read_metadata(artifact.path)["meta"]["objects"]
@@ -123,6 +124,7 @@ class YesCritic:
     """Approves everything: what the judge finds wrong, the critic let through."""
 
     name = "critic:yes"
+    kinds = ("image",)
     approve = True
 
     def critique(self, artifact, brief_text, spec) -> Verdict:

@@ -178,6 +178,7 @@ class DownCritic:
     """A critic whose service always fails (a VLM answering 400, or hanging until its deadline)."""
 
     name = "critic:down"
+    kinds = ("image",)
 
     def __init__(self, arg=None):
         pass

@@ -10,6 +10,7 @@ from tests import fakes
 
 class ZeroCritic:
     name = "critic:zero"
+    kinds = ("image",)
 
     def critique(self, artifact, brief_text, spec) -> Verdict:
         return Verdict(critic=self.name, approved=False, scores={"q": 0.0}, issues=["nothing right"])
@@ -42,6 +43,7 @@ class UncheckedCritic:
     """Scores like ZeroCritic, but leaves its one item unchecked instead of failed."""
 
     name = "critic:unchecked"
+    kinds = ("image",)
     status = "unchecked"
 
     def critique(self, artifact, brief_text, spec) -> Verdict:

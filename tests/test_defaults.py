@@ -14,6 +14,8 @@ ASKED: list[str] = []
 class RulesOnly:
     """An LLM without structured output, under a name that says nothing of it."""
 
+    structured_output = False
+
     def __init__(self, model: str = ""):
         self.name = "rules-only"
 

@@ -46,7 +46,7 @@ def respec(ctx, prompt: str) -> None:
     from agent.core.spec_parser import derive_spec, parse_spec
 
     llm = ctx.record.llm
-    spec = parse_spec(prompt) if not getattr(registry.factory("llm", llm), "structured_output", False) \
+    spec = parse_spec(prompt) if not registry.structured_output(llm) \
         else derive_spec(prompt, registry.resolve("llm", llm))
     if spec is not None and spec.include and spec != ctx.record.spec:
         ctx.record.spec = spec

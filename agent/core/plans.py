@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -166,6 +166,7 @@ def wants_clip(brief: str, spec: SceneSpec | None, video_model: str | None) -> b
     return bool(CLIP_WORDS & set(re.findall(r"[a-z]+", brief.lower())))
 
 
+@runtime_checkable
 class Planner(Protocol):
     def propose(self, state: PlanState) -> Proposal: ...
 

@@ -6,7 +6,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from agent.core.types import Artifact, GenerationRequest, SceneSpec, Verdict
+from agent.core.types import Artifact, GenerationRequest, RunRecord, SceneSpec, Verdict
 
 
 # ---- images and video -------------------------------------------------------------------------
@@ -43,14 +43,6 @@ class ImageBackend(Protocol):
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
 
 
-def check_ready(backend) -> None:
-    """Raise ConfigError when a back end cannot work on this machine (weights absent, key unset),
-    before anything is spent. Back ends opt in with a `check_ready()` method."""
-    ready = getattr(backend, "check_ready", None)
-    if callable(ready):
-        ready()
-
-
 @runtime_checkable
 class VideoBackend(Protocol):
     info: ModelInfo
@@ -58,10 +50,25 @@ class VideoBackend(Protocol):
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]: ...
 
 
+@runtime_checkable
+class ChecksReady(Protocol):
+    """An optional ability of a back end: it can tell, before anything is spent, whether it can work on
+    this machine (weights present, key set), raising ConfigError naming what is missing."""
+
+    def check_ready(self) -> None: ...
+
+
+def check_ready(backend: ImageBackend | VideoBackend) -> None:
+    """Raise ConfigError when a back end that `ChecksReady` cannot work here; any other is taken as ready."""
+    if isinstance(backend, ChecksReady):
+        backend.check_ready()
+
+
 # ---- critics ----------------------------------------------------------------------------------
 @runtime_checkable
 class Critic(Protocol):
     name: str
+    kinds: tuple[Literal["image", "video"], ...]  # the artifacts it can judge; any other is never shown to it
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict: ...
 
@@ -127,9 +134,10 @@ class LLM(Protocol):
     """One chat turn: the system prompt, the conversation and the tools in; the assistant's message out."""
 
     name: str
-    # Optional capability, a class attribute (not a protocol member, so isinstance ignores it):
-    # `structured_output = True` when structured() answers free-form questions (the brief's SceneSpec,
-    # critic:vlm); without it (the offline planner, scripts) the spec comes from the rules parser.
+    # a class attribute, so it can be read off the registry's factory before anything is built: True when
+    # structured() answers free-form questions (the brief's SceneSpec, critic:vlm's judge); False (the
+    # offline planner, scripts): the spec comes from the rules parser
+    structured_output: bool
 
     def complete(self, system: str, messages: list[Message], tools: list[ToolSpec]) -> Message: ...
 
@@ -137,3 +145,11 @@ class LLM(Protocol):
                    images: list[Path] = ()) -> BaseModel:
         """One reply parsed into `schema` (used by the critic and for SceneSpec extraction)."""
         ...
+
+
+@runtime_checkable
+class Presents(Protocol):
+    """An optional ability of an LLM: it writes the run's closing words itself (the offline planner, by
+    rules); the director gives any other LLM one last turn to present the result."""
+
+    def present(self, record: RunRecord) -> str: ...

@@ -165,3 +165,10 @@ def factory(kind: Kind, spec: str) -> Any:
         raise ConfigError(f"{spec!r} needs a package that is not installed ({e.name}); "
                           f"install the extra that provides it, e.g. pip install 'atelier[local]'") from e
     return getattr(module, attr)
+
+
+def structured_output(llm: str) -> bool:
+    """Whether `llm` answers free-form structured questions (`LLM.structured_output`): read off its class
+    without building it (no key is needed to ask); an LLM made by a factory function is built and asked."""
+    built_by = factory("llm", llm)
+    return (built_by if isinstance(built_by, type) else resolve("llm", llm)).structured_output

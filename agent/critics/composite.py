@@ -61,12 +61,12 @@ class CompositeCritic:
         self.critics = critics
         self.name = "+".join(c.name for c in critics)
         # it judges what every one of its critics can judge
-        self.kinds = tuple(k for k in ("image", "video") if all(k in getattr(c, "kinds", ("image",)) for c in critics))
+        self.kinds = tuple(k for k in ("image", "video") if all(k in c.kinds for c in critics))
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
         verdicts = []
         for c in self.critics:
-            if getattr(c, "name", "") == "critic:ocr" and verdicts:  # where the others saw each object
+            if c.name == "critic:ocr" and verdicts:  # where the others saw each object
                 verdicts.append(c.critique(artifact, brief_text, spec, object_boxes=object_boxes(verdicts)))
             else:
                 verdicts.append(c.critique(artifact, brief_text, spec))
@@ -91,7 +91,7 @@ class WithWords:
     def __init__(self, critic):
         self.critic = critic
         self.name = critic.name
-        self.kinds = getattr(critic, "kinds", ("image",))
+        self.kinds = critic.kinds
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
         from agent.critics.ocr import OCRCritic, read_file, word_boxes

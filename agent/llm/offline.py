@@ -23,6 +23,8 @@ REMOVE_PROMPT = "empty background"  # what a removal repaints a region with
 
 
 class OfflinePlanner:
+    structured_output = False  # the brief's spec comes from the rules parser
+
     def __init__(self, model: str = ""):
         self.name = "offline"
 

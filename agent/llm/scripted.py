@@ -69,6 +69,8 @@ class RecordedCall(BaseModel):
 
 
 class ScriptedLLM:
+    structured_output = False  # scripted structured() replies answer the planner, not the brief's spec
+
     def __init__(self, script: str | Path | Sequence[Any] | CompleteFn = "", *,
                  structured: Sequence[Any] | StructuredFn | None = None, name: str | None = None):
         self._complete_fn: CompleteFn | None = None

@@ -140,8 +140,7 @@ class RunContext:
             # an image is a step towards a clip (a first frame to animate), never the result
             verdict = Verdict(critic=judge.name, approved=False,
                               issues=["this run delivers a clip: an image cannot be its result"])
-        elif attempt.artifact.kind not in getattr(judge, "kinds", ("image",)):
-            # a declared capability: a critic judges the kinds of artifact it lists
+        elif attempt.artifact.kind not in judge.kinds:  # Critic.kinds: what it can judge
             verdict = Verdict(critic=judge.name, approved=False,
                               error=f"{judge.name} cannot judge a {attempt.artifact.kind}; judge it by eye, or "
                                     f"run with a critic that can (critic:detector in the shapes world, critic:vlm)")

@@ -22,7 +22,7 @@ from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed
                                Stopped, TooManyErrors, Unverified)
 from agent.core.plans import LayoutPolicy, Planner
 from agent.core.prompts import load_prompt
-from agent.core.protocols import LLM, Message, TextPart, ToolCall, ToolResult
+from agent.core.protocols import LLM, Message, Presents, TextPart, ToolCall, ToolResult
 from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
 from agent.run.tooling import Toolbox
 
@@ -41,7 +41,7 @@ class Director:
                  edits: bool = True, layouts: LayoutPolicy = "auto"):
         self.llm, self.ctx, self.toolbox, self.edits, self.layouts = llm, ctx, toolbox, edits, layouts
         # the offline planner is both an LLM and a Planner; any other LLM plans through prompts
-        self.planner = planner or (llm if hasattr(llm, "next_step") else LLMPlanner(llm))
+        self.planner = planner or (llm if isinstance(llm, Planner) else LLMPlanner(llm))
         self.messages = [Message.model_validate(m) for m in ctx.record.messages]
         self.errors_in_a_row = 0
         self.info = self.video_info = None
@@ -97,7 +97,7 @@ class Director:
         if not r.attempts or r.presentation:
             return
         try:
-            if hasattr(self.llm, "present"):
+            if isinstance(self.llm, Presents):
                 text = self.llm.present(r)
             elif money_left:
                 best = r.best

@@ -89,7 +89,7 @@ class Studio:
         if self.video_model:
             check_ready(registry.resolve("video", self.video_model))
         spec = brief.spec or spec_for(brief.text, self.llm)
-        if wants_clip(brief.text, spec, self.video_model) and "video" not in getattr(critic, "kinds", ("image",)):
+        if wants_clip(brief.text, spec, self.video_model) and "video" not in critic.kinds:
             raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
                              f"(shapes world) or critic:vlm")
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=spec,
@@ -249,7 +249,7 @@ def stop_every_run() -> None:
 def spec_for(text: str, llm: str = DEFAULT_LLM) -> SceneSpec | None:
     """The SceneSpec a brief asks for: by rules offline, through structured output with an LLM."""
     from agent.core.spec_parser import derive_spec, parse_spec
-    if not getattr(registry.factory("llm", llm), "structured_output", False):
+    if not registry.structured_output(llm):
         return parse_spec(text)
     return derive_spec(text, registry.resolve("llm", llm))
 

@@ -252,7 +252,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
             data["clips"] = media_data(clips)
             data["best"] = {**data["best"], "kind": "video", "frames": best.artifact.meta.get("frames"),
                             "fps": best.artifact.meta.get("fps")}
-            if checks := getattr(best.verdict, "frames", None):
+            if checks := (best.verdict.frames if best.verdict else []):
                 data["best"]["verdict"] = {**(data["best"]["verdict"] or {}),
                                            "frames": [c.model_dump(mode="json") for c in checks]}
         text = (f"run {res.run_id}: {state} after {res.record.iterations} round(s), {len(res.attempts)} attempt(s)"

@@ -248,7 +248,7 @@ def viewer_image(attempt: Attempt, out_dir: Path, *, boxes: bool = True, side: i
                 x0, y0, x1, y1 = (v * scale for v in d.box)
                 draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(0, 200, 255), width=max(1, scale // 8))
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"view-{attempt.artifact.sha256[:12] if getattr(attempt.artifact, 'sha256', None) else secrets.token_hex(6)}-{int(boxes)}.png"
+    out = out_dir / f"view-{attempt.artifact.sha256[:12] if attempt.artifact.sha256 else secrets.token_hex(6)}-{int(boxes)}.png"
     big.save(out)
     return out
 

@@ -41,7 +41,7 @@ def verdict_text(v: Verdict | None) -> str:
     else:
         lines += [f"- {issue}" for issue in v.issues]
     checks = frame_checks(v)
-    if not checks and (looked := list(getattr(v, "frames", None) or [])):
+    if not checks and (looked := v.frames):
         # a critic that judges the clip as a whole (critic:vlm) says which frames it saw, not per frame
         lines.append(f"- judged on {frame_span([c.index for c in looked])} as a whole")
     if checks:
@@ -57,7 +57,7 @@ def verdict_text(v: Verdict | None) -> str:
 def frame_checks(v: Verdict | None) -> list:
     """A clip's per-frame checks (empty for an image, or from a critic that judges the clip as a
     whole and gives no detections or issues per frame)."""
-    checks = list(getattr(v, "frames", None) or []) if v is not None else []
+    checks = v.frames if v is not None else []
     return checks if any(c.detections or c.issues for c in checks) else []
 
 
@@ -84,7 +84,7 @@ def frame_span(frames: list[int]) -> str:
 
 def frame_line(check) -> str:
     """"frame 3 (0.38 s) ✗ 2 issues · saw red circle; blue square": one frame of the clip in the viewer."""
-    when = f" ({check.time:.2f} s)" if getattr(check, "time", None) is not None else ""
+    when = f" ({check.time:.2f} s)" if check.time is not None else ""
     n = len(check.issues)
     parts = [f"✗ {n} issue{'s' if n != 1 else ''}" if n else "✓"]
     if check.detections:
@@ -324,7 +324,7 @@ def spec_line(spec: dict) -> str:
 def record_msgs(record: RunRecord) -> list[dict[str, Any]]:
     """A past run as chat messages: the brief, the prompt used, every attempt with its verdict, the end."""
     from tools.refine_prompt import _changes
-    clips = getattr(record, "video_model", None)
+    clips = record.video_model
     out = [msg(f"📂 Reopened run `{record.run_id}` ({record.created:%Y-%m-%d %H:%M}) · {record.llm} → "
                f"{record.image_model}{f' (clips: {clips})' if clips else ''} · {record.critic}",
                key=f"open:{record.run_id}"),

@@ -1,0 +1,62 @@
+"""Optional abilities are declared on the Protocols (agent/core/protocols.py, agent/core/plans.py), and
+callers ask the declaration: a back end, critic or LLM that lacks one is treated as not having it."""
+from __future__ import annotations
+
+import pytest
+
+from agent.core import registry
+from agent.core.errors import ConfigError
+from agent.core.plans import Planner
+from agent.core.protocols import LLM, ChecksReady, Critic, Presents, check_ready
+from agent.llm.offline import OfflinePlanner
+from agent.llm.scripted import ScriptedLLM
+from agent.run.planning import LLMPlanner
+from tests.fakes import FlatBackend, SeedCritic
+
+
+def test_the_offline_planner_plans_and_presents_a_scripted_llm_does_neither():
+    offline, scripted = OfflinePlanner(), ScriptedLLM([])
+    assert isinstance(offline, LLM) and isinstance(offline, Planner) and isinstance(offline, Presents)
+    assert isinstance(scripted, LLM) and not isinstance(scripted, Planner) and not isinstance(scripted, Presents)
+    assert isinstance(LLMPlanner(scripted), Planner)
+
+
+def test_structured_output_is_read_off_the_class_without_building_it(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    assert registry.structured_output("anthropic:claude-sonnet-4-6")  # no key: building it would fail
+    assert not registry.structured_output("offline")
+    with pytest.raises(ConfigError, match="anthropic"):
+        registry.resolve("llm", "anthropic:claude-sonnet-4-6")
+
+
+def _scripted(model):
+    return ScriptedLLM([])
+
+
+def test_an_llm_made_by_a_factory_function_is_built_and_asked():
+    with registry.override("llm", "madebyfn", "tests.test_capabilities:_scripted"):
+        assert registry.structured_output("madebyfn:x") is False
+
+
+def test_a_critic_declares_the_kinds_it_judges():
+    assert isinstance(SeedCritic(), Critic) and SeedCritic.kinds == ("image",)
+
+    class Unlabelled:
+        name = "critic:unlabelled"
+
+        def critique(self, artifact, brief_text, spec): ...
+
+    assert not isinstance(Unlabelled(), Critic)
+
+
+def test_check_ready_asks_only_a_back_end_that_declares_it():
+    class Missing(FlatBackend):
+        def check_ready(self) -> None:
+            raise ConfigError("test:missing needs its weights: run atelier models pull test")
+
+    assert not isinstance(FlatBackend(), ChecksReady)
+    check_ready(FlatBackend())  # nothing to check: taken as ready
+    assert isinstance(Missing(), ChecksReady)
+    with pytest.raises(ConfigError, match="needs its weights"):
+        check_ready(Missing())
