@@ -69,3 +69,29 @@ def test_a_damaged_index_is_rebuilt_from_the_run_files_with_a_warning(tmp_path, 
     assert (tmp_path / "index.sqlite.damaged").is_file()
     with pytest.raises(InputError, match="r3.*run.json is damaged"):
         store.load("r3")
+
+
+def test_a_format_1_record_tells_its_typeset_attempts_by_the_field(tmp_path):
+    """Format 1 marked a typeset attempt only in its note; loaded, the words it set are `Attempt.typeset`."""
+    from agent.core.types import Artifact, Attempt, GenerationRequest
+
+    def attempt(i, note="", meta=None):
+        art = Artifact(path=tmp_path / f"{i}.png", sha256=f"{i:064x}", request=GenerationRequest(prompt="p"),
+                       meta=meta or {})
+        return Attempt(index=i, iteration=i + 1, action="edit" if i else "generate", prompt="p", seed=0,
+                       artifact=art, note=note, source=0 if i else None)
+
+    layer = {"text": "SALE", "font": "DejaVu Sans", "weight": "bold", "size": 20, "box": [0, 0, 60, 20]}
+    record = RunRecord(run_id="old", brief=Brief(text="a red circle with the word SALE"), attempts=[
+        attempt(0), attempt(1, "repaint the circle"), attempt(2, "typeset 'SALE' onto attempt 0 at [0, 0, 60, 20]",
+                                                              {"typeset": [layer], "denoiser_steps": 0})])
+    store = RunStore(tmp_path)
+    store.save(record)
+    path = tmp_path / "old" / "run.json"
+    data = json.loads(path.read_text())
+    assert [a["typeset"] for a in data["attempts"]] == [None, None, None]  # as built: nothing set the field
+    for a in data["attempts"]:
+        del a["typeset"]
+    path.write_text(json.dumps({**data, "format": 1}))
+    loaded = store.load("old")
+    assert loaded.format == RECORD_FORMAT and [a.typeset for a in loaded.attempts] == [None, None, "SALE"]

@@ -61,13 +61,13 @@ def test_the_offline_loop_typesets_on_the_shapes_model(tmp_path):
     result = studio.run("a red circle above the word SALE", seed=0)
     assert result.approved
     best = result.best
-    assert best.action == "edit" and best.note.startswith("typeset 'SALE'")
+    assert best.action == "edit" and best.typeset == "SALE" and best.note.startswith("typeset 'SALE'")
     assert [r.text for r in read(best.artifact.path)] == ["SALE"]  # read again, apart from the critic's call
     (layer,) = best.artifact.meta["typeset"]
     assert layer["text"] == "SALE" and layer["font"] == "DejaVu Sans"
     assert read_metadata(best.artifact.path)["meta"]["typeset"][0]["box"] == layer["box"]
     run = json.loads((tmp_path / result.run_id / "run.json").read_text())
-    assert run["attempts"][-1]["artifact"]["meta"]["typeset"][0]["text"] == "SALE"
+    assert run["attempts"][-1]["artifact"]["meta"]["typeset"][0]["text"] == run["attempts"][-1]["typeset"] == "SALE"
     with Image.open(best.artifact.path) as im:
         assert im.size == (256, 256)  # a brief with words is delivered large enough to read
     reqs = {r.id: r.status for r in best.verdict.requirements}

@@ -74,6 +74,7 @@ def test_a_misspelling_model_gets_one_retry_then_the_words_typeset(tmp_path, cap
     run = json.loads((tmp_path / result.run_id / "run.json").read_text())
     notes = [a["note"] for a in run["attempts"]]
     assert notes[2].startswith("typeset 'SALE' onto attempt")
+    assert [a["typeset"] for a in run["attempts"]] == [None, None, "SALE"]  # the fact, apart from the note
     assert "on a plate" in run["attempts"][2]["artifact"]["request"]["instruction"]
 
 
@@ -108,7 +109,7 @@ def test_a_run_that_ends_on_its_shapes_still_delivers_the_words_not_approved(tmp
             brief, seed=3, budget=budget)
     assert not result.approved and result.record.status == "budget_spent"
     attempts = result.record.attempts
-    assert len(attempts) == 3 and not any(a.note.startswith("typeset") for a in attempts[:2])
+    assert len(attempts) == 3 and [a.typeset for a in attempts] == [None, None, "SALE"]
     best = result.best
     assert best is attempts[-1] and best.note.startswith("typeset 'SALE'")
     with Image.open(best.artifact.path) as im:

@@ -76,4 +76,4 @@ def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, f
     meta.update(typeset=[*src.meta.get("typeset", []), layer], denoiser_steps=0)
     artifact = save_image(out, ctx.out_dir, request, parent=src.sha256, meta=meta)
     note = f"typeset {text!r} onto attempt {attempt} at {layer['box']}"
-    return ctx.add_attempts([artifact], "edit", note, source=attempt)
+    return ctx.add_attempts([artifact], "edit", note, source=attempt, typeset=text)

@@ -72,6 +72,7 @@ class AttemptView(BaseModel):
     frames: int | None = Field(None, description="a clip's frame count")
     path: str = ""
     note: str = ""
+    typeset: str | None = Field(None, description="the words this attempt set onto its source (no pixel repainted)")
     source: int | None = Field(None, description="the attempt this one edits")
     region: tuple[int, int, int, int] | None = Field(None, description="the box a region edit repainted")
     steps: int | None = Field(None, description="the denoising steps it took (every pass of a layout counted)")

@@ -319,6 +319,8 @@ class Attempt(BaseModel):
     artifact: Artifact
     verdict: Verdict | None = None
     note: str = ""
+    typeset: str | None = Field(None, description="the words this attempt set onto its source (typeset_text, "
+                                "no pixel repainted); None: made or repainted by a model")
     source: int | None = Field(None, description="for an edit: the attempt it edits")
     region: tuple[int, int, int, int] | None = Field(None, description="for a region edit: the box it repainted")
 
@@ -328,7 +330,7 @@ Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "fai
 
 # run.json's format. A change that older records cannot simply load with (a renamed or moved field, a
 # new meaning) raises it and adds the step from the one before to RECORD_MIGRATIONS.
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 
 
 def _from_format_0(data: dict) -> dict:
@@ -336,7 +338,19 @@ def _from_format_0(data: dict) -> dict:
     return data
 
 
-RECORD_MIGRATIONS = {0: _from_format_0}  # format N -> a function turning N's dict into N+1's
+def _from_format_1(data: dict) -> dict:
+    """Format 1 told a typeset attempt by its note ("typeset 'SALE' onto attempt 2 at ..."); format 2 by
+    `Attempt.typeset`, the words the tool set: the last layer typeset_text added to its artifact."""
+    attempts = []
+    for a in data.get("attempts") or []:
+        if isinstance(a, dict) and "typeset" not in a and str(a.get("note", "")).startswith("typeset "):
+            layers = ((a.get("artifact") or {}).get("meta") or {}).get("typeset") or [{}]
+            a = {**a, "typeset": layers[-1].get("text", "")}
+        attempts.append(a)
+    return {**data, "attempts": attempts}
+
+
+RECORD_MIGRATIONS = {0: _from_format_0, 1: _from_format_1}  # format N -> a function turning N's dict into N+1's
 
 
 def migrate_record(data: dict) -> dict:

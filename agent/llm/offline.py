@@ -70,7 +70,7 @@ class OfflinePlanner:
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
         # (setting the words repaints no shape: a typeset neither counts nor breaks the chain)
-        repaints = [a for a in state.attempts if not a.note.startswith("typeset")]
+        repaints = [a for a in state.attempts if a.typeset is None]
         edits_in_a_row = next((i for i, a in enumerate(reversed(repaints)) if a.action != "edit"), len(repaints))
         if state.edits and edits_in_a_row < MAX_EDITS_IN_A_ROW:
             chain = last.action == "edit" and last is not best and last.source is not None

@@ -123,7 +123,7 @@ def next_step(state: PlanState) -> Step | None:
     if not ready:
         return None
     plain = sum(a.action == "generate" for a in state.attempts)
-    if writes and plain < 2 and not any(a.note.startswith("typeset") for a in state.attempts):
+    if writes and plain < 2 and not any(a.typeset is not None for a in state.attempts):
         return None  # a model that writes: one more seed with the words in the prompt first
     return typeset_step(state, max(ready, key=lambda a: a.rank))
 
@@ -133,8 +133,8 @@ def last_chance(state: PlanState) -> Step | None:
     after one more shape step: a run that ends on its shapes still delivers the asked words (and is not
     approved: the shapes' items stay failed). None when the words are on it already, or there is room."""
     base = max((a for a in state.attempts if a.verdict and a.size), key=lambda a: a.rank, default=None)
-    if base is None or not _text_ok(base)[1] or base.note.startswith("typeset") or \
-            any(a.source == base.index and a.note.startswith("typeset") for a in state.attempts):
+    if base is None or not _text_ok(base)[1] or base.typeset is not None or \
+            any(a.source == base.index and a.typeset is not None for a in state.attempts):
         return None
     if short_after_shape_step(state, len(_text_ok(base)[1])) is None:
         return None
@@ -146,7 +146,7 @@ def last_chance(state: PlanState) -> Step | None:
 def short_after_shape_step(state: PlanState, texts: int):
     """The budget with no room for one more shape step (as dear as the dearest so far) and then `texts`
     typesettings (each a round and a step; a step runs while one is left), or None when there is room."""
-    shape_step = max((a.steps or 1 for a in state.attempts if not a.note.startswith("typeset")), default=1)
+    shape_step = max((a.steps or 1 for a in state.attempts if a.typeset is None), default=1)
     return state.budget_left.short_of(steps=shape_step + texts, rounds=1 + texts)
 
 
@@ -154,7 +154,7 @@ def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes a
     """Set the first text not yet right onto `base`, in its box (over the model's misspelling, on a
     plate, where it wrote one); None when every font has been tried on it."""
     k = _text_ok(base)[1][0]
-    tries = [a for a in state.attempts if a.source == base.index and a.note.startswith(f"typeset {state.spec.text[k].text!r}")]
+    tries = [a for a in state.attempts if a.source == base.index and a.typeset == state.spec.text[k].text]
     if len(tries) >= len(FONTS):
         return None
     w, h = base.size

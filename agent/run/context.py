@@ -116,15 +116,16 @@ class RunContext:
         self.store.save(self.record, owner=self.owner)
 
     # ---- attempts ------------------------------------------------------------------------------
-    def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "",
-                     source: int | None = None, region: tuple[int, int, int, int] | None = None) -> list[Attempt]:
-        """Record new artifacts as one iteration, critique each, and keep the best."""
+    def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "", source: int | None = None,
+                     region: tuple[int, int, int, int] | None = None, typeset: str | None = None) -> list[Attempt]:
+        """Record new artifacts as one iteration, critique each, and keep the best (`typeset`: the words
+        typeset_text set, `Attempt.typeset`)."""
         self.record.iterations += 1
         made = []
         for artifact in artifacts:
             attempt = Attempt(index=len(self.record.attempts), iteration=self.record.iterations,
                               action=action, prompt=artifact.request.prompt, seed=artifact.request.seed,
-                              artifact=artifact, note=note, source=source,
+                              artifact=artifact, note=note, typeset=typeset, source=source,
                               region=tuple(region) if region else None)
             self.record.attempts.append(attempt)
             self.record.cost_usd += artifact.cost_usd

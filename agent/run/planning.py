@@ -63,7 +63,7 @@ def attempt_view(a: Attempt) -> AttemptView:
     if a.artifact.kind == "image":
         size = (r.width, r.height) if r.width and r.height else _size_of(a.artifact.path)
     return AttemptView(index=a.index, action=a.action, prompt=a.prompt, seed=a.seed, size=size,
-                       guidance=r.guidance, frames=r.num_frames if a.artifact.kind == "video" else None, path=str(a.artifact.path), note=a.note, source=a.source, region=a.region,
+                       guidance=r.guidance, frames=r.num_frames if a.artifact.kind == "video" else None, path=str(a.artifact.path), note=a.note, typeset=a.typeset, source=a.source, region=a.region,
                        steps=a.artifact.meta.get("denoiser_steps") or r.steps, layout=r.layout, verdict=a.verdict)
 
 
