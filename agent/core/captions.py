@@ -17,7 +17,8 @@ def noun(kind: str, color: str | None = None, count: int = 1) -> str:
 
 def describe(obj: ObjectSpec, size: str | None = None, *, one_word: str = "a") -> str:
     """An object with its number: "a red circle" ("one red circle" with one_word="one"), "two big
-    blue squares"."""
+    blue squares" (`size`: the size word to say, else the object's own size)."""
+    size = size or obj.size
     if obj.count == 1:
         first = (size or obj.color or obj.cls)
         number = article(first) if one_word == "a" else "one"

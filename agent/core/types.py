@@ -13,6 +13,7 @@ from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.options import RunOptions
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 from agent.core.requirements import Requirement
+from agent.core.sizes import Size
 
 Relation = Literal["left of", "right of", "above", "below"]
 Motion = Literal["left", "right", "up", "down", "still"]
@@ -44,6 +45,8 @@ class ObjectSpec(BaseModel):
     # "a"/"one"/"two" mean exactly that many; only "at least two", "two or more" or a bare plural
     # ("circles") ask for a minimum (GenEval's export keeps its own rule: an exclude entry of count + 1)
     at_least: bool | None = Field(None, description="True: at least `count`; otherwise exactly `count`")
+    # "a small circle", "two big squares" (agent.core.sizes; GenEval's export drops it)
+    size: Size | None = Field(None, description="small or large (its side: agent.core.sizes.SIZES); None: any size")
 
     def describe(self) -> str:
         """"one red circle", "two blue squares" (agent.core.captions.describe, counted in words)."""

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 from agent.core.captions import article as _article, noun
 from agent.core.types import SceneSpec
 from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch
+from local_models.shapes.judge_size import size_problems
 from local_models.shapes.world import BACKGROUNDS, CANVAS, COLORS, SHAPES, draw_shape, relation_holds
 
 SS = 4  # supersampling of the redrawn shapes, as world.render antialiases
@@ -478,6 +479,8 @@ def _check_groups(inc, shapes: list[Seen], assign) -> Notes:
         if not (len(g) >= o.count if o.at_least else len(g) == o.count):
             want = f"{'at least' if o.at_least else 'exactly'} {o.count}"
             problems.add("count", f"asked {want} {noun(o.cls, o.color, o.count)}, saw {len(g)}")
+        for text in size_problems(o, g):
+            problems.add("size", text)
     for i, o in enumerate(inc):
         if o.position:
             rel, j = o.position

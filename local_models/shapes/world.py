@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 
 from agent.core.captions import article as _article, canonical_prompt, describe  # noqa: F401 (re-exported)
 from agent.core.geometry import relation_holds  # noqa: F401 (re-exported)
+from agent.core.sizes import SIZE_WORDS, SIZES, size_words_text  # noqa: F401 (re-exported)
 from agent.core.types import ObjectSpec, SceneSpec, number_word, plural  # noqa: F401 (plural re-exported)
 
 SHAPES = ["circle", "square", "triangle", "star", "ring"]
@@ -38,8 +39,6 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "lavender": (190, 180, 230),
 }
 RELATIONS = ["left of", "right of", "above", "below"]
-SIZES = {"small": (12, 14), "medium": (15, 19), "large": (20, 23)}  # bounding-box side, at 64 px
-SIZE_WORDS = {"small": ["small", "little", "tiny"], "large": ["large", "big"]}
 MAX_COUNT = 4
 CANVAS = 64  # the world is laid out on a 64x64 canvas; render() scales to any size
 
@@ -63,7 +62,7 @@ def vocabulary_words() -> list[str]:
 def vocabulary_text() -> str:
     return (f"shapes: {', '.join(SHAPES)}; colors: {', '.join(COLORS)}; counts 1-{MAX_COUNT}; "
             f"relations: {', '.join(RELATIONS)}; backgrounds: {', '.join(BACKGROUNDS)}; "
-            f"sizes: small, large")
+            f"sizes: {size_words_text()}")
 
 
 def tokenize_words(text: str) -> list[str]:
