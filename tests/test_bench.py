@@ -73,10 +73,11 @@ class WorldBackend:
             spec = parse_spec(request.prompt)
             rng = random.Random(request.seed)
             for o in spec.include:  # paint into the (now empty) box what the prompt asks for
+                side = world.SIZES[o.size][0] if o.size else 12  # at the size it names
                 for _ in range(o.count):
                     for _ in range(200):
-                        bx, by = rng.randint(x0, max(x0, x1 - 12)), rng.randint(y0, max(y0, y1 - 12))
-                        box = [bx, by, bx + 12, by + 12]
+                        bx, by = rng.randint(x0, max(x0, x1 - side)), rng.randint(y0, max(y0, y1 - side))
+                        box = [bx, by, bx + side, by + side]
                         if box[2] <= x1 and box[3] <= y1 and world._boxes_clear(box, [b for _, _, b in objs], 1):
                             objs = objs + [[o.cls, o.color or "red", box]]
                             break

@@ -62,14 +62,19 @@ class Item:
 
 
 def truth_spec(prompt: str, spec: SceneSpec) -> SceneSpec:
-    """The ground truth a held-out prompt states: its counts exact ("a", "two": exactly), and the
-    background it names (none named: any world background)."""
+    """The ground truth a held-out prompt states: its counts exact ("a", "two": exactly), the
+    background it names (none named: any world background), and a one-object prompt's size word
+    ("a photo of a small circle": the world says sizes of single objects only)."""
+    from agent.core.sizes import SIZE_OF_WORD
     from local_models.shapes.world import BACKGROUNDS
     truth = spec.model_copy(deep=True)
     for o in truth.include:
         o.at_least = False
     named = re.search(r"\bon an? (\w+) background\b", prompt)
     truth.background = named.group(1) if named and named.group(1) in BACKGROUNDS else truth.background
+    sizes = {SIZE_OF_WORD[w] for w in re.findall(r"[a-z]+", prompt.lower()) if w in SIZE_OF_WORD}
+    if len(truth.include) == 1 and len(sizes) == 1:
+        truth.include[0].size = sizes.pop()
     return truth
 
 

@@ -417,7 +417,7 @@ def scene_for_spec(rng: random.Random, spec: SceneSpec, background: str | None =
     groups: list[list[tuple]] = []
     for o in spec.include:
         color = o.color or rng.choice(list(COLORS))
-        groups.append([(o.cls, color, None)] * o.count)
+        groups.append([(o.cls, color, o.size)] * o.count)  # a size the spec asks, else any
     # anchors first, so every object placed relative to another finds it already placed
     order = sorted(range(len(spec.include)), key=lambda i: spec.include[i].position is not None)
     items, first = [], {}
