@@ -119,6 +119,29 @@ def test_resume_continues_within_the_budget(tmp_path):
     assert [a.seed for a in resumed.attempts] == [20, 21, 22, 23] and resumed.approved
 
 
+def test_a_conversation_saved_before_the_task_carried_its_state_resumes(tmp_path):
+    """The offline planner reads its plan state from the task's data, never from the task's words: an
+    older conversation (words only) gets the state attached when it resumes."""
+    from agent.core.plans import PLAN_STATE, state_from_messages
+    from agent.core.protocols import Message
+
+    s = studio(tmp_path)
+    first = s.run("a lake", seed=20, budget={"max_iterations": 2})
+    record = first.record
+    task = record.messages[0]["parts"][0]
+    assert task["data"][PLAN_STATE]["brief"] == "a lake" and task["data"][PLAN_STATE]["seed"] == 20
+    state = state_from_messages([Message.model_validate(m) for m in record.messages])
+    assert [a.seed for a in state.attempts] == [20, 21] and state.budget_left.iterations == 0
+    del task["data"]  # as saved before
+    task["text"] = "Brief: a lake"  # and no JSON block to read back either
+    record.status, record.brief.budget.max_iterations = "running", 4
+    s.store.save(record)
+    fakes.APPROVE_SEEDS.add(23)
+    resumed = s.resume(first.run_id)
+    assert [a.seed for a in resumed.attempts] == [20, 21, 22, 23] and resumed.approved
+    assert resumed.record.messages[0]["parts"][0]["text"] == "Brief: a lake"  # its words kept
+
+
 @pytest.mark.parametrize("brief, fields, message", [
     ("   ", {}, "empty"),
     ("x" * 100_000, {}, "limit is"),

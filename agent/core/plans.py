@@ -10,7 +10,8 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from agent.core.layout import Layout
-from agent.core.protocols import Message, ToolCall
+from agent.core.errors import ConfigError
+from agent.core.protocols import Message, TextPart, ToolCall, ToolResult
 from agent.core.types import SceneSpec, Verdict
 
 
@@ -176,15 +177,24 @@ class Planner(Protocol):
     def next_step(self, state: PlanState) -> NextStep: ...
 
 
-_JSON_BLOCK = re.compile(r"```json\n(.*?)\n```", re.S)
+PLAN_STATE = "plan_state"  # the task message's TextPart.data key: the PlanState the run started from
+
+
+def task_part(text: str, state: PlanState) -> TextPart:
+    """The task as the model reads it, with the plan state it was written from as data."""
+    return TextPart(text=text, data={PLAN_STATE: state.model_dump(mode="json")})
 
 
 def state_from_messages(messages: list[Message]) -> PlanState:
-    """Rebuild the plan state from a conversation: the task's JSON block, then every tool result."""
-    state = PlanState.model_validate_json(_JSON_BLOCK.findall(messages[0].text)[-1])
+    """The plan state of a conversation: the task's, then what every tool result since gave back."""
+    task = next((p for p in messages[0].parts if isinstance(p, TextPart) and PLAN_STATE in p.data), None)
+    if task is None:
+        raise ConfigError("the conversation does not start with a task carrying its plan state "
+                          "(the director's task message)")
+    state = PlanState.model_validate(task.data[PLAN_STATE])
     for message in messages[1:]:
         for part in message.parts:
-            if getattr(part, "type", "") != "tool_result":
+            if not isinstance(part, ToolResult):
                 continue
             state.last_error = part.data.get("error")
             if "budget_left" in part.data:

@@ -75,8 +75,11 @@ class Critic(Protocol):
 
 # ---- LLMs -------------------------------------------------------------------------------------
 class TextPart(BaseModel):
+    """Words for the model; `data` for programs (the task's plan state, read by the offline planner)."""
+
     type: Literal["text"] = "text"
     text: str
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ImagePart(BaseModel):

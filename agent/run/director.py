@@ -20,7 +20,7 @@ import traceback
 from agent.run.context import RunContext
 from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed, Ended, OutOfSpace, StopRun,
                                Stopped, TooManyErrors, Unverified)
-from agent.core.plans import LayoutPolicy, Planner
+from agent.core.plans import PLAN_STATE, LayoutPolicy, Planner, task_part
 from agent.core.prompts import load_prompt
 from agent.core.protocols import LLM, Message, Presents, TextPart, ToolCall, ToolResult
 from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
@@ -120,7 +120,10 @@ class Director:
     # ---- agent mode: the LLM decides ----------------------------------------------------------
     def drive_agent(self) -> None:
         if not self.messages:
-            self.messages.append(Message(role="user", parts=[TextPart(text=self.task())]))
+            self.messages.append(self.task_message())
+        elif not any(isinstance(p, TextPart) and PLAN_STATE in p.data for p in self.messages[0].parts):
+            # a conversation saved before the task carried its state: its words, with the state as data
+            self.messages[0] = self.task_message(self.messages[0].text)
         self.drop_unanswered_calls()
         system, tools = load_prompt("system"), self.toolbox.specs()
         for _ in range(4 * self.record.brief.budget.max_iterations + 4):
@@ -137,9 +140,11 @@ class Director:
             self.after_step(results)
         raise BudgetSpent("turn limit reached without approval", budget="turns")
 
-    def task(self) -> str:
-        state = state_from_record(self.record, self.info, self.edits, self.layouts, self.video_info)
-        return load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
+    def task_message(self, text: str | None = None) -> Message:
+        """The first turn: the task in words (`text`, or written now) with the plan state it says as data."""
+        state = self.state()
+        text = text or load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
+        return Message(role="user", parts=[task_part(text, state)])
 
     def drop_unanswered_calls(self) -> None:
         """A resumed conversation may end in tool calls that never ran; ask again instead."""
