@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 from agent.core.geometry import relation_holds
+from agent.core.sizes import SIZES, Size
 
 if TYPE_CHECKING:
     from agent.core.types import SceneSpec
 
 SIDE_BY_COUNT = {1: 22, 2: 20, 3: 17, 4: 15}  # box side on a 64-unit canvas, by objects in the scene
+# a sized object's box side (64 units): the two sides of the world's range for its word (agent.core.sizes)
+# farthest from the medium ones, as the inpainting model draws a shape a pixel or two off its box (large
+# ones mostly smaller: boxes of 21-23 came out 17-26, half of them under 20)
+SIDES_BY_SIZE = {"small": range(SIZES["small"][0], SIZES["small"][0] + 2),
+                 "large": range(SIZES["large"][1] - 1, SIZES["large"][1] + 1)}
 GAP = 6  # free pixels between boxes (on 64 units): their inpainting masks must not touch
 EDGE = 2  # free pixels between a box and the canvas edge (the world draws its scenes so)
 
@@ -24,11 +30,12 @@ class LayoutBox(BaseModel):
     object: int = Field(description="index of the object in the spec's include list")
     kind: str = Field(description="the object's class, e.g. circle")
     color: str | None = None
+    size: Size | None = Field(None, description="the object's size word, when the brief gives one")
     box: tuple[int, int, int, int]
 
     def describe(self) -> str:
         from agent.core.captions import noun
-        return noun(self.kind, self.color)
+        return " ".join(x for x in (self.size, noun(self.kind, self.color)) if x)
 
 
 class Layout(BaseModel):
@@ -69,6 +76,10 @@ class Layout(BaseModel):
             for b in mine:
                 if b.kind != obj.cls or (obj.color and b.color != obj.color):
                     out.append(f"a box for {obj.describe()} is labelled {b.describe()}")
+                side = max((b.box[2] - b.box[0]) * 64 / self.width, (b.box[3] - b.box[1]) * 64 / self.height)
+                if obj.size and not SIZES[obj.size][0] <= round(side) <= SIZES[obj.size][1]:
+                    out.append(f"a box for {obj.describe()} is {side:.0f} units wide on a 64-unit canvas; "
+                               f"a {obj.size} one is {SIZES[obj.size][0]}-{SIZES[obj.size][1]}")
             if obj.position:
                 rel, j = obj.position
                 for a in mine:
@@ -88,7 +99,7 @@ class Layout(BaseModel):
         pass each."""
         seen: dict[tuple, list[LayoutBox]] = {}
         for b in self.boxes:
-            seen.setdefault((b.kind, b.color), []).append(b)
+            seen.setdefault((b.kind, b.color, b.size), []).append(b)
         return list(seen.values())
 
     def words(self) -> str:
@@ -105,7 +116,8 @@ class Layout(BaseModel):
 
 def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int = 64,
                 fixed: list[LayoutBox] = (), tries: int = 400, gap: int = GAP) -> Layout | None:
-    """A layout satisfying `spec` by rules: boxes sized for the number of objects, placed at random
+    """A layout satisfying `spec` by rules: boxes sized for the number of objects (or for the object's
+    size word: SIDES_BY_SIZE), placed at random
     (seeded) where every relation holds clearly (by GenEval's rule with room to spare) and no two
     boxes touch. `fixed` boxes (in width x height pixels) are already there, e.g. objects a critic
     saw: only the instances still missing are placed, around them (object -1: in the way, nothing
@@ -126,7 +138,7 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
             box = _place(rng, side, unit, boxes, k, obj, spec, gap)
             if box is None:
                 break
-            boxes.append(LayoutBox(object=k, kind=obj.cls, color=obj.color, box=box))
+            boxes.append(LayoutBox(object=k, kind=obj.cls, color=obj.color, size=obj.size, box=box))
         else:
             return Layout(width=unit, height=unit, boxes=boxes, background=spec.background).scaled(width, height)
     return None
@@ -136,7 +148,7 @@ def _place(rng, side, unit, boxes, k, obj, spec, gap=GAP):
     """The first free spot, in random order, on a 2-pixel grid (every spot is tried once), at least
     EDGE pixels inside the canvas: the shapes model was trained so, and draws a shape pressed
     against the edge cut off or pinched."""
-    s = max(8, side + rng.randint(-2, 2))
+    s = rng.choice(SIDES_BY_SIZE[obj.size]) if obj.size else max(8, side + rng.randint(-2, 2))
     spots = [(x, y) for x in range(EDGE, unit - s - EDGE + 1, 2) for y in range(EDGE, unit - s - EDGE + 1, 2)]
     rng.shuffle(spots)
     for x0, y0 in spots:

@@ -1,7 +1,8 @@
 """A brief's checklist: the atomic requirements an approval must satisfy, as data (DSG / TIFA style).
 
 `checklist(spec, brief)` turns a SceneSpec into one `Requirement` per thing a user would check:
-each object's count (exact unless the brief says "at least"), its colour and kind, each relation,
+each object's count (exact unless the brief says "at least"), its colour and kind, its size word
+("small", "large": agent.core.sizes), each relation,
 each exclusion, "nothing else", the background, the words to be written (and no others), and the picture itself (no patch, seam or stray
 mark: `whole`). A critic answers each one with a status (passed / failed / unchecked) and its
 evidence; "unchecked" is never a pass, so a verdict that leaves one unchecked is never approved.
@@ -15,8 +16,8 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from agent.core.types import SceneSpec
 
-RequirementKind = Literal["object", "relation", "exclude", "only", "background", "whole", "text", "style",
-                          "free"]
+RequirementKind = Literal["object", "size", "relation", "exclude", "only", "background", "whole", "text",
+                          "style", "free"]
 Status = Literal["passed", "failed", "unchecked"]
 
 
@@ -58,6 +59,9 @@ def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -
     for k, obj in enumerate(spec.include):
         out.append(Requirement(id=f"object:{k}", kind="object", text=object_text(obj), object=k))
     for k, obj in enumerate(spec.include):
+        if obj.size:
+            out.append(Requirement(id=f"size:{k}", kind="size", object=k, text=size_text(obj)))
+    for k, obj in enumerate(spec.include):
         if obj.position:
             rel, j = obj.position
             ref = spec.include[j]
@@ -82,6 +86,12 @@ def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -
     if spec.include or spec.text or edited:
         out.append(WHOLE.model_copy())
     return out
+
+
+def size_text(obj) -> str:
+    """"the red circle is small", "the squares are large"."""
+    from agent.core.captions import noun
+    return f"the {noun(obj.cls, obj.color, obj.count)} {'is' if obj.count == 1 else 'are'} {obj.size}"
 
 
 WHOLE = Requirement(id="whole", kind="whole", text="no patch, seam, stray mark or malformed shape")

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.core.sizes import SIZE_OF_WORD
 from agent.core.text_phrases import cut_text, text_specs
 from agent.core.types import ObjectSpec, SceneSpec, plural
 
@@ -140,6 +141,7 @@ class _Phrase:
     motion: str | None = None
     speed: str | None = None
     at_least: bool = False  # "at least two", "two or more", a bare plural: a minimum, not an exact count
+    size: str | None = None  # "small", "large" (agent.core.sizes)
 
 
 @dataclass
@@ -221,16 +223,19 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
         j += 1
     elif tokens[j] not in v.colors and not _match(v.classes, tokens, j):
         return None, 0  # an unknown word with no article or color in front does not start an object
-    color, words = None, []
+    color, size, words = None, None, []
     while not _boundary(v, tokens, j):
         t = tokens[j]
+        if t in SIZE_OF_WORD and not _boundary(v, tokens, j + 1):  # "a small red circle", "two big dogs"
+            size, j = SIZE_OF_WORD[t], j + 1
+            continue
         if (m := _match(v.classes, tokens, j)):
             # a color that is also a class ("an orange orange") is the color when a noun follows it
             if m[1] == 1 and t in v.colors and not _boundary(v, tokens, j + 1):
                 color, j = v.colors[t], j + 1
                 continue
             (cls, is_plural), k = m
-            phrase = _make(cls, True, is_plural, count, exact, color, definite)
+            phrase = _make(cls, True, is_plural, count, exact, color, definite, size)
             more = _match(v.at_least_after, tokens, j + k)
             if minimum or more:
                 phrase.at_least, phrase.exact = True, False
@@ -250,18 +255,18 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
         link = _match(v.frame_links, tokens, j)
         return _FRAME, j - i + (link[1] if link else 0)
     noun, is_plural = v.singularise(words[-1])
-    phrase = _make(noun, False, is_plural, count, exact, color, definite)
+    phrase = _make(noun, False, is_plural, count, exact, color, definite, size)
     if minimum:
         phrase.at_least, phrase.exact = True, False
     return phrase, j - i
 
 
-def _make(cls, known, is_plural, count, exact, color, definite) -> _Phrase:
+def _make(cls, known, is_plural, count, exact, color, definite, size=None) -> _Phrase:
     bare_plural = count is None and is_plural
     if count is None:
         count = 2 if is_plural else 1  # a bare plural asks for at least two
     return _Phrase(cls, known, max(count, 1), exact and count > 0, color, definite, negated=count == 0,
-                   at_least=bare_plural)
+                   at_least=bare_plural, size=size)
 
 
 def _scan(v: Vocabulary, tokens: list[str]) -> list:
@@ -369,12 +374,12 @@ def parse_spec(text: str | None) -> SceneSpec | None:
             return None
         if p.definite:
             for idx, obj in enumerate(include):
-                if obj.cls == p.cls and p.color in (None, obj.color):
+                if obj.cls == p.cls and p.color in (None, obj.color) and p.size in (None, obj.size):
                     if p.motion and obj.motion is None:
                         obj.motion, obj.speed = p.motion, p.speed
                     return idx
         include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, motion=p.motion, speed=p.speed,
-                                  at_least=p.at_least or None))
+                                  at_least=p.at_least or None, size=p.size))
         if p.exact:
             exclude.append(ObjectSpec(cls=p.cls, count=p.count + 1, color=p.color))
         return len(include) - 1
@@ -433,10 +438,11 @@ def normalise(spec: SceneSpec | dict | None) -> dict | None:
         return None
     if isinstance(spec, dict):
         spec = SceneSpec.model_validate({"include": spec.get("include", []), "exclude": spec.get("exclude", [])})
-    # GenEval's own fields only: its rows carry no background, minimum or "only"
+    # GenEval's own fields only: its rows carry no background, minimum, size or "only"
     data = spec.model_dump(by_alias=True, exclude_none=True, include={"include", "exclude"})
     for obj in data["include"] + data["exclude"]:
         obj.pop("at_least", None)
+        obj.pop("size", None)
     return json.loads(json.dumps(data))
 
 

@@ -22,6 +22,9 @@ from local_models.shapes.explain import background_of, explain
 
 NAME = "critic:detector"
 BACKGROUND_DIST = 40.0  # the canvas this close (RGB) to the asked colour is that background
+# the share of its world box a detected shape's extent spans: a square is drawn 6% inside its box on every
+# side; a star's thin points fall partly under the detector's threshold (renders of 12-24 px: 0.87-1.0)
+DRAWN_SHARE = {"square": 0.88, "star": 0.9}
 
 
 def _union(boxes) -> tuple[int, int, int, int] | None:
@@ -57,7 +60,10 @@ def assign(spec: SceneSpec, detections) -> tuple[list[list], list]:
     order = sorted(range(len(spec.include)), key=lambda k: (spec.include[k].color is None, k))
     for k in order:
         obj = spec.include[k]
-        for d in [d for d in free if _matches(obj, d)][: obj.count]:
+        fits = [d for d in free if _matches(obj, d)]
+        if obj.size == "small":  # "a small circle and a large circle": the small one takes the smallest
+            fits.reverse()
+        for d in fits[: obj.count]:
             mine[k].append(d)
             free.remove(d)
     for k in order:
@@ -104,6 +110,11 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
             else:
                 judged[req.id] = req.judged("passed", f"saw {_listing(got)} at {[list(d.box) for d in got]}",
                                             _union(d.box for d in got), critic)
+        elif req.kind == "size":
+            judged[req.id] = _size(req, spec.include[k], mine[k], scale, critic)
+            if judged[req.id].status == "failed":
+                findings.append(Finding(kind="other", message=judged[req.id].evidence, object=k,
+                                        box=judged[req.id].box, requirement=req.id))
         elif req.kind == "relation":
             obj = spec.include[k]
             rel, j = obj.position
@@ -159,6 +170,32 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
     return Verdict(critic=critic, approved=_ok(results), issues=issues, findings=findings,
                    detections=seen, requirements=results,
                    scores={"constraints": round(passed / len(results), 4) if results else 1.0})
+
+
+def side_of(d, scale) -> float:
+    """The side of the world box a detection was drawn in, on the 64 px canvas (world.SIZES' unit)."""
+    w, h = (d.box[2] - d.box[0]) / scale[0], (d.box[3] - d.box[1]) / scale[1]
+    return max(w, h) / DRAWN_SHARE.get(d.kind, 1.0)
+
+
+def _size(req: Requirement, obj: ObjectSpec, got, scale, critic: str) -> Requirement:
+    """Every shape of the object has a side in the asked size's range, read as a whole pixel of the
+    64 px canvas: small at most world.SIZES' largest small side, large at least its smallest large one."""
+    what = noun(obj.cls, obj.color, obj.count)
+    if len(got) < obj.count:
+        return req.judged("failed", f"cannot check that {req.text}: the {what} {'is' if obj.count == 1 else 'are'} "
+                                    f"missing", None, critic)
+    lo, hi = world.SIZES[obj.size]
+    sides = [side_of(d, scale) for d in got]
+    wrong = [(d, s) for d, s in zip(got, sides) if not (round(s) <= hi if obj.size == "small" else round(s) >= lo)]
+    seen = ", ".join(f"{s:.0f}" for s in sides)
+    rule = f"{obj.size}: a side of {lo}-{hi} px on the 64 px canvas"
+    if wrong:
+        word = "medium" if world.SIZES["medium"][0] <= round(wrong[0][1]) <= world.SIZES["medium"][1] else \
+            "large" if obj.size == "small" else "small"
+        return req.judged("failed", f"the {what} {'is' if obj.count == 1 else 'are'} {word}, not {obj.size} "
+                                    f"(side {seen} px; {rule})", _union(d.box for d, _ in wrong), critic)
+    return req.judged("passed", f"{req.text} (side {seen} px; {rule})", _union(d.box for d in got), critic)
 
 
 def _background(req: Requirement, name: str, px, critic: str) -> Requirement:
