@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from agent.core.sizes import SIZE_OF_WORD
+from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS
 from agent.core.text_phrases import cut_text, text_specs
 from agent.core.types import ObjectSpec, SceneSpec, plural
 
@@ -414,7 +414,9 @@ def derive_spec(text: str, llm) -> SceneSpec:
 
     v = vocabulary()
     system = load_prompt("spec", colors=", ".join(sorted(set(v.colors.values()))),
-                         relations=", ".join(f'"{r}"' for r in dict.fromkeys(v.relations.values())))
+                         relations=", ".join(f'"{r}"' for r in dict.fromkeys(v.relations.values())),
+                         sizes="; ".join(f'"{size}" when the brief says {" or ".join(words)}'
+                                         for size, words in SIZE_WORDS.items()))
     from agent.core.errors import MalformedOutput, ServiceError
     try:
         reply = llm.structured(system, f"Brief: {text}", SceneSpec)
