@@ -192,3 +192,45 @@ def test_a_long_batch_budget_gives_each_brief_at_most_a_run_s_own_limits(tmp_pat
                    max_cost=10 * MAX_COST_USD)
     assert (job.brief.budget.max_seconds, job.brief.budget.max_cost_usd) == (MAX_SECONDS, MAX_COST_USD)
     RunOptions.parse(budget=job.brief.budget)  # what Studio checks when the brief starts
+
+
+def test_the_mcp_generation_tools_take_their_limits_from_one_definition(tmp_path):
+    """generate_image, edit_image and generate_video say GenerationRequest's limits, and as many images
+    as a round may have (RunOptions.candidates); typeset_text the words' limit (agent.core.limits)."""
+    pytest.importorskip("mcp")
+    from mcp import Client
+
+    from agent.core import limits
+    from agent.core.options import MAX_CANDIDATES, SEED_LIMIT
+    from agent.core.types import GenerationRequest
+    from agent.surfaces.mcp_server import build_server
+
+    async def schemas():
+        async with Client(build_server(tmp_path / "runs", **FAKE)) as client:
+            return {t.name: t.input_schema["properties"] for t in (await client.list_tools()).tools}
+    tools = anyio.run(schemas)
+
+    def span(prop):
+        branch = next((b for b in prop.get("anyOf", [prop]) if b.get("type") != "null"), prop)
+        return branch.get("minimum", branch.get("exclusiveMinimum")), branch.get("maximum", branch.get("exclusiveMaximum"))
+    for tool, names in {"generate_image": ("seed", "guidance", "steps", "width", "height"),
+                        "edit_image": ("seed", "guidance", "strength"),
+                        "generate_video": ("seed", "num_frames", "fps")}.items():
+        for name in names:
+            want = limits.bounds(GenerationRequest, name)
+            assert span(tools[tool][name]) == (want.get("ge", want.get("gt")), want.get("le", want.get("lt"))), (tool, name)
+        if "n" in tools[tool]:
+            assert span(tools[tool]["n"]) == (1, MAX_CANDIDATES)
+    assert span(tools["generate_image"]["seed"])[1] == SEED_LIMIT
+    assert tools["typeset_text"]["text"]["maxLength"] == limits.CHARS["typeset"]
+
+
+def test_a_budget_s_other_counts_survive_the_options():
+    """One merge (RunOptions.brief_fields): the options' budget over a caller's, the counts options do
+    not name (generations, denoiser steps) kept."""
+    from agent.core.types import Budget
+    options = RunOptions.parse(budget={"max_iterations": 3, "max_generations": 5})
+    fields = options.brief_fields(Budget(max_iterations=9, max_generations=5, max_denoiser_steps=40))
+    assert fields["budget"]["max_iterations"] == 3 and fields["budget"]["max_generations"] == 5
+    assert fields["budget"]["max_denoiser_steps"] == 40
+    assert options.brief_fields()["budget"] == {"max_iterations": 3, "max_seconds": None, "max_cost_usd": None}

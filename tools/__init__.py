@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from agent.run.planning import attempt_data, budget_left
+from agent.run.planning import attempt_data
 from agent.run.tooling import Reply, Toolbox
 from agent.core.types import Attempt
 
@@ -22,7 +22,7 @@ def attempts_reply(attempts: list[Attempt], ctx) -> Reply:
         data.append(attempt_data(a))
     best = ctx.record.best
     lines.append(f"best so far: attempt {best.index}" if best else "no attempt yet")
-    left = budget_left(ctx.record, ctx.image_backend().info.default_steps or 1)
+    left = ctx.budget_left()
     return Reply(text="\n".join(lines), images=[a.artifact.path for a in attempts if a.artifact.kind == "image"],
                  data={"attempts": data, "best": best.index if best else None, "budget_left": left.model_dump()})
 

@@ -7,7 +7,11 @@ the validation error's location). Records already on disk are not
 re-checked when loaded (a limit lowered later never makes an old run unreadable)."""
 from __future__ import annotations
 
-from typing import Sized
+from typing import Any, Sized
+
+from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 # characters of text
 CHARS = {
@@ -52,3 +56,24 @@ def file_size(what: str, size: int, limit: int | None = None) -> None:
     limit = BRIEF_FILE_BYTES if limit is None else limit
     if size > limit:
         raise ValueError(f"{what} is {size:,} bytes; the limit is {limit:,}")
+
+
+def bounds(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The numeric bounds (ge, gt, le, lt) of `model`'s field `name`, as Field() keywords."""
+    out: dict[str, Any] = {}
+    for constraint in model.model_fields[name].metadata:
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(constraint, key, None) is not None:
+                out[key] = getattr(constraint, key)
+    return out
+
+
+def field_of(model: type[BaseModel], name: str, **overrides) -> FieldInfo:
+    """`model`'s field `name` (default, description, bounds) for another model or a function's parameter,
+    so a limit is defined once: `Annotated[int | None, field_of(GenerationRequest, "steps", default=None)]`.
+    `default=...` leaves the default out (a parameter's default is written after it)."""
+    info = model.model_fields[name]
+    kwargs = {"default": info.default, "description": info.description, **bounds(model, name), **overrides}
+    if kwargs["default"] in (..., PydanticUndefined):
+        kwargs.pop("default")
+    return Field(**kwargs)

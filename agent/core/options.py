@@ -76,13 +76,11 @@ class RunOptions(BaseModel):
 
         data: dict[str, Any] = {}
         for layer in (values or {}, more):
-            budget = layer.get("budget")
-            if budget is not None:
-                budget = budget.model_dump(exclude_none=True) if isinstance(budget, BaseModel) else dict(budget)
-                extra = sorted(set(budget) - set(Budget.model_fields))
-                if extra:
-                    raise InputError(f"bad {WHAT}: budget.{extra[0]}: not a budget (one of {', '.join(BUDGET)})")
-                data.update({k: v for k, v in budget.items() if k in BUDGET and v is not None})
+            budget = budget_counts(layer.get("budget"))
+            extra = sorted(set(budget) - set(Budget.model_fields))
+            if extra:
+                raise InputError(f"bad {WHAT}: budget.{extra[0]}: not a budget (one of {', '.join(BUDGET)})")
+            data.update({k: v for k, v in budget.items() if k in BUDGET and v is not None})
             data.update({k: v for k, v in layer.items() if k != "budget" and v is not None})
         try:
             return cls.model_validate(data)
@@ -93,16 +91,13 @@ class RunOptions(BaseModel):
     def field(cls, name: str, **overrides) -> FieldInfo:
         """The field's definition (limits, description), for a surface's own model or tool signature:
         `Annotated[int, RunOptions.field("max_iterations")]`; `overrides` e.g. default=None."""
-        info = cls.model_fields[name]
-        return Field(**{**_field_kwargs(info), **overrides})
+        return limits.field_of(cls, name, **overrides)
 
     @classmethod
     def limits(cls, name: str, **overrides) -> FieldInfo:
         """The field's limits and description without its default, for a function's parameter:
         `max_iterations: Annotated[int, RunOptions.limits("max_iterations")] = 4` (MCP tools)."""
-        kwargs = {**_field_kwargs(cls.model_fields[name]), **overrides}
-        kwargs.pop("default")
-        return Field(**kwargs)
+        return limits.field_of(cls, name, **{**overrides, "default": ...})
 
     @classmethod
     def default(cls, name: str):
@@ -112,7 +107,7 @@ class RunOptions(BaseModel):
     def help(cls, name: str) -> str:
         """The field's description with its limits, for a flag's help text."""
         info = cls.model_fields[name]
-        bounds = _field_kwargs(info)
+        bounds = limits.bounds(cls, name)
         low = next((f"{'≥' if k == 'ge' else '>'} {bounds[k]:g}" for k in ("ge", "gt") if k in bounds), "")
         high = next((f"{'≤' if k == 'le' else '<'} {bounds[k]}" for k in ("le", "lt") if k in bounds), "")
         limits_text = ", ".join(x for x in (low, high) if x)
@@ -122,20 +117,19 @@ class RunOptions(BaseModel):
     def budget(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in BUDGET}
 
-    def brief_fields(self) -> dict[str, Any]:
-        """What a `Brief` takes from the options."""
-        return {"budget": self.budget(), "seed": self.seed, "candidates": self.candidates, "rewrite": self.rewrite}
+    def brief_fields(self, budget: BaseModel | dict[str, Any] | None = None) -> dict[str, Any]:
+        """What a `Brief` takes from the options; a caller's `budget` (a Budget or a dict) keeps the counts
+        the options do not name (max_generations, max_denoiser_steps), the options' own over it."""
+        return {"budget": {**budget_counts(budget), **self.budget()}, "seed": self.seed,
+                "candidates": self.candidates, "rewrite": self.rewrite}
 
     def studio_fields(self) -> dict[str, Any]:
         """What a `Studio` takes from the options."""
         return {k: getattr(self, k) for k in (*BACKENDS, "video_format", "mode", "edits")}
 
 
-def _field_kwargs(info: FieldInfo) -> dict[str, Any]:
-    """A FieldInfo's default, description and numeric bounds as Field() keywords."""
-    out: dict[str, Any] = {"default": info.default, "description": info.description}
-    for constraint in info.metadata:
-        for key in ("ge", "gt", "le", "lt"):
-            if getattr(constraint, key, None) is not None:
-                out[key] = getattr(constraint, key)
-    return out
+def budget_counts(budget: BaseModel | dict[str, Any] | None) -> dict[str, Any]:
+    """A Budget, or a dict of its counts, as a dict (None: empty)."""
+    if budget is None:
+        return {}
+    return budget.model_dump() if isinstance(budget, BaseModel) else dict(budget)

@@ -11,7 +11,7 @@ from agent.core import registry
 from agent.core.artifacts import stamp_verdict
 from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
-from agent.core.plans import rank, wants_clip
+from agent.core.plans import BudgetLeft, rank, wants_clip
 from agent.core.protocols import check_ready
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
@@ -76,6 +76,14 @@ class RunContext:
         """Denoising steps spent: what each back end reports, else the request's steps."""
         default = self.image_backend().info.default_steps or 1
         return sum(a.artifact.denoiser_steps(default) for a in self.record.attempts)
+
+    def budget_left(self) -> BudgetLeft:
+        """What the budget still allows after the attempts so far (the limits `check_budget` enforces;
+        seconds and money are not forecast)."""
+        b, r = self.record.brief.budget, self.record
+        return BudgetLeft(iterations=max(b.max_iterations - r.iterations, 0),
+                          generations=None if b.max_generations is None else max(b.max_generations - self.generations, 0),
+                          steps=None if b.max_denoiser_steps is None else max(b.max_denoiser_steps - self.denoiser_steps, 0))
 
     def next_seed(self) -> int:
         """Seeds follow from the brief's seed, so a run is reproducible from its record."""

@@ -165,7 +165,8 @@ class Director:
             self.after_step([self.call(step.call())])
 
     def state(self):
-        return state_from_record(self.record, self.info, self.edits, self.layouts, self.video_info)
+        return state_from_record(self.record, self.info, self.ctx.budget_left(), self.edits, self.layouts,
+                                 self.video_info)
 
     # ---- shared ---------------------------------------------------------------------------------
     def call(self, call: ToolCall) -> ToolResult:

@@ -72,10 +72,10 @@ def attempt_data(a: Attempt) -> dict[str, Any]:
     return attempt_view(a).model_dump(mode="json", exclude_none=True)
 
 
-def state_from_record(record: RunRecord, info, edits: bool = True, layouts: LayoutPolicy = "auto",
-                      video_info=None) -> PlanState:
-    """`layouts="never"` plans as if the model could not compose a layout (the benchmark's baseline);
-    `video_info` is the run's video model's ModelInfo, when it has one."""
+def state_from_record(record: RunRecord, info, budget_left: BudgetLeft, edits: bool = True,
+                      layouts: LayoutPolicy = "auto", video_info=None) -> PlanState:
+    """`budget_left`: RunContext.budget_left(); `layouts="never"` plans as if the model could not compose
+    a layout (the benchmark's baseline); `video_info` is the run's video model's ModelInfo, when it has one."""
     clip = video_info is not None and wants_clip(record.brief.text, record.spec, record.video_model)
     shown = video_info if clip else info  # what the clip's model can do is what the planner reads
     return PlanState(clip=clip, video_model=record.video_model or "",
@@ -87,17 +87,7 @@ def state_from_record(record: RunRecord, info, edits: bool = True, layouts: Layo
                      layout_policy=layouts, candidates=record.brief.candidates, seed=record.brief.seed or 0, edits=edits,
                      refined_prompt=record.refined_prompt,
                      attempts=[attempt_view(a) for a in record.attempts],
-                     budget_left=budget_left(record, info.default_steps or 1))
-
-
-def budget_left(record: RunRecord, default_steps: int) -> BudgetLeft:
-    """What the brief's budget still allows after the attempts so far (the limits `check_budget` enforces;
-    seconds and money are not forecast)."""
-    b = record.brief.budget
-    spent = sum(a.artifact.denoiser_steps(default_steps) for a in record.attempts)
-    return BudgetLeft(iterations=max(b.max_iterations - record.iterations, 0),
-                      generations=None if b.max_generations is None else max(b.max_generations - len(record.attempts), 0),
-                      steps=None if b.max_denoiser_steps is None else max(b.max_denoiser_steps - spent, 0))
+                     budget_left=budget_left)
 
 
 def _size_of(path) -> tuple[int, int] | None:

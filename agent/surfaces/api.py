@@ -73,11 +73,8 @@ class Studio:
             asked = {"budget": given["budget"], "seed": given["seed"], "candidates": given["candidates"],
                      "rewrite": given["rewrite"], **asked}
         options = RunOptions.parse(self.options.studio_fields(), **asked)
-        budget = asked.get("budget") or {}
-        budget = budget.model_dump() if hasattr(budget, "model_dump") else dict(budget)
-        try:  # a Budget's counts the options do not name (generations, denoiser steps) are kept
-            brief = Brief.model_validate({**given, **fields, **options.brief_fields(),
-                                          "budget": {**budget, **options.budget()}})
+        try:
+            brief = Brief.model_validate({**given, **fields, **options.brief_fields(asked.get("budget"))})
         except ValidationError as e:
             raise InputError(one_line(e, "brief")) from None
         if brief.seed is None:

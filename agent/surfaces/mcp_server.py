@@ -25,6 +25,7 @@ import logging
 import secrets
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
@@ -32,18 +33,19 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, StopRun, one_line
+from agent.core import limits
 from agent.core.options import RunOptions as O
-from agent.core.types import SceneSpec
+from agent.core.types import Budget, GenerationRequest, SceneSpec
 from agent.surfaces.mcp_callers import DEFAULT, CallerRuns, auth_options, caller, identify
 from agent.surfaces.mcp_files import ATTEMPT_TYPES, attempt_uri, decode_upload, mime_of
 
 log = logging.getLogger("atelier")
 
 SERVER_NAME = "atelier"
-MAX_ROUNDS = 100  # Budget.max_iterations' limit: a run that long is full
-
-
+MAX_ROUNDS = limits.bounds(Budget, "max_iterations")["le"]  # a run that long is full
 MAX_INLINE_BYTES = 8_000_000  # a clip sent inline in a tool result (the shapes model's are ~10 kB); larger: a link
+# a generation parameter's limits as GenerationRequest defines them (its default left to the parameter)
+request_field = partial(limits.field_of, GenerationRequest, default=...)
 
 
 def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image_model: str = DEFAULT_IMAGE_MODEL,
@@ -264,12 +266,12 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         prompt: Annotated[str, Field(min_length=1, description="the generation prompt")],
         run_id: Annotated[str | None, Field(description="add the images to this run; omit for a new run")] = None,
         negative_prompt: Annotated[str, Field(description="what to avoid")] = "",
-        seed: Annotated[int | None, Field(ge=0, lt=2**32, description="first seed; omit for the run's next")] = None,
-        n: Annotated[int, Field(ge=1, le=8, description="how many images")] = 1,
-        guidance: Annotated[float | None, Field(ge=0, le=50, description="guidance scale")] = None,
-        steps: Annotated[int | None, Field(ge=1, le=500, description="denoising steps")] = None,
-        width: Annotated[int | None, Field(ge=8, le=8192, description="from the model's size menu")] = None,
-        height: Annotated[int | None, Field(ge=8, le=8192, description="from the model's size menu")] = None,
+        seed: Annotated[int | None, request_field("seed", description="first seed; omit for the run's next")] = None,
+        n: Annotated[int, O.limits("candidates", description="how many images")] = 1,
+        guidance: Annotated[float | None, request_field("guidance", description="guidance scale")] = None,
+        steps: Annotated[int | None, request_field("steps", description="denoising steps")] = None,
+        width: Annotated[int | None, request_field("width", description="from the model's size menu")] = None,
+        height: Annotated[int | None, request_field("height", description="from the model's size menu")] = None,
         model: Annotated[str | None, Field(description=f"image back end; default {image_model}")] = None,
         critic: Annotated[str | None, Field(description=f"critic for a new run; default {critic}")] = None,
     ) -> CallToolResult:
@@ -288,10 +290,10 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         box: Annotated[tuple[int, int, int, int] | None, Field(description="region to repaint, [x0, y0, x1, y1] "
                                                                "in pixels; omit to redo the whole image")] = None,
         instruction: Annotated[str, Field(description="an edit instruction, for models that take one")] = "",
-        strength: Annotated[float, Field(gt=0, le=1, description="how much may change")] = 0.75,
-        seed: Annotated[int | None, Field(ge=0, lt=2**32)] = None,
-        guidance: Annotated[float | None, Field(ge=0, le=50)] = None,
-        n: Annotated[int, Field(ge=1, le=8)] = 1,
+        strength: Annotated[float, request_field("strength", description="how much may change")] = 0.75,
+        seed: Annotated[int | None, request_field("seed")] = None,
+        guidance: Annotated[float | None, request_field("guidance")] = None,
+        n: Annotated[int, O.limits("candidates", description="how many images")] = 1,
         model: Annotated[str | None, Field(description="image back end; default the run's")] = None,
     ) -> CallToolResult:
         """Edit an attempt of a run: repaint the region `box` (inpainting) or redo the whole image from
@@ -305,7 +307,7 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
     def typeset_text(
         run_id: Annotated[str, Field(description="the run that holds the attempt")],
         attempt: Annotated[int, Field(ge=0, description="the number of the attempt to write on")],
-        text: Annotated[str, Field(min_length=1, max_length=200, description="the words, exactly as they must read")],
+        text: Annotated[str, Field(min_length=1, max_length=limits.CHARS["typeset"], description="the words")],
         box: Annotated[tuple[int, int, int, int] | None, Field(description="[x0, y0, x1, y1] in pixels; or placement")] = None,
         placement: Annotated[Literal["top", "bottom", "left", "right", "center"] | None, Field()] = None,
         font: Annotated[Literal["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono"], Field()] = "DejaVu Sans",
@@ -329,9 +331,9 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         prompt: Annotated[str, Field(min_length=1, description="what happens in the clip")],
         run_id: Annotated[str | None, Field(description="add the clip to this run; omit for a new run")] = None,
         attempt: Annotated[int | None, Field(ge=0, description="an image attempt of the run to animate")] = None,
-        num_frames: Annotated[int | None, Field(ge=1, le=1000)] = None,
-        fps: Annotated[int | None, Field(ge=1, le=120)] = None,
-        seed: Annotated[int | None, Field(ge=0, lt=2**32)] = None,
+        num_frames: Annotated[int | None, request_field("num_frames")] = None,
+        fps: Annotated[int | None, request_field("fps")] = None,
+        seed: Annotated[int | None, request_field("seed")] = None,
         model: Annotated[str | None, Field(description="video back end, e.g. local:svd or runway:gen4_turbo"
                                            + (f"; default {video_model}" if video_model else ""))] = None,
     ) -> CallToolResult:

@@ -97,11 +97,9 @@ class BriefEntry(BaseModel):
         return RunOptions.model_validate({**(defaults or {}), **chosen, **budget, "candidates": self.variants})
 
     def to_brief(self) -> Brief:
-        options = self.run_options()
-        budget = {**(self.budget.model_dump() if self.budget else {}), **options.budget()}  # its other counts kept
         return Brief(text=self.brief, spec=self.spec, reference_images=self.reference_images, mask=self.mask,
                      negative_prompt=self.negative_prompt, style=self.style,
-                     **{**options.brief_fields(), "budget": budget})
+                     **self.run_options().brief_fields(self.budget))
 
 
 def _inside(name: str, base: Path, roots: list[Path]) -> Path:
