@@ -95,3 +95,18 @@ def test_a_format_1_record_tells_its_typeset_attempts_by_the_field(tmp_path):
     path.write_text(json.dumps({**data, "format": 1}))
     loaded = store.load("old")
     assert loaded.format == RECORD_FORMAT and [a.typeset for a in loaded.attempts] == [None, None, "SALE"]
+
+
+def test_run_json_holds_each_option_once_and_an_older_file_with_them_twice_loads(tmp_path):
+    from agent.core.options import RunOptions
+    record = RunRecord(run_id="r", brief=Brief(text="a red circle", seed=7), image_model="test:flat",
+                       options=RunOptions(image_model="test:flat", seed=7, max_iterations=3))
+    store = RunStore(tmp_path)
+    store.save(record)
+    path = tmp_path / "r" / "run.json"
+    data = json.loads(path.read_text())
+    assert set(data["options"]) == {"edits", "max_iterations", "max_seconds", "max_cost_usd"}
+    assert store.load("r").options == record.options
+    data["options"] = record.options.model_dump(mode="json")  # as written before: every option again
+    path.write_text(json.dumps(data))
+    assert store.load("r").options == record.options

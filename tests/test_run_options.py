@@ -39,9 +39,13 @@ def python_api(tmp_path, value):
                                                                  budget={"max_iterations": value})
     except AtelierError as e:
         return str(e)
-    assert result.record.options.max_iterations == value  # run.json keeps the options as the model dumps them
-    stored = json.loads((tmp_path / "runs" / result.run_id / "run.json").read_text())["options"]
-    assert stored == result.record.options.model_dump(mode="json")
+    assert result.record.options.max_iterations == value
+    # run.json says each fact once: the options keep what the record and its brief do not say
+    stored = json.loads((tmp_path / "runs" / result.run_id / "run.json").read_text())
+    assert stored["options"] == {"edits": True, "max_iterations": value, "max_seconds": None, "max_cost_usd": None}
+    assert (stored["llm"], stored["brief"]["seed"]) == ("offline", SEED)
+    loaded = Studio(**FAKE, runs_dir=tmp_path / "runs").store.load(result.run_id)
+    assert loaded.options == result.record.options  # whole again when read
     return None
 
 

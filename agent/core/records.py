@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agent.core.artifacts import atomic_write_bytes
 from agent.core.errors import InputError, OutOfSpace, one_line, out_of_space
 from agent.core.types import RunRecord
@@ -94,15 +96,32 @@ def _full(error: sqlite3.Error) -> bool:
     return (code & 0xFF == sqlite3.SQLITE_FULL) if code is not None else "disk is full" in str(error)
 
 
+def said_elsewhere(record: RunRecord) -> dict[str, object]:
+    """The run options the record and its brief hold themselves: run.json writes each fact once, so its
+    `options` keep only what is nowhere else (the budget the run started with, edits) and get these
+    back when read."""
+    return {"llm": record.llm, "image_model": record.image_model, "critic": record.critic,
+            "video_model": record.video_model, "video_format": record.video_format, "mode": record.mode,
+            "seed": record.brief.seed, "candidates": record.brief.candidates, "rewrite": record.brief.rewrite}
+
+
+def record_json(record: RunRecord) -> bytes:
+    """run.json's bytes: the record, its options less what it says elsewhere (`said_elsewhere`)."""
+    return record.model_dump_json(indent=1, exclude={"options": set(said_elsewhere(record))}).encode()
+
+
 def read_record(path: Path, run_id: str | None = None) -> RunRecord:
     """A run.json, migrated to the current format; InputError naming the file when it is damaged."""
     try:
         # "stored": migrated from its format; a reference image deleted since does not make it unreadable
-        return RunRecord.model_validate_json(path.read_bytes(), context={"stored": True})
+        record = RunRecord.model_validate_json(path.read_bytes(), context={"stored": True})
     except ValueError as e:  # pydantic's ValidationError (a truncated or edited file) is a ValueError
-        detail = one_line(e, "run.json") if hasattr(e, "errors") else str(e)
+        detail = one_line(e, "run.json") if isinstance(e, ValidationError) else str(e)
         raise InputError(f"run {run_id or path.parent.name!r}: {path} is damaged and cannot be loaded "
                          f"({detail})") from None
+    if record.options is not None:  # whole again (a file written before kept them twice: the same values)
+        record.options = record.options.model_copy(update=said_elsewhere(record))
+    return record
 
 
 class RunStore:
@@ -254,7 +273,7 @@ class RunStore:
 
     def save(self, record: RunRecord, owner: str = "") -> None:
         folder = self.run_dir(record.run_id)
-        atomic_write_bytes(folder / "run.json", record.model_dump_json(indent=1).encode())
+        atomic_write_bytes(folder / "run.json", record_json(record))
         if owner and not (folder / _OWNER_FILE).is_file():
             atomic_write_bytes(folder / _OWNER_FILE, owner.encode())
         self._with_index(lambda db: self._put(db, record, owner))
