@@ -73,6 +73,21 @@ def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
     assert result.status == "budget_spent" and "money budget" in result.record.stop_reason
 
 
+def test_a_zero_money_budget_spends_nothing_free_back_ends_still_run(tmp_path, monkeypatch):
+    """$0 is "spend nothing", not "no limit" and not "make nothing": the free world runs its rounds; the
+    first paid reply ends the run."""
+    free = Studio(image_model="test:flat", critic="critic:seed", runs_dir=tmp_path).run(
+        "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0, "max_iterations": 2})
+    assert len(free.attempts) == 2 and "iteration budget" in free.record.stop_reason and free.record.cost_usd == 0
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
+    reply = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])
+    reply["usage"] = {"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100}
+    wire = Wire([reply]).install(monkeypatch, "openai")
+    paid = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
+                  runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0})
+    assert len(wire.bodies()) == 1 and paid.status == "budget_spent" and "money budget" in paid.record.stop_reason
+
+
 def test_an_unknown_model_under_a_money_budget_is_charged_the_dearest_rates(tmp_path, monkeypatch):
     """An id the price table does not list (a newer model) is budgeted at the provider's `default`,
     the dearest listed rates, so a money budget never under-counts it."""

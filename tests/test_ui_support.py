@@ -23,7 +23,9 @@ def studio(tmp_path):
 
 def test_settings_from_the_form():
     s = ui.Settings.from_form("offline", "test:flat", "(none)", "critic:seed", "loop", 3, "", "0", 2, "12", True, False)
-    assert (s.video_model, s.max_seconds, s.max_cost_usd, s.seed, s.review, s.mode) == (None, None, None, 12, True, "loop")
+    assert (s.video_model, s.max_seconds, s.max_cost_usd, s.seed, s.review, s.mode) == (None, None, 0.0, 12, True, "loop")
+    unlimited = ui.Settings.from_form("offline", "test:flat", "(none)", "critic:seed", "loop", 3, "", "", 2, "", 0, 0)
+    assert unlimited.max_cost_usd is None  # blank: no limit; 0 (above): spend nothing
     assert s.brief_fields()["rewrite"] == "review" and s.brief_fields()["budget"]["max_iterations"] == 3
     with pytest.raises(ValueError, match="the seed must be a whole number"):
         ui.Settings.from_form("offline", "x", None, "c", "agent", 3, "", "", 1, "abc", False, True)

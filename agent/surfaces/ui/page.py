@@ -156,7 +156,7 @@ def _settings_tab(p: Page, d: ui.Settings) -> None:
     with gr.Row():
         p.max_seconds = gr.Textbox(_blank(d.max_seconds), label="Time budget, s (blank: none)",
                                    elem_id="set-seconds", min_width=120)
-        p.max_cost = gr.Textbox(_blank(d.max_cost_usd), label="Money budget, $ (blank: none)",
+        p.max_cost = gr.Textbox(_blank(d.max_cost_usd), label="Money budget, $ (blank: no limit; 0: spend nothing)",
                                 elem_id="set-cost", min_width=120)
     with gr.Row():
         p.candidates = gr.Slider(1, MAX_CANDIDATES, d.candidates, step=1, label="Images per round")
