@@ -51,7 +51,7 @@ class RunOptions(BaseModel):
     max_seconds: float | None = Field(None, gt=0, le=MAX_SECONDS, description="wall-clock budget in seconds; "
                                       "the run stops after the step that spends it")
     max_cost_usd: float | None = Field(None, ge=0, le=MAX_COST_USD, description="money budget, US dollars "
-                                       "(paid back ends and LLM tokens)")
+                                       "(paid back ends and LLM tokens; 0: free back ends only)")
     candidates: int = Field(1, ge=1, le=MAX_CANDIDATES, description="images per round")
     seed: int | None = Field(None, ge=0, lt=SEED_LIMIT, description="the first attempt's seed (later ones "
                              "follow from it); recorded, so a run can be reproduced (default: random)")
