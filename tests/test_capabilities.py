@@ -60,3 +60,21 @@ def test_check_ready_asks_only_a_back_end_that_declares_it():
     assert isinstance(Missing(), ChecksReady)
     with pytest.raises(ConfigError, match="needs its weights"):
         check_ready(Missing())
+
+
+class KindlessCritic:
+    name = "critic:kindless"
+
+    def critique(self, artifact, brief_text, spec): ...
+
+
+def test_a_critic_that_does_not_declare_its_kinds_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    from agent import Studio
+    from agent.critics import CRITICS
+
+    monkeypatch.setitem(CRITICS, "kindless", "tests.test_capabilities:KindlessCritic")
+    with registry.override("image", "test", "tests.fakes:FlatBackend"):
+        studio = Studio(image_model="test:flat", critic="critic:kindless", runs_dir=tmp_path / "runs")
+        with pytest.raises(ConfigError, match=r"critic:kindless is not a critic: it needs name, kinds"):
+            studio.run("a lake", seed=1)
+    assert not any((tmp_path / "runs").glob("*/run.json"))  # nothing made, nothing recorded
