@@ -16,7 +16,7 @@ from agent.core.layout import plan_layout  # noqa: E402
 from agent.core.spec_parser import parse_spec  # noqa: E402
 from agent.core.types import Artifact, GenerationRequest  # noqa: E402
 from local_models.shapes import detector, world  # noqa: E402
-from local_models.shapes.backend import INPAINT_WEIGHTS, ShapesBackend  # noqa: E402
+from local_models.shapes.backend import INPAINT_WEIGHTS, PASS_STEPS, ShapesBackend  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (INPAINT_WEIGHTS / "model_index.json").is_file(), reason="no inpainting weights")
 SEEDS = range(4)
@@ -95,7 +95,7 @@ def test_composes_a_layout(backend, tmp_path):
     for seed in SEEDS:
         req = GenerationRequest(prompt=world.canonical_prompt(spec), seed=seed, layout=plan_layout(spec, seed=seed))
         art: Artifact = backend.generate(req, tmp_path)[0]
-        assert art.meta["denoiser_steps"] == 3 * 20  # one pass per group, a pair box by box
+        assert art.meta["denoiser_steps"] == 3 * PASS_STEPS  # one pass per box, half the default steps each
         approved += detector.DetectorCritic().critique(art, prompt, spec).approved
     assert approved >= 3, f"{approved} of {len(SEEDS)} layouts drawn right"
 
