@@ -128,6 +128,18 @@ def test_a_ring_with_an_oval_hole_is_malformed():
     assert not v.approved and "not round" in _failed(v)["whole"]
 
 
+def test_a_ring_with_a_bite_in_its_hole_is_malformed():
+    big = Image.new("RGB", (512, 512), world.BACKGROUNDS["gray"])
+    draw = ImageDraw.Draw(big)
+    draw.ellipse((128, 128, 352, 352), fill=world.COLORS["yellow"])
+    draw.ellipse((184, 184, 296, 296), fill=world.BACKGROUNDS["gray"])
+    round_hole = big.resize((64, 64), Image.Resampling.LANCZOS)
+    assert _verdict("a yellow ring", round_hole).approved
+    draw.ellipse((262, 214, 318, 270), fill=world.COLORS["yellow"])  # the ring bulges into its hole
+    v = _verdict("a yellow ring", big.resize((64, 64), Image.Resampling.LANCZOS))
+    assert not v.approved and "bite or bump" in _failed(v)["whole"]
+
+
 def test_a_fifth_small_shape_fails_an_exact_count():
     four = [("triangle", "green", b) for b in [(4, 4, 20, 20), (40, 4, 56, 20), (4, 40, 20, 56), (40, 40, 56, 56)]]
     assert _verdict("four green triangles", _canvas(objs=four)).approved
