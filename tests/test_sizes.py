@@ -92,6 +92,23 @@ def test_critic_measures_the_side_at_any_image_size(size):
     assert check_image(parse_spec("a large red square and a small blue star"), big).approved
 
 
+def test_a_soft_edge_measures_as_its_crisp_twin():
+    """The embedded model draws soft edges: its shapes' pixel extent reads a pixel or so large, their
+    coverage does not (a blurred 14 px circle is still small, a blurred 20 px square still large)."""
+    from PIL import ImageFilter
+
+    from local_models.shapes import sizing
+    from local_models.shapes.detector import canvas_pixels, detect
+    from local_models.shapes.explain import background_of
+    for kind, side in (("circle", 14), ("square", 20), ("star", 13), ("ring", 21), ("triangle", 20)):
+        soft = _render([(kind, "blue", (20, 20, 20 + side, 20 + side))]).filter(ImageFilter.GaussianBlur(0.8))
+        dets, px = detect(soft), canvas_pixels(soft)
+        measured = sizing.sides(dets, px, background_of(px)[0])[id(dets[0])]
+        assert abs(measured - side) < 0.6, (kind, side, measured)
+    soft = _render([("circle", "red", (20, 20, 34, 34))]).filter(ImageFilter.GaussianBlur(0.8))
+    assert check_image(parse_spec("a small red circle"), soft).approved
+
+
 def test_critic_gives_each_sized_object_its_own_shape():
     im = _render([("circle", "red", (4, 20, 17, 33)), ("circle", "red", (30, 20, 52, 42))])
     assert check_image(parse_spec("a large red circle and a small red circle"), im).approved

@@ -17,14 +17,15 @@ import numpy as np
 from agent.core.captions import noun
 from agent.core.requirements import Requirement, checklist
 from agent.core.types import Finding, ObjectSpec, SceneSpec, Verdict
-from local_models.shapes import world
+from local_models.shapes import sizing, world
 from local_models.shapes.explain import background_of, explain
 
 NAME = "critic:detector"
 BACKGROUND_DIST = 40.0  # the canvas this close (RGB) to the asked colour is that background
-# the share of its world box a detected shape's extent spans: a square is drawn 6% inside its box on every
-# side; a star's thin points fall partly under the detector's threshold (renders of 12-24 px: 0.87-1.0)
-DRAWN_SHARE = {"square": 0.88, "star": 0.9}
+# without the picture (detections only), a shape's side is read from its box: the share of its world box a
+# detected shape's extent spans (width, height): a square is drawn 6% inside its box on every side; a
+# star's points and a triangle's apex fall partly under the detector's threshold
+DRAWN_SHARE = {"square": (0.88, 0.88), "star": (0.9, 0.86), "triangle": (1.0, 0.95)}
 
 
 def _union(boxes) -> tuple[int, int, int, int] | None:
@@ -86,6 +87,7 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
         findings.append(Finding(kind=kind, message=message, object=obj, box=box))
 
     claimed = {id(d) for ds in mine for d in ds}
+    measured: dict | None = None  # each shape's side (sizing.sides), measured when a size is asked
     for req in items:
         k = req.object
         if req.kind == "object":
@@ -111,7 +113,9 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                 judged[req.id] = req.judged("passed", f"saw {_listing(got)} at {[list(d.box) for d in got]}",
                                             _union(d.box for d in got), critic)
         elif req.kind == "size":
-            judged[req.id] = _size(req, spec.include[k], mine[k], scale, critic)
+            if measured is None:
+                measured = sizing.sides(detections, px, None if px is None else background_of(px)[0])
+            judged[req.id] = _size(req, spec.include[k], mine[k], scale, critic, measured)
             if judged[req.id].status == "failed":
                 findings.append(Finding(kind="other", message=judged[req.id].evidence, object=k,
                                         box=judged[req.id].box, requirement=req.id))
@@ -172,13 +176,16 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                    scores={"constraints": round(passed / len(results), 4) if results else 1.0})
 
 
-def side_of(d, scale) -> float:
-    """The side of the world box a detection was drawn in, on the 64 px canvas (world.SIZES' unit)."""
-    w, h = (d.box[2] - d.box[0]) / scale[0], (d.box[3] - d.box[1]) / scale[1]
-    return max(w, h) / DRAWN_SHARE.get(d.kind, 1.0)
+def side_of(d, scale, size: str = "small") -> float:
+    """The side of the world box a detection was drawn in, on the 64 px canvas (world.SIZES' unit), from
+    its box alone (sizing.sides reads it better from the picture), against the asked `size`: a small
+    shape by its longer axis, a large one by its shorter (18 px wide and 20 high is not clearly large)."""
+    share = DRAWN_SHARE.get(d.kind, (1.0, 1.0))
+    sides = ((d.box[2] - d.box[0]) / scale[0] / share[0], (d.box[3] - d.box[1]) / scale[1] / share[1])
+    return max(sides) if size == "small" else min(sides)
 
 
-def _size(req: Requirement, obj: ObjectSpec, got, scale, critic: str) -> Requirement:
+def _size(req: Requirement, obj: ObjectSpec, got, scale, critic: str, measured: dict) -> Requirement:
     """Every shape of the object has a side in the asked size's range, read as a whole pixel of the
     64 px canvas: small at most world.SIZES' largest small side, large at least its smallest large one."""
     what = noun(obj.cls, obj.color, obj.count)
@@ -186,7 +193,7 @@ def _size(req: Requirement, obj: ObjectSpec, got, scale, critic: str) -> Require
         return req.judged("failed", f"cannot check that {req.text}: the {what} {'is' if obj.count == 1 else 'are'} "
                                     f"missing", None, critic)
     lo, hi = world.SIZES[obj.size]
-    sides = [side_of(d, scale) for d in got]
+    sides = [measured.get(id(d)) or side_of(d, scale, obj.size) for d in got]
     wrong = [(d, s) for d, s in zip(got, sides) if not (round(s) <= hi if obj.size == "small" else round(s) >= lo)]
     seen = ", ".join(f"{s:.0f}" for s in sides)
     rule = f"{obj.size}: a side of {lo}-{hi} px on the 64 px canvas"
