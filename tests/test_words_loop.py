@@ -92,28 +92,55 @@ class WrongShapes:
         return self.generate(request, out_dir)
 
 
-@pytest.mark.parametrize("brief,budget,text_status", [
-    ("a red circle and the word SALE at the top", {"max_iterations": 3}, "passed"),
-    ("a red circle and the word SALE at the top", {"max_iterations": 8, "max_denoiser_steps": 3}, "passed"),
+@pytest.mark.parametrize("brief,budget,text_status,rounds", [
+    ("a red circle and the word SALE at the top", {"max_iterations": 3}, "passed", 3),
+    ("a red circle and the word SALE at the top", {"max_iterations": 8, "max_denoiser_steps": 3}, "passed", 4),
     # below a circle that is not there: where the word goes cannot be checked (no better by score than
     # the picture without it, and nothing found wrong with it): the picture with the word is delivered
-    (BRIEF, {"max_iterations": 3}, "unchecked")])
-def test_a_run_that_ends_on_its_shapes_still_delivers_the_words_not_approved(tmp_path, brief, budget, text_status):
-    """Whichever limit ends the run (rounds, denoising steps), its last round sets the words on the best
-    attempt: the delivered picture reads the asked word, the shapes' item stays failed, no approval."""
+    (BRIEF, {"max_iterations": 3}, "unchecked", 3)])
+def test_a_run_that_ends_on_its_shapes_still_delivers_the_words_not_approved(tmp_path, brief, budget, text_status,
+                                                                            rounds):
+    """Whichever limit ends the run (rounds, denoising steps), every round goes to the shapes and the words
+    are then set on the best attempt: a typeset runs no model, so it is allowed after the budget is spent
+    (past the rounds it joins the last one). The delivered picture reads the asked word, the shapes' item
+    stays failed, no approval, and the record counts no round and no step that did not happen."""
     from agent import Studio
     from agent.surfaces.bench_text import read_words
 
     with registry.override("image", "test", "tests.test_words_loop:WrongShapes"):
         result = Studio(llm="offline", image_model="test:wrong", critic="critic:detector", runs_dir=tmp_path).run(
             brief, seed=3, budget=budget)
-    assert not result.approved and result.record.status == "budget_spent"
-    attempts = result.record.attempts
-    assert len(attempts) == 3 and [a.typeset for a in attempts] == [None, None, "SALE"]
+    record = result.record
+    assert not result.approved and record.status == "budget_spent"
+    attempts = record.attempts
+    assert [a.typeset for a in attempts] == [None, None, None, "SALE"]  # three shape rounds, then the words
     best = result.best
     assert best is attempts[-1] and best.note.startswith("typeset 'SALE'")
     with Image.open(best.artifact.path) as im:
         assert [t for t, _, _ in read_words(im)] == ["SALE"]
     status = {r.id: r.status for r in best.verdict.requirements}
     assert status["text:0"] == text_status and status["object:0"] == "failed"
-    assert "not approved" in result.record.presentation
+    assert "not approved" in record.presentation
+    # the accounting: each shape round one denoising step, the typeset none; no round past the budget
+    assert [a.artifact.denoiser_steps() for a in attempts] == [1, 1, 1, 0]
+    summary = record.summary()
+    assert summary["iterations"] == record.iterations == rounds <= budget["max_iterations"]
+    assert [a.iteration for a in attempts] == [1, 2, 3, rounds]
+    if rounds == budget["max_iterations"]:  # the rounds ran out: the stop reason says what came after
+        assert record.stop_reason == ("iteration budget spent (3); then the words typeset without a model "
+                                      "(0 denoising steps) as attempt(s) 3"), record.stop_reason
+        assert "after the rounds were spent" in best.note
+    else:
+        assert record.stop_reason == "compute budget spent (3 of 3 denoising steps)", record.stop_reason
+
+
+def test_a_run_of_one_round_still_gets_its_words(tmp_path):
+    """`--max-iterations 1`: the one round draws the shapes, the words are typeset after it, in it."""
+    from agent import Studio
+
+    with registry.override("image", "test", "tests.test_words_loop:WrongShapes"):
+        result = Studio(llm="offline", image_model="test:wrong", critic="critic:detector", runs_dir=tmp_path).run(
+            "a red circle and the word SALE at the top", seed=3, budget={"max_iterations": 1})
+    record = result.record
+    assert [a.typeset for a in record.attempts] == [None, "SALE"] and record.iterations == 1
+    assert not result.approved and record.status == "budget_spent"

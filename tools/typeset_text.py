@@ -47,7 +47,7 @@ def typeset_text(ctx, attempt: int, text: str, box: tuple[int, int, int, int] | 
 def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, font: str = "DejaVu Sans",
                     weight: str = "bold", size: int | None = None, color=None, outline: int = 0,
                     outline_color=None, shadow: bool = False, align: str = "center", plate: bool = False) -> list[Attempt]:
-    ctx.check_budget(about_to_generate=1)
+    ctx.check_budget(typeset=True)  # no model runs: only rounds, time, money and a stop limit it
     source = ctx.attempt(attempt)
     if source.artifact.kind != "image":
         raise InputError(f"attempt {attempt} is a {source.artifact.kind}, not an image")
@@ -67,7 +67,7 @@ def typeset_attempt(ctx, attempt: int, text: str, *, box=None, placement=None, f
     except ValueError as e:  # a box outside the image, a size that does not fit: the director can retry
         raise InputError(str(e)) from None
     src = source.artifact
-    # the request says what was done to what; one step is the least the budget counts (no denoising)
+    # the request says what was done to what (steps=1, the least a request holds: meta's 0 is what it took)
     request = src.request.model_copy(update={
         "source_image": src.path, "mask": None, "strength": None, "layout": None, "n": 1, "steps": 1,
         "instruction": f"typeset {text!r} in {layer['font']} {layer['weight']} {layer['size']} px at {layer['box']}"

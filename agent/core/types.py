@@ -227,7 +227,8 @@ class Artifact(BaseModel):
     def denoiser_steps(self, default: int = 1) -> int:
         """Denoising steps this artifact took (every pass of a composed layout counted), as its back end
         reported them, else the request's steps, else the model's `default`."""
-        return int(self.meta.get("denoiser_steps") or self.request.steps or default)
+        steps = self.meta.get("denoiser_steps")  # 0 is a count too: a typeset runs no denoiser
+        return int(steps if steps is not None else (self.request.steps or default))
 
     @staticmethod
     def digest(path: Path) -> str:

@@ -162,3 +162,28 @@ def typeset(image: Image.Image, text: str, box, *, family: str = "DejaVu Sans", 
               "outline_color": list(outline_color) if outline else None, "shadow": shadow, "align": align,
               "plate": plate}
     return out, record
+
+
+def words_set(attempts, index: int) -> set[str]:
+    """The words typeset on attempt `index` and on every attempt it was made from (its `source` chain):
+    what is on the picture by typesetting. `attempts` are a record's `Attempt`s or a plan's `AttemptView`s."""
+    by_index, out, seen = {a.index: a for a in attempts}, set(), set()
+    at = by_index.get(index)
+    while at is not None and at.index not in seen:
+        seen.add(at.index)
+        if at.typeset is not None:
+            out.add(at.typeset)
+        at = by_index.get(at.source) if at.source is not None else None
+    return out
+
+
+def words_missing(spec, attempts, index: int) -> list[int]:
+    """The indexes of the spec's texts that attempt `index` does not show (its verdict's text item failed
+    or could not be checked; a critic with no text item says nothing) and that were not typeset on it or
+    its sources yet: what a typeset could still add."""
+    at = next((a for a in attempts if a.index == index), None)
+    if spec is None or not spec.text or at is None or at.verdict is None:
+        return []
+    wrong = {r.id for r in at.verdict.requirements if r.kind == "text" and r.status != "passed"}
+    done = words_set(attempts, index)
+    return [k for k, t in enumerate(spec.text) if f"text:{k}" in wrong and t.text not in done]

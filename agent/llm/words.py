@@ -22,7 +22,7 @@ from agent.core.geometry import relation_holds
 from agent.core.layout import Layout, LayoutBox, plan_layout
 from agent.core.plans import AttemptView, NextStep, PlanState
 from agent.core.protocols import ToolCall
-from agent.core.typeset import named_box
+from agent.core.typeset import named_box, words_missing
 from agent.core.types import SceneSpec
 
 TEXT_SIDE = 256
@@ -129,31 +129,33 @@ def next_step(state: PlanState) -> Step | None:
 
 
 def last_chance(state: PlanState) -> Step | None:
-    """The words set on the best attempt, shapes right or not, when the budget has no room for the words
-    after one more shape step: a run that ends on its shapes still delivers the asked words (and is not
-    approved: the shapes' items stay failed). None when the words are on it already, or there is room."""
+    """The words set on the best attempt, shapes right or not, when the budget has no room for another
+    shape step: a typeset runs no model, so the run (`RunContext.check_budget`) allows it as its last
+    action even with the rounds or the compute spent, and a run that ends on its shapes still delivers
+    the asked words (not approved: the shapes' items stay failed). None when its words are set already
+    (`typeset.words_missing`), or there is room for another shape step."""
     base = max((a for a in state.attempts if a.verdict and a.size), key=lambda a: a.rank, default=None)
-    if base is None or not _text_ok(base)[1] or base.typeset is not None or \
-            any(a.source == base.index and a.typeset is not None for a in state.attempts):
+    if base is None or not (missing := words_missing(state.spec, state.attempts, base.index)):
         return None
-    if short_after_shape_step(state, len(_text_ok(base)[1])) is None:
+    if short_of_a_shape_step(state) is None:
         return None
     wrong = "; ".join(base.verdict.issues[:2]) or "not all passed"
-    return typeset_step(state, base, f"the budget has no room for the words after another shape step "
-                                     f"(the shapes are not right: {wrong})")
+    return typeset_step(state, base, f"the budget has no room for another shape step (the shapes are not "
+                                     f"right: {wrong})", text=missing[0])
 
 
-def short_after_shape_step(state: PlanState, texts: int):
-    """The budget with no room for one more shape step (as dear as the dearest so far) and then `texts`
-    typesettings (each a round and a step; a step runs while one is left), or None when there is room."""
+def short_of_a_shape_step(state: PlanState):
+    """The budget with no room for one more shape step (a round as dear in steps as the dearest so far),
+    or None when there is room. The words need none: a typeset runs no model."""
     shape_step = max((a.steps or 1 for a in state.attempts if a.typeset is None), default=1)
-    return state.budget_left.short_of(steps=shape_step + texts, rounds=1 + texts)
+    return state.budget_left.short_of(steps=shape_step, rounds=1)
 
 
-def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes are right") -> Step | None:
-    """Set the first text not yet right onto `base`, in its box (over the model's misspelling, on a
-    plate, where it wrote one); None when every font has been tried on it."""
-    k = _text_ok(base)[1][0]
+def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes are right",
+                 text: int | None = None) -> Step | None:
+    """Set text `text` (else the first not yet right) onto `base`, in its box (over the model's
+    misspelling, on a plate, where it wrote one); None when every font has been tried on it."""
+    k = _text_ok(base)[1][0] if text is None else text
     tries = [a for a in state.attempts if a.source == base.index and a.typeset == state.spec.text[k].text]
     if len(tries) >= len(FONTS):
         return None
@@ -175,11 +177,11 @@ def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes a
 
 def regenerate(state: PlanState) -> Step | None:
     """A new seed drawn the same way as the first (room left for the words, the delivery size). The run
-    ends instead when the budget could not set the words on it after: on a model that cannot write, a
-    new seed without its words could only replace a picture that has them (the last chance's)."""
-    if not state.renders_text and (short := short_after_shape_step(state, len(state.spec.text))):
+    ends instead, on a model that cannot write, when the budget has no room for it (the words, set by
+    typesetting, need none)."""
+    if not state.renders_text and (short := short_of_a_shape_step(state)):
         left = state.budget_left
-        raise BudgetSpent(f"no room left for a new seed and its words ({left.iterations} round(s)"
+        raise BudgetSpent(f"no room left for a new seed ({left.iterations} round(s)"
                           + (f", {left.generations} image(s)" if left.generations is not None else "")
                           + (f", {left.steps} denoising steps" if left.steps is not None else "") + " left)",
                           budget=short)

@@ -15,10 +15,13 @@ from agent.core.plans import BudgetLeft, rank, wants_clip
 from agent.core.protocols import check_ready
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
+from agent.core.typeset import words_missing
 from agent.core.types import Artifact, Attempt, Event, RunRecord, Verdict
 
 # (brief, proposed prompt) -> the prompt to use (edited or as is), or None to refuse the rewrite
 Review = Callable[[str, str], str | None]
+# the end of a typeset attempt's note when it was made after the rounds were spent (it joined the last one)
+AFTER_THE_ROUNDS = " (after the rounds were spent: no model, 0 denoising steps, part of the last round)"
 
 
 class RunContext:
@@ -69,7 +72,8 @@ class RunContext:
     # ---- budget ------------------------------------------------------------------------------
     @property
     def generations(self) -> int:
-        return len(self.record.attempts)  # every attempt is one generated image or clip
+        """Images or clips a model made (a typeset attempt is not one: no model drew it)."""
+        return sum(a.typeset is None for a in self.record.attempts)
 
     @property
     def denoiser_steps(self) -> int:
@@ -89,28 +93,59 @@ class RunContext:
         """Seeds follow from the brief's seed, so a run is reproducible from its record."""
         return (self.record.brief.seed or 0) + len(self.record.attempts)
 
-    def check_budget(self, about_to_generate: int = 0, about_to_denoise: int = 0) -> None:
+    def check_budget(self, about_to_generate: int = 0, about_to_denoise: int = 0, typeset: bool = False) -> None:
         """Raise the stop condition that applies, if any (checked before every step). A step that
         says what it will spend (`about_to_generate` images or clips, `about_to_denoise` steps, as a
-        clip costs steps x frames) is refused when that would go over the budget."""
+        clip costs steps x frames) is refused when that would go over the budget.
+
+        Words are always delivered: a typeset (`typeset=True`) runs no model, so the image and compute
+        budgets never refuse it, and when the rounds are spent it may still be the run's last action
+        while the best attempt lacks asked words none of its typesets set (`finishing_words`), once per
+        asked text; it then joins the last round (`add_attempts`). The check before a step (no
+        arguments) lets the director ask for that typeset; any other tool's own check refuses. Time,
+        money and the user's stop apply to a typeset as to anything else."""
         b, r = self.record.brief.budget, self.record
         self.tick()
         if self.stop_flag.is_set():
             raise Stopped("stopped by the user")
-        if r.iterations >= b.max_iterations:
-            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})", budget="iterations")
-        if b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
-            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})", budget="generations")
-        if b.max_denoiser_steps is not None and self.denoiser_steps + max(about_to_denoise, 1) > b.max_denoiser_steps:
+        plain = not typeset and not about_to_generate and not about_to_denoise  # the director's check
+        if r.iterations >= b.max_iterations and not ((typeset or plain) and self.finishing_words()):
+            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})" + self._finished(), budget="iterations")
+        no_model = typeset or (plain and self.finishing_words(rounds_spent=False))
+        if not no_model and b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
+            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})" + self._finished(),
+                              budget="generations")
+        if not no_model and b.max_denoiser_steps is not None and \
+                self.denoiser_steps + max(about_to_denoise, 1) > b.max_denoiser_steps:
             more = f"; this step needs {about_to_denoise} more" if about_to_denoise else ""
             raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} "
-                              f"denoising steps{more})", budget="compute")
+                              f"denoising steps{more})" + self._finished(), budget="compute")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
             raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)", budget="seconds")
         # spent when it is used up; a budget of $0 is "spend nothing": free back ends go on (a paid image or
         # video call is refused before it is made, prices.before_paying), the first cent ends the run
         if b.max_cost_usd is not None and (r.cost_usd > b.max_cost_usd or r.cost_usd >= b.max_cost_usd > 0):
             raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})", budget="money")
+
+    def finishing_words(self, rounds_spent: bool = True) -> Attempt | None:
+        """The best attempt, when the brief asks for words it does not show that no typeset of it or of
+        its sources set yet (`typeset.words_missing`): a typeset of it may still finish the run. With
+        `rounds_spent`, only while the typesets made in the last round number fewer than the asked texts."""
+        r = self.record
+        best = r.best
+        if best is None or best.artifact.kind != "image" or not words_missing(r.spec, r.attempts, best.index):
+            return None
+        if rounds_spent and sum(a.typeset is not None and a.iteration == r.iterations
+                                for a in r.attempts) >= len(r.spec.text):
+            return None
+        return best
+
+    def _finished(self) -> str:
+        """What the stop reason adds when typesets joined the last round after the rounds were spent."""
+        attempts = self.record.attempts  # such a typeset shares its round with the attempt before it
+        extra = [a for i, a in enumerate(attempts) if a.typeset is not None and i and attempts[i - 1].iteration == a.iteration]
+        return f"; then the words typeset without a model (0 denoising steps) as attempt(s) " \
+               f"{', '.join(str(a.index) for a in extra)}" if extra else ""
 
     def tick(self) -> None:
         self.record.seconds = time.monotonic() - self.started
@@ -129,8 +164,13 @@ class RunContext:
     def add_attempts(self, artifacts: list[Artifact], action: str, note: str = "", source: int | None = None,
                      region: tuple[int, int, int, int] | None = None, typeset: str | None = None) -> list[Attempt]:
         """Record new artifacts as one iteration, critique each, and keep the best (`typeset`: the words
-        typeset_text set, `Attempt.typeset`)."""
-        self.record.iterations += 1
+        typeset_text set, `Attempt.typeset`). A typeset made when the rounds are spent joins the last
+        round, its note saying so (`check_budget`): the record never counts a round past the budget."""
+        b = self.record.brief.budget
+        if typeset is not None and self.record.iterations >= b.max_iterations:
+            note += AFTER_THE_ROUNDS
+        else:
+            self.record.iterations += 1
         made = []
         for artifact in artifacts:
             attempt = Attempt(index=len(self.record.attempts), iteration=self.record.iterations,
