@@ -52,7 +52,7 @@ def test_an_index_from_before_migrations_is_migrated_once_and_keeps_its_rows(tmp
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_a_damaged_index_is_rebuilt_from_the_run_files_with_a_warning(tmp_path, caplog, damage):
-    _store_with_runs(tmp_path)
+    _store_with_runs(tmp_path).close()  # the index in its one file (its WAL checkpointed), then damaged
     index = tmp_path / "index.sqlite"
     data = index.read_bytes()
     index.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a database" * 300)
@@ -110,3 +110,42 @@ def test_run_json_holds_each_option_once_and_an_older_file_with_them_twice_loads
     data["options"] = record.options.model_dump(mode="json")  # as written before: every option again
     path.write_text(json.dumps(data))
     assert store.load("r").options == record.options
+
+
+def test_eight_threads_saving_at_once_lose_no_row_and_the_index_is_in_wal_mode(tmp_path):
+    """As eight briefs of a batch save their steps at once: every row there, none refused as locked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def runs(worker: int) -> None:
+        store = RunStore(tmp_path)  # a Studio per brief, each with its store
+        for i in range(12):
+            record = RunRecord(run_id=f"w{worker}-{i}", brief=Brief(text="a red circle"))
+            store.save(record, owner="batch")
+            record.status = "approved"
+            store.save(record, owner="batch")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(runs, range(8)))
+    rows = RunStore(tmp_path).history(limit=200)
+    assert len(rows) == 96 and {r["status"] for r in rows} == {"approved"}
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_rows_lost_from_the_index_come_back_from_run_json_in_the_next_process(tmp_path):
+    """synchronous=NORMAL may lose the index's last commits in a power loss, never a run: the next
+    process to open the index puts back a run it lacks, and a row left `running` by a run that ended."""
+    import subprocess
+    import sys
+    store = _store_with_runs(tmp_path, 3)
+    done = RunRecord(run_id="r1", brief=Brief(text="a red circle 1"), status="approved")
+    store.save(done, owner="user:a")
+    with sqlite3.connect(tmp_path / "index.sqlite") as db:  # as if these commits never reached the disk
+        db.execute("DELETE FROM runs WHERE run_id = 'r2'")
+        db.execute("UPDATE runs SET status = 'running' WHERE run_id = 'r1'")
+    script = ("import json, sys; from agent.core.records import RunStore; "
+              "print(json.dumps({r['run_id']: [r['status'], r['owner']] for r in RunStore(sys.argv[1]).history()}))")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == {"r0": ["running", ""], "r1": ["approved", "user:a"],
+                                                       "r2": ["running", ""]}
