@@ -191,3 +191,32 @@ def test_owner_keeps_steady_callers_in_one_batch_and_waits_little_for_one_that_l
     assert sizes[0] == 4 and len(sizes) <= 7, sizes
     gaps = sorted(start - end for (_, end, _), (start, _, _) in zip(calls[1:], calls[2:]))
     assert gaps[len(gaps) // 2] < 1.3, gaps  # the slowest is back 0.8 s after its result; the bound is 1.8 s
+
+
+def test_owner_waits_for_the_runs_that_follow_runs_on_threads_of_their_own():
+    """A server runs each run on a thread of its own that ends with it: the next request comes from a
+    thread the owner never saw. Eight clients, each starting its next run a different time after
+    the last ended, still meet in calls of (nearly) all eight; once they stop, nothing hangs."""
+    calls: list[int] = []
+
+    def run(key, payloads):
+        time.sleep(0.3)
+        calls.append(len(payloads))
+        return payloads
+
+    owner = PipelineOwner("test", run, window_s=0.05, regroup=6.0)  # bound: min(2 s, 6 x 0.3 s)
+
+    def client(away: float) -> None:
+        for i in range(4):
+            one_run = threading.Thread(target=owner.submit, args=("k", i))  # a server run's own thread
+            one_run.start()
+            one_run.join(10)
+            time.sleep(away)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(client, [0.05 + 0.08 * i for i in range(8)]))
+    assert sum(calls) == 32
+    # ideally [8, 8, 8, 8]; the former owner forgot each ended thread and split them (about 4 a call)
+    assert len(calls) <= 6 and sum(calls) / len(calls) >= 5.3, calls
+    assert time.perf_counter() - started < 12
