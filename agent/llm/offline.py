@@ -56,7 +56,7 @@ class OfflinePlanner:
         grounded = wants_layout(state)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, seed=state.seed,
                         n=state.candidates, layout="auto" if grounded else None,
-                        reason="layout first: boxes planned by rules, drawn one group at a time" if grounded
+                        reason="layout first: boxes planned by rules, drawn one box at a time" if grounded
                         else "first round")
 
     def next_step(self, state: PlanState) -> NextStep:

@@ -10,7 +10,7 @@ three images), with the same seeds for every strategy:
 - best_of_n:  N images in one batched call, the critic picks the best (the classic rerank);
 - loop:       the fixed loop with the offline planner: re-seed, stronger guidance, revised prompt;
 - loop_edits: the same loop with targeted region edits (inpaint what is missing, remove what is extra);
-- layout:     layout first: boxes planned by rules, the image composed group by group (inpainting);
+- layout:     layout first: boxes planned by rules, the image composed box by box (inpainting);
               a miss gets a new layout and seed;
 - layout_edits: layout first, then region edits from the critic's findings (add, remove, move, recolour);
 - agent[SPEC]: an LLM director (agent mode, edits allowed) for each `--llm SPEC`.
@@ -230,7 +230,7 @@ def planner_loop(edits: bool, layouts: str, doc: str) -> Callable:
 
 loop = planner_loop(False, "never", "re-seed with stronger guidance until approved")
 loop_edits = planner_loop(True, "never", "the same loop, with targeted region edits from the critic's findings")
-layout = planner_loop(False, "always", "layout first: boxes by rules, drawn group by group; a miss gets a new layout")
+layout = planner_loop(False, "always", "layout first: boxes by rules, drawn box by box; a miss gets a new layout")
 layout_edits = planner_loop(True, "always", "layout first, then region edits of what the critic found wrong")
 agent_default = planner_loop(True, "auto", "what `atelier run` does: a layout where it is the better bet (a "
                              "relation to hold, or plain generation missed twice), region edits")
