@@ -112,6 +112,30 @@ def test_planner_removes_an_extra_and_moves_a_misplaced_object():
     assert relation_holds("above", step.box, (20, 28, 38, 46))
 
 
+def test_planner_redraws_an_object_drawn_at_the_wrong_size():
+    """A large ring drawn medium is redrawn in a large box round it; a small star drawn large is taken
+    out first (an inpainting pass draws what its box says, so it cannot shrink in place)."""
+    for size, kind, drawn, want in (("large", "ring", (20, 20, 36, 36), "redraw"), ("small", "star", (10, 10, 30, 30), "remove")):
+        spec = SceneSpec.model_validate({"include": [{"class": kind, "color": "orange", "size": size}]})
+        seen = [Finding(kind="seen", message=f"orange {kind}", shape=kind, color="orange", box=drawn)]
+        wrong = Finding(kind="other", message=f"the orange {kind} is medium, not {size}", object=0, box=drawn,
+                        requirement="size:0")
+        verdict = Verdict(critic="critic:detector", approved=False, issues=[wrong.message], findings=[wrong],
+                          detections=seen)
+        attempt = AttemptView(index=0, action="generate", prompt="p", seed=1, size=(64, 64), verdict=verdict)
+        state = PlanState(brief=f"a {size} orange {kind}", spec=spec, image_model="local:shapes",
+                          refined_prompt=f"a photo of a {size} orange {kind}", attempts=[attempt],
+                          vocabulary="shapes", layouts="regions")
+        step = OfflinePlanner().next_step(state)
+        assert step.action == "edit" and step.attempt == 0, step
+        x0, y0, x1, y1 = step.box
+        assert x0 <= drawn[0] and y0 <= drawn[1] and x1 >= drawn[2] and y1 >= drawn[3]  # the old one is covered
+        if want == "redraw":
+            assert x1 - x0 == y1 - y0 == 23 and size in step.prompt and kind in step.prompt
+        else:
+            assert step.prompt == "empty background"
+
+
 def test_a_director_written_layout_is_checked_and_used(tmp_path, monkeypatch):
     """What an LLM director sends as generate_image's layout: refused with the reason when it
     breaks the spec, drawn (here: put into the prompt, the fake model takes words) when it holds."""

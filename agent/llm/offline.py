@@ -12,6 +12,7 @@ from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_f
 from agent.core.prompts import load_prompt
 from agent.core.protocols import Message, TextPart, ToolCall
 from agent.core.requirements import text_requirement
+from agent.core.sizes import side_range
 from agent.core.types import ObjectSpec, SceneSpec, Verdict
 from agent.llm import words
 
@@ -113,7 +114,7 @@ class OfflinePlanner:
             return None
         # the words are typeset_text's job (words.py), not a region repaint's
         shapes = [f for f in v.findings if f.text is None]
-        findings = [f for f in shapes if f.kind in REPAIRABLE or _fixable_mark(f, v)]
+        findings = [f for f in shapes if f.kind in REPAIRABLE or _fixable_mark(f, v) or _resizable(f, spec)]
         if not findings or len(findings) > 2 or len(findings) < sum(f.kind != "seen" for f in shapes):
             return None
         if sum(a.source == best.index for a in state.attempts) >= MAX_EDITS_PER_SOURCE:
@@ -133,6 +134,10 @@ class OfflinePlanner:
             box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "redraw"
         elif f.kind == "artifact":  # a patch, smear or speck clear of every shape: painted over
             box, prompt, what = grow(f.box, width, height, by=0.1), REMOVE_PROMPT, "clean"
+        elif _resizable(f, spec) and spec.include[f.object].size == "large":  # redrawn in a large box round it
+            box, prompt, what = _large_box(f.box, width, height), object_prompt(state, f.object), "redraw larger"
+        elif _resizable(f, spec):  # too big: taken out; the next round adds it back in a small box
+            box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, "remove (to redraw small)"
         elif f.kind == "missing" and f.object is not None and state.adds_by_inpainting:
             box = self.place_missing(state, best, f.object)
             if box is None:
@@ -232,6 +237,22 @@ def grow(box, width: int, height: int, by: float = 0.15) -> tuple[int, int, int,
     x0, y0, x1, y1 = box
     dx, dy = int((x1 - x0) * by) + 1, int((y1 - y0) * by) + 1
     return max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
+
+
+def _resizable(f, spec: SceneSpec) -> bool:
+    """A one-instance object drawn at the wrong size (the critic's size requirement failed on it)."""
+    return bool(f.requirement and f.requirement.startswith("size:") and f.object is not None and f.box
+                and spec.include[f.object].size and spec.include[f.object].count == 1)
+
+
+def _large_box(box, width: int, height: int) -> tuple[int, int, int, int]:
+    """A square of the largest large side round `box`'s centre, inside the canvas (the inpainting
+    model draws an object a little smaller than its box)."""
+    side = round(side_range("large", width)[1])
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0 = int(min(max(cx - side / 2, 0), width - side))
+    y0 = int(min(max(cy - side / 2, 0), height - side))
+    return x0, y0, x0 + side, y0 + side
 
 
 def object_prompt(state: PlanState, k: int) -> str:
