@@ -66,7 +66,7 @@ class OfflinePlanner:
         if state.clip:
             return self.next_clip(state)
         if state.spec and state.spec.text and (step := words.next_step(state) or words.last_chance(state)):
-            return step  # the shapes are right, or the budget is running out: set the words
+            return step  # the shapes are right, or no room is left for another shape step: set the words
         best, last = max(state.attempts, key=lambda a: a.rank), state.attempts[-1]
         # carry on from the last edit when it left something fixable (a move is a removal, then an
         # addition where the relation wants it), else repair the best attempt
