@@ -78,3 +78,22 @@ def test_a_critic_that_does_not_declare_its_kinds_is_refused_before_anything_run
         with pytest.raises(ConfigError, match=r"critic:kindless is not a critic: it needs name, kinds"):
             studio.run("a lake", seed=1)
     assert not any((tmp_path / "runs").glob("*/run.json"))  # nothing made, nothing recorded
+
+
+class _Undeclared:  # a plugin's LLM written before structured_output was declared
+    name = "undeclared"
+
+    def __init__(self, model): ...
+
+
+def test_a_plugin_llm_that_does_not_declare_structured_output_is_refused_by_name(tmp_path):
+    from agent import Studio
+    with registry.override("llm", "undeclared", "tests.test_capabilities:_Undeclared"), \
+            registry.override("image", "test", "tests.fakes:FlatBackend"):
+        with pytest.raises(ConfigError, match=r"^undeclared:x is not an LLM: it needs .*structured_output"):
+            registry.structured_output("undeclared:x")
+        studio = Studio(llm="undeclared:x", image_model="test:flat", critic="critic:detector",
+                        runs_dir=tmp_path / "runs")
+        with pytest.raises(ConfigError, match="undeclared:x is not an LLM: it needs .*structured_output"):
+            studio.run("a red circle", seed=1)
+    assert not any((tmp_path / "runs").glob("*/run.json"))  # nothing made, nothing recorded

@@ -171,4 +171,8 @@ def structured_output(llm: str) -> bool:
     """Whether `llm` answers free-form structured questions (`LLM.structured_output`): read off its class
     without building it (no key is needed to ask); an LLM made by a factory function is built and asked."""
     built_by = factory("llm", llm)
-    return (built_by if isinstance(built_by, type) else resolve("llm", llm)).structured_output
+    declared = getattr(built_by if isinstance(built_by, type) else resolve("llm", llm), "structured_output", None)
+    if not isinstance(declared, bool):  # a plugin's: its abilities are declared, never guessed
+        raise ConfigError(f"{llm} is not an LLM: it needs name, structured_output (True when structured() answers "
+                          f"free-form questions, else False), complete() and structured() (agent.core.protocols.LLM)")
+    return declared
