@@ -73,3 +73,34 @@ def test_among_equal_scores_the_attempt_with_fewer_items_found_wrong_is_best(tmp
     assert attempts[0].verdict.score == attempts[1].verdict.score and record.best_index == 1
     ctx.judge(attempts[1], "critic:failed")  # both equal again: the earlier one
     assert record.best_index == 0
+
+
+def test_with_the_rounds_spent_only_a_typeset_of_missing_words_gets_through(tmp_path, monkeypatch):
+    """The rounds are spent and the best attempt lacks its words: the director's check before a step lets
+    the run go on, a typeset is allowed (it runs no model) and joins the last round, any model step is
+    refused; once the words are set, nothing more is allowed."""
+    from agent.core.errors import BudgetSpent
+    from agent.core.types import Budget, SceneSpec, TextSpec
+    monkeypatch.setitem(CRITICS, "failed", "tests.test_context:FailedCritic")
+    brief = Brief(text="the word SALE", budget=Budget(max_iterations=1, max_denoiser_steps=20))
+    record = RunRecord(run_id="r1", brief=brief, image_model="test:flat", critic="critic:failed",
+                       spec=SceneSpec(text=[TextSpec(text="SALE")]))
+    ctx = RunContext(record, RunStore(tmp_path))
+    made = ctx.image_backend().generate(GenerationRequest(prompt="a lake", model="test:flat", seed=4, steps=20),
+                                        ctx.out_dir)
+    (first,) = ctx.add_attempts(made, "generate")
+    assert ctx.denoiser_steps == 20 and record.iterations == 1
+    ctx.check_budget()  # the words are missing: the director may ask for them
+    ctx.check_budget(typeset=True)
+    with pytest.raises(BudgetSpent, match="iteration budget spent"):
+        ctx.check_budget(about_to_generate=1)
+    (typeset,) = ctx.add_attempts([first.artifact.model_copy(update={"meta": {"denoiser_steps": 0}})], "edit",
+                                  "typeset 'SALE' onto attempt 0", source=0, typeset="SALE")
+    assert record.iterations == 1 and typeset.iteration == 1  # no round past the budget
+    assert ctx.denoiser_steps == 20 and ctx.generations == 1  # no step, no model image
+    assert "after the rounds were spent" in typeset.note
+    with pytest.raises(BudgetSpent, match=r"then the words typeset without a model \(0 denoising steps\) "
+                                          r"as attempt\(s\) 1"):
+        ctx.check_budget()
+    with pytest.raises(BudgetSpent):
+        ctx.check_budget(typeset=True)

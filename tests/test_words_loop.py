@@ -134,13 +134,15 @@ def test_a_run_that_ends_on_its_shapes_still_delivers_the_words_not_approved(tmp
         assert record.stop_reason == "compute budget spent (3 of 3 denoising steps)", record.stop_reason
 
 
-def test_a_run_of_one_round_still_gets_its_words(tmp_path):
-    """`--max-iterations 1`: the one round draws the shapes, the words are typeset after it, in it."""
+@pytest.mark.parametrize("mode", ["agent", "loop"])
+def test_a_run_of_one_round_still_gets_its_words(tmp_path, mode):
+    """`--max-iterations 1`: the one round draws the shapes, the words are typeset after it, in it
+    (the director's check before a step lets that typeset through, whichever way the run is driven)."""
     from agent import Studio
 
     with registry.override("image", "test", "tests.test_words_loop:WrongShapes"):
-        result = Studio(llm="offline", image_model="test:wrong", critic="critic:detector", runs_dir=tmp_path).run(
-            "a red circle and the word SALE at the top", seed=3, budget={"max_iterations": 1})
+        result = Studio(llm="offline", image_model="test:wrong", critic="critic:detector", runs_dir=tmp_path,
+                        mode=mode).run("a red circle and the word SALE at the top", seed=3, budget={"max_iterations": 1})
     record = result.record
     assert [a.typeset for a in record.attempts] == [None, "SALE"] and record.iterations == 1
     assert not result.approved and record.status == "budget_spent"

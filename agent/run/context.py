@@ -128,9 +128,11 @@ class RunContext:
             raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})", budget="money")
 
     def finishing_words(self, rounds_spent: bool = True) -> Attempt | None:
-        """The best attempt, when the brief asks for words it does not show that no typeset of it or of
-        its sources set yet (`typeset.words_missing`): a typeset of it may still finish the run. With
-        `rounds_spent`, only while the typesets made in the last round number fewer than the asked texts."""
+        """The best attempt, when the brief asks for words it does not show and that it did not get by
+        typesetting (neither it nor an attempt it was made from set them: `typeset.words_missing`): a
+        typeset of it may still finish the run. With `rounds_spent`, only while the typesets made in the
+        last round number fewer than the asked texts (a typeset the critic misread may get the other
+        font while rounds are left, not after)."""
         r = self.record
         best = r.best
         if best is None or best.artifact.kind != "image" or not words_missing(r.spec, r.attempts, best.index):
