@@ -9,10 +9,11 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def noun(kind: str, color: str | None = None, count: int = 1) -> str:
-    """An object without its number: "red circle", or "red circles" when there are several. The one
-    way the project puts an object into words (specs, layout boxes, detections, critic questions)."""
-    return " ".join(x for x in (color, kind if count == 1 else plural(kind)) if x)
+def noun(kind: str, color: str | None = None, count: int = 1, size: str | None = None) -> str:
+    """An object without its number: "red circle", or "red circles" when there are several ("small
+    red circle" with its size). The one way the project puts an object into words (specs, layout
+    boxes, detections, critic questions)."""
+    return " ".join(x for x in (size, color, kind if count == 1 else plural(kind)) if x)
 
 
 def describe(obj: ObjectSpec, size: str | None = None, *, one_word: str = "a") -> str:

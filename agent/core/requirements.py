@@ -43,7 +43,13 @@ def count_text(count: int, at_least: bool | None) -> str:
 
 def object_text(obj) -> str:
     from agent.core.captions import noun
-    return f"{count_text(obj.count, obj.at_least)} {noun(obj.cls, obj.color, obj.count)}"
+    return f"{count_text(obj.count, obj.at_least)} {noun(obj.cls, obj.color, obj.count, obj.size)}"
+
+
+def could_count(inc, ex) -> bool:
+    """Whether objects of the include `inc` count against the cap or ban `ex`: the same kind, and the
+    colour `ex` names (an include of no colour may be any)."""
+    return inc.cls == ex.cls and (ex.color is None or inc.color in (None, ex.color))
 
 
 def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -> list[Requirement]:
@@ -66,11 +72,12 @@ def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -
             rel, j = obj.position
             ref = spec.include[j]
             out.append(Requirement(id=f"relation:{k}", kind="relation", object=k,
-                                   text=f"the {noun(obj.cls, obj.color, obj.count)} {rel} the "
-                                        f"{noun(ref.cls, ref.color, ref.count)}"))
+                                   text=f"the {noun(obj.cls, obj.color, obj.count, obj.size)} {rel} the "
+                                        f"{noun(ref.cls, ref.color, ref.count, ref.size)}"))
     for k, ex in enumerate(spec.exclude):
-        # an exclude of count+1 that only bounds an include's exact count is that include's requirement
-        if any(inc.cls == ex.cls and inc.color == ex.color and ex.count == inc.count + 1 for inc in spec.include):
+        # a cap one above what the includes it bounds ask, exactly, is their requirements' business
+        sharing = [inc for inc in spec.include if could_count(inc, ex)]
+        if sharing and not any(inc.at_least for inc in sharing) and ex.count == 1 + sum(i.count for i in sharing):
             continue
         what = noun(ex.cls, ex.color, 2)
         out.append(Requirement(id=f"exclude:{k}", kind="exclude",

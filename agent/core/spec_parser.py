@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.core.requirements import could_count
 from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS
 from agent.core.text_phrases import cut_text, text_specs
 from agent.core.types import ObjectSpec, SceneSpec, plural
@@ -221,8 +222,10 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
     elif tokens[j] in v.articles:
         definite = tokens[j] == "the"
         j += 1
-    elif tokens[j] not in v.colors and not _match(v.classes, tokens, j):
-        return None, 0  # an unknown word with no article or color in front does not start an object
+    elif tokens[j] not in v.colors and not _match(v.classes, tokens, j) and not (
+            tokens[j] in SIZE_OF_WORD and j + 1 < len(tokens)
+            and (tokens[j + 1] in v.colors or _match(v.classes, tokens, j + 1))):  # "small red circles"
+        return None, 0  # an unknown word with no article, size or color in front does not start an object
     color, size, words = None, None, []
     while not _boundary(v, tokens, j):
         t = tokens[j]
@@ -244,6 +247,10 @@ def _phrase(v: Vocabulary, tokens: list[str], i: int):
             color = v.colors[t]
         elif words and t.endswith("ing"):
             break  # a participle after the noun: "a lantern glowing"
+        elif t == "one" and not words and (size or color):
+            words.append(t)  # "a large one": the kind named before (_elided)
+            j += 1
+            break
         elif t.isdigit() or _match(v.numbers, tokens, j):
             break  # the next object's number: "two cats three dogs"
         else:
@@ -301,10 +308,27 @@ def _scan(v: Vocabulary, tokens: list[str]) -> list:
             i += max(k, 1)
             continue
         i += m[1]
+    _elided([p for p in items if isinstance(p, _Phrase)])
     for p in items:
         if isinstance(p, _Phrase) and not p.known:
             p.keep = bool(p.color or p.exact or (complete and anchored))
     return items
+
+
+def _elided(phrases: list[_Phrase]) -> None:
+    """A size word standing for its noun takes the kind named next ("a small and a large circle": two
+    circles), and "one" the kind named before ("a small circle and a large one")."""
+    for k, p in enumerate(phrases):
+        if p.known:
+            continue
+        if p.cls in SIZE_OF_WORD:
+            kind = next((q for q in phrases[k + 1:] if q.known), None)
+            if kind is not None:
+                p.cls, p.known, p.size = kind.cls, True, SIZE_OF_WORD[p.cls]
+        elif p.cls == "one":
+            kind = next((q for q in reversed(phrases[:k]) if q.known), None)
+            if kind is not None:
+                p.cls, p.known = kind.cls, True
 
 
 def _scene_words(v: Vocabulary, text: str) -> tuple[str, str | None, bool]:
@@ -364,13 +388,14 @@ def parse_spec(text: str | None) -> SceneSpec | None:
                 chains.append(current)
 
     include: list[ObjectSpec] = []
-    exclude: list[ObjectSpec] = []
+    exclude: list[ObjectSpec] = []  # the caps of exact counts ("two circles": fewer than three)
+    banned: list[ObjectSpec] = []  # "no circles"
 
     def emit(p: _Phrase) -> int | None:
         if not p.keep:
             return None
         if p.negated:
-            exclude.append(ObjectSpec(cls=p.cls, count=1, color=p.color))
+            banned.append(ObjectSpec(cls=p.cls, count=1, color=p.color))
             return None
         if p.definite:
             for idx, obj in enumerate(include):
@@ -395,11 +420,19 @@ def parse_spec(text: str | None) -> SceneSpec | None:
                 include[idx].position = (relations[k], ref)
             ref = idx
 
-    # an exclude that contradicts an include ("two circles and three red circles") is dropped:
-    # the include is what the text asks for outright
-    exclude = [ex for ex in exclude if not any(
-        inc.cls == ex.cls and ex.color in (None, inc.color) and inc.count >= ex.count for inc in include)]
-    exclude = list({ex.model_dump_json(): ex for ex in exclude}.values())
+    # a cap that other asked objects of its kind share ("two small circles and a large circle": not
+    # fewer than three circles, but exactly three) caps them all, or nothing when one is a minimum; a
+    # ban an include contradicts ("two circles and no circles") is dropped: the include is asked outright
+    caps = []
+    for ex in exclude:
+        sharing = [inc for inc in include if could_count(inc, ex)]
+        if sum(inc.count for inc in sharing) >= ex.count:
+            if any(inc.at_least for inc in sharing):
+                continue
+            ex = ex.model_copy(update={"count": sum(inc.count for inc in sharing) + 1})
+        caps.append(ex)
+    banned = [ex for ex in banned if not any(inc.cls == ex.cls and ex.color in (None, inc.color) for inc in include)]
+    exclude = list({ex.model_dump_json(): ex for ex in caps + banned}.values())
     words = text_specs(texts, include)
     if not include and not exclude:
         return SceneSpec(background=background, text=words) if background or words else None
