@@ -74,8 +74,8 @@ def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
 
 
 def test_a_zero_money_budget_spends_nothing_free_back_ends_still_run(tmp_path, monkeypatch):
-    """$0 is "spend nothing", not "no limit" and not "make nothing": the free world runs its rounds; the
-    first paid reply ends the run."""
+    """$0 is "spend nothing", not "no limit" and not "make nothing": the free world runs its rounds; a
+    priced director's first call is refused before it is sent, the stop reason naming it and its price."""
     free = Studio(image_model="test:flat", critic="critic:seed", runs_dir=tmp_path).run(
         "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0, "max_iterations": 2})
     assert len(free.attempts) == 2 and "iteration budget" in free.record.stop_reason and free.record.cost_usd == 0
@@ -85,7 +85,26 @@ def test_a_zero_money_budget_spends_nothing_free_back_ends_still_run(tmp_path, m
     wire = Wire([reply]).install(monkeypatch, "openai")
     paid = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
                   runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0})
-    assert len(wire.bodies()) == 1 and paid.status == "budget_spent" and "money budget" in paid.record.stop_reason
+    assert wire.bodies() == [] and paid.status == "budget_spent" and paid.record.cost_usd == 0
+    assert "openai:gpt-5.5 costs $5.00 per million input tokens and $30.00 per million output" \
+        in paid.record.stop_reason
+
+
+def test_a_zero_money_budget_refuses_a_priced_vlm_critic_unsent_and_lets_a_free_llm_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
+    wire = Wire([]).install(monkeypatch, "openai")
+    judged = Studio(image_model="test:flat", critic="critic:vlm@openai:gpt-5.5", runs_dir=tmp_path).run(
+        "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0})
+    assert wire.bodies() == [] and judged.status == "budget_spent" and judged.record.cost_usd == 0
+    assert "openai:gpt-5.5 costs $5.00 per million input tokens" in judged.record.stop_reason
+    # a server of your own bills nothing (prices.yaml: openai-compatible default 0): it runs under $0
+    reply = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])
+    reply["usage"] = {"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100}
+    wire = Wire([reply]).install(monkeypatch, "openai")
+    own = Studio(llm="openai-compatible:m@http://127.0.0.1:9/v1", image_model="test:flat", critic="critic:seed",
+                 runs_dir=tmp_path).run("a lake", spec={"include": []}, seed=1,
+                                        budget={"max_cost_usd": 0, "max_iterations": 1})
+    assert len(wire.bodies()) >= 1 and own.attempts and own.record.cost_usd == 0
 
 
 def test_an_unknown_model_under_a_money_budget_is_charged_the_dearest_rates(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
-from agent.core.usage import Usage, report
+from agent.core.usage import Usage, before_call, report
 from agent.llm import (CallDeadlineSpent, MalformedOutput, ReplyCutOff, bound_to_deadline, call_deadline,
                        encode_image, llm_total_deadline, media_type_of, more_tokens, parse_arguments,
                        parse_structured, per_try_timeout, sdk_error, tool_result_text)
@@ -108,6 +108,7 @@ class AnthropicLLM:
         if system:
             kwargs["system"] = system
         call = "structured" if "tool_choice" in kwargs else "complete"
+        before_call(self.name, SERVICE, self.model)  # a money budget with nothing left refuses it unsent
         try:
             with call_deadline(self.total):
                 reply = self._client.messages.create(model=self.model, max_tokens=max_tokens,

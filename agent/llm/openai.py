@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from agent.core.defaults import default_model
 from agent.core.errors import ConfigError, ServiceError
-from agent.core.usage import Usage, report
+from agent.core.usage import Usage, before_call, report
 from agent.core.trust import llm_key_for, server_url
 from agent.llm import (CallDeadlineSpent, MalformedOutput, ReplyCutOff, bound_to_deadline, call_deadline,
                        encode_image, llm_total_deadline, media_type_of, more_tokens, parse_arguments,
@@ -148,6 +148,7 @@ class OpenAILLM:
     def _send(self, max_tokens: int, **kwargs: Any) -> Any:
         kwargs[self.token_param] = max_tokens
         call = "structured" if "response_format" in kwargs or "tools" not in kwargs else "complete"
+        before_call(self.name, self.service, self.model)  # a money budget with nothing left refuses it unsent
         try:
             with call_deadline(self.total):
                 completion = self._client.chat.completions.create(model=self.model, timeout=self.timeout, **kwargs)

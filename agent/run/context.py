@@ -122,8 +122,8 @@ class RunContext:
                               f"denoising steps{more})" + self._finished(), budget="compute")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
             raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)", budget="seconds")
-        # spent when it is used up; a budget of $0 is "spend nothing": free back ends go on (a paid image or
-        # video call is refused before it is made, prices.before_paying), the first cent ends the run
+        # spent when it is used up; a budget of $0 is "spend nothing": free back ends go on, and a paid image,
+        # video or priced LLM call is refused before it is made (prices.before_paying, prices.before_tokens)
         if b.max_cost_usd is not None and (r.cost_usd > b.max_cost_usd or r.cost_usd >= b.max_cost_usd > 0):
             raise BudgetSpent(f"money budget spent (${r.cost_usd:.2f} of ${b.max_cost_usd:.2f})", budget="money")
 

@@ -151,11 +151,13 @@ class Studio:
         ctx = RunContext(record, self.store, video_model=record.video_model or self.video_model, review=review,
                          stop=stop,
                          owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
-        from agent.backends.remote.prices import spending_limit  # paid back ends refuse a call that would overspend
+        # paid back ends refuse a call that would overspend; a priced LLM call is refused unsent once nothing is left
+        from agent.backends.remote.prices import before_tokens, spending_limit
         from agent.core.usage import metering
         money = record.brief.budget.max_cost_usd
         try:
-            with spending_limit(None if money is None else money - record.cost_usd), metering(token_meter(record)):
+            with spending_limit(None if money is None else money - record.cost_usd), \
+                    metering(token_meter(record), before_tokens):
                 return Result(Director(registry.resolve("llm", record.llm), ctx, _toolbox(), edits=self.edits,
                                        layouts=self.layouts).run())
         finally:
@@ -263,16 +265,11 @@ def token_meter(record: RunRecord):
     """The sink for a run's LLM / VLM calls: each call's tokens priced (prices.yaml `llm:`), kept in
     the record, added to its cost and charged to its money budget, so --max-cost counts them."""
     from agent.backends.remote import prices
-    from agent.core.errors import BudgetSpent
 
     def sink(usage) -> None:
         usage.cost_usd = prices.token_cost(usage)
         record.usage.append(usage.model_dump())
-        if usage.cost_usd is None:
-            if prices.priced():
-                raise BudgetSpent(f"{usage.llm} has no token price in the price table, so a money budget "
-                                  f"cannot be kept: add it under `llm:` in a YAML file named by "
-                                  f"{prices.PRICES_ENV}, or run without a money budget", budget="money")
+        if usage.cost_usd is None:  # unpriced: under a money budget the call was refused unsent (before_tokens)
             return
         record.cost_usd += usage.cost_usd
         prices.paid(usage.cost_usd)

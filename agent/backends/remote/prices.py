@@ -71,13 +71,19 @@ def price(*keys: str, default: Any = None) -> Any:
     return node
 
 
+def token_rates(provider: str, model: str) -> dict | None:
+    """USD per million tokens for `model` of `provider` (the table's `llm:` section), or None."""
+    table = price("llm", provider, default={}) or {}
+    base = model.split("@")[0]
+    alias = re.sub(r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "", base)  # a dated snapshot costs what its alias does
+    rates = table.get(model) or table.get(base) or table.get(alias) or table.get("default")
+    return rates if isinstance(rates, dict) else None
+
+
 def token_cost(usage) -> float | None:
     """USD for one LLM call's `Usage` (agent.core.usage), or None when the table has no price."""
-    table = price("llm", usage.provider, default={}) or {}
-    base = usage.model.split("@")[0]
-    alias = re.sub(r"-(\d{8}|\d{4}-\d{2}-\d{2})$", "", base)  # a dated snapshot costs what its alias does
-    rates = table.get(usage.model) or table.get(base) or table.get(alias) or table.get("default")
-    if not isinstance(rates, dict):
+    rates = token_rates(usage.provider, usage.model)
+    if rates is None:
         return None
     long_prompt = rates.get("long_prompt")
     if isinstance(long_prompt, dict) and usage.input_tokens > long_prompt.get("threshold_tokens", float("inf")):
@@ -128,6 +134,24 @@ def before_paying(estimate_usd: float | None, what: str) -> None:
                           f"add its price to a YAML file named by {PRICES_ENV} (merged over "
                           f"{DEFAULT_PRICES.name}), or run without a money budget")
     wallet.check(estimate_usd, what)
+
+
+def before_tokens(llm: str, provider: str, model: str) -> None:
+    """Refuse an LLM / VLM call the money budget cannot pay for, before it is sent (agent.core.usage's
+    gate): a model the table has no token price for, and a priced one once nothing is left, so a budget
+    of $0 ("spend nothing") never pays for a call. A free one (rates of 0: a server of your own) goes on."""
+    if (wallet := _wallet.get()) is None:
+        return
+    rates = token_rates(provider, model)
+    if rates is None:
+        raise BudgetSpent(f"{llm} has no token price in the price table, so a money budget cannot be kept: "
+                          f"add it under `llm:` in a YAML file named by {PRICES_ENV}, or run without a money "
+                          f"budget", budget="money")
+    if wallet.spent_usd >= wallet.limit_usd and (rates.get("input", 0.0) > 0 or rates.get("output", 0.0) > 0):
+        raise BudgetSpent(f"money budget spent: ${wallet.spent_usd:.3f} of ${wallet.limit_usd:.2f} used; {llm} "
+                          f"costs ${rates.get('input', 0.0):.2f} per million input tokens and "
+                          f"${rates.get('output', 0.0):.2f} per million output (an LLM with no token bill, "
+                          f"offline or openai-compatible, runs under any budget)", budget="money")
 
 
 def priced() -> bool:
