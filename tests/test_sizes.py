@@ -175,3 +175,22 @@ def test_a_small_red_circle_end_to_end(tmp_path):
     assert seen.right, seen.reasons
     assert [(s.kind, s.color, size_of(s.box)[0]) for s in seen.shapes] == [("circle", "red", "small")]
     assert size_of(seen.shapes[0].box)[1] <= SIZES["small"][1] + 0.5
+
+
+@pytest.mark.parametrize("brief, want", [
+    ("small red circles", [("circle", 2, "red", "small")]),
+    ("a small and a large circle", [("circle", 1, None, "small"), ("circle", 1, None, "large")]),
+    ("a small circle and a large one", [("circle", 1, None, "small"), ("circle", 1, None, "large")]),
+])
+def test_size_words_the_reviewer_found_dropped(brief, want):
+    spec = parse_spec(brief)
+    assert [(o.cls, o.count, o.color, o.size) for o in spec.include] == want
+
+
+def test_objects_of_one_kind_split_by_size_share_one_cap():
+    """'two small circles and a large circle' is exactly three circles: not 'fewer than three'."""
+    spec = parse_spec("two small circles and a large circle")
+    assert [(e.cls, e.count) for e in spec.exclude] == [("circle", 4)]
+    texts = [r.text for r in checklist(spec)]
+    assert "exactly 2 small circles" in texts and "exactly 1 large circle" in texts
+    assert not any(t.startswith("fewer than") for t in texts)
