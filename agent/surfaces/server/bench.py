@@ -7,6 +7,10 @@
 3. --briefs one-image briefs (max 1 round) at --concurrency 8 through the run API vs the bare
    pipeline's batch-8 images/s (`python -m local_models.shapes.bench`, before the server starts and again
    right after the briefs; the mean of both, since the load of a shared machine drifts), and where the rest goes.
+   The bare pipeline denoises as many steps per image as a one-object brief's image takes (one
+   inpainting pass, PASS_STEPS; --bare-steps): a brief's image is no longer one 20-step text-to-image
+   call, and images/s at other steps would compare different work. The briefs' own mean steps per
+   image are reported beside it (two-object prompts take two passes).
 
     python -m agent.surfaces.server.bench [--threads 2] [--pairs 5] [--clients 8] [--briefs 48] [--repeats 3] [--json]
 """
@@ -38,13 +42,18 @@ def main(argv=None) -> None:
     ap.add_argument("--briefs", type=int, default=48)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3, help="the bare pipeline's repeats")
+    ap.add_argument("--bare-steps", type=int, default=None,
+                    help="the bare pipeline's denoising steps (default: one inpainting pass's, PASS_STEPS)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     env = {**os.environ, "ATELIER_TORCH_THREADS": str(args.threads), "ATELIER_SERVER": "off"}
-    out: dict = {"threads": args.threads}
+    if args.bare_steps is None:
+        from local_models.shapes.backend import PASS_STEPS
+        args.bare_steps = PASS_STEPS
+    out: dict = {"threads": args.threads, "bare_steps": args.bare_steps}
 
     out["load_before"] = round(os.getloadavg()[0], 1)
-    out["bare"] = part("bare", bare_pipeline(args.threads, args.repeats, env))
+    out["bare"] = part("bare", bare_pipeline(args.threads, args.repeats, env, args.bare_steps))
     with tempfile.TemporaryDirectory(prefix="atelier-serve-bench-") as tmp:
         runs = Path(tmp) / "runs"
         server, url = start(runs, env, Path(tmp) / "server.log")
@@ -54,7 +63,7 @@ def main(argv=None) -> None:
             out["sdk"] = part("sdk", sdk_clients(url, args.clients))
             out["briefs"] = part("briefs", briefs(url, runs, args.briefs, args.concurrency))
             # again right after the briefs (the server idle): on a shared machine the load drifts
-            out["bare_after"] = part("bare_after", bare_pipeline(args.threads, args.repeats, env))
+            out["bare_after"] = part("bare_after", bare_pipeline(args.threads, args.repeats, env, args.bare_steps))
         finally:
             server.terminate()
             server.wait(timeout=120)
@@ -64,9 +73,12 @@ def main(argv=None) -> None:
     print(json.dumps(out) if args.json else report(out))
 
 
-def bare_pipeline(threads: int, repeats: int, env: dict) -> dict:
+def bare_pipeline(threads: int, repeats: int, env: dict, steps: int) -> dict:
     done = subprocess.run([sys.executable, "-m", "local_models.shapes.bench", "--json", "--threads", str(threads),
-                           "--repeats", str(repeats)], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                           "--repeats", str(repeats), "--steps", str(steps)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the bare pipeline bench failed ({done.returncode}): {done.stderr[-1500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -160,10 +172,12 @@ def briefs(url: str, runs: Path, count: int, concurrency: int) -> dict:
     store = RunStore(runs)
     records = [store.load(i) for i in ids]
     generation = sum(a.artifact.seconds for r in records for a in r.attempts)
+    steps = [a.artifact.meta.get("denoiser_steps") for r in records for a in r.attempts]
     in_runs = sum(r.seconds for r in records)
     return {"briefs": count, "concurrency": concurrency, "wall_s": round(wall, 2),
             "images_per_s": round(sum(len(r.attempts) for r in records) / wall, 2),
             "approved": sum(r.approved for r in records),
+            "steps_per_image": round(statistics.mean(steps), 2) if steps and None not in steps else None,
             "run_seconds": round(in_runs, 1), "generation_seconds": round(generation, 1),
             "generation_share": round(generation / in_runs, 3) if in_runs else None,
             "outside_runs_share": round(max(0.0, 1 - in_runs / (wall * concurrency)), 3)}
@@ -177,10 +191,11 @@ def report(out: dict) -> str:
         f"{c['ratio']}x (median of {c['pairs']} pairs)",
         f"{s['clients']} OpenAI SDK clients at once: {s['approved']}/{s['clients']} approved, p50 {s['p50_s']} s, "
         f"p95 {s['p95_s']} s, all done in {s['wall_s']} s",
-        f"bare pipeline: {b['images_per_s_batch8']} images/s in batches of 8 ({b['images_per_s_one_at_a_time']}/s one at a "
+        f"bare pipeline at {out['bare_steps']} steps: {b['images_per_s_batch8']} images/s in batches of 8 ({b['images_per_s_one_at_a_time']}/s one at a "
         f"time) before the server's parts, {out['bare_after']['images_per_s_batch8']} after the briefs",
         f"{r['briefs']} one-image briefs at concurrency {r['concurrency']}: {r['images_per_s']} images/s "
-        f"({r['of_bare_batch8']:.0%} of the bare batch-8 rate, the mean of both), {r['approved']} approved; of the time inside runs "
+        f"({r['of_bare_batch8']:.0%} of the bare batch-8 rate, the mean of both; {r['steps_per_image']} steps an image), "
+        f"{r['approved']} approved; of the time inside runs "
         f"{r['generation_share']:.0%} is generation (the pipeline owner, its queue and batching), the rest the critic, "
         f"the director, records and PNGs; {r['outside_runs_share']:.0%} of the 8 slots' time is outside any run "
         f"(HTTP, events, scheduling)",
