@@ -98,6 +98,8 @@ def test_with_the_rounds_spent_only_a_typeset_of_missing_words_gets_through(tmp_
                                   "typeset 'SALE' onto attempt 0", source=0, typeset="SALE")
     assert record.iterations == 1 and typeset.iteration == 1  # no round past the budget
     assert ctx.denoiser_steps == 20 and ctx.generations == 1  # no step, no model image
+    from agent.run.planning import attempt_data
+    assert [attempt_data(a)["steps"] for a in record.attempts] == [20, 0]  # the planner sees the typeset's 0
     assert "after the rounds were spent" in typeset.note
     with pytest.raises(BudgetSpent, match=r"then the words typeset without a model \(0 denoising steps\) "
                                           r"as attempt\(s\) 1"):

@@ -64,7 +64,14 @@ def attempt_view(a: Attempt) -> AttemptView:
         size = (r.width, r.height) if r.width and r.height else _size_of(a.artifact.path)
     return AttemptView(index=a.index, action=a.action, prompt=a.prompt, seed=a.seed, size=size,
                        guidance=r.guidance, frames=r.num_frames if a.artifact.kind == "video" else None, path=str(a.artifact.path), note=a.note, typeset=a.typeset, source=a.source, region=a.region,
-                       steps=a.artifact.meta.get("denoiser_steps") or r.steps, layout=r.layout, verdict=a.verdict)
+                       steps=_steps(a), layout=r.layout, verdict=a.verdict)
+
+
+def _steps(a: Attempt) -> int | None:
+    """The denoising steps it took (a typeset's 0 is a count, not missing: Artifact.denoiser_steps); None
+    when neither its back end nor its request says."""
+    known = a.artifact.meta.get("denoiser_steps") is not None or a.artifact.request.steps
+    return a.artifact.denoiser_steps() if known else None
 
 
 def attempt_data(a: Attempt) -> dict[str, Any]:
