@@ -194,3 +194,18 @@ def test_objects_of_one_kind_split_by_size_share_one_cap():
     texts = [r.text for r in checklist(spec)]
     assert "exactly 2 small circles" in texts and "exactly 1 large circle" in texts
     assert not any(t.startswith("fewer than") for t in texts)
+
+
+def test_the_judge_reads_a_side_halfway_between_two_ranges_as_the_asked_one():
+    from local_models.shapes.judge_size import size_problems
+
+    class Shape:  # what the judge fitted: a world box on the 64 px canvas
+        def __init__(self, side):
+            self.box = (10, 10, 10 + side, 10 + side)
+
+        def describe(self):
+            return "blue square"
+    large = ObjectSpec(cls="square", color="blue", size="large")
+    assert size_problems(large, [Shape(19.5)]) == []  # a 20 px square drawn at 256 px, read at 64
+    assert size_problems(large, [Shape(19.2)]) and "medium" in size_problems(large, [Shape(19.2)])[0]
+    assert size_problems(ObjectSpec(cls="square", size="small"), [Shape(14.5)]) == []
