@@ -1,4 +1,4 @@
-"""Tiny pipelines of the newer families (SD3.5, FLUX.1 Fill and Kontext, Qwen-Image, Wan 2.2, LTX-Video),
+"""Tiny pipelines of the newer families (SD3.5, FLUX.1 Fill and Kontext, Qwen-Image and its Edit, Wan 2.2, LTX-Video),
 built in code from seeded random components as diffusers' own tests build them (nothing from the hub).
 tiny_pipelines.TINY takes these in; the contract saves each to a folder and loads it from there."""
 from __future__ import annotations
@@ -31,7 +31,7 @@ def flux_kontext():
 
 
 def qwen_tokenizer():
-    """A byte-level BPE with no merges (one token a byte) and Qwen's chat markers, as Qwen2TokenizerFast."""
+    """A byte-level BPE with no merges (one token a byte) and Qwen's chat and vision markers, as Qwen2TokenizerFast."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import Qwen2TokenizerFast
 
@@ -40,10 +40,13 @@ def qwen_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     return Qwen2TokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                              additional_special_tokens=["<|im_start|>"])
+                              additional_special_tokens=["<|im_start|>", *VISION_TOKENS])
 
 
-def qwen_image():
+VISION_TOKENS = ["<|vision_start|>", "<|image_pad|>", "<|video_pad|>", "<|vision_end|>"]
+
+
+def qwen_image(edit: bool = False):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(0)
@@ -61,10 +64,26 @@ def qwen_image():
                      "bos_token_id": 0, "eos_token_id": 0,
                      "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"}},
         vision_config={"depth": 2, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 16},
-        hidden_size=16, vocab_size=300, bos_token_id=0, eos_token_id=0)
+        hidden_size=16, vocab_size=300, bos_token_id=0, eos_token_id=0,
+        **dict(zip(("vision_start_token_id", "image_token_id", "video_token_id", "vision_end_token_id"),
+                   qwen_tokenizer().convert_tokens_to_ids(VISION_TOKENS))))
     text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+    if edit:
+        return d.QwenImageEditPipeline(transformer=transformer, vae=qwen_vae, text_encoder=text_encoder,
+                                       tokenizer=qwen_tokenizer(), processor=qwen_processor(),
+                                       scheduler=d.FlowMatchEulerDiscreteScheduler())
     return d.QwenImagePipeline(transformer=transformer, vae=qwen_vae, text_encoder=text_encoder,
                                tokenizer=qwen_tokenizer(), scheduler=d.FlowMatchEulerDiscreteScheduler())
+
+
+def qwen_processor():
+    """Qwen2-VL's processor, sized to the tiny vision tower (patches of 14, merged 2×2); transformers builds
+    its video processor with torchvision, so this needs torchvision installed."""
+    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+    pixels = {"min_pixels": 28 * 28, "max_pixels": 56 * 56}
+    return Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(**pixels), tokenizer=qwen_tokenizer(),
+                            video_processor=Qwen2VLVideoProcessor(**pixels))
 
 
 def wan22(image: bool = False):
@@ -110,6 +129,7 @@ RECENT = {
     "flux-fill": ("flux-fill", flux_fill, _SIZES),
     "flux-kontext": ("flux-kontext", flux_kontext, _SIZES),
     "qwen-image": ("qwen-image", qwen_image, _SIZES),
+    "qwen-image-edit": ("qwen-image-edit", lambda: qwen_image(edit=True), _SIZES),
     "wan2.2-t2v": ("wan2.2-t2v", wan22, {**_VIDEO, "options": {"max_sequence_length": 16, "guidance_scale_2": 3.0}}),
     "wan2.2-i2v": ("wan2.2-i2v", lambda: wan22(image=True), _VIDEO),
     # the tiny VAE compresses 4× in time (the real one 8×): 4·k+1 frames; LTXPipeline takes only sizes
