@@ -155,12 +155,15 @@ def test_layout_sizes_boxes_by_the_word():
     assert any("a small one is 12-14" in p for p in wrong.problems(parse_spec("a small red circle")))
 
 
-def test_bench_truth_keeps_the_held_out_size():
-    spec = SceneSpec(include=[ObjectSpec(cls="star", color="red")])
-    assert truth_spec("a photo of a large red star on a gray background", spec).include[0].size == "large"
-    assert truth_spec("a photo of a red star", spec).include[0].size is None
+def test_bench_truth_keeps_the_held_out_size_and_background():
+    """The world writes each held-out prompt's size word and background into its spec, not only its words."""
     held = [(p, s) for c, p, s in world.heldout_prompts() if any(w in p.split() for w in SIZE_OF_WORD)]
-    assert len(held) > 50 and all(truth_spec(p, s).include[0].size for p, s in held)
+    assert len(held) > 50
+    for prompt, spec in held:
+        truth = truth_spec(spec)
+        assert truth.include[0].size == SIZE_OF_WORD[next(w for w in prompt.split() if w in SIZE_OF_WORD)]
+        assert (truth.background is not None) == ("background" in prompt)
+        assert truth.background is None or f"on a {truth.background} background" in prompt
 
 
 @pytest.mark.slow

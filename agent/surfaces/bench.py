@@ -61,20 +61,12 @@ class Item:
     spec: SceneSpec
 
 
-def truth_spec(prompt: str, spec: SceneSpec) -> SceneSpec:
-    """The ground truth a held-out prompt states: its counts exact ("a", "two": exactly), the
-    background it names (none named: any world background), and a one-object prompt's size word
-    ("a photo of a small circle": the world says sizes of single objects only)."""
-    from agent.core.sizes import SIZE_OF_WORD
-    from local_models.shapes.world import BACKGROUNDS
+def truth_spec(spec: SceneSpec) -> SceneSpec:
+    """The ground truth a held-out prompt states: its counts exact ("a", "two": exactly); its
+    background and size word are in its spec as the world wrote it (none named: any)."""
     truth = spec.model_copy(deep=True)
     for o in truth.include:
         o.at_least = False
-    named = re.search(r"\bon an? (\w+) background\b", prompt)
-    truth.background = named.group(1) if named and named.group(1) in BACKGROUNDS else truth.background
-    sizes = {SIZE_OF_WORD[w] for w in re.findall(r"[a-z]+", prompt.lower()) if w in SIZE_OF_WORD}
-    if len(truth.include) == 1 and len(sizes) == 1:
-        truth.include[0].size = sizes.pop()
     return truth
 
 
@@ -105,7 +97,7 @@ def suite(*, quick: bool = False, per_category: int | None = None, limit: int | 
     held = heldout_prompts()
     assert len(held) == HELDOUT_SIZE  # results are keyed by index: the background, then the text briefs come after
     for i, (cat, prompt, spec) in enumerate([*held, *background_prompts(), *text_prompts()]):
-        by_cat[cat].append(Item(i, cat, prompt, truth_spec(prompt, spec)))
+        by_cat[cat].append(Item(i, cat, prompt, truth_spec(spec)))
     if categories is not None:
         unknown = set(categories) - set(CATEGORIES)
         if unknown:
@@ -294,11 +286,10 @@ def _trace(record) -> list[dict]:
     out = []
     for a in record.attempts:
         v = a.verdict
-        src = re.match(r"edit of attempt (\d+)", a.note or "")
         out.append({"action": a.action, "ok": bool(v and v.approved),
                     "kinds": [f.kind for f in v.findings] if v else [],
                     "error": (v.error or "")[:160] or None if v else None,
-                    "guidance": a.artifact.request.guidance, "source": int(src.group(1)) if src else None,
+                    "guidance": a.artifact.request.guidance, "source": a.source,
                     "note": a.note or None})
     return out
 

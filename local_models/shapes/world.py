@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from agent.core.captions import article as _article, canonical_prompt, describe  # noqa: F401 (re-exported)
 from agent.core.geometry import relation_holds  # noqa: F401 (re-exported)
-from agent.core.sizes import SIZE_WORDS, SIZES, size_words_text  # noqa: F401 (re-exported)
+from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS, SIZES, size_words_text  # noqa: F401 (re-exported)
 from agent.core.types import ObjectSpec, SceneSpec, number_word, plural  # noqa: F401 (plural re-exported)
 
 SHAPES = ["circle", "square", "triangle", "star", "ring"]
@@ -332,7 +332,11 @@ def _heldout() -> tuple[tuple, frozenset, frozenset]:
                 text += f" on {_article(bg)} {bg} background" if bg else ""
             else:
                 text = canonical_prompt(spec, bg)
-            prompts.append((cat, text, spec))
+            # the spec says what the prompt names: its background and its one object's size
+            truth = spec.model_copy(deep=True, update={"background": bg or spec.background})
+            if sz:
+                truth.include[0].size = SIZE_OF_WORD[sz]
+            prompts.append((cat, text, truth))
     return tuple(prompts), frozenset(exact), frozenset(whole)
 
 
