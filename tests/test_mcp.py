@@ -117,6 +117,9 @@ def test_stdio_tools_resources_and_bad_arguments(tmp_path):
             assert (runs / run_id / ".owner").read_text() == "mcp:operator"  # stdio: the operator's runs
             run_json = json.loads((await s.read_resource(f"atelier://runs/{summary['run_id']}")).contents[0].text)
             assert run_json["status"] == "approved" and len(run_json["attempts"]) == 2
+            # the options whole, as the record reads them (run.json keeps each fact once: records.said_elsewhere)
+            assert {k: run_json["options"][k] for k in ("image_model", "critic", "seed")} == {
+                "image_model": "test:flat", "critic": "critic:seed", "seed": 6}
             blob = (await s.read_resource(f"atelier://runs/{run_id}/attempts/2")).contents[0]
             assert base64.b64decode(blob.blob)[:8] == b"\x89PNG\r\n\x1a\n"
             typed = (await s.read_resource(f"atelier://runs/{run_id}/attempts/2.png")).contents[0]

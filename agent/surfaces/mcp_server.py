@@ -414,11 +414,10 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         return json.dumps(own.listing(caller()), default=str)
 
     @server.resource("atelier://runs/{run_id}", name="run", mime_type="application/json",
-                     description="one of your runs' whole record (run.json): brief, spec, every attempt and verdict")
+                     description="one of your runs' whole record: brief, spec, options, every attempt and verdict")
     def run(run_id: str) -> str:
-        try:
-            own.load(run_id, caller())  # every file it names checked, as for a tool
-            return (own.folder(run_id, caller()) / "run.json").read_text()
+        try:  # the record as read (records.read_record): run.json's options leave out what it says elsewhere
+            return own.load(run_id, caller()).model_dump_json(indent=1)  # every file it names checked, as for a tool
         except (InputError, OSError) as e:
             raise ResourceNotFoundError(scrub_paths(str(e)) if isinstance(e, InputError) else f"no run {run_id!r}") from None
 
