@@ -47,24 +47,24 @@ def missing_library(source: str) -> str:
     if folder.is_dir() and next(folder.glob("*/spiece.model"), None) and importlib.util.find_spec("sentencepiece") is None:
         return "; its tokenizer needs sentencepiece: pip install 'atelier[local]' (or pip install sentencepiece)"
     # a Qwen2-VL processor (Qwen-Image-Edit): transformers builds its video processor, which needs torchvision
-    if (folder / "processor").is_dir():
-        return torchvision_problem()
-    return ""
+    if (folder / "processor").is_dir() and importlib.util.find_spec("torchvision") is None:
+        return "; its Qwen2-VL processor needs torchvision: pip install torchvision (the build matching your torch)"
+    return broken_torchvision()
 
 
-def torchvision_problem() -> str:
-    """Why torchvision cannot serve here, or "". A torchvision built for another torch (PyPI's, whose compiled
-    ops link CUDA torch, beside a CPU-only torch) is installed but fails to import."""
+def broken_torchvision() -> str:
+    """A torchvision built for another torch (PyPI's, whose compiled ops link CUDA torch, beside a CPU-only
+    torch) is installed but fails to import; transformers then fails to import any model, whichever the
+    family. "" when none is installed or it loads."""
     import importlib.util
 
     if importlib.util.find_spec("torchvision") is None:
-        return "; its Qwen2-VL processor needs torchvision: pip install torchvision (the build matching your torch)"
+        return ""
     try:
         import torchvision.transforms.v2  # noqa: F401
     except Exception as error:  # noqa: BLE001 - whatever a mismatched build raises, named in one line
-        return (f"; its Qwen2-VL processor needs torchvision, and the one installed does not load beside torch "
-                f"{torch.__version__} ({type(error).__name__}: {first_line(error)}): install the torchvision "
-                f"build made for this torch")
+        return (f"; the torchvision installed does not load beside torch {torch.__version__} ({type(error).__name__}: "
+                f"{first_line(error)}): install the torchvision build made for this torch, or uninstall it")
     return ""
 
 

@@ -21,14 +21,16 @@ def test_a_torchvision_for_another_torch_is_named(tmp_path, monkeypatch):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('raise RuntimeError("\\noperator torchvision::nms does not exist")\n')
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    (tmp_path / "model" / "processor").mkdir(parents=True)
-    hint = missing_library(str(tmp_path / "model"))
-    assert hint == (f"; its Qwen2-VL processor needs torchvision, and the one installed does not load beside torch "
-                    f"{torch.__version__} (RuntimeError: operator torchvision::nms does not exist): install the "
-                    f"torchvision build made for this torch")
+    want = (f"; the torchvision installed does not load beside torch {torch.__version__} (RuntimeError: operator "
+            f"torchvision::nms does not exist): install the torchvision build made for this torch, or uninstall it")
+    # transformers then imports no model at all: any family's load error names it, Qwen-Image-Edit's included
+    for sub in ("processor", "text_encoder"):
+        (tmp_path / sub / sub).mkdir(parents=True)
+        assert missing_library(str(tmp_path / sub)) == want, sub
 
 
 def test_a_folder_without_a_processor_needs_no_torchvision(tmp_path):
+    """No hint where torchvision is absent (or loads) and nothing in the folder needs it."""
     from local_models.diffusers_base import missing_library
 
     (tmp_path / "tokenizer").mkdir()
