@@ -14,13 +14,17 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 
+# torchvision (Qwen-Image-Edit's Qwen2-VL processor needs it) comes with torch from the same index, the
+# build made for that torch; none beside the local CPU wheel: the only torchvision on PyPI links CUDA
+# torch, fails to import beside it ('operator torchvision::nms does not exist') and then stops
+# transformers importing any model
 if ! python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    pip install -q torch
+    pip install -q torch torchvision
   elif local_wheel=$(ls /opt/wheels/torch-*+cpu-cp311-*.whl 2>/dev/null | head -1) && [ -n "$local_wheel" ]; then
     pip install -q "$local_wheel"
   else
-    pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+    pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
 pip install -q -e ".[local,ui,mcp,serve,video,ray,credentials,test]"
