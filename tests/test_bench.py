@@ -18,6 +18,7 @@ from agent.core.protocols import ModelInfo
 from agent.core.spec_parser import parse_spec
 from agent.core.types import Finding, GenerationRequest, Verdict
 from local_models.shapes import world
+from tests.fakes import FlatBackend
 
 
 # ---- a ground-truth "model": seed % 4 picks its mistake ----------------------------------------
@@ -323,3 +324,19 @@ def test_a_rows_compute_columns(tmp_path):
     assert lines[0].startswith("| # | category | prompt |") and len(lines) == 2 + 2
     assert f"| {best.index} | {best.category} | {best.prompt} | best-of-N (critic picks) | right | approved | 3 | 3 | 3 |" \
         in lines
+
+
+class _EditsByItself(FlatBackend):  # FlatBackend.edit calls generate: each would be timed twice
+    def edit(self, request, out_dir):
+        return FlatBackend.generate(self, request, out_dir)
+
+
+def test_the_model_clock_times_generate_and_edit_and_takes_its_wrappers_off_after(tmp_path):
+    with registry.override("image", "timed", "tests.test_bench:_EditsByItself"):
+        backend = registry.resolve("image", "timed:x")
+        request = GenerationRequest(prompt="a red circle", model="timed:x", seed=1, n=2)
+        with bench.timed_backend("timed:x") as clock:
+            backend.generate(request, tmp_path)
+            backend.edit(request, tmp_path)
+        assert (clock.calls, clock.images) == (2, 4) and clock.seconds > 0
+        assert "generate" not in vars(backend) and "edit" not in vars(backend)  # the class's own again

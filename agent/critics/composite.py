@@ -50,7 +50,7 @@ def combine(verdicts: list[Verdict], name: str) -> Verdict:
         # one finding once (critic:detector+ocr reads the words in both: WithWords and the named OCR)
         findings=list({(f.kind, f.message, repr(f.box)): f for v in verdicts for f in v.findings}.values()),
         detections=[d for v in verdicts for d in v.detections],
-        frames=next((v.frames for v in verdicts if getattr(v, "frames", None)), []),
+        frames=next((v.frames for v in verdicts if v.frames), []),
         requirements=reqs,
         error="; ".join(errors) or None,
     )

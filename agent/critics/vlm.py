@@ -210,11 +210,10 @@ def default_llm_spec() -> str:
 def model_notes(artifact: Artifact) -> str:
     """What good output of the model that made `artifact` looks like, when its ModelInfo says it
     differs from a real image (the shapes world: flat colour); the rubric itself is for real images."""
-    model = getattr(artifact.request, "model", "") or ""
-    if not model:
+    if not artifact.request.model:
         return ""
     try:
-        return resolve("video" if artifact.kind == "video" else "image", model).info.quality_notes
+        return resolve("video" if artifact.kind == "video" else "image", artifact.request.model).info.quality_notes
     except Exception:  # an unknown or unloadable model: the generic rubric alone
         return ""
 

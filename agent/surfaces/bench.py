@@ -135,9 +135,7 @@ def timed_backend(spec: str) -> Iterator[ModelClock]:
     """Wrap the (cached) image back end's generate/edit so every call is timed; restored after."""
     backend = registry.resolve("image", spec)
     clock, saved = ModelClock(), {}
-    for name in ("generate", "edit"):
-        if not hasattr(backend, name):
-            continue
+    for name in ("generate", "edit"):  # an ImageBackend declares both
         saved[name] = backend.__dict__.get(name)
         fn = getattr(backend, name)
 
