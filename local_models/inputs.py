@@ -116,6 +116,10 @@ class InputChecks:
         return checked
 
     def edit_task(self, request: GenerationRequest) -> str:
+        if self.base_task == "instruct" and request.mask is not None:
+            # an instruction model repaints where it sees fit: a mask would be silently ignored
+            raise InputError(f"{self.info.name} edits by instruction and takes no mask: "
+                             "describe the change in the instruction, or use an inpainting model")
         if request.instruction or self.base_task == "instruct":
             return "instruct"
         if request.mask is not None:

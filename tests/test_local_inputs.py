@@ -54,6 +54,7 @@ CASES = [
     ("flux-dev", "generate", dict(n=16), "at most 4 images"),
     ("sd-turbo", "edit", dict(source_image="image", instruction="make it blue"), "cannot do instruct"),
     ("instruct-pix2pix", "generate", dict(), "only edits images"),
+    ("instruct-pix2pix", "edit", dict(source_image="image", mask="mask"), "edits by instruction and takes no mask"),
     ("sd-turbo", "edit", dict(), "needs a source image"),
     ("sdxl", "edit", dict(source_image="image", extra={"refiner": True}), "text to image only"),
     ("sd-turbo", "generate", dict(extra={"loras": {"/nowhere/style.safetensors": 1.0}}), "LoRA /nowhere"),
