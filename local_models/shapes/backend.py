@@ -116,6 +116,7 @@ class ShapesBackend:
                 p = StableDiffusionPipeline.from_pretrained(self.weights, dtype=torch.float32,
                                                             local_files_only=True)
                 p.set_progress_bar_config(disable=True)
+                rowwise_time_projections(p.unet)
                 self._pipes["txt2img"] = p
                 self.load_seconds = time.perf_counter() - t0
             if kind not in self._pipes:
@@ -124,8 +125,8 @@ class ShapesBackend:
                 parts = {}
                 if kind == "inpaint" and self.info.adds_by_inpainting:
                     from diffusers import UNet2DConditionModel
-                    parts["unet"] = UNet2DConditionModel.from_pretrained(
-                        self.inpaint_weights, subfolder="unet", local_files_only=True)
+                    parts["unet"] = rowwise_time_projections(UNet2DConditionModel.from_pretrained(
+                        self.inpaint_weights, subfolder="unet", local_files_only=True))
                 cls = {"img2img": StableDiffusionImg2ImgPipeline, "inpaint": StableDiffusionInpaintPipeline}[kind]
                 p = cls.from_pipe(self._pipes["txt2img"], **parts)
                 p.set_progress_bar_config(disable=True)
@@ -160,14 +161,20 @@ class ShapesBackend:
                     negative_prompt=[j.negative for j in jobs for _ in j.seeds],
                     generator=[torch.Generator().manual_seed(s) for j in jobs for s in j.seeds],
                     num_inference_steps=steps, guidance_scale=guidance)
-        if kind == "txt2img":
-            images = pipe(height=NATIVE, width=NATIVE, **args).images
-        elif kind == "img2img":
-            images = pipe(image=[j.image for j in jobs for _ in j.seeds], strength=strength, **args).images
-        else:
-            images = pipe(image=[j.image for j in jobs for _ in j.seeds],
-                          mask_image=[j.mask for j in jobs for _ in j.seeds], height=NATIVE, width=NATIVE,
-                          strength=strength, **args).images
+        # a request's images must not depend on what shares its call: oneDNN's convolutions (and small
+        # GEMMs, `rowwise_time_projections`) give other bits at another batch size; the native ones do not
+        onednn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, False  # (flags() warns)
+        try:
+            if kind == "txt2img":
+                images = pipe(height=NATIVE, width=NATIVE, **args).images
+            elif kind == "img2img":
+                images = pipe(image=[j.image for j in jobs for _ in j.seeds], strength=strength, **args).images
+            else:
+                images = pipe(image=[j.image for j in jobs for _ in j.seeds],
+                              mask_image=[j.mask for j in jobs for _ in j.seeds], height=NATIVE, width=NATIVE,
+                              strength=strength, **args).images
+        finally:
+            torch.backends.mkldnn.enabled = onednn
         out, i = [], 0
         for n in per:
             out.append(images[i:i + n])
@@ -270,6 +277,27 @@ class ShapesBackend:
             steps = int(steps * strength)
         return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent,
                           denoiser_steps=steps)
+
+
+def rowwise_time_projections(unet):
+    """Run the UNet's timestep MLP and every block's time projection one row at a time: a GEMM with as
+    few rows as the batch (1-3) gives other bits for the same row at another batch size (measured on
+    CPU torch 2.13), which made a request's picture depend on what it was batched with."""
+    import torch
+
+    class RowWise(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, *args, **kw):
+            return torch.cat([self.inner(x[i:i + 1], *args, **kw) for i in range(x.shape[0])])
+
+    unet.time_embedding = RowWise(unet.time_embedding)
+    for module in list(unet.modules()):
+        if isinstance(getattr(module, "time_emb_proj", None), torch.nn.Linear):
+            module.time_emb_proj = RowWise(module.time_emb_proj)
+    return unet
 
 
 # ---- regions ------------------------------------------------------------------------------------
