@@ -197,15 +197,17 @@ def test_the_words_are_set_on_the_selected_attempt_and_judged(app):
     app.take_typeset(tab.key, tab.owner, None, "SALE", "bottom", "DejaVu Serif", False, *tab.form)
     done = tab.watch()
     record = app.archive.load(run_id).record
-    source, lettered = record.attempts
-    assert lettered.source == 0 and lettered.note.startswith("typeset 'SALE'")
+    # the run set its own words when its one round was spent (words are always delivered); the user's
+    # typeset on attempt 0 is the last attempt
+    source, lettered = record.attempts[0], record.attempts[-1]
+    assert lettered.source == 0 and lettered.note.startswith("typeset 'SALE'") and lettered.index == len(record.attempts) - 1
     (layer,) = lettered.artifact.meta["typeset"]
     assert layer["font"] == "DejaVu Serif" and layer["text"] == "SALE"
     # the words passed; every other item is judged as on the attempt it was set on (nothing else changed)
     status = {r.id: r.status for r in lettered.verdict.requirements}
     assert status.pop("text:0") == "passed" and status.pop("text:only") == "passed"
     assert status == {r.id: r.status for r in source.verdict.requirements if r.id not in ("text:0", "text:only")}
-    said = "Edit approved — attempt 1" if lettered.verdict.approved else "Edit not approved — attempt 1"
+    said = f"Edit {'approved' if lettered.verdict.approved else 'not approved'} — attempt {lettered.index}"
     assert said in text_of(done[app.page.status]), text_of(done[app.page.status])
     assert "Set the words “SALE” on attempt 0" in tab.chat_text()
     with Image.open(lettered.artifact.path) as im:
@@ -216,7 +218,7 @@ def test_the_words_are_set_on_the_selected_attempt_and_judged(app):
     app.show_attempt(tab.desk, tab.desk.refs.index((run_id, 0)))
     app.take_typeset(tab.key, tab.owner, {"layers": [paint]}, "SALE", "painted region", "DejaVu Sans", False, *tab.form)
     tab.watch()
-    again = app.archive.load(run_id).record.attempts[2]
+    again = app.archive.load(run_id).record.attempts[-1]
     assert again.source == 0 and list(again.artifact.meta["typeset"][0]["box"]) == [40, 196, 216, 240]
 
 

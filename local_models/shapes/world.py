@@ -440,8 +440,8 @@ def scene_for_spec(rng: random.Random, spec: SceneSpec, background: str | None =
     objects = layout(rng, items, rels)
     if objects is None:
         return None
-    bg = background or rng.choice(list(BACKGROUNDS))
-    return Scene(bg, objects, spec, canonical_prompt(spec, background))
+    bg = background or spec.background or rng.choice(list(BACKGROUNDS))
+    return Scene(bg, objects, spec, canonical_prompt(spec, background or spec.background))
 
 
 # ---- rendering --------------------------------------------------------------------------------
