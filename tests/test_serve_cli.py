@@ -94,6 +94,7 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 
 
+@pytest.mark.slow  # two server processes and a seven-box layout per round: 30 s alone, 100 s in the parallel run
 def test_a_run_in_flight_is_saved_when_the_server_stops_and_the_restarted_server_resumes_it(tmp_path):
     runs, port = tmp_path / "runs", free_port()
     url = f"http://127.0.0.1:{port}"
