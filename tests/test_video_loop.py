@@ -86,6 +86,7 @@ def test_missing_video_weights_are_a_config_error_before_anything_runs(tmp_path)
 
 # ---- the real model -----------------------------------------------------------------------------
 @needs_weights
+@pytest.mark.slow  # 12 s; the image model's same-pixels-under-batching tests stay in the default run
 def test_clips_made_at_once_are_the_clips_made_alone(tmp_path):
     """Four callers at once share pipeline calls; each clip is the one its request makes alone."""
     from local_models.shapes.video_backend import ShapesVideoBackend
