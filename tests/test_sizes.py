@@ -8,7 +8,8 @@ from agent.core.captions import canonical_prompt
 from agent.core.layout import Layout, LayoutBox, plan_layout
 from agent.core.requirements import checklist
 from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS, SIZES
-from agent.core.spec_parser import normalise, parse_spec
+from agent.core.spec_geneval import normalise
+from agent.core.spec_parser import parse_spec
 from agent.core.types import ObjectSpec, SceneSpec
 from agent.surfaces.bench import truth_spec
 from local_models.shapes import judge, world

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.core.spec_parser import derive_spec, evaluate, main, normalise, parse_spec
+from agent.core.spec_geneval import evaluate, main, normalise
+from agent.core.spec_parser import derive_spec, parse_spec
 from agent.core.types import ObjectSpec, SceneSpec
 
 GENEVAL = Path(__file__).parents[2] / "shared/benchmarks/geneval/evaluation_metadata.jsonl"
