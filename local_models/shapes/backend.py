@@ -213,21 +213,21 @@ class ShapesBackend:
         # the layout's background (the brief's), else one the prompt names, else the seed's
         named = [layout.background] if layout.background in world.BACKGROUNDS else \
             [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
-        passes = passes_for(layout)
+        boxes = boxes_in_order(layout)
         images = []
         for i in range(request.n):
             one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
-            for group in passes:
-                mask = region_mask([b.box for b in group], grow=1)
-                what = one.model_copy(update={"prompt": f"a photo of {_a(group[0].describe())} "
+            for box in boxes:
+                mask = region_mask([box.box], grow=1)
+                what = one.model_copy(update={"prompt": f"a photo of {_a(box.describe())} "
                                                         f"on a {background} background", "steps": steps})
                 painted = harmonise(self._submit("inpaint", what, image, mask, 1.0)[0],
                                     world.BACKGROUNDS[background], mask)
                 image = Image.composite(painted, image, mask)
             images.append(image)
-        return images, steps * len(passes)
+        return images, steps * len(boxes)
 
     # ---- the protocol ---------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
@@ -341,9 +341,9 @@ def _a(text: str) -> str:
     return ("an " if text[:1] in "aeiou" else "a ") + text
 
 
-def passes_for(layout) -> list[list]:
-    """The inpainting passes that draw a layout: one per box. The model was taught to fill one box with
+def boxes_in_order(layout) -> list:
+    """The boxes of a layout in the order they are drawn, one inpainting pass each. The model was taught to fill one box with
     one object: a pass over two boxes often draws them as one merged shape, over three or four it
     leaves some empty (judged apart from the critic, 8 briefs of 3-4 objects x 8 seeds: 24/64 right
     group by group, 44/64 box by box)."""
-    return [[b] for group in layout.groups() for b in group]
+    return [b for group in layout.groups() for b in group]

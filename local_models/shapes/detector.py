@@ -148,11 +148,15 @@ def _soft_outline(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.n
     ys, xs = np.nonzero(region)
     y0, x0 = max(ys.min() - 3, 0), max(xs.min() - 3, 0)
     crop = alpha[y0:ys.max() + 4, x0:xs.max() + 4]
-    big = ndimage.zoom(crop, UPSAMPLE, order=1) >= 0.5
-    labels, k = ndimage.label(big)
-    if k > 1:
-        big = labels == 1 + int(np.argmax(ndimage.sum(big, labels, range(1, k + 1))))
-    return big
+    return largest(ndimage.zoom(crop, UPSAMPLE, order=1) >= 0.5)
+
+
+def largest(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of `mask` (all of it when it is one part)."""
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    return labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, n + 1))))
 
 
 def _harmonics(big: np.ndarray) -> np.ndarray:

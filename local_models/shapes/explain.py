@@ -104,7 +104,7 @@ def _solidity(big: np.ndarray) -> float:
 def malformed(kind: str, mask: np.ndarray, soft: np.ndarray | None = None, purity: float = 1.0) -> str | None:
     """Why a detected shape is not a well-formed one of its kind, or None. `soft`: its outline at
     sub-pixel precision (without it only the coarse checks run)."""
-    from local_models.shapes.detector import _harmonics
+    from local_models.shapes.detector import _harmonics, largest
     x0, y0, x1, y1 = _box(mask)
     aspect = (x1 - x0) / max(y1 - y0, 1)
     if not ASPECT[0] <= aspect <= ASPECT[1]:
@@ -131,20 +131,13 @@ def malformed(kind: str, mask: np.ndarray, soft: np.ndarray | None = None, purit
             return "lumpy, not a round ring"
         if _hole_stretch(filled & ~soft) > RING_HOLE_STRETCH:
             return "its hole is not round (an oval or a slot)"
-        if _dent(_largest(filled & ~soft)) > HOLE_DENT:
+        if _dent(largest(filled & ~soft)) > HOLE_DENT:
             return "its hole is not round (a bite or bump of the ring in it)"
     if kind in SOLIDITY and _solidity(soft) < SOLIDITY[kind]:
         return "pinched: its sides bend inwards" if kind == "square" else "its sides bend inwards"
     if kind in DENT and _dent(soft) > DENT[kind]:
         return "its sides bow inwards (a bell or tent shape) or its edge is notched"
     return None
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    return labels == 1 + int(np.argmax(ndimage.sum(mask, labels, range(1, n + 1))))
 
 
 def _hole_stretch(hole: np.ndarray) -> float:
