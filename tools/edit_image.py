@@ -41,7 +41,7 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
                  guidance: float | None = None, n: int = 1, model: str | None = None,
                  steps: int | None = None) -> list[Attempt]:
     """The edit itself, also used by the UI's "iterate on this" with a painted mask."""
-    ctx.check_budget(about_to_generate=n)
+    ctx.check_budget(about_to_generate=n)  # stopped or spent: before any work
     source = ctx.attempt(attempt)
     if source.artifact.kind != "image":
         raise InputError(f"attempt {attempt} is a {source.artifact.kind}, not an image")
@@ -55,9 +55,11 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)
-    artifacts = [a.model_copy(update={"parent": source.artifact.sha256})
-                 for a in ctx.image_backend(request.model).edit(request, ctx.out_dir)]
-    note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "")
+    backend = ctx.image_backend(request.model)
+    request, cut = ctx.fit_steps(backend, request, edit=True)  # what it will denoise
+    artifacts = [a.model_copy(update={"parent": source.artifact.sha256}) for a in backend.edit(request, ctx.out_dir)]
+    note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "") \
+        + (f"; {cut}" if cut else "")
     return ctx.add_attempts(artifacts, "edit", note, source=attempt, region=tuple(box) if box else None)
 
 

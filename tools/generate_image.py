@@ -35,7 +35,7 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
             rules. Models that can inpaint draw it box by box; others get it in words. A layout that
             breaks the brief's spec is refused with the reason.
     """
-    ctx.check_budget(about_to_generate=n)
+    ctx.check_budget(about_to_generate=n)  # stopped or spent: before any work
     prompt, negative_prompt = with_brief(ctx, prompt, negative_prompt, model)
     request = GenerationRequest(prompt=prompt, negative_prompt=negative_prompt,
                                 model=model or ctx.record.image_model,
@@ -44,13 +44,13 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
     backend, brief = ctx.image_backend(request.model), ctx.record.brief
     if layout is not None:
         request = with_layout(request, layout, ctx.record.spec, backend.info)
-    if use_reference and brief.reference_images:
+    edit = bool(use_reference and brief.reference_images)
+    if edit:
         request = request.model_copy(update={"source_image": brief.reference_images[0], "mask": brief.mask,
                                              "strength": reference_strength})
-        artifacts = backend.edit(request, ctx.out_dir)
-    else:
-        artifacts = backend.generate(request, ctx.out_dir)
-    return attempts_reply(ctx.add_attempts(artifacts, "generate"), ctx)
+    request, note = ctx.fit_steps(backend, request, edit)  # what it will denoise, every pass counted
+    artifacts = backend.edit(request, ctx.out_dir) if edit else backend.generate(request, ctx.out_dir)
+    return attempts_reply(ctx.add_attempts(artifacts, "generate", note), ctx)
 
 
 def with_layout(request: GenerationRequest, layout: Layout | str, spec: SceneSpec | None, info) -> GenerationRequest:

@@ -64,6 +64,24 @@ def check_ready(backend: ImageBackend | VideoBackend) -> None:
         backend.check_ready()
 
 
+@runtime_checkable
+class EstimatesSteps(Protocol):
+    """An optional ability of an image back end: the denoising steps one image of a request will take,
+    every pass counted (a layout drawn box by box takes one pass per box), before anything runs, the
+    same count its artifacts will record (`Artifact.denoiser_steps`)."""
+
+    def planned_steps(self, request: GenerationRequest, edit: bool = False) -> int: ...
+
+
+def planned_steps(backend: ImageBackend, request: GenerationRequest, edit: bool = False) -> int:
+    """The denoising steps all `request.n` images will take: the back end's own estimate where it gives
+    one (`EstimatesSteps`), else what an artifact without a count records (the request's steps, else the
+    model's default)."""
+    if isinstance(backend, EstimatesSteps):
+        return request.n * backend.planned_steps(request, edit)
+    return request.n * (request.steps or backend.info.default_steps or 1)
+
+
 # ---- critics ----------------------------------------------------------------------------------
 @runtime_checkable
 class Critic(Protocol):

@@ -12,11 +12,11 @@ from agent.core.artifacts import stamp_verdict
 from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
 from agent.core.plans import BudgetLeft, rank, wants_clip
-from agent.core.protocols import check_ready
+from agent.core.protocols import check_ready, planned_steps
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
 from agent.core.typeset import words_missing
-from agent.core.types import Artifact, Attempt, Event, RunRecord, Verdict
+from agent.core.types import Artifact, Attempt, Event, GenerationRequest, RunRecord, Verdict
 
 # (brief, proposed prompt) -> the prompt to use (edited or as is), or None to refuse the rewrite
 Review = Callable[[str, str], str | None]
@@ -93,6 +93,31 @@ class RunContext:
         """Seeds follow from the brief's seed, so a run is reproducible from its record."""
         return (self.record.brief.seed or 0) + len(self.record.attempts)
 
+    def fit_steps(self, backend, request: GenerationRequest, edit: bool = False) -> tuple[GenerationRequest, str]:
+        """The request as it may run under the compute budget, and a note when its steps were cut, after
+        `check_budget` with what it will spend (n images, each the back end's own count of steps:
+        `protocols.planned_steps`, a layout one pass per box).
+
+        A step that would pass the budget is shrunk, not refused, when half its steps or more fit: the
+        fewest steps per pass cut to the most that fit (a layout box drawn at 10 steps is as often
+        right as at 20, `backend.PASS_STEPS`), so the last steps of a budget still make a picture and
+        the budget is never passed. Less than half would be a different picture than was asked (the
+        quality of the model's fewest steps is not measured): refused, the run's compute spent."""
+        left, need = self.budget_left().steps, planned_steps(backend, request, edit)
+        note = ""
+        if left is not None and need > left:
+            top = request.steps or backend.info.default_steps or 1
+            fits = [s for s in range(top, 0, -1)  # the most steps a pass first
+                    if (cost := planned_steps(backend, request.model_copy(update={"steps": s}), edit)) <= left
+                    and 2 * cost >= need]
+            if fits:
+                note = (f"{fits[0]} denoising steps a pass (the step asked {need} in all, {left} were left: "
+                        f"cut to fit the compute budget)")
+                request = request.model_copy(update={"steps": fits[0]})
+                need = planned_steps(backend, request, edit)
+        self.check_budget(about_to_generate=request.n, about_to_denoise=need)
+        return request, note
+
     def check_budget(self, about_to_generate: int = 0, about_to_denoise: int = 0, typeset: bool = False) -> None:
         """Raise the stop condition that applies, if any (checked before every step). A step that
         says what it will spend (`about_to_generate` images or clips, `about_to_denoise` steps, as a
@@ -115,8 +140,10 @@ class RunContext:
         if not no_model and b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
             raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})" + self._finished(),
                               budget="generations")
-        if not no_model and b.max_denoiser_steps is not None and \
-                self.denoiser_steps + max(about_to_denoise, 1) > b.max_denoiser_steps:
+        # a step that says what it makes is counted exactly (a canvas with no box runs no denoiser); the
+        # director's check wants a step left
+        need = about_to_denoise if about_to_generate else max(about_to_denoise, 1)
+        if not no_model and b.max_denoiser_steps is not None and self.denoiser_steps + need > b.max_denoiser_steps:
             more = f"; this step needs {about_to_denoise} more" if about_to_denoise else ""
             raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} "
                               f"denoising steps{more})" + self._finished(), budget="compute")

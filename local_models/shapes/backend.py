@@ -204,8 +204,7 @@ class ShapesBackend:
     def _compose(self, request: GenerationRequest):
         """Draw the layout: on a blank canvas of the background (named in the prompt, else chosen by
         the seed; this world's backgrounds are flat colours), one inpainting pass per box, each painting
-        its box only (`request.steps` each, else PASS_STEPS). Returns the images and the denoising steps
-        they took."""
+        its box only (`request.steps` each, else PASS_STEPS; `planned_steps` counts them)."""
         from PIL import Image
 
         layout = request.layout.scaled(NATIVE, NATIVE)
@@ -227,17 +226,29 @@ class ShapesBackend:
                                     world.BACKGROUNDS[background], mask)
                 image = Image.composite(painted, image, mask)
             images.append(image)
-        return images, steps * len(boxes)
+        return images
 
     # ---- the protocol ---------------------------------------------------------------------------
+    def planned_steps(self, request: GenerationRequest, edit: bool = False) -> int:
+        """The denoising steps one image of `request` takes (`EstimatesSteps`), what `_save` records: a
+        layout one pass per box (`boxes_in_order`, PASS_STEPS each unless the request names steps), an
+        edit its steps times its strength."""
+        if edit:
+            default_strength = 1.0 if request.mask is not None else 0.6
+            return int((request.steps or DEFAULT_STEPS) * (request.strength or default_strength))
+        if request.layout is not None and self.info.layouts == "regions":
+            return (request.steps or PASS_STEPS) * len(boxes_in_order(request.layout))
+        return request.steps or DEFAULT_STEPS
+
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         size = self._size(request)
         t0 = time.perf_counter()
         if request.layout is not None and self.info.layouts == "regions":
-            images, steps = self._compose(request)
+            images = self._compose(request)
         else:
-            images, steps = self._submit("txt2img", request), request.steps or DEFAULT_STEPS
-        return self._save(images, request, out_dir, size, time.perf_counter() - t0, denoiser_steps=steps)
+            images = self._submit("txt2img", request)
+        return self._save(images, request, out_dir, size, time.perf_counter() - t0,
+                          denoiser_steps=self.planned_steps(request))
 
     def edit(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         from PIL import Image
@@ -250,7 +261,6 @@ class ShapesBackend:
         parent = Artifact.digest(Path(request.source_image))
         small = source.resize((NATIVE, NATIVE), Image.Resampling.BOX)
         t0 = time.perf_counter()
-        steps = request.steps or DEFAULT_STEPS
         if request.mask is not None:
             mask = load_image(request.mask).convert("L").resize((NATIVE, NATIVE), Image.Resampling.BOX)
             if self.info.adds_by_inpainting:  # the inpainting UNet learnt masks on the latent grid
@@ -270,13 +280,10 @@ class ShapesBackend:
             if source.size == size != small.size:  # and at the delivery size: words typeset on it stay sharp
                 big = mask.resize(size, Image.Resampling.NEAREST)
                 images = [Image.composite(im.resize(size, Image.Resampling.NEAREST), source, big) for im in images]
-            steps = int(steps * (request.strength or 1.0))
         else:
-            strength = request.strength or 0.6
-            images = self._submit("img2img", request, small, None, strength)
-            steps = int(steps * strength)
+            images = self._submit("img2img", request, small, None, request.strength or 0.6)
         return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent,
-                          denoiser_steps=steps)
+                          denoiser_steps=self.planned_steps(request, edit=True))
 
 
 def rowwise_time_projections(unet):
