@@ -97,3 +97,27 @@ def test_a_plugin_llm_that_does_not_declare_structured_output_is_refused_by_name
         with pytest.raises(ConfigError, match="undeclared:x is not an LLM: it needs .*structured_output"):
             studio.run("a red circle", seed=1)
     assert not any((tmp_path / "runs").glob("*/run.json"))  # nothing made, nothing recorded
+
+
+def test_an_mcp_direct_call_with_a_critic_that_does_not_declare_its_kinds_is_one_line(tmp_path, monkeypatch):
+    pytest.importorskip("mcp", reason="the mcp SDK is not installed (pip install 'atelier[mcp]')")
+    import anyio
+    from mcp import Client
+
+    from agent.critics import CRITICS
+    from agent.surfaces.mcp_server import build_server
+
+    monkeypatch.setitem(CRITICS, "kindless", "tests.test_capabilities:KindlessCritic")
+    with registry.override("image", "test", "tests.fakes:FlatBackend"):
+        server = build_server(tmp_path / "runs", image_model="test:flat", critic="critic:kindless")
+
+        async def main():
+            async with Client(server) as client:
+                r = await client.call_tool("generate_image", {"prompt": "a red circle", "seed": 1})
+                assert r.is_error
+                text = r.content[0].text
+                assert "\n" not in text and "critic:kindless is not a critic: it needs name, kinds" in text, text
+                assert "AttributeError" not in text
+
+        anyio.run(main)
+    assert not any((tmp_path / "runs").glob("*/run.json"))  # refused before anything was made

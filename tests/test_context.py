@@ -1,6 +1,7 @@
 """The run context keeps the best attempt right when verdicts change, not only when attempts arrive."""
 import pytest
 
+from agent.core.options import RunOptions
 from agent.core.records import RunStore
 from agent.core.types import Brief, GenerationRequest, RunRecord, Verdict
 from agent.critics import CRITICS
@@ -23,7 +24,7 @@ def _fakes(monkeypatch):
 
 
 def test_best_moves_back_when_the_best_attempt_is_rescored_lower(tmp_path):
-    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), image_model="test:flat", critic="critic:seed")
+    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), options=RunOptions(image_model="test:flat", critic="critic:seed"))
     ctx = RunContext(record, RunStore(tmp_path))
     backend = ctx.image_backend()
     made = [a for seed in (4, 5) for a in backend.generate(
@@ -63,7 +64,7 @@ def test_among_equal_scores_the_attempt_with_fewer_items_found_wrong_is_best(tmp
     no better by score than the picture without them (failed), but nothing is wrong with them."""
     monkeypatch.setitem(CRITICS, "unchecked", "tests.test_context:UncheckedCritic")
     monkeypatch.setitem(CRITICS, "failed", "tests.test_context:FailedCritic")
-    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), image_model="test:flat", critic="critic:seed")
+    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), options=RunOptions(image_model="test:flat", critic="critic:seed"))
     ctx = RunContext(record, RunStore(tmp_path))
     made = [a for seed in (4, 5) for a in ctx.image_backend().generate(
         GenerationRequest(prompt="a lake", model="test:flat", seed=seed), ctx.out_dir)]
@@ -83,7 +84,7 @@ def test_with_the_rounds_spent_only_a_typeset_of_missing_words_gets_through(tmp_
     from agent.core.types import Budget, SceneSpec, TextSpec
     monkeypatch.setitem(CRITICS, "failed", "tests.test_context:FailedCritic")
     brief = Brief(text="the word SALE", budget=Budget(max_iterations=1, max_denoiser_steps=20))
-    record = RunRecord(run_id="r1", brief=brief, image_model="test:flat", critic="critic:failed",
+    record = RunRecord(run_id="r1", brief=brief, options=RunOptions(image_model="test:flat", critic="critic:failed"),
                        spec=SceneSpec(text=[TextSpec(text="SALE")]))
     ctx = RunContext(record, RunStore(tmp_path))
     made = ctx.image_backend().generate(GenerationRequest(prompt="a lake", model="test:flat", seed=4, steps=20),

@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from agent.core.options import RunOptions
 from agent.core.errors import InputError
 from agent.surfaces.cli import app
 from tests import fakes
@@ -79,7 +80,7 @@ def test_director_naming_an_unusable_model_gets_a_tool_error(tmp_path, monkeypat
     from agent.core.types import Brief, RunRecord
     from agent.run.context import RunContext
 
-    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), image_model="test:flat", critic="critic:seed")
+    record = RunRecord(run_id="r1", brief=Brief(text="a lake"), options=RunOptions(image_model="test:flat", critic="critic:seed"))
     ctx = RunContext(record, RunStore(tmp_path))
     with pytest.raises(InputError, match="this run uses test:flat"):
         ctx.image_backend("noweights:x")
@@ -103,7 +104,7 @@ def test_a_model_without_negative_prompts_gets_it_in_words(tmp_path, monkeypatch
     from agent.run.context import RunContext
     from tools import with_brief
 
-    record = RunRecord(run_id="r", brief=Brief(text="a lake", negative_prompt="people"), image_model="test:flat")
+    record = RunRecord(run_id="r", brief=Brief(text="a lake", negative_prompt="people"), options=RunOptions(image_model="test:flat"))
     ctx = RunContext(record, RunStore(tmp_path))
     assert with_brief(ctx, "a lake") == ("a lake", "people")
     ctx.image_backend().info.supports_negative = False
@@ -120,7 +121,7 @@ def test_the_director_cannot_send_a_critic_to_a_server_the_operator_did_not_allo
     from agent.run.context import RunContext
     from tools import default_toolbox
 
-    record = RunRecord(run_id="r", brief=Brief(text="a lake"), image_model="test:flat", critic="critic:seed")
+    record = RunRecord(run_id="r", brief=Brief(text="a lake"), options=RunOptions(image_model="test:flat", critic="critic:seed"))
     ctx = RunContext(record, RunStore(tmp_path))
     default_toolbox().call(ctx, ToolCall(id="1", name="generate_image", arguments={"prompt": "a lake", "seed": 1}))
     result = default_toolbox().call(ctx, ToolCall(id="2", name="critique", arguments={

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from agent.core.options import RunOptions
 from agent.core.geometry import relation_holds
 from agent.core.layout import Layout, LayoutBox, plan_layout
 from agent.core.plans import AttemptView, PlanState
@@ -151,7 +152,7 @@ def test_a_director_written_layout_is_checked_and_used(tmp_path, monkeypatch):
     spec = SceneSpec.model_validate({"include": [{"class": "square", "color": "blue"},
                                                  {"class": "circle", "color": "red", "position": ["left of", 0]}]})
     record = RunRecord(run_id="r", brief=Brief(text="a red circle left of a blue square"), spec=spec,
-                       image_model="test:flat", critic="critic:seed")
+                       options=RunOptions(image_model="test:flat", critic="critic:seed"))
     ctx = RunContext(record, RunStore(tmp_path))
     boxes = [{"object": 0, "kind": "square", "color": "blue", "box": [4, 4, 14, 14]},
              {"object": 1, "kind": "circle", "color": "red", "box": [18, 4, 28, 14]}]

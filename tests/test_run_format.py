@@ -99,17 +99,34 @@ def test_a_format_1_record_tells_its_typeset_attempts_by_the_field(tmp_path):
 
 def test_run_json_holds_each_option_once_and_an_older_file_with_them_twice_loads(tmp_path):
     from agent.core.options import RunOptions
-    record = RunRecord(run_id="r", brief=Brief(text="a red circle", seed=7), image_model="test:flat",
+    record = RunRecord(run_id="r", brief=Brief(text="a red circle", seed=7),
                        options=RunOptions(image_model="test:flat", seed=7, max_iterations=3))
     store = RunStore(tmp_path)
     store.save(record)
     path = tmp_path / "r" / "run.json"
     data = json.loads(path.read_text())
-    assert set(data["options"]) == {"edits", "max_iterations", "max_seconds", "max_cost_usd"}
+    # the back ends only in the options, the seed only in the brief
+    assert set(data["options"]) == {"llm", "image_model", "critic", "video_model", "video_format", "mode",
+                                    "edits", "max_iterations", "max_seconds", "max_cost_usd"}
+    assert not {"llm", "image_model", "critic", "mode"} & set(data) and data["brief"]["seed"] == 7
+    assert store.load("r").options == record.options and store.load("r").image_model == "test:flat"
+    backends = {k: data["options"].pop(k) for k in ("llm", "image_model", "critic", "video_model",
+                                                    "video_format", "mode")}
+    path.write_text(json.dumps({**data, **backends, "format": 2}))  # format 2: the back ends beside options
     assert store.load("r").options == record.options
-    data["options"] = record.options.model_dump(mode="json")  # as written before: every option again
-    path.write_text(json.dumps(data))
+    whole = {**data, **backends, "options": record.options.model_dump(mode="json"), "format": 2}
+    path.write_text(json.dumps(whole))  # as written before that: every option twice
     assert store.load("r").options == record.options
+    del whole["options"]  # from before options: the back ends and the brief's budget become them
+    path.write_text(json.dumps({**whole, "format": 0}))
+    old = store.load("r")
+    assert (old.image_model, old.options.max_iterations, old.options.seed) == ("test:flat", 4, 7)
+
+
+def test_a_record_is_given_its_back_ends_as_options_never_beside_them():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="image_model: a run's back ends are its options'"):
+        RunRecord(run_id="r", brief=Brief(text="a red circle"), image_model="test:flat")
 
 
 def test_eight_threads_saving_at_once_lose_no_row_and_the_index_is_in_wal_mode(tmp_path):

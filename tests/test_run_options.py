@@ -40,10 +40,11 @@ def python_api(tmp_path, value):
     except AtelierError as e:
         return str(e)
     assert result.record.options.max_iterations == value
-    # run.json says each fact once: the options keep what the record and its brief do not say
+    # run.json says each fact once: the options keep what the brief does not say (its seed, candidates)
     stored = json.loads((tmp_path / "runs" / result.run_id / "run.json").read_text())
-    assert stored["options"] == {"edits": True, "max_iterations": value, "max_seconds": None, "max_cost_usd": None}
-    assert (stored["llm"], stored["brief"]["seed"]) == ("offline", SEED)
+    assert stored["options"] == {**FAKE, "llm": "offline", "video_model": None, "video_format": None, "mode": "agent",
+                                 "edits": True, "max_iterations": value, "max_seconds": None, "max_cost_usd": None}
+    assert "llm" not in stored and stored["brief"]["seed"] == SEED
     loaded = Studio(**FAKE, runs_dir=tmp_path / "runs").store.load(result.run_id)
     assert loaded.options == result.record.options  # whole again when read
     return None

@@ -124,16 +124,13 @@ def _full(error: sqlite3.Error) -> bool:
 
 
 def said_elsewhere(record: RunRecord) -> dict[str, object]:
-    """The run options the record and its brief hold themselves: run.json writes each fact once, so its
-    `options` keep only what is nowhere else (the budget the run started with, edits) and get these
-    back when read."""
-    return {"llm": record.llm, "image_model": record.image_model, "critic": record.critic,
-            "video_model": record.video_model, "video_format": record.video_format, "mode": record.mode,
-            "seed": record.brief.seed, "candidates": record.brief.candidates, "rewrite": record.brief.rewrite}
+    """The run options its brief holds itself (seed, candidates, rewrite): run.json writes each fact
+    once, so its `options` leave these out and get them back when read."""
+    return {"seed": record.brief.seed, "candidates": record.brief.candidates, "rewrite": record.brief.rewrite}
 
 
 def record_json(record: RunRecord) -> bytes:
-    """run.json's bytes: the record, its options less what it says elsewhere (`said_elsewhere`)."""
+    """run.json's bytes: the record, its options less what its brief says (`said_elsewhere`)."""
     return record.model_dump_json(indent=1, exclude={"options": set(said_elsewhere(record))}).encode()
 
 
@@ -146,8 +143,8 @@ def read_record(path: Path, run_id: str | None = None) -> RunRecord:
         detail = one_line(e, "run.json") if isinstance(e, ValidationError) else str(e)
         raise InputError(f"run {run_id or path.parent.name!r}: {path} is damaged and cannot be loaded "
                          f"({detail})") from None
-    if record.options is not None:  # whole again (a file written before kept them twice: the same values)
-        record.options = record.options.model_copy(update=said_elsewhere(record))
+    # whole again (a file written before kept them twice: the same values)
+    record.options = record.options.model_copy(update=said_elsewhere(record))
     return record
 
 

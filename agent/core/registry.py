@@ -136,10 +136,23 @@ def resolve(kind: Kind, spec: str) -> Any:
     with _LOAD_LOCK:
         if key not in _BUILT:
             backend = factory(kind, spec)(split(spec)[1])
+            if kind == "critic":
+                _check_critic(spec, backend)
             while len(_BUILT) >= _MAX_BUILT:
                 _BUILT.pop(next(iter(_BUILT)))
             _BUILT[key] = backend
         return _BUILT[key]
+
+
+def _check_critic(spec: str, backend: Any) -> None:
+    """A plugin's critic declares what it judges (`Critic.kinds`); one that does not is refused in one
+    line here, before any run or direct call leans on it."""
+    from agent.core.protocols import Critic
+    kinds = getattr(backend, "kinds", None)  # the declaration itself is what is checked here
+    if not isinstance(backend, Critic) or not isinstance(kinds, (tuple, list)) or not kinds \
+            or not set(kinds) <= {"image", "video"}:
+        raise ConfigError(f"{spec} is not a critic: it needs name, kinds (what it judges: ('image',) or "
+                          f"('image', 'video')) and critique() (agent.core.protocols.Critic)")
 
 
 def _clear() -> None:

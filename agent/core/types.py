@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from agent.core import limits
-from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
+from agent.core.defaults import DEFAULT_IMAGE_MODEL
 from agent.core.options import RunOptions
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
 from agent.core.requirements import Requirement
@@ -334,7 +334,7 @@ Status = Literal["running", "approved", "budget_spent", "ended", "stopped", "fai
 
 # run.json's format. A change that older records cannot simply load with (a renamed or moved field, a
 # new meaning) raises it and adds the step from the one before to RECORD_MIGRATIONS.
-RECORD_FORMAT = 2
+RECORD_FORMAT = 3
 
 
 def _from_format_0(data: dict) -> dict:
@@ -354,7 +354,25 @@ def _from_format_1(data: dict) -> dict:
     return {**data, "attempts": attempts}
 
 
-RECORD_MIGRATIONS = {0: _from_format_0, 1: _from_format_1}  # format N -> a function turning N's dict into N+1's
+# the fields formats 0-2 kept beside `options` (and a format-2 file's options left out: said there)
+_BACKEND_FIELDS = {k: RunOptions.default(k) for k in ("llm", "image_model", "critic", "video_model", "video_format",
+                                                      "mode")}
+
+
+def _from_format_2(data: dict) -> dict:
+    """Format 2 kept the back ends (llm, image_model, critic, video_model, video_format, mode) beside
+    `options`, which a record from before options existed lacks; format 3 keeps them in `options` only
+    (a record without options gets them with its brief's budget)."""
+    data = dict(data)
+    moved = {k: data.pop(k, default) for k, default in _BACKEND_FIELDS.items()}
+    options = data.get("options")
+    if not isinstance(options, dict):
+        budget = (data.get("brief") or {}).get("budget") or {}
+        options = {k: budget[k] for k in ("max_iterations", "max_seconds", "max_cost_usd") if k in budget}
+    return {**data, "options": {**options, **moved}}
+
+
+RECORD_MIGRATIONS = {0: _from_format_0, 1: _from_format_1, 2: _from_format_2}  # format N -> a function turning N's dict into N+1's
 
 
 def migrate_record(data: dict) -> dict:
@@ -376,15 +394,9 @@ class RunRecord(BaseModel):
     run_id: str
     brief: Brief
     spec: SceneSpec | None = None
-    llm: str = DEFAULT_LLM
-    image_model: str = DEFAULT_IMAGE_MODEL
-    critic: str = DEFAULT_CRITIC
-    video_model: str | None = Field(None, description="set when the run may make clips")
-    video_format: Literal["mp4", "gif"] | None = Field(None, description="the file clips are written as "
-                                                       "(None: the video model's default)")
-    mode: Literal["agent", "loop"] = "agent"
-    options: RunOptions | None = Field(None, description="the options the run was started with (the brief's "
-                                       "budget may grow later: each edit of a finished run adds a round)")
+    options: RunOptions = Field(default_factory=RunOptions, description="the options the run was started with, "
+                                "its back ends among them (the brief's budget may grow later: each edit of a "
+                                "finished run adds a round)")
     status: Status = "running"
     stop_reason: str = ""
     error: str | None = None
@@ -408,6 +420,8 @@ class RunRecord(BaseModel):
         one of a newer format is refused with a clear message rather than a field error."""
         if isinstance(data, dict) and (info.context or {}).get("stored"):
             return migrate_record(data)
+        if isinstance(data, dict) and (beside := sorted(set(data) & set(_BACKEND_FIELDS))):
+            raise ValueError(f"{beside[0]}: a run's back ends are its options' (options=RunOptions({beside[0]}=...))")
         return data
 
     @field_validator("options", mode="before")
@@ -416,6 +430,31 @@ class RunRecord(BaseModel):
         if isinstance(value, dict) and (info.context or {}).get("stored"):
             return RunOptions.model_construct(**value)  # a limit lowered later never makes an old run unreadable
         return value
+
+    # the back ends are the options' (one definition of a run's options); read here for short
+    @property
+    def llm(self) -> str:
+        return self.options.llm
+
+    @property
+    def image_model(self) -> str:
+        return self.options.image_model
+
+    @property
+    def critic(self) -> str:
+        return self.options.critic
+
+    @property
+    def video_model(self) -> str | None:
+        return self.options.video_model
+
+    @property
+    def video_format(self) -> Literal["mp4", "gif"] | None:
+        return self.options.video_format
+
+    @property
+    def mode(self) -> Literal["agent", "loop"]:
+        return self.options.mode
 
     @property
     def best(self) -> Attempt | None:

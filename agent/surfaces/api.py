@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from agent.core import registry
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.plans import LayoutPolicy, wants_clip
-from agent.core.protocols import Critic, check_ready
+from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
-from agent.core.errors import ConfigError, InputError, one_line
+from agent.core.errors import InputError, one_line
 from agent.core.options import RunOptions
 from agent.core.records import RunStore
 from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec, Verdict
@@ -81,10 +81,7 @@ class Studio:
             brief.seed = secrets.randbelow(2**31)  # recorded, so the run can be reproduced
         # everything that can be checked before spending anything: models known, weights here, keys set
         registry.resolve("llm", self.llm)
-        critic = registry.resolve("critic", self.critic)
-        if not isinstance(critic, Critic):  # a plugin's: what it can judge is declared, never guessed
-            raise ConfigError(f"{self.critic} is not a critic: it needs name, kinds (what it judges: image, "
-                              f"video) and critique() (agent.core.protocols.Critic)")
+        critic = registry.resolve("critic", self.critic)  # a plugin's declares what it judges (checked there)
         check_ready(registry.resolve("image", self.image_model))
         if self.video_model:
             check_ready(registry.resolve("video", self.video_model))
@@ -93,9 +90,7 @@ class Studio:
             raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
                              f"(shapes world) or critic:vlm")
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=spec,
-                         llm=self.llm, image_model=self.image_model, critic=self.critic,
-                         video_model=self.video_model, video_format=self.video_format, mode=self.mode,
-                         options=options.model_copy(update={"seed": brief.seed}))
+                         options=options.model_copy(update={"seed": brief.seed}))  # the back ends with them
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)

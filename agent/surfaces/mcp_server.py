@@ -164,10 +164,10 @@ def build_server(runs_dir: str | Path = "runs", *, llm: str = DEFAULT_LLM, image
         if run_id is not None:
             own.folder(run_id, who)  # before a lock is made for it: another's run is "no run" at once
         if run_id is None:
-            record = RunRecord(run_id="mcp-" + store.new_id(), llm="mcp",
-                               brief=Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed),
-                               spec=spec_for(prompt), image_model=model or image_model, critic=critic_ or critic,
-                               video_model=video_model)
+            brief = Brief(text=prompt, seed=secrets.randbelow(2**31) if seed is None else seed)
+            record = RunRecord(run_id="mcp-" + store.new_id(), brief=brief, spec=spec_for(prompt), options=O.parse(
+                llm="mcp", image_model=model or image_model, critic=critic_ or critic, video_model=video_model,
+                seed=brief.seed))
         else:
             record = None
         with lock_for(run_id or record.run_id):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import AtelierError, InputError, OutOfSpace
-from agent.core.options import MAX_COST_USD, MAX_SECONDS
+from agent.core.options import MAX_COST_USD, MAX_SECONDS, RunOptions
 from agent.core.types import Brief, RunRecord
 from agent.surfaces.batch.briefs import BriefEntry
 from agent.surfaces.batch.ledger import brief_digest
@@ -157,9 +157,10 @@ def _existing(studio, run_id: str, brief: Brief) -> RunRecord | None:
 def failed_record(job: BriefJob, run_id: str, brief: Brief, error: str, reason: str = "error") -> RunRecord:
     """A failed run's record, saved where the brief's run would be (unless the disk is full: then
     there is nothing to save it in, and the brief runs again next time)."""
-    record = RunRecord(run_id=run_id, brief=brief, llm=job.llm, image_model=job.image_model,
-                       video_model=job.video_model, critic=job.critic, mode=job.mode, status="failed",
-                       stop_reason=reason, error=error)
+    options = RunOptions.model_construct(llm=job.llm, image_model=job.image_model, video_model=job.video_model,
+                                         critic=job.critic, mode=job.mode)  # as the job had them, even if bad
+    record = RunRecord(run_id=run_id, brief=brief, options=options, status="failed", stop_reason=reason,
+                       error=error)
     if reason == OutOfSpace.reason:
         return record
     try:
