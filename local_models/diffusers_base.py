@@ -46,9 +46,6 @@ def missing_library(source: str) -> str:
     folder = Path(source)
     if folder.is_dir() and next(folder.glob("*/spiece.model"), None) and importlib.util.find_spec("sentencepiece") is None:
         return "; its tokenizer needs sentencepiece: pip install 'atelier[local]' (or pip install sentencepiece)"
-    # a Qwen2-VL processor (Qwen-Image-Edit): transformers builds its video processor, which needs torchvision
-    if (folder / "processor").is_dir() and importlib.util.find_spec("torchvision") is None:
-        return "; its Qwen2-VL processor needs torchvision: pip install torchvision (the build matching your torch)"
     return broken_torchvision()
 
 

@@ -77,11 +77,20 @@ def qwen_image(edit: bool = False):
 
 
 def qwen_processor():
-    """Qwen2-VL's processor, sized to the tiny vision tower (patches of 14, merged 2×2); transformers builds
-    its video processor with torchvision, so this needs torchvision installed."""
-    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+    """Qwen2-VL's processor, sized to the tiny vision tower (patches of 14, merged 2×2). transformers builds
+    its video processor with torchvision: where none is installed, the processor the product loads then
+    (qwen_processor.py: the same, without the video half)."""
+    import importlib.util
 
     pixels = {"min_pixels": 28 * 28, "max_pixels": 56 * 56}
+    if importlib.util.find_spec("torchvision") is None:
+        from transformers import Qwen2VLImageProcessorPil
+
+        from local_models.qwen_processor import Qwen2VLImageProcessorOnly
+
+        return Qwen2VLImageProcessorOnly(image_processor=Qwen2VLImageProcessorPil(**pixels), tokenizer=qwen_tokenizer())
+    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
     return Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(**pixels), tokenizer=qwen_tokenizer(),
                             video_processor=Qwen2VLVideoProcessor(**pixels))
 
@@ -104,7 +113,8 @@ def wan22(image: bool = False):
     return d.WanPipeline(**common, boundary_ratio=0.875)
 
 
-def ltx():
+def ltx(timestep_conditioning: bool = False):
+    """LTX-Video; `timestep_conditioning`: 0.9.1's VAE, which decodes at a timestep with noise blended in."""
     torch.manual_seed(0)
     transformer = d.LTXVideoTransformer3DModel(in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,
                                                num_attention_heads=4, attention_head_dim=8, cross_attention_dim=32,
@@ -115,8 +125,8 @@ def ltx():
         decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
         decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
         decoder_spatio_temporal_scaling=(True, True, False, False), decoder_inject_noise=(False,) * 5,
-        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=False, patch_size=1,
-        patch_size_t=1, encoder_causal=True, decoder_causal=False)
+        upsample_residual=(False,) * 4, upsample_factor=(1,) * 4, timestep_conditioning=timestep_conditioning,
+        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False)
     return d.LTXPipeline(transformer=transformer, vae=ltx_vae, text_encoder=t5_text(), tokenizer=t5_tokenizer(),
                          scheduler=d.FlowMatchEulerDiscreteScheduler())
 

@@ -1,30 +1,21 @@
 """Qwen-Image-Edit (QwenImageEditPipeline) through the back-end contract: a tiny seeded pipeline
 (local_models/tiny_recent.py) saved to a folder and loaded by the product's loading code.
 
-Its Qwen2-VL processor needs torchvision (transformers builds the video processor with it), and the
-torchvision build must match the installed torch: PyPI's wheel beside a CPU-only torch fails to load
-its compiled ops ('operator torchvision::nms does not exist'). Where no working torchvision is
-installed these tests are skipped, and test_local_specs checks the one-line refusal instead."""
+Its Qwen2-VL processor's video half needs torchvision (transformers builds every video processor with
+it), and PyPI's torchvision cannot load beside a CPU-only torch. Where none is installed the product loads
+the processor without that half (local_models/qwen_processor.py; the edit pipeline gives it pictures and
+text only), and so does the contract here; where one loads, the processor as transformers builds it."""
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 
 pytest.importorskip("diffusers")
 
-
-def _torchvision_loads() -> bool:
-    try:
-        import torchvision.transforms.v2  # noqa: F401
-    except Exception:  # noqa: BLE001 - missing, or a build for another torch
-        return False
-    return True
-
-
-if not _torchvision_loads():
-    pytest.skip("no torchvision that loads beside this torch (Qwen2-VL's processor needs it)", allow_module_level=True)
-
 from tests.backend_contract import FromDisk, ImageContract, pixels  # noqa: E402
 
+TORCHVISION = importlib.util.find_spec("torchvision") is not None
 CONDITION_AREA = 32 * 32  # the tiny model's trained area (its spec's sizes), in place of the real model's 1024²
 
 
@@ -53,11 +44,19 @@ class TestQwenImageEdit(FromDisk, ImageContract):
             backend.generate(self.request(width=32, height=32), tmp_path)
 
     def test_the_processor_loads_from_its_folder(self, backend):
-        """The folder's processor/ (Qwen2VLProcessor with its image and video processors) is what conditions
-        the text encoder on the source."""
+        """The folder's processor/ is what conditions the text encoder on the source: Qwen2VLProcessor with its
+        image and video processors, or without torchvision its image half, with the folder's own settings."""
+        from transformers import Qwen2VLProcessor
+
         pipe = backend.load().pipe
-        assert type(pipe.processor).__name__ == "Qwen2VLProcessor"
-        assert type(pipe.processor.video_processor).__name__ == "Qwen2VLVideoProcessor"
+        assert isinstance(pipe.processor, Qwen2VLProcessor)
+        if TORCHVISION:
+            assert type(pipe.processor.video_processor).__name__ == "Qwen2VLVideoProcessor"
+        else:
+            assert type(pipe.processor).__name__ == "Qwen2VLImageProcessorOnly"
+            assert not hasattr(pipe.processor, "video_processor")
+        assert (pipe.processor.image_processor.size.shortest_edge, pipe.processor.image_processor.size.longest_edge) \
+            == (28 * 28, 56 * 56)
 
     def test_an_edit_runs_at_the_trained_size_nearest_the_source(self, backend, files, tmp_path, monkeypatch):
         """A 44×36 source is denoised at 32×32 (the menu's nearest aspect; a multiple of 16) and comes back
@@ -93,6 +92,7 @@ class TestQwenImageEdit(FromDisk, ImageContract):
         assert pixels(art.path).shape == (36, 44, 3) and (art.request.width, art.request.height) == (44, 36)
 
 
+@pytest.mark.skipif(not TORCHVISION, reason="the hub's layout has the video processor, built with torchvision")
 def test_its_derived_layout_is_what_the_pipeline_saves_now():
     """tests/fixtures/hub/derived-qwen-image-edit.json (what `pull` is tested on) is the layout
     QwenImageEditPipeline saves today, processor/ included (the diffusers version aside)."""
@@ -105,3 +105,37 @@ def test_its_derived_layout_is_what_the_pipeline_saves_now():
     for d in (fresh, kept):
         d["model_index"].pop("_diffusers_version")
     assert fresh == kept and "processor/processor_config.json" in kept["files"]
+
+
+@pytest.mark.skipif(TORCHVISION, reason="torchvision is installed: the folder's processor loads as it is")
+def test_the_hubs_processor_folder_loads_without_torchvision(tmp_path):
+    """Qwen-Image-Edit's folder as the hub keeps it (model_index naming transformers' Qwen2VLProcessor; processor/
+    holding the tokenizer's files, preprocessor_config.json and video_preprocessor_config.json) loads where no
+    torchvision is installed: the image processor's settings are the folder's, and it edits. (transformers alone
+    stops at 'Qwen2VLVideoProcessor requires the Torchvision library'.)"""
+    import json
+
+    from local_models import tiny_pipelines as tiny
+    from local_models.qwen import QwenImageBackend
+    from local_models.tiny_recent import qwen_image, qwen_tokenizer
+
+    qwen_image().save_pretrained(tmp_path)  # Qwen-Image-Edit's folder: Qwen-Image's and a processor
+    qwen_tokenizer().save_pretrained(tmp_path / "processor")
+    clip = {"image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]}
+    grid = {"min_pixels": 28 * 28, "max_pixels": 56 * 56, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2}
+    for name, kind in (("preprocessor_config.json", "image_processor"),
+                       ("video_preprocessor_config.json", "video_processor")):
+        kind_name = "Qwen2VLImageProcessor" if kind == "image_processor" else "Qwen2VLVideoProcessor"
+        (tmp_path / "processor" / name).write_text(json.dumps({**grid, **clip, f"{kind}_type": kind_name,
+                                                               "processor_class": "Qwen2VLProcessor"}))
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    index |= {"_class_name": "QwenImageEditPipeline", "processor": ["transformers", "Qwen2VLProcessor"]}
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    spec = tiny.tiny_spec("qwen-image-edit", tmp_path)
+    backend = QwenImageBackend(spec.name, spec=spec)
+    processor = backend.load().pipe.processor
+    assert type(processor).__name__ == "Qwen2VLImageProcessorOnly"
+    assert (processor.image_processor.size.shortest_edge, processor.image_processor.size.longest_edge) == (784, 3136)
+    source, _ = ImageContract.files_at(tmp_path)
+    art = backend.edit(TestQwenImageEdit().request(source_image=source, instruction="make it blue"), tmp_path)[0]
+    assert pixels(art.path).shape == (36, 44, 3)

@@ -3,7 +3,6 @@ arguments each back end builds for its default request are ones those pipelines 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import pytest
 
@@ -82,30 +81,3 @@ def test_sd35_can_drop_its_third_text_encoder(monkeypatch):
     assert backend("sd3.5-large").components(None) == {"text_encoder_3": None, "tokenizer_3": None}
     monkeypatch.delenv("ATELIER_DROP_T5")
     assert backend("sd3.5-large").components(None) == {}
-
-
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is not None, reason="torchvision is installed")
-def test_qwen_image_edit_without_torchvision_says_what_to_install(tmp_path):
-    """transformers builds Qwen2VLProcessor's video processor, which needs torchvision; its ImportError starts
-    with a newline, so the load error used to end at "ImportError: " with nothing after it."""
-    import json
-    from dataclasses import replace
-
-    from transformers import Qwen2VLImageProcessor
-
-    from agent.core.errors import ConfigError
-    from local_models.qwen import QwenImageBackend
-    from local_models.specs import SPECS
-    from local_models.tiny_recent import qwen_image, qwen_tokenizer
-
-    qwen_image().save_pretrained(tmp_path)  # Qwen-Image-Edit's folder: Qwen-Image's and a processor
-    qwen_tokenizer().save_pretrained(tmp_path / "processor")
-    Qwen2VLImageProcessor().save_pretrained(tmp_path / "processor")
-    (tmp_path / "processor" / "processor_config.json").write_text(json.dumps({"processor_class": "Qwen2VLProcessor"}))
-    index = json.loads((tmp_path / "model_index.json").read_text())
-    index |= {"_class_name": "QwenImageEditPipeline", "processor": ["transformers", "Qwen2VLProcessor"]}
-    (tmp_path / "model_index.json").write_text(json.dumps(index))
-    backend = QwenImageBackend("qwen-image-edit", spec=replace(SPECS["qwen-image-edit"], repo=str(tmp_path)))
-    with pytest.raises(ConfigError, match=r"ImportError: Qwen2VLVideoProcessor requires the Torchvision library.*; "
-                                          r"its Qwen2-VL processor needs torchvision: pip install torchvision"):
-        backend.load()
