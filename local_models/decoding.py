@@ -102,3 +102,32 @@ def svd_latents(pipe, latents: torch.Tensor, frames: int, chunk: int, dtype: tor
     latents = latents.to(_vae_device(vae), vae.dtype)
     video = torch.cat([pipe.decode_latents(latents[i:i + 1], frames, chunk) for i in range(len(latents))])
     return pipe.video_processor.postprocess_video(video=video, output_type="pil")
+
+
+def ltx_latents(pipe, latents: torch.Tensor, kwargs: dict, noise: list[torch.Generator]) -> list[list[Image.Image]]:
+    """LTX-Video: unpack the patch sequence, unnormalise; a VAE conditioned on the decode timestep gets it
+    and the latents blended with noise from `noise` (the requests' generators as the denoising left them);
+    decode."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    vae = pipe.vae
+    frames = (kwargs["num_frames"] - 1) // pipe.vae_temporal_compression_ratio + 1
+    height, width = (kwargs[k] // pipe.vae_spatial_compression_ratio for k in ("height", "width"))
+    latents = pipe._unpack_latents(latents, frames, height, width, pipe.transformer_spatial_patch_size,
+                                   pipe.transformer_temporal_patch_size)
+    device = _vae_device(vae)
+    latents = pipe._denormalize_latents(latents.to(device), vae.latents_mean, vae.latents_std,
+                                        vae.config.scaling_factor).to(pipe.text_encoder.dtype)
+    timestep = None
+    if vae.config.timestep_conditioning:
+        prompts = kwargs["prompt"] if isinstance(kwargs["prompt"], list) else [kwargs["prompt"]]
+        drawn = randn_tensor(latents.shape, generator=noise, device=device, dtype=latents.dtype)
+        at = kwargs.get("decode_timestep", 0.0)
+        at = at if isinstance(at, list) else [at] * len(prompts)
+        scale = kwargs.get("decode_noise_scale")
+        scale = at if scale is None else scale if isinstance(scale, list) else [scale] * len(prompts)
+        timestep = torch.tensor(at, device=device, dtype=latents.dtype)
+        scale = torch.tensor(scale, device=device, dtype=latents.dtype)[:, None, None, None, None]
+        latents = (1 - scale) * latents + scale * drawn
+    video = vae.decode(latents.to(vae.dtype), timestep, return_dict=False)[0]
+    return pipe.video_processor.postprocess_video(video, output_type="pil")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("diffusers")
-from tests.backend_contract import FromDisk, ImageContract, VideoContract, pixels  # noqa: E402
+from tests.backend_contract import TOLERANCE, FromDisk, ImageContract, VideoContract, pixels  # noqa: E402
 
 
 class TestSD(ImageContract):
@@ -141,3 +141,50 @@ class TestWan22ImageToVideo(FromDisk, VideoContract):
 
 class TestLTX(FromDisk, VideoContract):
     family, size = "ltx", (32, 32)
+
+    def test_two_stages_equal_the_pipelines_own_call(self, backend, tmp_path):
+        """Its latents (packed, normalised) decode apart as LTXPipeline's own call decodes them."""
+        super().test_two_stages_equal_the_pipelines_own_call(backend, tmp_path)
+
+
+def test_ltx_decoding_at_a_timestep_draws_the_pipelines_noise(tmp_path, monkeypatch):
+    """LTX-Video 0.9.1's VAE decodes at `decode_timestep` with noise blended in: decoded apart, the frames are
+    the pipeline's own call's (the noise drawn from each request's generator as the denoising left it), and
+    a decoding that ran out of memory twice decodes the same frames lower on the ladder, denoising once."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from local_models import tiny_pipelines as tiny, tiny_recent
+    from local_models.ltx import LTXBackend
+
+    spec = tiny.tiny_spec("ltx")
+    spec = replace(spec, options={**spec.options, "decode_timestep": 0.05, "decode_noise_scale": 0.5})
+    contract = TestLTX()
+
+    def make():
+        pipe = tiny_recent.ltx(timestep_conditioning=True)
+        pipe.set_progress_bar_config(disable=True)
+        return LTXBackend(spec.name, spec=spec, pipeline=pipe)
+
+    backend = make()
+    loaded = backend.load()
+    request = contract.request(seed=1, n=2)
+    inputs = backend.check_inputs(request)
+    with loaded.lock:
+        ours = backend._call(loaded.pipe, [(request, inputs)], loaded)
+        kwargs = backend.call_args(loaded.pipe, [(request, inputs)], loaded)
+        theirs = loaded.pipe(**kwargs, generator=[torch.Generator("cpu").manual_seed(s) for s in (1, 2)],
+                             output_type="pil").frames
+        kwargs["decode_noise_scale"] = 0.0  # the noise shows: without it the frames differ
+        plain = loaded.pipe(**kwargs, generator=[torch.Generator("cpu").manual_seed(s) for s in (1, 2)],
+                            output_type="pil").frames
+    frames = [[np.asarray(f, np.int16) for f in clip] for clip in (*ours, *theirs, *plain)]
+    assert all(np.abs(a - b).max() <= 1 for a, b in zip(frames[0] + frames[1], frames[2] + frames[3]))
+    assert max(np.abs(a - b).max() for a, b in zip(frames[0], frames[4])) > 10
+    retried = make()
+    seen = contract.force_out_of_memory(retried, monkeypatch, "decode", times=2)
+    clip = contract.run(retried, "text2video", None, tmp_path, seed=1, n=1)[0]
+    assert seen == {"denoise": [0], "decode": [0, 1, 2]} and retried.load().memory == 2
+    assert max(np.abs(a - b).max() for a, b in zip(contract.frames(clip), frames[0])) <= TOLERANCE
