@@ -178,3 +178,31 @@ def test_the_derived_layouts_are_what_the_pipelines_save_now():
         for d in (fresh, kept):
             d["model_index"].pop("_diffusers_version")
         assert fresh == kept, name
+
+
+LISTINGS = {d["repo"]: d for d in (json.loads(p.read_text()) for p in FIXTURES.glob("*.json"))}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_dry_run_prints_what_every_known_model_would_fetch(tmp_path, monkeypatch, name):
+    """`atelier models pull --dry-run NAME --no-extras` for every known model: its repo (gated or not), each file
+    a pull would fetch with its size, and the total; nothing downloaded. A model whose repo has no recorded or
+    derived listing here is skipped, not passed (this machine cannot reach the hub)."""
+    from agent.surfaces.cli import app
+
+    repo = SPECS[name].repo
+    if repo not in LISTINGS:
+        pytest.skip(f"no recorded listing of {repo}")
+    hub = RecordedHub(tmp_path)
+    monkeypatch.setattr(models_cli, "HuggingFaceHub", lambda: hub)
+    result = CliRunner().invoke(app, ["models", "pull", "--dry-run", "--no-extras", name])
+    assert result.exit_code == 0, result.output
+    head, *files, total = result.output.splitlines()
+    want = planned(name, RecordedHub(tmp_path))
+    gated = " (gated: accept the licence and set HF_TOKEN)" if LISTINGS[repo]["gated"] else ""
+    assert head.startswith(f"{name}: {repo}{gated}: {len(want)} files, ")
+    assert [line.split()[0] for line in files] == want and total.startswith("total: ") and hub.downloads == []
+    sizes = LISTINGS[repo]["files"]
+    assert total == f"total: {models_cli.gib(sum(sizes[f] for f in want))}"
+    if "derived" not in LISTINGS[repo]:  # recorded from the repo's page: every file fetched has its size
+        assert all(sizes[f] > 0 for f in want)
