@@ -77,9 +77,10 @@ def test_among_equal_scores_the_attempt_with_fewer_items_found_wrong_is_best(tmp
 
 
 def test_with_the_rounds_spent_only_a_typeset_of_missing_words_gets_through(tmp_path, monkeypatch):
-    """The rounds are spent and the best attempt lacks its words: the director's check before a step lets
-    the run go on, a typeset is allowed (it runs no model) and joins the last round, any model step is
-    refused; once the words are set, nothing more is allowed."""
+    """The rounds are spent and the best attempt lacks its words: the director's check before a step
+    refuses (no turn past the budget: the director sets the words by rule), a typeset is allowed (it runs
+    no model) and joins the last round, any model step is refused; once the words are set, nothing more
+    is allowed."""
     from agent.core.errors import BudgetSpent
     from agent.core.types import Budget, SceneSpec, TextSpec
     monkeypatch.setitem(CRITICS, "failed", "tests.test_context:FailedCritic")
@@ -91,7 +92,8 @@ def test_with_the_rounds_spent_only_a_typeset_of_missing_words_gets_through(tmp_
                                         ctx.out_dir)
     (first,) = ctx.add_attempts(made, "generate")
     assert ctx.denoiser_steps == 20 and record.iterations == 1
-    ctx.check_budget()  # the words are missing: the director may ask for them
+    with pytest.raises(BudgetSpent, match="iteration budget spent"):
+        ctx.check_budget()  # the words are missing, but no director's turn is due for them
     ctx.check_budget(typeset=True)
     with pytest.raises(BudgetSpent, match="iteration budget spent"):
         ctx.check_budget(about_to_generate=1)

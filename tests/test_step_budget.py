@@ -57,10 +57,8 @@ def _fakes(monkeypatch):
 
 def context(tmp_path, steps: int, rounds: int = 8) -> RunContext:
     brief = Brief(text="three red circles", budget=Budget(max_iterations=rounds, max_denoiser_steps=steps))
-    backends = {"image_model": "boxes:fake", "critic": "critic:seed"}
-    if "image_model" in RunRecord.model_fields:  # the record's format 2 kept its back ends beside its options
-        return RunContext(RunRecord(run_id="r1", brief=brief, **backends), RunStore(tmp_path))
-    return RunContext(RunRecord(run_id="r1", brief=brief, options=RunOptions(**backends)), RunStore(tmp_path))
+    options = RunOptions(image_model="boxes:fake", critic="critic:seed")
+    return RunContext(RunRecord(run_id="r1", brief=brief, options=options), RunStore(tmp_path))
 
 
 def three_circles() -> Layout:

@@ -14,58 +14,16 @@ set the text with `typeset_text` where the layout left room.
 """
 from __future__ import annotations
 
-import secrets
-from typing import Literal
-
 from agent.core.errors import BudgetSpent
 from agent.core.geometry import relation_holds
 from agent.core.layout import Layout, LayoutBox, plan_layout
-from agent.core.plans import AttemptView, NextStep, PlanState
-from agent.core.protocols import ToolCall
-from agent.core.typeset import named_box, words_missing
+from agent.core.lettering import UNIT, Step, text_boxes, text_ok, typeset_step
+from agent.core.plans import PlanState
+from agent.core.typeset import words_missing
 from agent.core.types import SceneSpec
 
+__all__ = ["TEXT_SIDE", "first_step", "last_chance", "layout_for", "next_step", "regenerate", "text_boxes"]
 TEXT_SIDE = 256
-UNIT = 64  # the layout's canvas
-FONTS = ("DejaVu Sans", "DejaVu Serif")  # a second try sets the words in the other family
-SIDE_OF = {"below": "bottom", "above": "top", "left of": "left", "right of": "right"}
-
-
-class Step(NextStep):
-    """A NextStep with what only this planner asks for: the delivery size, and typesetting."""
-
-    action: Literal["generate", "edit", "video", "typeset"]
-    width: int | None = None
-    height: int | None = None
-    text: str | None = None
-    font: str | None = None
-    plate: bool = False
-
-    def call(self) -> ToolCall:
-        if self.action == "typeset":
-            args = {"attempt": self.attempt, "text": self.text, "box": list(self.box), "font": self.font,
-                    "plate": self.plate or None}
-            return ToolCall(id=f"call_{secrets.token_hex(6)}", name="typeset_text",
-                            arguments={k: v for k, v in args.items() if v is not None})
-        call = super().call()
-        if self.action == "generate" and self.width:
-            call.arguments.update(width=self.width, height=self.height)
-        return call
-
-
-def text_boxes(spec: SceneSpec, width: int = UNIT, height: int = UNIT) -> list[tuple[int, int, int, int]]:
-    """One box per TextSpec on a width x height canvas, each in its own place."""
-    out, taken = [], set()
-    for t in spec.text:
-        rel = t.relative_to()
-        where = SIDE_OF[rel[0]] if rel else t.placement or ("bottom" if spec.include else "center")
-        for alternative in (where, "bottom", "top", "center"):
-            if alternative not in taken:
-                where = alternative
-                break
-        taken.add(where)
-        out.append(named_box(where, width, height))
-    return out
 
 
 def layout_for(spec: SceneSpec, seed: int) -> Layout | None:
@@ -107,19 +65,10 @@ def first_step(state: PlanState, seed: int | None = None) -> Step:
                 reason="first round" + ("" if state.vocabulary else ", the words in the prompt"))
 
 
-def _text_ok(a: AttemptView) -> tuple[bool, list[int]]:
-    """(every item but the words passed, the indexes of the texts not yet right)."""
-    reqs = a.verdict.requirements if a.verdict else []
-    shapes = all(r.status == "passed" for r in reqs if r.kind != "text" or r.id == "text:only") and bool(reqs)
-    missing = [int(r.id.split(":")[1]) for r in reqs if r.kind == "text" and r.id != "text:only"
-               and r.status != "passed"]
-    return shapes, missing
-
-
 def next_step(state: PlanState) -> Step | None:
     """Typeset the next text onto the best attempt whose shapes are right, or None (the shapes need work)."""
     writes = state.renders_text
-    ready = [a for a in state.attempts if a.verdict and a.size and _text_ok(a)[0] and _text_ok(a)[1]]
+    ready = [a for a in state.attempts if a.verdict and a.size and text_ok(a)[0] and text_ok(a)[1]]
     if not ready:
         return None
     plain = sum(a.action == "generate" for a in state.attempts)
@@ -149,30 +98,6 @@ def short_of_a_shape_step(state: PlanState):
     or None when there is room. The words need none: a typeset runs no model."""
     shape_step = max((a.steps or 1 for a in state.attempts if a.typeset is None), default=1)
     return state.budget_left.short_of(steps=shape_step, rounds=1)
-
-
-def typeset_step(state: PlanState, base: AttemptView, why: str = "whose shapes are right",
-                 text: int | None = None) -> Step | None:
-    """Set text `text` (else the first not yet right) onto `base`, in its box (over the model's
-    misspelling, on a plate, where it wrote one); None when every font has been tried on it."""
-    k = _text_ok(base)[1][0] if text is None else text
-    tries = [a for a in state.attempts if a.source == base.index and a.typeset == state.spec.text[k].text]
-    if len(tries) >= len(FONTS):
-        return None
-    w, h = base.size
-    box = text_boxes(state.spec, w, h)[k]
-    misspelt = next((r.box for r in base.verdict.requirements if r.id == f"text:{k}" and r.box), None)
-    if misspelt and not (misspelt[2] > box[0] and box[2] > misspelt[0] and misspelt[3] > box[1] and box[3] > misspelt[1]):
-        misspelt = None  # written somewhere else: a plate that big would paint over the shapes
-    if misspelt:  # the model wrote it wrong where the words go: cover its words, painted over
-        m = max(2, round(0.02 * min(w, h)))
-        box = (max(0, min(box[0], misspelt[0] - m)), max(0, min(box[1], misspelt[1] - m)),
-               min(w, max(box[2], misspelt[2] + m)), min(h, max(box[3], misspelt[3] + m)))
-    return Step(action="typeset", attempt=base.index, prompt=state.spec.text[k].text, text=state.spec.text[k].text,
-                box=box, font=FONTS[len(tries)], plate=bool(misspelt),
-                reason=f"typeset {state.spec.text[k].text!r} at {list(box)} on attempt {base.index}, {why}"
-                       + (f" ({FONTS[len(tries)]}: the first setting misread)" if tries else "")
-                       + (f", on a plate over the misspelt words at {list(misspelt)}" if misspelt else ""))
 
 
 def regenerate(state: PlanState) -> Step | None:

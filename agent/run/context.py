@@ -127,26 +127,26 @@ class RunContext:
         budgets never refuse it, and when the rounds are spent it may still be the run's last action
         while the best attempt lacks asked words none of its typesets set (`finishing_words`), once per
         asked text; it then joins the last round (`add_attempts`). The check before a step (no
-        arguments) lets the director ask for that typeset; any other tool's own check refuses. Time,
-        money and the user's stop apply to a typeset as to anything else."""
+        arguments) refuses like any other once a budget is spent: the director then sets the words by
+        rule (`Director.deliver_words`), with no turn past the budget. Time, money and the user's stop
+        apply to a typeset as to anything else."""
         b, r = self.record.brief.budget, self.record
         self.tick()
         if self.stop_flag.is_set():
             raise Stopped("stopped by the user")
-        plain = not typeset and not about_to_generate and not about_to_denoise  # the director's check
-        if r.iterations >= b.max_iterations and not ((typeset or plain) and self.finishing_words()):
-            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})" + self._finished(), budget="iterations")
-        no_model = typeset or (plain and self.finishing_words(rounds_spent=False))
-        if not no_model and b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
-            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})" + self._finished(),
+        if r.iterations >= b.max_iterations and not (typeset and self.finishing_words()):
+            raise BudgetSpent(f"iteration budget spent ({b.max_iterations})" + self.after_the_budget(),
+                              budget="iterations")
+        if not typeset and b.max_generations is not None and self.generations + about_to_generate > b.max_generations:
+            raise BudgetSpent(f"generation budget spent ({self.generations} of {b.max_generations})" + self.after_the_budget(),
                               budget="generations")
         # a step that says what it makes is counted exactly (a canvas with no box runs no denoiser); the
         # director's check wants a step left
         need = about_to_denoise if about_to_generate else max(about_to_denoise, 1)
-        if not no_model and b.max_denoiser_steps is not None and self.denoiser_steps + need > b.max_denoiser_steps:
+        if not typeset and b.max_denoiser_steps is not None and self.denoiser_steps + need > b.max_denoiser_steps:
             more = f"; this step needs {about_to_denoise} more" if about_to_denoise else ""
             raise BudgetSpent(f"compute budget spent ({self.denoiser_steps} of {b.max_denoiser_steps} "
-                              f"denoising steps{more})" + self._finished(), budget="compute")
+                              f"denoising steps{more})" + self.after_the_budget(), budget="compute")
         if b.max_seconds is not None and r.seconds >= b.max_seconds:
             raise BudgetSpent(f"time budget spent ({r.seconds:.0f} s of {b.max_seconds:.0f} s)", budget="seconds")
         # spent when it is used up; a budget of $0 is "spend nothing": free back ends go on, and a paid image,
@@ -169,7 +169,7 @@ class RunContext:
             return None
         return best
 
-    def _finished(self) -> str:
+    def after_the_budget(self) -> str:
         """What the stop reason adds when typesets joined the last round after the rounds were spent."""
         attempts = self.record.attempts  # such a typeset shares its round with the attempt before it
         extra = [a for i, a in enumerate(attempts) if a.typeset is not None and i and attempts[i - 1].iteration == a.iteration]

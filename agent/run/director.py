@@ -20,8 +20,10 @@ import traceback
 from agent.run.context import RunContext
 from agent.core.errors import (Approved, AtelierError, BudgetSpent, CriticFailed, Ended, OutOfSpace, StopRun,
                                Stopped, TooManyErrors, Unverified)
+from agent.core.lettering import typeset_step
 from agent.core.plans import PLAN_STATE, LayoutPolicy, Planner, task_part
 from agent.core.prompts import load_prompt
+from agent.core.typeset import words_missing
 from agent.core.protocols import LLM, Message, Presents, TextPart, ToolCall, ToolResult
 from agent.run.planning import LLMPlanner, prompt_vars, state_from_record
 from agent.run.tooling import Toolbox
@@ -61,6 +63,8 @@ class Director:
             self.video_info = self.ctx.video_backend().info if r.video_model else None
             self.drive_agent() if r.mode == "agent" else self.drive_loop()
         except StopRun as stop:
+            if isinstance(stop, BudgetSpent) and stop.budget not in ("seconds", "money"):
+                stop = self.deliver_words(stop)
             r.status, r.stop_reason = STATUS.get(type(stop), "ended"), str(stop)
             if isinstance(stop, (TooManyErrors, CriticFailed, Unverified)):
                 r.error = str(stop)
@@ -87,6 +91,41 @@ class Director:
             self.ctx.emit("run_finished", r.stop_reason, summary=r.summary())
         return r
 
+    # ---- after the budget: the words ------------------------------------------------------------
+    def deliver_words(self, spent: BudgetSpent) -> StopRun:
+        """The asked words the best attempt still lacks, typeset onto it by rule (`lettering.typeset_step`,
+        the offline planner's own) when a budget of rounds, images or steps is spent: a typeset runs no
+        model, so the run allows it as its last action (`RunContext.check_budget`), and no director is
+        given a turn past the budget for it (an LLM's turn costs tokens, and the typeset is all it could
+        still do). Once per asked text. The conversation is told what was set, so the presentation and a
+        resumed run know. Returns how the run ends (the stop reason saying what came after)."""
+        spec, made = self.record.spec, []
+        for _ in range(len(spec.text) if spec else 0):
+            spent_rounds = self.record.iterations >= self.record.brief.budget.max_iterations
+            if (best := self.ctx.finishing_words(rounds_spent=spent_rounds)) is None:
+                break
+            state = self.state()
+            base = next(a for a in state.attempts if a.index == best.index)
+            k = words_missing(spec, self.record.attempts, best.index)[0]
+            if (step := typeset_step(state, base, f"the budget is spent: {spent}", text=k)) is None:
+                break
+            self.ctx.emit("step_started", f"typeset: {step.reason}")
+            try:
+                result = self.call(step.call())
+            except StopRun as stop:  # time, money or the user's stop: the run ends on that
+                return stop
+            if result.is_error:
+                break
+            made.append(result)
+        if not made:
+            return spent
+        if self.record.mode == "agent":
+            said = "\n".join(p.text for r in made for p in r.content if isinstance(p, TextPart))
+            self.messages.append(Message(role="user", parts=[TextPart(
+                text=f"{spent}. The asked words were then typeset by rule, with no model:\n{said}")]))
+        self.ctx.save()
+        return BudgetSpent(str(spent) + self.ctx.after_the_budget(), budget=spent.budget)
+
     # ---- the last turn: present the result ----------------------------------------------------
     def present(self, money_left: bool = True) -> None:
         """What was made and why, as a creative director presents it: the offline planner writes it
@@ -103,7 +142,10 @@ class Director:
                 best = r.best
                 ask = load_prompt("present", status=r.status, best=best.index if best else "none",
                                   prompt=best.prompt if best else "", attempts=len(r.attempts))
-                self.messages.append(Message(role="user", parts=[TextPart(text=ask)]))
+                if self.messages and self.messages[-1].role == "user":  # the words set after the budget, said
+                    self.messages[-1].parts.append(TextPart(text=ask))
+                else:
+                    self.messages.append(Message(role="user", parts=[TextPart(text=ask)]))
                 reply = self.llm.complete(load_prompt("system"), self.messages, self.toolbox.specs())
                 text = reply.text.strip()
                 # tool calls are not run now; keep only the words, so a resumed conversation is well formed
