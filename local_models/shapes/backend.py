@@ -289,7 +289,9 @@ class ShapesBackend:
 def rowwise_time_projections(unet):
     """Run the UNet's timestep MLP and every block's time projection one row at a time: a GEMM with as
     few rows as the batch (1-3) gives other bits for the same row at another batch size (measured on
-    CPU torch 2.13), which made a request's picture depend on what it was batched with."""
+    CPU torch 2.13), which made a request's picture depend on what it was batched with. Rows that are all
+    equal (every request of a call is at the same timestep: the usual case) are computed once, the same
+    bits as row by row: a batch of 8 with guidance made 16 calls of each projection a step for one row."""
     import torch
 
     class RowWise(torch.nn.Module):
@@ -298,6 +300,10 @@ def rowwise_time_projections(unet):
             self.inner = inner
 
         def forward(self, x, *args, **kw):
+            same = all(a is None for a in (*args, *kw.values()))  # the MLP's timestep_cond is None here
+            if x.shape[0] > 1 and same and torch.equal(x, x[:1].expand_as(x)):
+                one = self.inner(x[:1], *args, **kw)
+                return one.expand(x.shape[0], *one.shape[1:]).contiguous()
             return torch.cat([self.inner(x[i:i + 1], *args, **kw) for i in range(x.shape[0])])
 
     unet.time_embedding = RowWise(unet.time_embedding)
