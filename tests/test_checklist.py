@@ -216,3 +216,20 @@ def test_a_critic_that_fails_every_time_fails_the_run(tmp_path, monkeypatch):
         assert "every critique failed" in result.error and "HTTP 400" in result.error
     finally:
         next(fake, None)  # and emptied again, so no fake outlives the test
+
+
+def test_a_lopsided_triangle_is_malformed():
+    """The world's triangles are upright and isosceles: one whose apex leans over a side of its base
+    (as the model sometimes draws: approval_holdout4's 107) is not one of them; a narrower upright one,
+    within the model's usual stretch, passes."""
+    def triangle(width: int, apex_at: float):
+        big = Image.new("RGB", (512, 512), world.BACKGROUNDS["gray"])
+        x0, y0, y1 = 128, 96, 320
+        points = [(x0, y1), (x0 + width, y1), (x0 + apex_at * width, y0)]
+        ImageDraw.Draw(big).polygon(points, fill=world.COLORS["yellow"])
+        return big.resize((64, 64), Image.Resampling.LANCZOS)
+
+    assert _verdict("a yellow triangle", triangle(224, 0.5)).approved
+    assert _verdict("a yellow triangle", triangle(190, 0.5)).approved
+    v = _verdict("a yellow triangle", triangle(190, 0.25))
+    assert not v.approved and "skewed" in _failed(v)["whole"]

