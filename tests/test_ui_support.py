@@ -148,6 +148,8 @@ def test_checks_before_running():
     assert "empty" in ui.check_brief("  ")
     with pytest.raises(AtelierError, match="max_seconds: Input should be greater than 0"):  # as every surface says
         ui.Settings.from_form("offline", "x", None, "c", "agent", 3, "-5", "", 1, "", False, True)
+    with pytest.raises(AtelierError, match="max_seconds: Input should be greater than 0"):  # 0 s is no time, not no limit
+        ui.Settings.from_form("offline", "x", None, "c", "agent", 3, "0", "", 1, "", False, True)
     assert ui.scrub("failed: /srv/runs/abc/error.log", "/srv/runs") == "failed: abc/error.log"
 
 

@@ -55,9 +55,9 @@ class Settings(RunOptions):
     @classmethod
     def from_form(cls, llm, image_model, video_model, critic, mode, max_iterations, max_seconds,
                   max_cost_usd, candidates, seed, review, edits, negative_prompt="") -> "Settings":
-        """From the widgets' raw values: a blank means "no limit" / "random" (a time budget of 0 s too);
-        a money budget of 0 means spend nothing (free back ends only), as on every surface. A value out
-        of its limits is InputError, the line every surface gives for it."""
+        """From the widgets' raw values: a blank means "no limit" / "random"; a money budget of 0 means
+        spend nothing (free back ends only) and a time budget must be more than 0 s, as on every
+        surface. A value out of its limits is InputError, the line every surface gives for it."""
         def spec(x):
             return None if _blank(x) or str(x).strip() == "(none)" else str(x).strip()
 
@@ -65,7 +65,7 @@ class Settings(RunOptions):
         cost = parse_number(max_cost_usd, "the money budget", float)
         return cls.parse(llm=spec(llm), image_model=spec(image_model), video_model=spec(video_model),
                          critic=spec(critic), mode=mode or None, max_iterations=None if _blank(max_iterations)
-                         else max_iterations, max_seconds=None if seconds == 0 else seconds,
+                         else max_iterations, max_seconds=seconds,
                          max_cost_usd=cost, candidates=None if _blank(candidates) else candidates,
                          seed=parse_number(seed, "the seed", int),
                          review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip())

@@ -154,7 +154,7 @@ def _settings_tab(p: Page, d: ui.Settings) -> None:
     p.max_iterations = gr.Slider(1, MAX_ITERATIONS, d.max_iterations, step=1, label="Max iterations",
                                  elem_id="set-iterations")
     with gr.Row():
-        p.max_seconds = gr.Textbox(_blank(d.max_seconds), label="Time budget, s (blank: none)",
+        p.max_seconds = gr.Textbox(_blank(d.max_seconds), label="Time budget, s (blank: no limit; more than 0)",
                                    elem_id="set-seconds", min_width=120)
         p.max_cost = gr.Textbox(_blank(d.max_cost_usd), label="Money budget, $ (blank: no limit; 0: spend nothing)",
                                 elem_id="set-cost", min_width=120)
