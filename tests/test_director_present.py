@@ -4,6 +4,7 @@ prompt caching marks the tools, system prompt and growing conversation. On recor
 import pytest
 
 from agent import Studio
+from agent.core.errors import InputError
 from tests import fakes
 from tests.llm_wire import (TEST_KEYS, Wire, anthropic_message, chat_completion, function_call, text_block,
                             tool_use_block)
@@ -75,28 +76,26 @@ def test_max_cost_counts_llm_tokens(tmp_path, monkeypatch):
 
 def test_a_zero_money_budget_spends_nothing_free_back_ends_still_run(tmp_path, monkeypatch):
     """$0 is "spend nothing", not "no limit" and not "make nothing": the free world runs its rounds; a
-    priced director's first call is refused before it is sent, the stop reason naming it and its price."""
+    priced director is refused before the run starts (no record), the refusal naming it and its price."""
     free = Studio(image_model="test:flat", critic="critic:seed", runs_dir=tmp_path).run(
         "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0, "max_iterations": 2})
     assert len(free.attempts) == 2 and "iteration budget" in free.record.stop_reason and free.record.cost_usd == 0
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
-    reply = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])
-    reply["usage"] = {"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100}
-    wire = Wire([reply]).install(monkeypatch, "openai")
-    paid = Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
-                  runs_dir=tmp_path).run("a lake", spec={"include": []}, budget={"max_cost_usd": 0})
-    assert wire.bodies() == [] and paid.status == "budget_spent" and paid.record.cost_usd == 0
-    assert "openai:gpt-5.5 costs $5.00 per million input tokens and $30.00 per million output" \
-        in paid.record.stop_reason
+    wire = Wire([]).install(monkeypatch, "openai")
+    with pytest.raises(InputError, match=r"^refused: a money budget of \$0 spends nothing, and every call of "
+                                         r"openai:gpt-5.5 is billed \(\$5.00 per million input tokens\)"):
+        Studio(llm="openai:gpt-5.5", image_model="test:flat", critic="critic:seed",
+               runs_dir=tmp_path / "paid").run("a lake", spec={"include": []}, budget={"max_cost_usd": 0})
+    assert wire.bodies() == [] and not list((tmp_path / "paid").glob("*/run.json"))  # no run was recorded
 
 
 def test_a_zero_money_budget_refuses_a_priced_vlm_critic_unsent_and_lets_a_free_llm_run(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEYS["openai"])
     wire = Wire([]).install(monkeypatch, "openai")
-    judged = Studio(image_model="test:flat", critic="critic:vlm@openai:gpt-5.5", runs_dir=tmp_path).run(
-        "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0})
-    assert wire.bodies() == [] and judged.status == "budget_spent" and judged.record.cost_usd == 0
-    assert "openai:gpt-5.5 costs $5.00 per million input tokens" in judged.record.stop_reason
+    with pytest.raises(InputError, match=r"every call of openai:gpt-5.5 is billed"):
+        Studio(image_model="test:flat", critic="critic:detector+vlm@openai:gpt-5.5", runs_dir=tmp_path).run(
+            "a lake", spec={"include": []}, seed=1, budget={"max_cost_usd": 0})
+    assert wire.bodies() == [] and not list(tmp_path.glob("*/run.json"))
     # a server of your own bills nothing (prices.yaml: openai-compatible default 0): it runs under $0
     reply = chat_completion(tool_calls=[function_call("generate_image", {"prompt": "a lake", "seed": 30})])
     reply["usage"] = {"prompt_tokens": 2000, "completion_tokens": 100, "total_tokens": 2100}

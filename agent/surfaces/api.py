@@ -82,9 +82,14 @@ class Studio:
         # everything that can be checked before spending anything: models known, weights here, keys set
         registry.resolve("llm", self.llm)
         critic = registry.resolve("critic", self.critic)  # a plugin's declares what it judges (checked there)
-        check_ready(registry.resolve("image", self.image_model))
-        if self.video_model:
-            check_ready(registry.resolve("video", self.video_model))
+        from agent.backends.remote.prices import check_affordable, check_llm_affordable
+        money = brief.budget.max_cost_usd  # a budget that cannot pay for one paid call is refused, not run to no end
+        for kind, model in (("image", self.image_model), ("video", self.video_model)):
+            if model:
+                check_ready(backend := registry.resolve(kind, model))
+                check_affordable(backend, model, money)
+        for llm in (self.llm, *critic_llms(self.critic)):
+            check_llm_affordable(llm, money)
         spec = brief.spec or spec_for(brief.text, self.llm)
         if wants_clip(brief.text, spec, self.video_model) and "video" not in critic.kinds:
             raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
@@ -254,6 +259,13 @@ def spec_for(text: str, llm: str = DEFAULT_LLM) -> SceneSpec | None:
 def _toolbox():
     from tools import default_toolbox
     return default_toolbox()
+
+
+def critic_llms(critic: str) -> list[str]:
+    """The LLMs a critic spec asks (critic:vlm@openai:gpt-5.5, or critic:vlm's default vision LLM)."""
+    from agent.core.defaults import critic_llm_spec
+    parts = [p.strip().removeprefix("critic:").partition("@") for p in critic.split("+")]
+    return [arg or critic_llm_spec() or "" for base, _, arg in parts if base == "vlm"]
 
 
 def token_meter(record: RunRecord):

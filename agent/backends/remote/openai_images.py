@@ -178,6 +178,13 @@ class OpenAIImages:
         sw, sh = map(int, size.split("x"))
         return float(per) * max(1.0, (w * h) / (sw * sh)) * n
 
+    def least_cost_usd(self) -> float | None:
+        """The cheapest image the table lists for this model (prices.Priced), None when it lists none."""
+        table = (model_table(self.model) or {}).get("per_image")
+        listed = [float(v) for by_size in (table or {}).values() if isinstance(by_size, dict)
+                  for v in by_size.values()]
+        return min(listed) if listed else None
+
     def _actual(self, usage: Any, estimate: float | None) -> float:
         """Token-billed models: the cost from the usage the service reports, when there is one."""
         rates = (model_table(self.model) or {}).get("tokens")

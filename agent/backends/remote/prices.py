@@ -16,11 +16,11 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import yaml
 
-from agent.core.errors import BudgetSpent, ConfigError
+from agent.core.errors import BudgetSpent, ConfigError, InputError
 
 PRICES_ENV = "ATELIER_PRICES"
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")
@@ -123,6 +123,53 @@ def spending_limit(limit_usd: float | None) -> Iterator[Wallet | None]:
         _wallet.reset(token)
 
 
+@runtime_checkable
+class Priced(Protocol):
+    """A paid back end declares what its cheapest call costs, from the price table (None: the table
+    has no price for it), so a money budget that cannot pay for a single call is refused before the
+    run starts (`check_affordable`) rather than ending it with nothing made."""
+
+    def least_cost_usd(self) -> float | None: ...
+
+
+def _unpriced(what: str) -> ConfigError:
+    return ConfigError(f"{what} has no price in the price table, so a money budget cannot be kept: "
+                       f"add its price to a YAML file named by {PRICES_ENV} (merged over "
+                       f"{DEFAULT_PRICES.name}), or run without a money budget")
+
+
+def check_affordable(backend: Any, spec: str, limit_usd: float | None) -> None:
+    """Before a run: refuse a money budget that cannot pay for one call of `backend` (a free back end,
+    one that does not declare `Priced`, always passes). InputError (a budget of $0 is "spend nothing",
+    and a paid back end can make nothing then), or ConfigError when the table has no price for it."""
+    if limit_usd is None or not isinstance(backend, Priced):
+        return
+    cost = backend.least_cost_usd()
+    if cost is None:
+        raise _unpriced(spec)
+    if cost > limit_usd + 1e-9:
+        raise InputError(f"refused: a money budget of ${limit_usd:.2f} cannot pay for one call of {spec} "
+                         f"(at least ${cost:.3f}); raise it (--max-cost) or use a free back end (local:shapes, "
+                         f"local:shapes-video)")
+
+
+def check_llm_affordable(llm: str, limit_usd: float | None) -> None:
+    """Before a run: refuse a money budget of $0 (or one with nothing left) for an LLM whose every call is
+    billed, as `before_tokens` would refuse its first call; one of a provider the table does not meter
+    (offline, scripted, a plugin's) or with rates of 0 (a server of your own) passes."""
+    provider, _, model = llm.partition(":")
+    if limit_usd is None or not isinstance(price("llm", provider), dict):
+        return
+    rates = token_rates(provider, model)
+    if rates is None:
+        raise _unpriced(llm)
+    billed = [r for r in (rates.get("input", 0.0), rates.get("output", 0.0)) if r > 0]
+    if billed and limit_usd <= 0:
+        raise InputError(f"refused: a money budget of $0 spends nothing, and every call of {llm} is billed "
+                         f"(${rates.get('input', 0.0):.2f} per million input tokens); raise it (--max-cost) or "
+                         f"use an LLM with no token bill (offline, openai-compatible)")
+
+
 def before_paying(estimate_usd: float | None, what: str) -> None:
     """Refuse a paid call that would overspend the run's money budget. `None` means the price is
     unknown (not in the price table): with a budget set that is refused too, since nobody can
@@ -130,9 +177,7 @@ def before_paying(estimate_usd: float | None, what: str) -> None:
     if (wallet := _wallet.get()) is None:
         return
     if estimate_usd is None:
-        raise ConfigError(f"{what} has no price in the price table, so a money budget cannot be kept: "
-                          f"add its price to a YAML file named by {PRICES_ENV} (merged over "
-                          f"{DEFAULT_PRICES.name}), or run without a money budget")
+        raise _unpriced(what)
     wallet.check(estimate_usd, what)
 
 

@@ -90,6 +90,10 @@ class _Replicate(BearerService):
             return rate["per_output"] * outputs
         return rate.get("per_second", 0.0) * 30 * outputs  # budget for about 30 s of GPU time each
 
+    def least_cost_usd(self) -> float | None:
+        """One output at the table's rate (prices.Priced), as the budget counts it before a prediction."""
+        return self._estimate(1)
+
     def _cost(self, prediction: dict, outputs: int) -> float:
         rate = self._rate()
         if "per_output" in rate:

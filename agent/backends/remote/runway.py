@@ -71,6 +71,11 @@ class RunwayVideo(BearerService):
         return f"RunwayVideo({self.model!r})"
 
 
+    def least_cost_usd(self) -> float | None:
+        """The shortest clip this model makes at the table's rate (prices.Priced; None: not in it)."""
+        rate = prices.price("runway", "per_second", self.model)
+        return None if rate is None else float(rate) * min(self.spec["durations"])
+
     def _body(self, request: GenerationRequest) -> tuple[str, dict[str, Any], int]:
         spec = self.spec
         if request.n != 1:

@@ -114,6 +114,10 @@ class StabilityImages(BearerService):
                 form["cfg_scale"] = str(request.guidance)
         return form
 
+    def least_cost_usd(self) -> float | None:
+        """One generated image at the table's price (prices.Priced; None: not in it)."""
+        return prices.price("stability", "generate", self.form_model or self.endpoint)
+
     # ---- calls -------------------------------------------------------------------------------
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         form = self._generate_form(request)
