@@ -18,6 +18,7 @@ from agent.core.sizes import Size
 Relation = Literal["left of", "right of", "above", "below"]
 Motion = Literal["left", "right", "up", "down", "still"]
 Speed = Literal["slow", "fast"]
+Place = Literal["left", "right", "top", "bottom", "center", "top left", "top right", "bottom left", "bottom right"]
 MAX_BRIEF_CHARS = limits.MAX_BRIEF_CHARS
 
 
@@ -39,9 +40,11 @@ class ObjectSpec(BaseModel):
     count: int = Field(1, ge=1, le=100)
     color: str | None = None
     position: tuple[Relation, int] | None = None
-    # in a clip: where the object goes over the clip ("still": it stays put), and how fast (None: normal)
+    # in a clip: its way ("still": stays put), how fast (None: normal), where in the first and last frame (places.py)
     motion: Motion | None = None
     speed: Speed | None = None
+    start: Place | None = None
+    end: Place | None = None
     # "a"/"one"/"two" mean exactly that many; only "at least two", "two or more" or a bare plural
     # ("circles") ask for a minimum (GenEval's export keeps its own rule: an exclude entry of count + 1)
     at_least: bool | None = Field(None, description="True: at least `count`; otherwise exactly `count`")

@@ -1,0 +1,60 @@
+"""Places on the canvas, for where a clip's object starts and ends ("from the left edge to the
+centre", "ends in the top right corner"): `ObjectSpec.start` and `ObjectSpec.end`.
+
+The canvas is cut into thirds each way; a place is a set of those cells, and an object is at a place
+when its centre is in one of them: "left" is the left column (any row), "top" the top row, "center"
+the middle cell, "top right" the corner cell. Pure Python: the parser, the checklist, the layout of a
+clip's first and last frame and the clip critic all read places from here."""
+from __future__ import annotations
+
+PLACES = ("left", "right", "top", "bottom", "center", "top left", "top right", "bottom left", "bottom right")
+# (column, row) of the thirds a place asks for; None: any
+CELLS: dict[str, tuple[int | None, int | None]] = {
+    "left": (0, None), "right": (2, None), "top": (None, 0), "bottom": (None, 2), "center": (1, 1),
+    "top left": (0, 0), "top right": (2, 0), "bottom left": (0, 2), "bottom right": (2, 2)}
+WORDS = {"left": "the left edge", "right": "the right edge", "top": "the top edge", "bottom": "the bottom edge",
+         "center": "the centre", "top left": "the top left corner", "top right": "the top right corner",
+         "bottom left": "the bottom left corner", "bottom right": "the bottom right corner"}
+
+
+def _third(v: float, extent: float) -> int:
+    return min(2, max(0, int(3 * v / extent)))
+
+
+def place_holds(place: str, centre: tuple[float, float], extent: float = 64.0) -> bool:
+    """Whether a centre (x, y) on a canvas of side `extent` is at `place`."""
+    col, row = CELLS[place]
+    x, y = centre
+    return (col is None or _third(x, extent) == col) and (row is None or _third(y, extent) == row)
+
+
+def place_at(centre: tuple[float, float], extent: float = 64.0) -> str:
+    """Where a centre is, in words: "the top left corner", "the left edge", "the centre"."""
+    col, row = _third(centre[0], extent), _third(centre[1], extent)
+    cell = {(1, 1): "center", (0, 1): "left", (2, 1): "right", (1, 0): "top", (1, 2): "bottom"}.get((col, row))
+    return WORDS[cell or f"{('top', '', 'bottom')[row]} {('left', '', 'right')[col]}"]
+
+
+def target(place: str, side: float, extent: float = 64.0, margin: float = 1.0) -> tuple[float | None, float | None]:
+    """Where to put the centre of an object of `side` at `place` (None on a free axis): against the
+    edge for an edge or corner (with `margin`), the middle for the centre."""
+    col, row = CELLS[place]
+
+    def at(k: int | None) -> float | None:
+        if k is None:
+            return None
+        return (margin + side / 2, extent / 2, extent - margin - side / 2)[k]
+    return at(col), at(row)
+
+
+def direction_between(start: str | None, end: str | None) -> str | None:
+    """The one direction (right, left, up, down) that goes from `start` to `end`, or None when they do
+    not decide one (a diagonal, the same place, a place missing)."""
+    if start is None or end is None:
+        return None
+    (c0, r0), (c1, r1) = CELLS[start], CELLS[end]
+    dx = c1 - c0 if c0 is not None and c1 is not None else 0
+    dy = r1 - r0 if r0 is not None and r1 is not None else 0
+    if (dx == 0) == (dy == 0):
+        return None
+    return ("right" if dx > 0 else "left") if dx else ("down" if dy > 0 else "up")
