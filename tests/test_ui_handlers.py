@@ -118,6 +118,11 @@ def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):
     choices = prop(queued[app.page.queue_pick], "choices")
     assert prop(queued[app.page.queue_box], "visible") is True and len(choices) == 2
     assert "Queued" in tab.chat_text()
+    # the second is put first in line, then back: the queue is reordered, nothing cancelled
+    first = app.cancel_queued(choices[1][1], tab.key, tab.owner, to_front=True)
+    assert "Runs next: a purple ring" in text_of(first[app.page.status])
+    assert [c[1] for c in prop(first[app.page.queue_pick], "choices")] == [choices[1][1], choices[0][1]]
+    app.cancel_queued(choices[0][1], tab.key, tab.owner, to_front=True)
     cancelled = app.cancel_queued(choices[0][1], tab.key, tab.owner)
     assert "Cancelled the queued brief: a yellow star" in text_of(cancelled[app.page.status])
     assert len(prop(cancelled[app.page.queue_pick], "choices")) == 1 and "Cancelled" in tab.chat_text()

@@ -343,13 +343,14 @@ class Desks:
         desk.bump()
         return said
 
-    def cancel(self, desk: Desk, job_id: str) -> Job | None:
-        """Take one queued brief out of the tab's queue (None when it is not queued any more)."""
+    def take(self, desk: Desk, job_id: str, *, to_front: bool = False) -> Job | None:
+        """Take one queued brief out of the tab's queue: cancelled, or (`to_front`) put first in line.
+        None when it is not queued any more."""
         with desk.cond:
             job = next((j for j in desk.queue if j.id == job_id), None)
             if job is not None:
                 desk.queue.remove(job)
-                self._mark_cancelled(desk, job)
+                desk.queue.appendleft(job) if to_front else self._mark_cancelled(desk, job)
         desk.bump()
         return job
 

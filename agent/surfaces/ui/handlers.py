@@ -304,14 +304,16 @@ class ChatUI(ViewerHandlers):
         return {self.page.status: ui.status_html(said, "stopped"), self.page.chat: self.files.chat(desk.chat),
                 **self.queue_view(desk)}
 
-    def cancel_queued(self, job_id, tab, owner) -> Updates:
+    def cancel_queued(self, job_id, tab, owner, *, to_front: bool = False) -> Updates:
+        """Cancel the picked queued brief, or (`to_front`) make it the next to run."""
         desk = self.desks.get(tab, owner)
         if desk is None:
             return {self.page.status: self.status_of(None)}
-        job = self.desks.cancel(desk, job_id)
+        job = self.desks.take(desk, job_id, to_front=to_front)
         if job is None:
             return {**self.refuse(desk, "that brief is no longer queued"), **self.queue_view(desk)}
-        return {self.page.status: ui.status_html(f"Cancelled the queued brief: {ui.short(job.text, 80)}", "info"),
+        said = "Runs next" if to_front else "Cancelled the queued brief"
+        return {self.page.status: ui.status_html(f"{said}: {ui.short(job.text, 80)}", "info"),
                 self.page.chat: self.files.chat(desk.chat), **self.queue_view(desk)}
 
     def answer(self, kind: str, text, tab, owner) -> Updates:

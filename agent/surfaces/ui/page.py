@@ -86,6 +86,7 @@ def _chat_column(p: Page, defaults: ui.Settings) -> None:
     with gr.Row(visible=False, elem_id="queue-box", equal_height=True) as p.queue_box:
         p.queue_pick = gr.Dropdown(label="Queued briefs (they start in this order)", choices=[],
                                    elem_id="queue-pick", scale=4)
+        p.first_btn = gr.Button("⬆ Run it next", elem_id="queue-first", scale=1, min_width=110)
         p.cancel_btn = gr.Button("✖ Cancel this brief", elem_id="queue-cancel", scale=1, min_width=120)
     p.brief = gr.MultimodalTextbox(placeholder="What should Atelier make?", file_types=["image"],
                                    file_count="single", show_label=False, elem_id="brief", submit_btn="Run",

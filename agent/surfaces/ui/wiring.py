@@ -34,7 +34,9 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
     then_watch(p.typeset_btn.click(ui.take_typeset, [*me, p.editor, p.words, p.words_place, p.words_font,
                                                     p.all_runs, *form], [p.status, p.chat], **quick))
     p.stop_btn.click(ui.stop, me, [p.status, p.chat, p.queue_box, p.queue_pick], **quick)
-    p.cancel_btn.click(ui.cancel_queued, [p.queue_pick, *me], [p.status, p.chat, p.queue_box, p.queue_pick], **quick)
+    queue_outs = [p.status, p.chat, p.queue_box, p.queue_pick]
+    p.cancel_btn.click(ui.cancel_queued, [p.queue_pick, *me], queue_outs, **quick)
+    p.first_btn.click(functools.partial(ui.cancel_queued, to_front=True), [p.queue_pick, *me], queue_outs, **quick)
     p.accept_btn.click(functools.partial(ui.answer, "accept"), [p.review_text, *me], [p.status, p.review_box], **quick)
     p.refuse_btn.click(functools.partial(ui.answer, "refuse"), [p.review_text, *me], [p.status, p.review_box], **quick)
     p.gallery.select(ui.select_attempt, [*me, p.boxes_on], viewer_outs, **quick)
