@@ -130,8 +130,9 @@ class Contract:
                                               rf"offload \({'decoding' if two else 'denoising'}\); ask for fewer"):
             self.run(backend, self.tasks[0], files, tmp_path, seed=0, n=1)
 
-    def test_a_library_exception_is_a_tool_error(self, files, tmp_path, monkeypatch):
-        backend = self.make()
+    def test_a_library_exception_is_a_tool_error(self, backend, files, tmp_path, monkeypatch):
+        """On the class's back end (a fresh one would load again: seconds a family); the VAE is broken for this
+        test only."""
         self.force_library_error(backend, monkeypatch)
         stage = "decoding" if getattr(backend, "latent_output", True) else "denoising"  # one stage: in the call
         with pytest.raises(AtelierError, match=rf"failed while {stage} .*ValueError: Cannot handle") as caught:

@@ -70,6 +70,7 @@ class TestSD35(FromDisk, ImageContract):
     family = "sd3.5"
 
 
+@pytest.mark.slow  # two loads and a picture, 5-8 s; test_local_specs checks what ATELIER_DROP_T5 leaves out
 def test_sd35_loads_from_a_folder_with_and_without_text_encoder_3(tmp_path, monkeypatch):
     """sd3.5-large's spec from a saved folder: StableDiffusion3Pipeline with all three text encoders; with
     ATELIER_DROP_T5=1 the third (T5-XXL) is not loaded, and the model still draws at the size asked."""
