@@ -13,7 +13,7 @@ from agent.surfaces import approval_set
 
 FIELDS = {"file", "path", "brief", "seed", "right", "note"}
 SETS = [approval_set.DEFAULT_SET, approval_set.HOLDOUT_SET, approval_set.SCORED_SET, approval_set.TUNED_SET,
-        approval_set.FRESH_SET]
+        approval_set.LAST_SET, approval_set.FRESH_SET]
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -26,7 +26,9 @@ def test_the_set_is_big_balanced_and_complete(name):
     assert len({r["file"] for r in rows}) == len(rows)
     for r in rows:
         assert FIELDS <= set(r), r
-        assert isinstance(r["right"], bool) and isinstance(r["seed"], int) and r["brief"].strip(), r
+        assert isinstance(r["right"], bool) and isinstance(r["seed"], int), r
+        # a removal of the only object asks for the bare canvas: its brief is empty, its prompt says so
+        assert r["brief"].strip() or (r["path"] == "edit_remove" and r["prompt"] == "empty background"), r
         assert r["path"] in approval_set.PATHS, r
         assert (folder / r["file"]).is_file(), r["file"]
         if r["path"].startswith("edit_"):

@@ -22,7 +22,9 @@ in every set). The sets:
 - approval_holdout3 (seed base 130000, made after inpainting passes were re-composed from their object
                     and the canvas, fill.py): labelled blind, scored once, its misses read and tuned on since;
 - approval_holdout4 (seed base 170000): labelled blind (28 of 266 skipped as too close to call), scored
-                    once after the critic's last tuning: the figure reported now.
+                    once (3 of 70 wrong approved, 152 of 168 right); its misses read and tuned on since;
+- approval_holdout5 (seed base 210000): labelled blind (9 of 266 skipped), scored once after the critic's
+                    last tuning: the figure reported now (5 of 88 wrong approved, 152 of 169 right).
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -73,7 +75,8 @@ DEFAULT_SET = "approval_set"
 HOLDOUT_SET = "approval_holdout"  # held out until it was scored once (seed base 50000)
 SCORED_SET = "approval_holdout2"  # scored once, blind, a session later read (seed base 90000)
 TUNED_SET = "approval_holdout3"   # scored once, blind, then tuned on (seed base 130000)
-FRESH_SET = "approval_holdout4"   # the figure reported now (seed base 170000)
+LAST_SET = "approval_holdout4"    # scored once, blind (3 of 70 wrong approved), then tuned on (seed base 170000)
+FRESH_SET = "approval_holdout5"   # the figure reported now (seed base 210000)
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
@@ -432,8 +435,10 @@ def score(critic_spec: str, rows: list[dict] | None = None, name: str = DEFAULT_
     out = {"rows": [], "critic": critic_spec, "set": name}
     for r in rows:
         png = set_dir(name) / r["file"]
-        art = Artifact(path=png, sha256=Artifact.digest(png), request=GenerationRequest(prompt=r["brief"]))
-        v = critic.critique(art, r["brief"], None)
+        # a removal of the only object leaves the brief empty: what was asked is the edit's prompt
+        brief = r["brief"] or r["prompt"]
+        art = Artifact(path=png, sha256=Artifact.digest(png), request=GenerationRequest(prompt=brief))
+        v = critic.critique(art, brief, None)
         out["rows"].append({**r, "approved": bool(v.approved), "issues": list(v.issues or [])})
     return out
 
