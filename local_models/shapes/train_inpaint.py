@@ -141,6 +141,9 @@ def main(argv=None):
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="continue from an exported inpainting pipeline (e.g. weights-inpaint) instead of the "
+                         "text-to-image UNet: a fine-tune with a fresh optimiser and schedule")
     ap.add_argument("--ema", type=float, default=0.995,
                     help="EMA decay of the exported weights (0: export the trained weights as they are)")
     args = ap.parse_args(argv)
@@ -157,7 +160,11 @@ def main(argv=None):
     pipe = StableDiffusionPipeline.from_pretrained(WEIGHTS, local_files_only=True)
     vae, te, tokenizer = pipe.vae.to(device).eval(), pipe.text_encoder.to(device).eval(), pipe.tokenizer
     scaling = vae.config.scaling_factor
-    unet = inpaint_unet(pipe.unet).to(device)
+    if args.init is not None:
+        from diffusers import UNet2DConditionModel
+        unet = UNet2DConditionModel.from_pretrained(args.init / "unet", local_files_only=True).to(device)
+    else:
+        unet = inpaint_unet(pipe.unet).to(device)
     params = list(unet.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ema = [p.detach().clone() for p in params]
@@ -176,7 +183,8 @@ def main(argv=None):
     def export_ema():
         meta = {"command": "python -m local_models.shapes.train_inpaint " + " ".join(argv or []),
                 "steps": step, "minutes": round((time.time() - t_start) / 60, 1), "batch": args.batch,
-                "device": device, "seed": args.seed, "tasks": dict(TASKS), "from": "weights/unet"}
+                "device": device, "seed": args.seed, "tasks": dict(TASKS),
+                "from": f"{args.init.name}/unet (fine-tuned)" if args.init is not None else "weights/unet"}
         with ema_weights(params, ema, use=bool(args.ema)):
             export(pipe, unet.to("cpu").eval(), args.out, meta)
             unet.to(device).train()
