@@ -169,7 +169,7 @@ def _dent(big: np.ndarray) -> float:
         defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
     except cv2.error:  # a self-touching outline: the other checks judge it
         return 0.0
-    if defects is None:
+    if defects is None or not len(defects):  # OpenCV < 5.1 says "no dent" with None, 5.1 with an empty array
         return 0.0
     return float(defects.reshape(-1, 4)[:, 3].max()) / 256.0 / float(np.sqrt(area))
 
