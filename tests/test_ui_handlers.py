@@ -269,3 +269,29 @@ def test_a_bad_port_is_one_line_and_atelier_ui_takes_the_apps_flags():
         mp.setattr(ui, "main", lambda **kw: seen.update(kw))
         CliRunner().invoke(cli_app, ["ui", "--runs", "elsewhere", "--auth", "a:b", "--max-runs", "2"])
     assert (str(seen["runs_dir"]), seen["auth"], seen["max_runs"]) == ("elsewhere", "a:b", 2)
+
+
+def test_atelier_ui_takes_the_same_run_defaults_as_app_py(monkeypatch):
+    """`atelier ui` says it is `python app.py`: the same flags for the settings' defaults, checked the same way."""
+    from typer.testing import CliRunner
+
+    from agent.surfaces import ui
+    from agent.surfaces.cli import app as cli_app
+    flags = ("--llm", "--image-model", "--video-model", "--critic", "--max-iterations")
+    help_text = CliRunner().invoke(cli_app, ["ui", "--help"], terminal_width=200).output
+    assert all(flag in help_text for flag in flags)
+    seen, app_seen = {}, {}
+    monkeypatch.setattr(ui, "main", lambda **kw: seen.update(kw))
+    args = ["--image-model", "local:sd15", "--critic", "critic:vlm", "--max-iterations", "3",
+            "--video-model", "local:shapes-video"]
+    done = CliRunner().invoke(cli_app, ["ui", *args])
+    assert done.exit_code == 0, done.output
+    d = seen["defaults"]
+    assert (d.image_model, d.critic, d.max_iterations, d.video_model) == ("local:sd15", "critic:vlm", 3,
+                                                                          "local:shapes-video")
+    import agent.surfaces.ui.launch as launch
+    monkeypatch.setattr(launch, "main", lambda *a, **kw: app_seen.update(kw))
+    ui.cli(args)  # python app.py with the same flags: the same defaults
+    assert app_seen["defaults"] == d
+    bad = CliRunner().invoke(cli_app, ["ui", "--max-iterations", "99"])
+    assert bad.exit_code == 2 and "max_iterations" in bad.output and "Traceback" not in bad.output

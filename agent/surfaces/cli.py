@@ -333,11 +333,23 @@ def ui(host: str = typer.Option(None, help="default: $GRADIO_SERVER_NAME, else 1
        auth: Optional[str] = typer.Option(None, help="USER:PASSWORD[,USER2:PASSWORD2] (or $ATELIER_UI_AUTH)"),
        runs: Path = typer.Option(Path("runs"), "--runs", help="runs folder"),
        max_runs: int = typer.Option(4, "--max-runs", min=1, help="runs at once across all sessions"),
-       single_user: bool = typer.Option(False, "--single-user", help="History may show every run in the folder")):
-    """The chat UI (same as `python app.py`)."""
+       single_user: bool = typer.Option(False, "--single-user", help="History may show every run in the folder"),
+       llm: str = typer.Option(O.default("llm"), help="default " + O.help("llm")),
+       image_model: str = typer.Option(O.default("image_model"), "--image-model", help="default " + O.help("image_model")),
+       video_model: Optional[str] = typer.Option(None, "--video-model", help="default " + O.help("video_model")),
+       critic: str = typer.Option(O.default("critic"), help="default " + O.help("critic")),
+       max_iterations: int = typer.Option(O.default("max_iterations"), "--max-iterations",
+                                          help="default " + O.help("max_iterations"))):
+    """The chat UI (same as `python app.py`, with the same flags)."""
     from agent.surfaces import ui as ui_app
+    from agent.surfaces.ui_support import Settings
+    try:
+        defaults = Settings.parse(llm=llm, image_model=image_model, video_model=video_model, critic=critic,
+                                  max_iterations=max_iterations)
+    except AtelierError as e:
+        fail(str(e))
     ui_app.main(host=host, port=port, share=share, auth=auth, runs_dir=runs, max_runs=max_runs,
-                single_user=single_user)
+                single_user=single_user, defaults=defaults)
 
 
 @app.command()
