@@ -1,5 +1,5 @@
 """The page's looks and the little JavaScript it runs in the browser: the stylesheet, the brief's
-character counter, the tab key kept in sessionStorage, and the viewer's keyboard (Esc closes,
+character counter, the tab key and the unsent draft kept in sessionStorage, and the viewer's keyboard (Esc closes,
 ←/→ step through the attempts)."""
 from __future__ import annotations
 
@@ -51,15 +51,41 @@ footer { display: none !important; }
 READ_TAB_JS = """(token, allRuns, tab) => [token, allRuns, sessionStorage.getItem('atelier-tab') || '']"""
 SAVE_TAB_JS = """(tab) => { if (tab) sessionStorage.setItem('atelier-tab', tab); return []; }"""
 
-# Runs once when the page loads: the counter under the brief, the viewer's keys, and the page
-# kept at its top (the brief box's autofocus would scroll a phone past the status line).
+# Runs once when the page loads: the counter under the brief, the unsent draft kept over a reload,
+# the viewer's keys, and the page kept at its top (the brief box's autofocus would scroll a phone past the status line).
 PAGE_JS = f"""() => {{
+  const DRAFT = 'atelier-draft';
   const show = (n) => {{
     const el = document.querySelector('#brief-count');
     if (!el) return;
     el.innerHTML = n ? `<span class="${{n > {MAX_BRIEF_CHARS} ? 'over' : 'ok'}}">${{n.toLocaleString('en')}} / {MAX_BRIEF_CHARS:,} characters</span>` : '';
   }};
-  document.addEventListener('input', (e) => {{ if (e.target.closest && e.target.closest('#brief')) show(e.target.value.length); }}, true);
+  document.addEventListener('input', (e) => {{
+    if (!(e.target.closest && e.target.closest('#brief'))) return;
+    show(e.target.value.length);
+    if (e.target.value) sessionStorage.setItem(DRAFT, e.target.value); else sessionStorage.removeItem(DRAFT);
+  }}, true);
+  // a sent brief is no draft: Enter (not Shift+Enter) or the Run button in the brief box
+  document.addEventListener('keydown', (e) => {{
+    if (e.key === 'Enter' && !e.shiftKey && e.target.closest && e.target.closest('#brief')) sessionStorage.removeItem(DRAFT);
+  }}, true);
+  document.addEventListener('click', (e) => {{
+    if (e.target.closest && e.target.closest('#brief button.submit-button')) sessionStorage.removeItem(DRAFT);
+  }}, true);
+  // the unsent draft comes back after a reload (kept in this tab's sessionStorage, like its desk's key)
+  const restore = () => {{
+    const t = document.querySelector('#brief textarea'), draft = sessionStorage.getItem(DRAFT);
+    if (!t) return false;
+    if (draft && !t.value) {{
+      Object.getOwnPropertyDescriptor(HTMLTextAreaElement.prototype, 'value').set.call(t, draft);
+      t.dispatchEvent(new Event('input', {{bubbles: true}}));
+    }}
+    return true;
+  }};
+  if (!restore()) {{
+    const waiting = new MutationObserver(() => {{ if (restore()) waiting.disconnect(); }});
+    waiting.observe(document.body, {{subtree: true, childList: true}});
+  }}
   new MutationObserver(() => {{ const t = document.querySelector('#brief textarea'); if (t && !t.value) show(0); }})
     .observe(document.body, {{subtree: true, childList: true}});
   document.addEventListener('keydown', (e) => {{
