@@ -71,7 +71,7 @@ SPECS: dict[str, ModelSpec] = {s.name: s for s in [
               aux={"controlnet-canny": "sd15-controlnet-canny", "controlnet-depth": "sd15-controlnet-depth",
                    "ip-adapter": "sd15-ip-adapter"}),
     ModelSpec("instruct-pix2pix", "timbrooks/instruct-pix2pix", steps=20, guidance=7.5, text2img=False,
-              edits=("instruct", "lora"), options={"image_guidance": 1.5},
+              variant="fp16", edits=("instruct", "lora"), options={"image_guidance": 1.5},
               note="edits an image by a written instruction; guidance is the text scale, "
                    "extra.image_guidance the image scale"),
     ModelSpec("sdxl", "stabilityai/stable-diffusion-xl-base-1.0", sizes=SDXL_SIZES, steps=30, guidance=6.0,

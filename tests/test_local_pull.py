@@ -77,7 +77,8 @@ def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
     assert not complete(tmp_path, SPECS["sdxl"])
 
 
-@pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium"])
+@pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium", "flux-schnell", "sdxl-turbo",
+                                  "instruct-pix2pix"])
 def test_a_pull_makes_a_complete_folder(tmp_path, name):
     hub = RecordedHub(tmp_path, token=True)
     folder, = pull(name, with_aux=False, hub=hub)
@@ -87,13 +88,21 @@ def test_a_pull_makes_a_complete_folder(tmp_path, name):
         assert "tokenizer/spiece.model" in fetched  # the only tokenizer file it ships
     if name == "sd15":
         assert "safety_checker/model.fp16.safetensors" in fetched and "feature_extractor/preprocessor_config.json" in fetched
+    if name == "flux-schnell":  # three transformer shards and their index; not the single-file checkpoints
+        assert [f for f in fetched if f.startswith("transformer/")][-1] == \
+            "transformer/diffusion_pytorch_model.safetensors.index.json"
+        assert "flux1-schnell.safetensors" not in fetched and "ae.safetensors" not in fetched
+    if name in ("sdxl-turbo", "instruct-pix2pix"):  # the fp16 copies the repo ships, not twice the bytes
+        weights = [f for f in fetched if f.endswith(".safetensors")]
+        assert weights and all(".fp16." in f for f in weights)
+        assert not any(f.startswith(("vae_decoder/", "vae_encoder/")) or f.endswith(".onnx") for f in fetched)
     if name == "sd3-medium":  # sharded T5 weights: both shards and the index, one precision
         assert [f for f in fetched if f.startswith("text_encoder_3/model")] == [
             "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
             "text_encoder_3/model.safetensors.index.json"]
 
 
-@pytest.mark.parametrize("name", ["flux-dev", "sd3-medium"])
+@pytest.mark.parametrize("name", ["flux-dev", "sd3-medium", "flux-schnell"])
 def test_a_gated_repo_says_how_to_get_in(tmp_path, name):
     with pytest.raises(ConfigError) as caught:
         pull(name, with_aux=False, hub=RecordedHub(tmp_path))
