@@ -60,3 +60,22 @@ def test_an_image_pasted_or_dropped_into_the_brief_is_attached(page, kind):
     wait_finished(page)
     expect(chat(page).locator(".message.user img, .user img").first).to_be_visible()  # sent with the brief
     expect(status(page)).not_to_contain_text("not an image")
+
+
+def test_ticked_attempts_download_as_a_zip(page):
+    import zipfile
+    send(page, "two red circles left of a blue square")
+    wait_finished(page)
+    picks = page.locator("#zip-pick input[type=checkbox]")
+    expect(picks).to_have_count(2)
+    expect(page.locator("#zip-download")).to_be_disabled()
+    picks.nth(0).check()
+    picks.nth(1).check()
+    button = page.locator("#zip-download")
+    expect(button).to_contain_text("2 attempts (.zip)")
+    with page.expect_download() as got:
+        button.click()
+    path = got.value.path()
+    assert got.value.suggested_filename.endswith("-2.zip")
+    with zipfile.ZipFile(path) as z:
+        assert len(z.namelist()) == 2 and all(n.endswith(".png") for n in z.namelist())

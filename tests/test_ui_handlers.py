@@ -109,6 +109,33 @@ def test_a_brief_runs_to_a_verdict_with_readable_steps_and_png_info(app):
     assert "Iterate on" not in tab.chat_text()
 
 
+def test_several_attempts_download_as_one_zip_of_their_own_files(app):
+    import zipfile
+    tab, other = Tab(app), Tab(app)
+    tab.send(BRIEF)
+    tab.watch()
+    tab.send(BRIEF)  # the same brief again: its attempts join the gallery beside the first run's
+    done = tab.watch()
+    choices = prop(done[app.page.zip_pick], "choices")
+    assert len(choices) >= 2 and prop(done[app.page.zip_btn], "interactive") is False  # nothing ticked yet
+    ticked = [value for _, value in choices]
+    button = app.tick(ticked, tab.key, tab.owner)[app.page.zip_btn]
+    assert prop(button, "interactive") is True and f"{len(ticked)} attempts (.zip)" in prop(button, "label")
+    files = []
+    for value in ticked:
+        run_id, _, index = value.rpartition(":")
+        files.append(app.archive.load(run_id).record.attempts[int(index)].artifact.path)
+    served = prop(button, "value")
+    assert served["orig_name"] == f"atelier-attempts-{len(ticked)}.zip"
+    with zipfile.ZipFile(served["path"]) as z:
+        assert sorted(z.namelist()) == sorted(f"{f.parent.name}/{f.name}" for f in files)
+        assert all(z.read(f"{f.parent.name}/{f.name}") == f.read_bytes() for f in files)
+    # the ticks outlive the next redraw; another tab cannot tick attempts its gallery does not show
+    assert prop(app.attempts_view(tab.desk)[app.page.zip_pick], "value") == ticked
+    assert prop(app.tick(ticked, other.key, other.owner)[app.page.zip_btn], "interactive") is False
+    assert prop(app.tick([], tab.key, tab.owner)[app.page.zip_btn], "interactive") is False
+
+
 def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):
     tab = Tab(app)
     tab.send("a green triangle", review=True)

@@ -229,6 +229,7 @@ class Desk:
         self.selected: list | None = None
         self.viewing: int | None = None  # the gallery item the viewer shows (for ←/→)
         self.refs: list = []
+        self.ticked: list[str] = []  # "run_id:index" of the attempts ticked for a zip download
         self.last: dict | None = None
         self.compare = True
         self.form: list | None = None  # the settings widgets' values, restored on reload

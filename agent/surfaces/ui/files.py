@@ -18,6 +18,7 @@ class Files:
         self.runs_dir = runs_dir
         self.scratch = Path(tempfile.mkdtemp(prefix="atelier-ui-"))  # viewer images, upscaled downloads
         self._memo: dict[tuple[str, float], str] = {}
+        self._zips: dict[tuple, str | None] = {}
 
     @property
     def roots(self) -> list[Path]:
@@ -59,6 +60,24 @@ class Files:
 
     def upscaled(self, path) -> str | None:
         return self.served(ui.upscaled(path, self.scratch))
+
+    def zipped(self, paths: list[Path], name: str) -> str | None:
+        """The files (each under the runs folder, else left out) in one zip, named `name`, for the page."""
+        import secrets
+        import zipfile
+        kept = [Path(p) for p in paths if self.in_runs(p) and Path(p).is_file()]
+        if not kept:
+            return None
+        key = (name, *((str(p), p.stat().st_mtime) for p in kept))
+        if key in self._zips:  # the same files as last time: the same zip (a run's progress redraws often)
+            return self._zips[key]
+        out = self.scratch / secrets.token_hex(4) / name  # a folder per zip: one never stands for another
+        out.parent.mkdir()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:  # PNG, MP4 and GIF are compressed already
+            for p in kept:
+                z.write(p, arcname=f"{p.parent.name}/{p.name}")
+        self._zips[key] = self.served(out)
+        return self._zips[key]
 
 
 def chat_value(chat: list[dict], served: Callable[[Any], str | None]) -> list[dict]:

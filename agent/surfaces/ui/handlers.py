@@ -78,7 +78,11 @@ class ChatUI(ViewerHandlers):
 
     def attempts_view(self, desk: ui.Desk) -> Updates:
         items, desk.refs, rows = self.files.gallery(self.compared_records(desk))
-        return {self.page.gallery: items, self.page.table: rows}
+        choices = [(f"#{index} · {run_id[-6:]}", f"{run_id}:{index}") for run_id, index in desk.refs]
+        desk.ticked = [t for t in desk.ticked if t in {value for _, value in choices}]  # still in the gallery
+        return {self.page.gallery: items, self.page.table: rows,
+                self.page.zip_pick: gr.CheckboxGroup(choices=choices, value=list(desk.ticked)),
+                self.page.zip_btn: self.zip_of(desk)}
 
     def history_view(self, owner: str, all_runs: bool) -> Updates:
         rows = ui.visible_runs(self.archive, owner, all_runs and self.single_user)
@@ -331,8 +335,8 @@ class ChatUI(ViewerHandlers):
         with desk.cond:
             desk.chat, desk.runs, desk.current, desk.selected, desk.refs, desk.last = [], [], None, None, [], None
         desk.tell("Ready", "idle")
-        return {p.chat: [], p.gallery: [], p.table: [], p.status: self.status_of(desk), p.editor: None,
-                p.edit_prompt: "", p.selected_md: "Pick an attempt in the gallery."}
+        return {p.chat: [], p.status: self.status_of(desk), p.editor: None, p.edit_prompt: "",
+                p.selected_md: "Pick an attempt in the gallery.", **self.attempts_view(desk)}
 
     def remember(self, tab, owner, *values) -> None:
         desk = self.desks.get(tab, owner)

@@ -29,7 +29,13 @@ class Page:
     def run_outputs(self) -> list:
         """What a run in flight updates (the watch stream's outputs)."""
         return [self.chat, self.gallery, self.table, self.status, self.review_box, self.review_text,
-                self.review_info, self.hist_table, self.run_pick, self.queue_box, self.queue_pick]
+                self.review_info, self.hist_table, self.run_pick, self.queue_box, self.queue_pick,
+                *self.attempt_picks]
+
+    @property
+    def attempt_picks(self) -> list:
+        """What changes with the gallery besides it and the table: the attempts to tick for a zip."""
+        return [self.zip_pick, self.zip_btn]
 
 
 def _blank(x) -> str:
@@ -109,6 +115,10 @@ def _attempts_tab(p: Page) -> None:
     p.compare = gr.Checkbox(True, label="Compare with my other runs of the same brief (seeds side by side)")
     p.table = gr.Dataframe(headers=ui.TABLE_HEADERS, interactive=False, wrap=True, elem_id="verdicts",
                            max_height=300, column_widths=["7%", "13%", "16%", "18%", "31%", "15%"])
+    with gr.Row(equal_height=True):
+        p.zip_pick = gr.CheckboxGroup([], label="Download several: tick the attempts", elem_id="zip-pick", scale=3)
+        p.zip_btn = gr.DownloadButton("⬇ Ticked attempts (.zip)", elem_id="zip-download", interactive=False,
+                                      scale=1, min_width=120)
     with gr.Accordion("Iterate on the selected attempt", open=True) as p.edit_box:
         p.selected_md = gr.Markdown("Pick an attempt in the gallery.", elem_id="selected")
         p.editor = gr.ImageEditor(type="pil", label="Paint where the change goes (optional)", sources=(),

@@ -102,6 +102,32 @@ class ViewerHandlers:
         return {p.editor: {"background": path, "layers": [], "composite": path}, p.edit_prompt: found[1].prompt,
                 p.viewer: gr.Column(visible=False), p.edit_box: gr.Accordion(open=True)}
 
+    # ---- several attempts as a zip -------------------------------------------------------------
+    def tick(self, ticked, tab, owner) -> Updates:
+        """The attempts ticked under the gallery: the download button gets their files as one zip."""
+        desk = self.desks.get(tab, owner)
+        if desk is None:
+            return gr.skip()  # nothing changes (an empty dict would read as a value)
+        shown = {f"{run_id}:{index}" for run_id, index in desk.refs}
+        desk.ticked = [t for t in ticked or [] if t in shown]
+        return {self.page.zip_btn: self.zip_of(desk)}
+
+    def zip_of(self, desk) -> Any:
+        """The download button for the desk's ticked attempts (their files, this user's only)."""
+        paths, runs = [], []
+        for ticked in desk.ticked:
+            run_id, _, index = ticked.rpartition(":")
+            try:
+                paths.append(self.archive.load(run_id).record.attempts[int(index)].artifact.path)
+            except (AtelierError, IndexError, ValueError):
+                continue
+            runs += [run_id] if run_id not in runs else []
+        name = f"atelier-{runs[0] if len(runs) == 1 else 'attempts'}-{len(paths)}.zip"
+        served = self.files.zipped(paths, name) if paths else None
+        return gr.DownloadButton(value=served, interactive=served is not None,
+                                 label=f"⬇ {len(paths)} attempt{'s' if len(paths) != 1 else ''} (.zip)"
+                                 if served else "⬇ Ticked attempts (.zip)")
+
     def set_compare(self, on, tab, owner) -> Updates:
         desk = self.desks.get(tab, owner)
         if desk is None:

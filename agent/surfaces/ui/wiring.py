@@ -46,18 +46,19 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
     p.use_seed_btn.click(ui.use_seed, me, [p.seed, p.status], **quick)
     p.edit_btn.click(ui.send_to_edit, me, [p.editor, p.edit_prompt, p.viewer, p.edit_box], **quick)
     p.close_btn.click(ui.close_viewer, None, p.viewer, **quick)
-    p.compare.change(ui.set_compare, [p.compare, *me], [p.gallery, p.table], **quick)
+    p.compare.change(ui.set_compare, [p.compare, *me], [p.gallery, p.table, *p.attempt_picks], **quick)
+    p.zip_pick.input(ui.tick, [p.zip_pick, *me], p.zip_btn, **quick)
     p.refresh_btn.click(ui.refresh_history, [p.owner, p.all_runs], [p.hist_table, p.run_pick], **quick)
     p.all_runs.change(ui.refresh_history, [p.owner, p.all_runs], [p.hist_table, p.run_pick], **quick)
     p.hist_table.select(ui.pick_from_table, None, p.run_pick, **quick)
     p.open_btn.click(ui.open_run, [p.run_pick, *me, p.all_runs], outs, **quick)
     p.clear_btn.click(ui.new_chat, me, [p.chat, p.gallery, p.table, p.status, p.editor, p.edit_prompt,
-                                        p.selected_md], **quick)
+                                        p.selected_md, *p.attempt_picks], **quick)
     p.png_drop.change(ui.png_info, p.png_drop, p.png_info, **quick)
     gr.on([w.change for w in form], ui.remember, [*me, *form], None, show_progress="hidden", **quick)
     demo.load(ui.init, [p.token, p.all_runs, p.tab_key],
               [p.token, p.owner, p.tab, p.tab_key, p.chat, p.gallery, p.table, p.status, p.hist_table,
-               p.run_pick, *form], js=READ_TAB_JS, **quick) \
+               p.run_pick, *p.attempt_picks, *form], js=READ_TAB_JS, **quick) \
         .then(None, p.tab_key, None, js=SAVE_TAB_JS) \
         .then(ui.watch, [p.tab, p.owner, p.all_runs], outs, **watching)
     demo.load(ui.model_choices, None, [p.llm, p.image_model, p.video_model, p.critic, p.models_note], **quick)
