@@ -17,7 +17,8 @@ def env_var(name: str) -> str:
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 
 
-TEXT_SUFFIXES = (".json", ".txt", ".model")  # configs, tokenizers (vocab, merges, spiece.model)
+# configs, tokenizers (vocab, merges, spiece.model) and their chat templates (Qwen-Image's chat_template.jinja)
+TEXT_SUFFIXES = (".json", ".txt", ".model", ".jinja")
 
 
 def components(model_index: dict | None) -> list[str]:

@@ -78,7 +78,7 @@ def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium", "flux-schnell", "sdxl-turbo",
-                                  "instruct-pix2pix"])
+                                  "instruct-pix2pix", "sdxl-refiner", "qwen-image"])
 def test_a_pull_makes_a_complete_folder(tmp_path, name):
     hub = RecordedHub(tmp_path, token=True)
     folder, = pull(name, with_aux=False, hub=hub)
@@ -96,6 +96,13 @@ def test_a_pull_makes_a_complete_folder(tmp_path, name):
         weights = [f for f in fetched if f.endswith(".safetensors")]
         assert weights and all(".fp16." in f for f in weights)
         assert not any(f.startswith(("vae_decoder/", "vae_encoder/")) or f.endswith(".onnx") for f in fetched)
+    if name == "sdxl-refiner":  # the one text encoder it has, and the VAE model_index names (not vae_1_0/)
+        assert "text_encoder_2/model.fp16.safetensors" in fetched and not any(f.startswith("vae_1_0/") for f in fetched)
+        assert not any(f.startswith(("text_encoder/", "tokenizer/")) for f in fetched)
+    if name == "qwen-image":  # 9 transformer and 4 text-encoder shards, each with its index; the chat template
+        assert len([f for f in fetched if f.startswith("transformer/diffusion_pytorch_model-")]) == 9
+        assert len([f for f in fetched if f.startswith("text_encoder/model-")]) == 4
+        assert "tokenizer/chat_template.jinja" in fetched
     if name == "sd3-medium":  # sharded T5 weights: both shards and the index, one precision
         assert [f for f in fetched if f.startswith("text_encoder_3/model")] == [
             "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
