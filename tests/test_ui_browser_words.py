@@ -41,3 +41,14 @@ def test_set_the_words_on_an_attempt(page, runs):
     assert lettered["note"].startswith("typeset 'OK' onto attempt 0")
     layer = lettered["artifact"]["meta"]["typeset"][0]
     assert layer["text"] == "OK" and layer["font"] == "DejaVu Serif"
+    # in the viewer, the lettered attempt slides against the attempt it was set on; the first has no slider
+    thumbs = page.locator("#gallery button.thumbnail-item")
+    thumbs.last.click()
+    compare = page.locator("#viewer-compare")
+    expect(compare).to_be_visible()
+    expect(compare).to_contain_text(f"Before (attempt 0) / after (attempt {lettered['index']})")
+    expect(compare.locator("img")).to_have_count(2)
+    page.locator("#viewer-close").click()
+    thumbs.first.click()
+    expect(page.locator("#viewer-info")).to_contain_text("Attempt 0")
+    expect(compare).to_be_hidden()

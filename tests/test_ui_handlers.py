@@ -136,6 +136,27 @@ def test_several_attempts_download_as_one_zip_of_their_own_files(app):
     assert prop(app.tick([], tab.key, tab.owner)[app.page.zip_btn], "interactive") is False
 
 
+def test_the_viewer_shows_a_changed_attempt_before_and_after(app):
+    tab = Tab(app)
+    tab.set(max_iterations=1)
+    tab.send("a red circle")
+    tab.watch()
+    run_id = tab.desk.current
+    first = app.show_attempt(tab.desk, tab.desk.refs.index((run_id, 0)))
+    assert prop(first[app.page.viewer_compare], "visible") is False  # a new picture: nothing before it
+    app.take_typeset(tab.key, tab.owner, None, "HI", "bottom", "DejaVu Sans", False, *tab.form)  # no model: quick
+    tab.watch()
+    changed = app.archive.load(run_id).record.attempts[-1]
+    assert changed.source == 0
+    shown = app.show_attempt(tab.desk, tab.desk.refs.index((run_id, changed.index)))
+    slider = shown[app.page.viewer_compare]
+    assert prop(slider, "visible") is True and "Before (attempt 0) / after (attempt 1)" in prop(slider, "label")
+    before, after = (Image.open(part["path"]) for part in prop(slider, "value"))
+    source = Image.open(app.archive.load(run_id).record.attempts[0].artifact.path)
+    assert before.tobytes() == source.convert(before.mode).tobytes()
+    assert after.tobytes() == Image.open(changed.artifact.path).convert(after.mode).tobytes() != before.tobytes()
+
+
 def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):
     tab = Tab(app)
     tab.send("a green triangle", review=True)

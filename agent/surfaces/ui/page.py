@@ -190,6 +190,10 @@ def _viewer(p: Page) -> None:
                                         buttons=["fullscreen"])
                 p.viewer_video = gr.Video(show_label=False, interactive=False, elem_id="viewer-video", height=560,
                                           autoplay=True, loop=True, visible=False)
+                # an edit beside what it edited: drag the line to see before and after
+                p.viewer_compare = gr.ImageSlider(label="Before (the attempt it edits) / after: drag the line",
+                                                  type="filepath", format="png", interactive=False, visible=False,
+                                                  elem_id="viewer-compare", height=420)
             with gr.Column(scale=2, min_width=280):
                 p.viewer_info = gr.Markdown(elem_id="viewer-info")
                 p.boxes_on = gr.Checkbox(True, label="Draw the layout and what the critic saw", elem_id="viewer-boxes")

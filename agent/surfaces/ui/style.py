@@ -6,7 +6,7 @@ from __future__ import annotations
 from agent.core.types import MAX_BRIEF_CHARS
 
 CSS = """
-#chat img, #gallery img, #editor canvas, #viewer-image img, #chat video, #viewer-video video {
+#chat img, #gallery img, #editor canvas, #viewer-image img, #viewer-compare img, #chat video, #viewer-video video {
   image-rendering: pixelated; }
 #chat img, #chat video { width: 220px !important; height: 220px !important; max-width: 100%; object-fit: contain; }
 #status { min-height: 1.6em; font-size: 0.95em; }

@@ -47,13 +47,28 @@ class ViewerHandlers:
             video = ui.plays_as_video(original)
             return {**common, p.viewer_img: gr.Image(None if video else self.files.served(original), visible=not video),
                     p.viewer_video: gr.Video(self.files.served(original) if video else None, visible=video),
+                    p.viewer_compare: gr.ImageSlider(None, visible=False),
                     p.dl_big: gr.DownloadButton(visible=False), p.boxes_on: gr.Checkbox(visible=False),
                     p.edit_btn: gr.Button(visible=False),
                     p.selected_md: label + "  \n_This is a clip: it plays in the viewer; it cannot be edited._"}
         return {**common, p.viewer_img: gr.Image(self.files.viewer_picture(attempt, boxes), visible=True),
-                p.viewer_video: gr.Video(None, visible=False),
+                p.viewer_video: gr.Video(None, visible=False), p.viewer_compare: self.before_after(run_id, attempt),
                 p.dl_big: gr.DownloadButton(value=self.files.upscaled(original), visible=True),
                 p.boxes_on: gr.Checkbox(visible=True), p.edit_btn: gr.Button(visible=True), p.selected_md: label}
+
+    def before_after(self, run_id: str, attempt) -> Any:
+        """For an edit (or words set) on an image: the attempt it changed beside it, as a slider; else hidden."""
+        if attempt.source is None:
+            return gr.ImageSlider(None, visible=False)
+        try:
+            source = self.archive.load(run_id).record.attempts[attempt.source]
+        except (AtelierError, IndexError):
+            return gr.ImageSlider(None, visible=False)
+        pair = (self.files.served(source.artifact.path), self.files.served(attempt.artifact.path))
+        if source.artifact.kind != "image" or None in pair:
+            return gr.ImageSlider(None, visible=False)
+        return gr.ImageSlider(pair, visible=True, label=f"Before (attempt {source.index}) / after (attempt "
+                                                        f"{attempt.index}): drag the line")
 
     def select_attempt(self, tab, owner, boxes=True, evt: gr.SelectData = None) -> Updates:
         desk = self.desks.get(tab, owner)

@@ -15,8 +15,8 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
     form = p.form
     me = [p.tab, p.owner]
     outs = p.run_outputs
-    viewer_outs = [p.viewer, p.viewer_img, p.viewer_video, p.viewer_info, p.dl_orig, p.dl_big, p.boxes_on,
-                   p.edit_btn, p.selected_md, p.prev_btn, p.next_btn]
+    viewer_outs = [p.viewer, p.viewer_img, p.viewer_video, p.viewer_compare, p.viewer_info, p.dl_orig, p.dl_big,
+                   p.boxes_on, p.edit_btn, p.selected_md, p.prev_btn, p.next_btn]
     quick = dict(concurrency_limit=None, api_visibility="private")
     watching = dict(concurrency_limit=None, api_visibility="private", show_progress="hidden")
 
