@@ -5,8 +5,8 @@ tests/backend_contract.py's classes are built round a local pipeline (tiny sizes
 the VAE's decode); a service has none of those, so its stand-in passes this sibling of them, the
 same promises where they apply: n=1 and n>=2 (a seeded service's picture i of a batch is the single
 call with seed + i), the size or aspect asked for (an edit: its source's) kept and recorded, the cost
-recorded, a service error a tool error that names the service, every request under a deadline, and
-retries bounded, with backoff."""
+recorded, a service error a tool error that names the service, a safety refusal a content-policy error
+sent once, every request under a deadline, and retries bounded, with backoff."""
 from __future__ import annotations
 
 import base64
@@ -99,6 +99,10 @@ def stability_render(request: httpx.Request) -> httpx.Response:
                                      "finish_reason": "SUCCESS", "seed": int(seed)})
 
 
+def recorded(name: str, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json=json.loads((FIX / name).read_text()))
+
+
 class RemoteContract:
     service = ""  # as errors name it
     seeded = True  # the service takes a seed: picture i of a batch is the single call with seed + i
@@ -160,6 +164,22 @@ class RemoteContract:
         result = Tool(generate_image)(None, ToolCall(id="c1", name="generate_image"))
         assert result.is_error and self.service in result.data["error"] and "\n" not in result.data["error"]
 
+    def flagged(self, request) -> httpx.Response:
+        """The service's recorded answer when its safety system refuses the request."""
+        raise NotImplementedError
+
+    def test_a_safety_flag_is_surfaced(self, files, tmp_path):
+        """A refusal by the service's safety system is a content-policy tool error naming the service, sent
+        once (not retried, not saved as a picture)."""
+        service = Service(self.flagged)
+        with pytest.raises(AtelierError) as e:
+            self.run(self.make(service), self.tasks[0], files, tmp_path, seed=1, n=1)
+        assert e.value.kind == "content_policy" and not e.value.retryable and not self.waits
+        assert str(e.value).startswith(self.service) and "\n" not in str(e.value)
+        made = {p.name for p in tmp_path.rglob("*") if p.suffix in (".png", ".jpg", ".webp", ".mp4")}
+        assert made <= {"source.png", "mask.png"}, made
+        assert len([r for r in service.requests if r.method == "POST"]) == 1
+
     def test_retries_are_bounded_and_back_off(self, files, tmp_path):
         service = Service(self.render, failures=(503,) * 20)
         with pytest.raises(AtelierError) as e:
@@ -199,6 +219,9 @@ class TestOpenAIImages(RemoteContract):
     def expected_size(self, task, files):
         return (1536, 1024) if task == "text2img" else (1024, 1536)  # the menu's nearest to a 2:3 source
 
+    def flagged(self, request):
+        return recorded("openai_content_policy.json", 400)
+
 
 class TestStability(RemoteContract):
     service, tasks, price_per_image = "Stability", ("text2img", "inpaint"), None
@@ -223,13 +246,12 @@ class TestStability(RemoteContract):
     def expected_size(self, task, files):
         return (1344, 768) if task == "text2img" else (880, 1320)
 
+    def flagged(self, request):  # the picture came back filtered (a 200 with finish_reason CONTENT_FILTERED)
+        return recorded("stability_filtered.json")
+
     def test_each_task_with_one_and_many(self, files, tmp_path):
         self.price_per_image = prices.price("stability", "generate", "core")
         super().test_each_task_with_one_and_many(files, tmp_path)
-
-
-def recorded(name: str, status: int = 200) -> httpx.Response:
-    return httpx.Response(status, json=json.loads((FIX / name).read_text()))
 
 
 class TestReplicate(RemoteContract):
@@ -256,6 +278,10 @@ class TestReplicate(RemoteContract):
 
     def expected_size(self, task, files):
         return (1024, 1024)
+
+    def flagged(self, request):
+        return recorded("replicate_created.json", 201) if request.method == "POST" else \
+            recorded("replicate_failed_nsfw.json")
 
     def test_each_task_with_one_and_many(self, files, tmp_path):
         service = Service(self.render)
@@ -287,6 +313,10 @@ class TestRunway(RemoteContract):
     def run(self, backend, task, files, out, **kw):
         return backend.generate(GenerationRequest(prompt="the camera pushes in", model="runway:gen4_turbo",
                                                   source_image=files[0], **kw), out)
+
+    def flagged(self, request):
+        return recorded("runway_task_created.json") if request.method == "POST" else \
+            recorded("runway_task_failed_safety.json")
 
     def test_each_task_with_one_and_many(self, files, tmp_path):
         service = Service(self.render)
