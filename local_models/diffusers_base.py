@@ -129,6 +129,27 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
             return {"controlnet": self.aux_model(task, "ControlNetModel", loaded)}
         return {}
 
+    # -- what a request will take --
+    def planned_steps(self, request: GenerationRequest, edit: bool = False) -> int:
+        """The denoising steps one image of `request` takes (`EstimatesSteps`), before any weights load,
+        the count its artifact records (`denoiser_steps`): a layout its first picture and one inpainting
+        pass (strength 1) per kind-and-colour group; an img2img or inpainting edit what the pipeline's
+        own `get_timesteps` keeps of its steps at its strength (`edit_steps`); anything else its steps."""
+        steps = request.steps or self.spec.steps
+        if not edit:
+            if request.layout is not None and self.info.layouts == "regions":
+                return steps * (1 + len(request.layout.groups()))
+            return steps
+        if self.edit_task(request) not in ("img2img", "inpaint"):
+            return steps  # an instruction or a ControlNet edit runs every step
+        strength = request.strength or self.spec.strength
+        return self.edit_steps(steps_for(steps, strength) if request.steps is None else steps, strength)
+
+    def edit_steps(self, steps: int, strength: float) -> int:
+        """The steps an img2img or inpainting call of `steps` at `strength` denoises: the UNet
+        pipelines' get_timesteps keeps int(steps × strength) (FlowBackend rounds the other way)."""
+        return min(int(steps * strength), steps)
+
     # -- running --
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         if request.layout is not None and self.info.layouts == "regions":
@@ -268,7 +289,9 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
         seconds = (time.perf_counter() - start) / len(images)
         parent = None if request.source_image is None else Artifact.digest(request.source_image)
         meta = {"task": inputs.task, "device": loaded.device.type, "dtype": str(loaded.dtype).removeprefix("torch."),
-                "scheduler": scheduler, "batch_seed": request.seed}
+                "scheduler": scheduler, "batch_seed": request.seed,
+                "denoiser_steps": inputs.steps if inputs.strength is None else self.edit_steps(inputs.steps,
+                                                                                               inputs.strength)}
         if inputs.blurred is not None:
             meta |= inpainting.edit_meta(inputs.mask, inputs.blur, [inputs.crop])
         out = []

@@ -13,6 +13,10 @@ class FlowBackend(DiffusersBackend):
     def decode(self, pipe, latents, kwargs, loaded):
         return decoding.flow_latents(pipe, latents, kwargs["width"], kwargs["height"])
 
+    def edit_steps(self, steps: int, strength: float) -> int:
+        """The flow pipelines' get_timesteps skips int(steps - steps × strength) of them: rounded up."""
+        return steps - int(max(steps - steps * strength, 0))
+
 
 class FluxBackend(FlowBackend):
     pipelines = {
