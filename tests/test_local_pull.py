@@ -78,7 +78,7 @@ def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium", "flux-schnell", "sdxl-turbo",
-                                  "instruct-pix2pix", "sdxl-refiner", "qwen-image"])
+                                  "instruct-pix2pix", "sdxl-refiner", "qwen-image", "svd-xt"])
 def test_a_pull_makes_a_complete_folder(tmp_path, name):
     hub = RecordedHub(tmp_path, token=True)
     folder, = pull(name, with_aux=False, hub=hub)
@@ -103,6 +103,10 @@ def test_a_pull_makes_a_complete_folder(tmp_path, name):
         assert len([f for f in fetched if f.startswith("transformer/diffusion_pytorch_model-")]) == 9
         assert len([f for f in fetched if f.startswith("text_encoder/model-")]) == 4
         assert "tokenizer/chat_template.jinja" in fetched
+    if name == "svd-xt":  # the fp16 UNet, VAE and image encoder; not the single-file svd_xt*.safetensors
+        assert [f for f in fetched if f.endswith(".safetensors")] == [
+            "image_encoder/model.fp16.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
+            "vae/diffusion_pytorch_model.fp16.safetensors"]
     if name == "sd3-medium":  # sharded T5 weights: both shards and the index, one precision
         assert [f for f in fetched if f.startswith("text_encoder_3/model")] == [
             "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
