@@ -157,6 +157,39 @@ def test_the_viewer_shows_a_changed_attempt_before_and_after(app):
     assert after.tobytes() == Image.open(changed.artifact.path).convert(after.mode).tobytes() != before.tobytes()
 
 
+def test_a_conversation_is_kept_across_a_restart_of_the_server(app):
+    from agent.surfaces import ui
+    from agent.surfaces.ui_support import Settings
+    tab = Tab(app)
+    tab.set(seed="11")
+    tab.send("a yellow star")
+    tab.watch()
+    run_id, chat = tab.desk.current, tab.chat_text()
+    # the server restarts: a new app on the same runs folder; the page comes back with its token and tab key
+    again = ui.build_app(app.runs_dir, Settings(max_iterations=2, seed=0), review_timeout=60).atelier_ui
+    back = again.init(tab.token, False, tab.key, None)
+    assert back[again.page.tab] == tab.key and back[again.page.owner] == tab.owner
+    desk = again.desks.get(tab.key, tab.owner)
+    assert "\n".join(m["text"] for m in desk.chat) == chat and desk.current == run_id
+    assert "kept over a restart" in text_of(back[again.page.status])
+    assert back[again.page.gallery] and back[again.page.seed] == "11"  # its settings too
+    # someone else bringing that tab key gets a desk of their own, not the kept one
+    stranger = again.init(None, False, tab.key, None)
+    assert stranger[again.page.tab] != tab.key and not again.desks.get(stranger[again.page.tab],
+                                                                       stranger[again.page.owner]).chat
+    # a chat whose run was in flight when the server stopped says so when it comes back
+    from agent.surfaces.ui.conversations import KeptDesks
+    busy = again.desks.get(tab.key, tab.owner)
+    busy.busy = True
+    again.desks.save(busy)
+    told = KeptDesks(app.runs_dir).attach(tab.key, tab.owner).chat[-1]["text"]
+    assert "The server restarted while a run of this chat was in flight" in told and "History" in told
+    busy.busy = False
+    # on disk the file is named by a hash, never by the tab's key
+    kept = list((app.runs_dir / ".ui-conversations").iterdir())
+    assert kept and all(tab.key not in f.name for f in kept)
+
+
 def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):
     tab = Tab(app)
     tab.send("a green triangle", review=True)

@@ -7,6 +7,8 @@
   `files.py`: what reaches the page (copies in Gradio's cache of files under the runs folder only);
   `style.py`: CSS and the page's JavaScript; `api_routes.py`: the gradio_client API;
   `launch.py`: `build_app` (a gr.Blocks, not launched), `main`, `cli`.
+- `conversations.py`: `KeptDesks`, each tab's desk kept in the runs folder, so a chat outlives a
+  restart of the server.
 - Runs in flight, per-tab desks and queues: `agent/surfaces/ui_desks.py`; message text:
   `ui_text.py`; settings, checks and images: `ui_support.py` (none of them imports Gradio).
 

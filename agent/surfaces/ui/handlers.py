@@ -18,6 +18,7 @@ from PIL import Image
 
 from agent.core.errors import AtelierError
 from agent.surfaces import ui_support as ui
+from agent.surfaces.ui.conversations import KeptDesks
 from agent.surfaces.ui.files import Files
 from agent.surfaces.ui.page import PAINTED, Page, _with
 from agent.surfaces.ui.viewer import ViewerHandlers
@@ -30,7 +31,7 @@ class ChatUI(ViewerHandlers):
                  review_timeout: float):
         self.runs_dir, self.defaults, self.single_user = runs_dir, defaults, single_user
         self.archive = defaults.studio(runs_dir)  # reads the run index and records; never runs anything
-        self.desks = ui.Desks(runs_dir, max_runs=max_runs, review_timeout=review_timeout)
+        self.desks = KeptDesks(runs_dir, max_runs=max_runs, review_timeout=review_timeout)  # kept over restarts
         self.policy = policy_for(defaults)
         self.files = Files(runs_dir)
         self.page: Page | None = None  # set once the layout is made
@@ -335,6 +336,7 @@ class ChatUI(ViewerHandlers):
         with desk.cond:
             desk.chat, desk.runs, desk.current, desk.selected, desk.refs, desk.last = [], [], None, None, [], None
         desk.tell("Ready", "idle")
+        self.desks.save(desk)
         return {p.chat: [], p.status: self.status_of(desk), p.editor: None, p.edit_prompt: "",
                 p.selected_md: "Pick an attempt in the gallery.", **self.attempts_view(desk)}
 

@@ -182,6 +182,7 @@ class ViewerHandlers:
         if not desk.busy:
             desk.tell(f"Reopened run {run_id}", "info")
         desk.bump()
+        self.desks.save(desk)
         return self.render(desk)
 
     # ---- PNG info ------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Conversations kept across restarts: each tab's desk (its chat, its runs, the settings it had) is
+written to the runs folder when it changes hands (a brief taken, a run over, a chat cleared or a run
+reopened), and a page that comes back after the server restarted with its tab key gets it again:
+`KeptDesks` is `ui_desks.Desks` with that memory.
+
+A file is named by a hash of the tab's key (the key itself never sits on disk), holds its owner,
+and is given back only to that owner, as the live desk is. The runs themselves are in their
+records; a run in flight when the server stopped reads as interrupted and can be reopened from
+History (the restored chat says so)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from agent.core.artifacts import atomic_write_bytes
+from agent.surfaces import ui_support as ui
+
+FOLDER = ".ui-conversations"
+KEPT = ("chat", "runs", "current", "last", "form", "compare")  # what a desk needs to show itself again
+INTERRUPTED = ("⚠️ The server restarted while a run of this chat was in flight: it stopped there. "
+               "Its attempts so far are kept; reopen it from History to see them.")
+
+
+class KeptDesks(ui.Desks):
+    def __init__(self, runs_dir: Path, **kw):
+        super().__init__(runs_dir, **kw)
+        self.folder = Path(runs_dir) / FOLDER
+
+    def path_of(self, key: str) -> Path:
+        return self.folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+    def save(self, desk: ui.Desk) -> None:
+        """Write the desk as it is now (a failure to write never stops the UI: the live desk goes on)."""
+        with desk.cond:
+            data = {"owner": desk.owner, "busy": desk.busy, **{k: getattr(desk, k) for k in KEPT}}
+            text = json.dumps(data, default=str)
+        try:
+            atomic_write_bytes(self.path_of(desk.key), text.encode())
+        except OSError:
+            pass
+
+    def attach(self, key: str | None, owner: str) -> ui.Desk:
+        """The live desk; else the kept one of this key and owner, made live again; else a new one."""
+        if key and self.get(key, owner) is None and (kept := self._kept(key, owner)) is not None:
+            with self._lock:
+                desk = self._desks.get(key)
+                if desk is None:
+                    desk = self._desks[key] = ui.Desk(key, owner)
+                    for name in KEPT:
+                        setattr(desk, name, kept.get(name, getattr(desk, name)))
+                    if kept.get("busy"):
+                        desk.chat.append(ui.msg(INTERRUPTED, key="restarted"))
+                    desk.tell("Ready · this chat was kept over a restart of the server", "idle")
+        return super().attach(key, owner)
+
+    def _kept(self, key: str, owner: str) -> dict | None:
+        try:
+            kept = json.loads(self.path_of(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return kept if isinstance(kept, dict) and kept.get("owner") == owner else None
+
+    def submit(self, desk: ui.Desk, job: ui.Job) -> bool:
+        started = super().submit(desk, job)
+        self.save(desk)
+        return started
+
+    def _work(self, desk: ui.Desk) -> None:
+        try:
+            super()._work(desk)
+        finally:
+            self.save(desk)  # the run (and every brief queued behind it) is over: its chat is complete
