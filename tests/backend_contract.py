@@ -89,11 +89,12 @@ class Contract:
 
     # -- the contract --
     def test_each_task_with_one_and_many(self, backend, files, tmp_path):
-        """n=2 equals two single calls with seed and seed + 1; sizes kept; time recorded."""
+        """n=2 equals two single calls with seed and seed + 1; sizes kept; time and cost ($0) recorded."""
         for task in self.tasks:
             many = self.run(backend, task, files, tmp_path, seed=3, n=2)
             assert [a.request.seed for a in many] == [3, 4], task
             assert all(a.seconds is not None and a.seconds > 0 for a in many), task
+            assert all(a.cost_usd == 0.0 for a in many), task  # a local model's cost is recorded: nothing
             self.check_size(task, many)
             for art in many:
                 alone = self.run(backend, task, files, tmp_path, seed=art.request.seed, n=1)[0]
