@@ -292,15 +292,24 @@ def png_settings_markdown(path: str | Path) -> str:
         lines.append(f"**Prompt:** {prompt}")
         for line in rest.splitlines():
             key, sep, value = line.partition(": ")
-            lines.append(f"- **{key}:** {value}" if sep and "," not in value else f"- {line}")
+            if key == "Negative prompt" or not sep:
+                lines.append(f"- **{key}:** {value}" if sep else f"- {line}")
+                continue
+            for part in line.split(", "):  # A1111's settings line: "Seed: 0, Size: 64x64, Model: ..."
+                key, sep, value = part.partition(": ")
+                lines.append(f"- **{key}:** {value}" if sep else f"- {part}")
     try:
-        request = json.loads(text.get("atelier") or "{}").get("request") or {}
+        made = json.loads(text.get("atelier") or "{}")
     except ValueError:
-        request = {}
+        made = {}
+    request = made.get("request") or {}
     fields = [(k, request[k]) for k in ("model", "seed", "width", "height", "steps", "guidance", "strength",
                                         "instruction") if request.get(k) not in (None, "")]
     if fields:
-        lines.append("**Request:** " + ", ".join(f"{k} {v}" for k, v in fields))
+        lines += ["", "**Request:** " + ", ".join(f"{k} {v}" for k, v in fields)]  # a paragraph, not in the list
+    steps = (made.get("meta") or {}).get("denoiser_steps")
+    if steps is not None and request.get("steps") is None:  # the back end chose them: what it ran, all passes
+        lines += ["", f"**Denoising steps run:** {steps} (every pass of the picture together)"]
     return "\n".join(lines)
 
 
