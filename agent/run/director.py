@@ -177,10 +177,30 @@ class Director:
                 self.ctx.emit("message", reply.text)
             if not reply.tool_calls:
                 raise Ended(f"the director ended the run: {reply.text.strip() or '(no reason given)'}")
-            results = [self.call(c) for c in reply.tool_calls]
+            results = self.answer(reply.tool_calls)
             self.messages.append(Message(role="tool", parts=results))
             self.after_step(results)
         raise BudgetSpent("turn limit reached without approval", budget="turns")
+
+    def answer(self, calls: list[ToolCall]) -> list[ToolResult]:
+        """Run a reply's tool calls in order. When one ends the run (a budget refusal, the user's stop, a
+        failure no retry fixes), it and every call after it still get a result, saying why they did not
+        run or finish, before the run ends: the conversation stays well formed for the presentation
+        turn, a resumed run and the record (Anthropic and OpenAI refuse a tool call left unanswered)."""
+        results: list[ToolResult] = []
+        try:
+            for c in calls:
+                results.append(self.call(c))
+        except Exception as stop:  # noqa: BLE001 - re-raised: this only answers the calls before the run ends
+            why = f"{type(stop).__name__}: {stop}" if not isinstance(stop, (StopRun, AtelierError)) else str(stop)
+            for k, c in enumerate(calls[len(results):]):
+                text = (f"{c.name} ended the run: {why}" if k == 0 else
+                        f"not run: the run ended because {why} (at {calls[len(results)].name})")
+                results.append(ToolResult(call_id=c.id, name=c.name, content=[TextPart(text=text)],
+                                          data={"error": text, "run_ended": True}, is_error=True))
+            self.messages.append(Message(role="tool", parts=results))
+            raise
+        return results
 
     def task_message(self, text: str | None = None) -> Message:
         """The first turn: the task in words (`text`, or written now) with the plan state it says as data."""
