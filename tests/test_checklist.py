@@ -233,3 +233,43 @@ def test_a_lopsided_triangle_is_malformed():
     assert _verdict("a yellow triangle", triangle(190, 0.5)).approved
     v = _verdict("a yellow triangle", triangle(190, 0.25))
     assert not v.approved and "skewed" in _failed(v)["whole"]
+
+
+def _blob(a2: float, a3: float, a4: float) -> Image.Image:
+    """A red blob whose radius wobbles by the 2nd, 3rd and 4th harmonics (relative amplitudes)."""
+    import math
+    big = Image.new("RGB", (512, 512), world.BACKGROUNDS["beige"])
+    points = []
+    for k in range(360):
+        t = math.radians(k)
+        r = 100 * (1 + a2 * math.cos(2 * t) + a3 * math.cos(3 * t + 1) + a4 * math.cos(4 * t + 2))
+        points.append((256 + r * math.cos(t), 256 + r * math.sin(t)))
+    ImageDraw.Draw(big).polygon(points, fill=world.COLORS["red"])
+    return big.resize((64, 64), Image.Resampling.LANCZOS)
+
+
+def test_a_lumpy_blob_is_no_circle_though_no_single_harmonic_says_so():
+    """Each of its wobbles is under the oval and rounded-square limits; together they are a lump."""
+    assert _verdict("a red circle", _blob(0, 0, 0)).approved
+    assert _verdict("a red circle", _blob(0.03, 0.03, 0.02)).approved
+    v = _verdict("a red circle", _blob(0.045, 0.045, 0.032))
+    assert not v.approved and "lumpy blob" in _failed(v)["whole"]
+
+
+def _chequered(light) -> Image.Image:
+    """A purple circle with a chequer of a lighter purple inside (the model's mottled fills)."""
+    big = Image.new("RGB", (512, 512), world.BACKGROUNDS["beige"])
+    draw = ImageDraw.Draw(big)
+    draw.ellipse((144, 144, 368, 368), fill=world.COLORS["purple"])
+    for i, x in enumerate(range(176, 336, 24)):
+        for j, y in enumerate(range(176, 336, 24)):
+            if (i + j) % 2:
+                draw.rectangle((x, y, x + 23, y + 23), fill=light)
+    return big.resize((64, 64), Image.Resampling.LANCZOS)
+
+
+def test_a_mottled_circle_is_malformed():
+    """A faint chequer (a shading) passes; a clear one is mottling, though every pixel is near purple."""
+    assert _verdict("a purple circle", _chequered((150, 60, 198))).approved
+    v = _verdict("a purple circle", _chequered((158, 68, 205)))
+    assert not v.approved and "mottled" in _failed(v)["whole"]
