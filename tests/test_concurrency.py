@@ -79,6 +79,41 @@ def test_eight_threads_and_eight_tasks_match_runs_alone(source, tmp_path):
     assert backend.owner.stats.largest_batch > 1
 
 
+def test_sixteen_rows_give_each_row_the_bits_it_has_alone():
+    """Eight text-to-image requests with guidance are 16 UNet rows: torch handed 16-row convolutions
+    to NNPACK (other bits) and oneDNN's differ at every batch size; the backend's convolutions run
+    CONV_ROWS rows at a time, so the UNet and the VAE give each row its lone bits."""
+    import torch
+
+    pipe = ShapesBackend("shapes").pipe("txt2img")
+    g = torch.Generator().manual_seed(3)
+    x, text = torch.randn(16, 4, 16, 16, generator=g), torch.randn(16, 77, pipe.unet.config.cross_attention_dim, generator=g)
+    with torch.no_grad():
+        together = pipe.unet(x, torch.tensor(500), encoder_hidden_states=text).sample
+        alone = [pipe.unet(x[i:i + 1], torch.tensor(500), encoder_hidden_states=text[i:i + 1]).sample for i in (0, 7, 15)]
+        assert all(torch.equal(a[0], together[i]) for a, i in zip(alone, (0, 7, 15)))
+        decoded = pipe.vae.decode(x[:5]).sample
+        assert torch.equal(pipe.vae.decode(x[4:5]).sample[0], decoded[4])
+
+
+@pytest.mark.slow
+def test_eight_requests_their_negative_prompts_different_match_alone(tmp_path):
+    """Eight text-to-image requests at once (16 UNet rows), each negative prompt its own: each gets
+    its lone images (before the chunked convolutions one pixel level off in 5 of 8 at 20 steps)."""
+    backend = ShapesBackend("shapes")
+    prompts = ["a photo of a red circle", "a blue square", "two green triangles", "a yellow star",
+               "a purple ring above a red square", "three blue circles", "an orange heart", "a white star"]
+    negatives = ["", "blurry", "green", "", "text, watermark", "red", "", "noise"]
+    reqs = [GenerationRequest(prompt=p, negative_prompt=n, seed=7 + i, steps=4)
+            for i, (p, n) in enumerate(zip(prompts, negatives))]
+    lone = [run_one(backend, r, tmp_path / f"alone{i}") for i, r in enumerate(reqs)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda ir: run_one(backend, ir[1], tmp_path / f"t{ir[0]}"), enumerate(reqs)))
+    for a, t in zip(lone, together):
+        assert_same(a, t)
+    assert backend.owner.stats.largest_batch > 1
+
+
 def test_owner_batches_compatible_requests_and_isolates_failures():
     seen: list[list[int]] = []
     gate = threading.Event()

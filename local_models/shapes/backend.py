@@ -29,6 +29,7 @@ DEFAULT_STEPS = 20
 PASS_STEPS = DEFAULT_STEPS // 2
 DEFAULT_GUIDANCE = 3.0
 LATENT = 4  # pixels per latent cell: inpainting masks snap to it
+CONV_ROWS = 2  # every convolution runs on this many rows at a time (`chunked_convolutions`): one request with guidance
 REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-2, stability:sd3, replicate:..."
 
 
@@ -117,6 +118,7 @@ class ShapesBackend:
                                                             local_files_only=True)
                 p.set_progress_bar_config(disable=True)
                 rowwise_time_projections(p.unet)
+                chunked_convolutions(p.unet), chunked_convolutions(p.vae)
                 self._pipes["txt2img"] = p
                 self.load_seconds = time.perf_counter() - t0
             if kind not in self._pipes:
@@ -125,8 +127,8 @@ class ShapesBackend:
                 parts = {}
                 if kind == "inpaint" and self.info.adds_by_inpainting:
                     from diffusers import UNet2DConditionModel
-                    parts["unet"] = rowwise_time_projections(UNet2DConditionModel.from_pretrained(
-                        self.inpaint_weights, subfolder="unet", local_files_only=True))
+                    parts["unet"] = chunked_convolutions(rowwise_time_projections(UNet2DConditionModel.from_pretrained(
+                        self.inpaint_weights, subfolder="unet", local_files_only=True)))
                 cls = {"img2img": StableDiffusionImg2ImgPipeline, "inpaint": StableDiffusionInpaintPipeline}[kind]
                 p = cls.from_pipe(self._pipes["txt2img"], **parts)
                 p.set_progress_bar_config(disable=True)
@@ -161,9 +163,10 @@ class ShapesBackend:
                     negative_prompt=[j.negative for j in jobs for _ in j.seeds],
                     generator=[torch.Generator().manual_seed(s) for j in jobs for s in j.seeds],
                     num_inference_steps=steps, guidance_scale=guidance)
-        # a request's images must not depend on what shares its call: oneDNN's convolutions (and small
-        # GEMMs, `rowwise_time_projections`) give other bits at another batch size; the native ones do not
-        onednn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, False  # (flags() warns)
+        # a request's images must not depend on what shares its call: oneDNN's convolutions give other
+        # bits at another batch size, so they run CONV_ROWS rows at a time (`chunked_convolutions`), and
+        # small GEMMs row by row (`rowwise_time_projections`); the same oneDNN setting for every call
+        onednn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, True  # (flags() warns)
         try:
             if kind == "txt2img":
                 images = pipe(height=NATIVE, width=NATIVE, **args).images
@@ -311,6 +314,35 @@ def rowwise_time_projections(unet):
         if isinstance(getattr(module, "time_emb_proj", None), torch.nn.Linear):
             module.time_emb_proj = RowWise(module.time_emb_proj)
     return unet
+
+
+def chunked_convolutions(model, rows: int | None = None):
+    """Run every 2-d convolution of `model` on exactly `rows` rows at a time (CONV_ROWS), the last chunk
+    padded with zeros, so a row's bits never depend on the batch it came in. oneDNN's convolutions
+    give other bits for the same row at another batch size, and at 16 rows or more (8 requests with
+    guidance) torch hands them to NNPACK, whose bits differ again (the native kernels also did there:
+    up to 1e-5 in the UNet, one pixel level in the image). Within one shape oneDNN's rows are
+    independent: a row gave the same bits at every position of batches of 2-16 with any neighbours."""
+    import torch
+
+    rows = rows or CONV_ROWS
+
+    def forward(conv):
+        inner = conv.forward
+
+        def chunked(x):
+            n = x.shape[0]
+            if n == rows or x.dim() != 4:
+                return inner(x)
+            if n % rows:
+                x = torch.cat([x, x.new_zeros((rows - n % rows, *x.shape[1:]))])
+            return torch.cat([inner(x[i:i + rows]) for i in range(0, x.shape[0], rows)])[:n]
+        return chunked
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and not getattr(module, "_chunked_rows", None):
+            module.forward, module._chunked_rows = forward(module), rows
+    return model
 
 
 # ---- regions ------------------------------------------------------------------------------------
