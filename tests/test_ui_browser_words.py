@@ -13,6 +13,16 @@ from tests.test_ui_browser import (browser, chat, expect, open_app, page, pytest
                                    send, server, status, wait_finished)
 
 
+def pick(page, dropdown: str, choice: str) -> None:
+    """Choose `choice` in a Gradio dropdown by clicking it in the opened list."""
+    page.locator(f"{dropdown} input").click()
+    option = page.get_by_role("option", name=choice, exact=True)
+    expect(option).to_be_visible()
+    option.click()
+    expect(page.locator(f"{dropdown} input")).to_have_value(choice)
+    expect(option).to_be_hidden()  # the list has closed: the choice is the dropdown's value
+
+
 def test_set_the_words_on_an_attempt(page, runs):
     send(page, "a blue square with the word OK at the top")
     wait_finished(page)
@@ -24,13 +34,11 @@ def test_set_the_words_on_an_attempt(page, runs):
     page.locator("#typeset").click()
     expect(status(page).locator(".st-error")).to_contain_text("type the words")
     page.locator("#typeset-words textarea").fill("OK")
-    page.locator("#typeset-place input").fill("top")
-    # Enter picks the highlighted option: wait until the list is filtered to it (under load it was not yet)
-    expect(page.get_by_role("option", name="top", exact=True)).to_be_visible()
-    page.locator("#typeset-place input").press("Enter")
-    expect(page.locator("#typeset-place input")).to_have_value("top")
-    page.locator("#typeset-font input").fill("DejaVu Serif")
-    page.locator("#typeset-font input").press("Enter")
+    # each choice is clicked in its open list: Enter picks whichever option is highlighted, and under
+    # load that was still 'bottom' while the box already read the typed 'top'
+    pick(page, "#typeset-place", "top")
+    pick(page, "#typeset-font", "DejaVu Serif")
+    expect(page.locator("#typeset-place input")).to_have_value("top")  # still, once the list has closed
     page.locator("#typeset").click()
     expect(chat(page)).to_contain_text("Set the words “OK” on attempt 0")
     expect(chat(page)).to_contain_text("at the top, in DejaVu Serif")
