@@ -102,3 +102,32 @@ def test_studio_typeset_refuses_too_many_words_and_a_bad_placement_and_keeps_the
     with pytest.raises(InputError, match="no words"):
         studio.typeset(run_id, 0, "  ", placement="top")
     assert len(studio.load(run_id).record.attempts) == made  # nothing added, nothing lost
+
+
+@pytest.mark.parametrize("brief", ["a green square with 'PARK' written below it", "a blue ring above the word SWIM",
+                                   "two orange squares and the word STOP at the top"])
+def test_a_missing_shape_is_added_clear_of_where_the_words_go(brief):
+    """The planner's repair adds a missing shape outside the words' box, set yet or not (on the text
+    bench it drew a square into the bottom band, then the words were typeset over it)."""
+    from agent.core.geometry import relation_holds
+    from agent.core.plans import AttemptView, PlanState
+    from agent.core.spec_parser import parse_spec
+    from agent.core.types import Finding, Verdict
+    from agent.llm.offline import OfflinePlanner
+
+    spec = parse_spec(brief)
+    seen = [Finding(kind="seen", message="seen", shape=o.cls, color=o.color, box=(100 + 70 * i, 20, 150 + 70 * i, 70))
+            for i, o in enumerate(spec.include) for _ in range(o.count - 1)]
+    verdict = Verdict(critic="critic:detector", approved=False, detections=seen, issues=["one short"],
+                      findings=[Finding(kind="missing", message="one short", object=0)])
+    (words,) = text_boxes(spec, 256, 256)
+    for seed in range(12):
+        attempt = AttemptView(index=0, action="generate", prompt="p", seed=seed, size=(256, 256), verdict=verdict)
+        state = PlanState(brief=brief, spec=spec, image_model="local:shapes", refined_prompt="p", attempts=[attempt],
+                          vocabulary="shapes", layouts="regions")
+        step = OfflinePlanner().next_step(state)
+        assert step.action == "edit" and step.box, step
+        x0, y0, x1, y1 = step.box
+        assert x1 <= words[0] or x0 >= words[2] or y1 <= words[1] or y0 >= words[3], (seed, step.box, words)
+        if rel := spec.text[0].relative_to():
+            assert relation_holds(rel[0], words, step.box)

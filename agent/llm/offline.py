@@ -150,12 +150,15 @@ class OfflinePlanner:
 
     def place_missing(self, state: PlanState, best: AttemptView, k: int) -> tuple[int, int, int, int] | None:
         """A box for one more instance of object k: free, and on the side of what the critic saw
-        that the spec's relations require (the layout solver with the seen objects held fixed).
-        Only one instance short: more than that is a new layout's job."""
+        that the spec's relations require (the layout solver with the seen objects held fixed), clear
+        of where the brief's words go (`words.text_boxes`, in the way whether set yet or not: a shape
+        added there is typeset over, measured on the text bench). Only one instance short: more than
+        that is a new layout's job."""
         spec, (width, height) = state.spec, best.size
         fixed = seen_boxes(best.verdict, spec)
         if spec.include[k].count - sum(b.object == k for b in fixed) != 1:
             return None
+        fixed += [LayoutBox(object=-1, kind="text", box=b) for b in words.text_boxes(spec, width, height)]
         layout = plan_layout(spec, seed=best.seed + len(state.attempts), width=width, height=height, fixed=fixed,
                              gap=3)  # one box repainted: its mask only has to clear what is drawn
         added = [] if layout is None else [b for b in layout.boxes[len(fixed):] if b.object == k]
