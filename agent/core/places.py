@@ -21,18 +21,59 @@ def _third(v: float, extent: float) -> int:
     return min(2, max(0, int(3 * v / extent)))
 
 
-def place_holds(place: str, centre: tuple[float, float], extent: float = 64.0) -> bool:
-    """Whether a centre (x, y) on a canvas of side `extent` is at `place`."""
+def place_holds(place: str, centre: tuple[float, float], extent: float = 64.0, tolerance: float = 0.0) -> bool:
+    """Whether a centre (x, y) on a canvas of side `extent` is at `place`: in one of its thirds, each
+    widened by `tolerance` on every side."""
     col, row = CELLS[place]
-    x, y = centre
-    return (col is None or _third(x, extent) == col) and (row is None or _third(y, extent) == row)
+
+    def within(v: float, k: int | None) -> bool:
+        return k is None or k * extent / 3 - tolerance <= v <= (k + 1) * extent / 3 + tolerance
+    return within(centre[0], col) and within(centre[1], row)
+
+
+def preposition(place: str) -> str:
+    """"at the left edge", "in the top right corner", "in the centre"."""
+    return f"{'at' if place in ('left', 'right', 'top', 'bottom') else 'in'} {WORDS[place]}"
+
+
+def overlap(a: str, b: str) -> bool:
+    """Whether one cell is at both places ("left" and "top left" share the top left cell)."""
+    (ca, ra), (cb, rb) = CELLS[a], CELLS[b]
+    return (ca is None or cb is None or ca == cb) and (ra is None or rb is None or ra == rb)
+
+
+def contradiction(motion: str | None, start: str | None, end: str | None) -> str | None:
+    """Why a written motion and places cannot all hold, in words, or None: a direction opposite to the
+    one the places imply ("moving left" from the left edge to the centre), or an object that stays
+    still yet starts and ends at places no cell shares."""
+    if motion == "still":
+        if start and end and not overlap(start, end):
+            return f"it stays still, yet it starts {preposition(start)} and ends {preposition(end)}"
+        return None
+    if not (motion and start and end):
+        return None
+    (c0, r0), (c1, r1) = CELLS[start], CELLS[end]
+    dx = c1 - c0 if c0 is not None and c1 is not None else 0
+    dy = r1 - r0 if r0 is not None and r1 is not None else 0
+    along, across = (dx, dy) if motion in ("left", "right") else (dy, dx)
+    sign = 1 if motion in ("right", "down") else -1
+    if along * sign < 0 or across:  # backwards, or a whole third across its way (a diagonal)
+        way = direction_between(start, end) or " and ".join(
+            w for w, d in ((("right" if dx > 0 else "left"), dx), (("down" if dy > 0 else "up"), dy)) if d)
+        return f"it moves {motion}, yet from {WORDS[start]} to {WORDS[end]} is {way}"
+    return None
+
+
+def cell_at(centre: tuple[float, float], extent: float = 64.0) -> str:
+    """The place of the one third a centre is in: "top left", "left" (the middle of the left column), "center"."""
+    col, row = _third(centre[0], extent), _third(centre[1], extent)
+    cell = {(1, 1): "center", (0, 1): "left", (2, 1): "right", (1, 0): "top", (1, 2): "bottom"}.get((col, row))
+    return cell or f"{('top', '', 'bottom')[row]} {('left', '', 'right')[col]}"
 
 
 def place_at(centre: tuple[float, float], extent: float = 64.0) -> str:
     """Where a centre is, in words: "the top left corner", "the left edge", "the centre"."""
-    col, row = _third(centre[0], extent), _third(centre[1], extent)
-    cell = {(1, 1): "center", (0, 1): "left", (2, 1): "right", (1, 0): "top", (1, 2): "bottom"}.get((col, row))
-    return WORDS[cell or f"{('top', '', 'bottom')[row]} {('left', '', 'right')[col]}"]
+    return WORDS[cell_at(centre, extent)]
 
 
 def target(place: str, side: float, extent: float = 64.0, margin: float = 1.0) -> tuple[float | None, float | None]:

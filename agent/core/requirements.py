@@ -2,8 +2,9 @@
 
 `checklist(spec, brief)` turns a SceneSpec into one `Requirement` per thing a user would check:
 each object's count (exact unless the brief says "at least"), its colour and kind, its size word
-("small", "large": agent.core.sizes), each relation,
-each exclusion, "nothing else", the background, the words to be written (and no others), and the picture itself (no patch, seam or stray
+("small", "large": agent.core.sizes), each relation, in a clip where each object starts and ends
+(`place`: agent.core.places) and a `note` where the brief's motion and places contradict each other
+(no clip can pass it), each exclusion, "nothing else", the background, the words to be written (and no others), and the picture itself (no patch, seam or stray
 mark: `whole`). A critic answers each one with a status (passed / failed / unchecked) and its
 evidence; "unchecked" is never a pass, so a verdict that leaves one unchecked is never approved.
 """
@@ -16,8 +17,8 @@ from pydantic import BaseModel, Field
 if TYPE_CHECKING:
     from agent.core.types import SceneSpec
 
-RequirementKind = Literal["object", "size", "relation", "exclude", "only", "background", "whole", "text",
-                          "style", "free"]
+RequirementKind = Literal["object", "size", "relation", "place", "note", "exclude", "only", "background", "whole",
+                          "text", "style", "free"]
 Status = Literal["passed", "failed", "unchecked"]
 
 
@@ -74,6 +75,7 @@ def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -
             out.append(Requirement(id=f"relation:{k}", kind="relation", object=k,
                                    text=f"the {noun(obj.cls, obj.color, obj.count, obj.size)} {rel} the "
                                         f"{noun(ref.cls, ref.color, ref.count, ref.size)}"))
+    out += place_items(spec)
     for k, ex in enumerate(spec.exclude):
         # a cap one above what the includes it bounds ask, exactly, is their requirements' business
         sharing = [inc for inc in spec.include if could_count(inc, ex)]
@@ -92,6 +94,25 @@ def checklist(spec: "SceneSpec | None", brief: str = "", edited: bool = False) -
         out.append(Requirement(id="text:only", kind="text", text="no words but the asked ones"))
     if spec.include or spec.text or edited:
         out.append(WHOLE.model_copy())
+    return out
+
+
+def place_items(spec: "SceneSpec") -> list[Requirement]:
+    """Where each clip object starts and ends ("start:0": "the red circle starts at the left edge"),
+    and a note for an object whose written motion the places contradict ("note:0")."""
+    from agent.core.captions import noun
+    from agent.core.places import contradiction, preposition
+
+    out: list[Requirement] = []
+    for k, obj in enumerate(spec.include):
+        what, one = noun(obj.cls, obj.color, obj.count, obj.size), obj.count == 1
+        for role, place in (("start", obj.start), ("end", obj.end)):
+            if place:
+                out.append(Requirement(id=f"{role}:{k}", kind="place", object=k,
+                                       text=f"the {what} {role}{'s' if one else ''} {preposition(place)}"))
+        if why := contradiction(obj.motion, obj.start, obj.end):
+            out.append(Requirement(id=f"note:{k}", kind="note", object=k,
+                                   text=f"the brief contradicts itself for the {what}: {why}"))
     return out
 
 

@@ -15,6 +15,10 @@ Conventions, all taken from GenEval's evaluation_metadata.jsonl:
 - "the X" refers back to an X already named ("... and a star above the square") instead of adding one.
 - A motion after an object sets its `motion` and `speed` (clips): "a red circle moving to the right",
   "a blue square slides up quickly while a yellow star stays still" (speed only with a direction).
+- Places after an object set its `start` and `end` (clips, agent/core/places.py): "moving from the
+  left edge to the centre", "..., ending in the top right corner", "starts at the bottom and ends at
+  the top"; the direction they imply (places.direction_between) is its motion unless one is written.
+  A written direction the places contradict is kept, and the checklist says so (a "note" no clip can pass).
 - Nouns outside the vocabulary are kept (head noun, singularised) when the phrase is checkable:
   it has a color or an explicit number, or its clause is a clean object list anchored by
   "a photo of", a relation or a known class. Otherwise the text has no checkable object phrase and
@@ -34,6 +38,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from agent.core.places import direction_between
 from agent.core.requirements import could_count
 from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS
 from agent.core.text_phrases import cut_text, text_specs
@@ -77,6 +82,12 @@ class Vocabulary:
         self.directions: dict[Words, str] = {_words(k): v for k, v in data["motion_directions"].items()}
         self.still = {_words(k) for k in data["motion_still"]}
         self.speeds: dict[Words, str] = {_words(k): v for k, v in data["motion_speeds"].items()}
+        self.place_names: dict[Words, str] = {_words(k): v for k, v in data["place_names"].items()}
+        self.place_bare: dict[str, str] = data["place_bare"]
+        self.start_links = {_words(k) for k in data["place_start_links"]}
+        self.end_links = {_words(k) for k in data["place_end_links"]}
+        self.weak_links = {_words(k) for k in data["place_weak_links"]}
+        self.place_of_nouns = set(data["place_of_nouns"])
         self.at_least_before = {_words(k) for k in data["at_least_before"]}
         self.at_least_after = {_words(k) for k in data["at_least_after"]}
         self.only = {_words(k) for k in data["only_words"]}
@@ -139,6 +150,8 @@ class _Phrase:
     speed: str | None = None
     at_least: bool = False  # "at least two", "two or more", a bare plural: a minimum, not an exact count
     size: str | None = None  # "small", "large" (agent.core.sizes)
+    start: str | None = None  # where a clip's object is in the first frame (agent.core.places)
+    end: str | None = None    # and in the last
 
 
 @dataclass
@@ -147,6 +160,14 @@ class _Motion:
 
     motion: str          # a direction, or "still"
     speed: str | None
+
+
+@dataclass
+class _Place:
+    """Where an object starts or ends, as written: it belongs to the object phrase before it."""
+
+    start: str | None
+    end: str | None
 
 
 _FRAME, _AND = "frame", "and"
@@ -171,7 +192,51 @@ def _boundary(v: Vocabulary, tokens: list[str], j: int) -> bool:
     """Whether tokens[j] ends an object phrase."""
     return (j >= len(tokens) or tokens[j] in v.stop or tokens[j] in v.filler
             or any(_match(t, tokens, j) for t in (v.relations, v.conjunctions, v.negations, v.frame_links))
-            or _motion(v, tokens, j) is not None)
+            or _motion(v, tokens, j) is not None or _place(v, tokens, j) is not None)
+
+
+def _leg(v: Vocabulary, tokens: list[str], j: int, links: set[Words]):
+    """One link and its place at tokens[j] ("from the left edge", "ends at the top"): (place, named
+    (not a bare edge word), after a weak link, end index) or None."""
+    if not (m := _match(links, tokens, j)):
+        return None
+    weak, k = m[0] in v.weak_links, j + m[1]
+    k += k < len(tokens) and tokens[k] in v.articles
+    if (p := _match(v.place_names, tokens, k)):
+        place, named, k = p[0], True, k + p[1]
+    elif k < len(tokens) and tokens[k] in v.place_bare:
+        place, named, k = v.place_bare[tokens[k]], False, k + 1
+    else:
+        return None
+    if k < len(tokens) and tokens[k] == "of":  # "the centre of the frame" is the place; "the left side of X" a relation
+        n = k + 1 + (k + 1 < len(tokens) and tokens[k + 1] in v.articles)
+        if n >= len(tokens) or tokens[n] not in v.place_of_nouns:
+            return None
+        k = n + 1
+    return place, named, weak, k
+
+
+def _place(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Place, int] | None:
+    """A place phrase at tokens[i]: ((speed) verb (speed)) then a start leg, an end leg, or a start leg
+    and an end leg ("from the left edge to the centre"). A bare edge word after a weak link counts
+    only when the other leg names its place ("from the left to the centre"; "from left to right" and
+    "to the right" are directions). Returns (place, tokens used) or None."""
+    j = i
+    if (m := _match(v.speeds, tokens, j)):
+        j += m[1]
+    if (m := _match(v.motion_verbs, tokens, j)):
+        j += m[1]
+        if (m := _match(v.speeds, tokens, j)):
+            j += m[1]
+    start = _leg(v, tokens, j, v.start_links)
+    end = _leg(v, tokens, start[3] if start else j, v.end_links)
+    legs = [leg for leg in (start, end) if leg]
+    if not legs:
+        return None
+    strong = any(leg[1] for leg in legs)
+    if not all(leg[1] or not leg[2] or (strong and len(legs) == 2) for leg in legs):
+        return None
+    return _Place(start[0] if start else None, end[0] if end else None), legs[-1][3] - i
 
 
 def _motion(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Motion, int] | None:
@@ -282,6 +347,8 @@ def _scan(v: Vocabulary, tokens: list[str]) -> list:
             items.append(m[0])
             # a motion with no object before it in the segment ("a still life") is a word we cannot place
             complete &= any(isinstance(p, _Phrase) for p in items)
+        elif (m := _place(v, tokens, i)):
+            items.append(m[0])
         elif (m := _match(v.relations, tokens, i)):
             items.append(("rel", m[0]))
             anchored = True
@@ -372,6 +439,9 @@ def parse_spec(text: str | None) -> SceneSpec | None:
             if isinstance(item, _Motion):
                 if last is not None and last.motion is None:
                     last.motion, last.speed = item.motion, item.speed
+            elif isinstance(item, _Place):
+                if last is not None:
+                    last.start, last.end = last.start or item.start, last.end or item.end
             elif item is _AND:
                 current, relation = None, None
             elif isinstance(item, tuple):
@@ -398,9 +468,12 @@ def parse_spec(text: str | None) -> SceneSpec | None:
                 if obj.cls == p.cls and p.color in (None, obj.color) and p.size in (None, obj.size):
                     if p.motion and obj.motion is None:
                         obj.motion, obj.speed = p.motion, p.speed
+                    obj.start, obj.end = obj.start or p.start, obj.end or p.end
+                    obj.motion = obj.motion or direction_between(obj.start, obj.end)
                     return idx
-        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, motion=p.motion, speed=p.speed,
-                                  at_least=p.at_least or None, size=p.size))
+        include.append(ObjectSpec(cls=p.cls, count=p.count, color=p.color, at_least=p.at_least or None,
+                                  motion=p.motion or direction_between(p.start, p.end), speed=p.speed,
+                                  start=p.start, end=p.end, size=p.size))
         if p.exact:
             exclude.append(ObjectSpec(cls=p.cls, count=p.count + 1, color=p.color))
         return len(include) - 1

@@ -13,7 +13,9 @@ exactly what a motion brief asks checked (precision first: a wrong clip is never
      `speed` "slow" or "fast" its travel is in that class (`motion.TRAVEL`, with a margin); a still
      object moves less than `STILL_PX`;
    - smoothness: no step between two frames over twice the object's usual step + 1.5 px (a jump);
-   - position (`ObjectSpec.position`): in the first frame where both objects are.
+   - position (`ObjectSpec.position`): in the first frame where both objects are;
+   - start and end places (`ObjectSpec.start` / `end`): the object's centre in the first and the last
+     frame (video_places.py; the verdict's `requirements` hold those items, passed or failed).
 Approved only when every check passes; every problem is one short line in `issues` and a `Finding`
 (kind "missing", "extra", "excluded", "color", "position", "motion", "continuity" or "other"); each
 frame's detections and problems are in `Verdict.frames`.
@@ -412,6 +414,8 @@ def check_clip(spec: SceneSpec, detections: list[list[Detection]], indices: Sequ
         ok, steady = _check_motion(t, spec, size, report)
         moving += ok and spec.include[t.obj].motion is not None
         smooth += steady
+    from local_models.shapes.video_places import judge_places
+    places = judge_places(spec, tracks, report, size, critic)
     asked = sum(o.count for o in spec.include if o.motion)
     present = sum(len(t.seen) for ts in tracks.values() for t in ts)
     expected = sum(o.count for o in spec.include) * n
@@ -425,7 +429,7 @@ def check_clip(spec: SceneSpec, detections: list[list[Detection]], indices: Sequ
               "motion": round(moving / asked, 4) if asked else 1.0,
               "smoothness": round(smooth / followed, 4) if followed else 0.0}
     return Verdict(critic=critic, approved=not report.issues, scores=scores, issues=report.issues,
-                   findings=report.findings, frames=frames)
+                   findings=report.findings, frames=frames, requirements=places)
 
 
 def check_frames(spec: SceneSpec, frames: Sequence[Image.Image], fps: float | None = None,
@@ -458,8 +462,13 @@ def check_video(spec: SceneSpec, path: str | Path, fps: float | None = None, k: 
 def is_clip(artifact, spec: SceneSpec) -> bool:
     """Judged as a clip: a video artifact, or a GIF/MP4 file judged against a brief with motion."""
     from agent.core.clips import VIDEO_SUFFIXES
-    return artifact.kind == "video" or (any(o.motion for o in spec.include)
+    return artifact.kind == "video" or (any(in_clip(o) for o in spec.include)
                                         and Path(artifact.path).suffix.lower() in VIDEO_SUFFIXES)
+
+
+def in_clip(obj) -> bool:
+    """Whether a spec object asks for something only a clip shows: a motion, a start or an end place."""
+    return bool(obj.motion or obj.start or obj.end)
 
 
 def judge_clip(artifact, brief_text: str, spec: SceneSpec, critic: str = NAME) -> Verdict:
@@ -467,7 +476,7 @@ def judge_clip(artifact, brief_text: str, spec: SceneSpec, critic: str = NAME) -
     error (approving any motion would be a guess)."""
     from agent.core.plans import CLIP_WORDS
     words = set(world.tokenize_words(brief_text))
-    if not any(o.motion for o in spec.include) and words & (CLIP_WORDS - {"video", "clip", "gif", "movie"}):
+    if not any(in_clip(o) for o in spec.include) and words & (CLIP_WORDS - {"video", "clip", "gif", "movie"}):
         return Verdict(critic=critic, approved=False,
                        error="the brief asks for motion the detector cannot read; say it as 'moving "
                              "left/right/up/down' (optionally 'slowly'/'quickly') or 'staying still'")
@@ -479,5 +488,11 @@ def still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
     be, so it is never approved."""
     from agent.core.captions import motion_prompt
     msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
-    return verdict.model_copy(update={"approved": False, "issues": [*verdict.issues, msg],
+    # where an object starts and ends is that message's business too, not one "could not check" line each
+    places = {r.id for r in verdict.requirements if r.kind == "place"}
+    reqs = [r.judged("unchecked", "a still image has no first and last frame", None, verdict.critic)
+            if r.id in places else r for r in verdict.requirements]
+    said = {f"could not check {r.text}: {r.evidence}" for r in verdict.requirements if r.id in places}
+    return verdict.model_copy(update={"approved": False, "issues": [*(i for i in verdict.issues if i not in said), msg],
+                                      "requirements": reqs,
                                       "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})
