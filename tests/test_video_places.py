@@ -175,3 +175,12 @@ def test_a_still_image_of_a_place_brief_is_not_approved(tmp_path):
     assert verdict.issues[-1].startswith("a still image cannot show motion")
     assert not any(i.startswith("could not check the red circle starts") for i in verdict.issues)
     assert {r.status for r in verdict.requirements if r.kind == "place"} == {"unchecked"}
+
+
+def test_critic_vlm_asks_where_a_clip_object_starts_and_ends():
+    from agent.critics.vlm import questions_for
+    spec = parse_spec("a red circle moving from the left edge to the centre")
+    asked = [(q.text, q.kind) for q in questions_for(spec, clip=True) if q.kind == "position"]
+    assert asked == [("In the first frame, is the red circle at the left edge of the frame?", "position"),
+                     ("In the last frame, is the red circle in the centre of the frame?", "position")]
+    assert not [q for q in questions_for(spec) if q.kind == "position"]  # a still image is asked no such thing

@@ -30,6 +30,7 @@ from agent.core.protocols import LLM
 from agent.core.registry import resolve
 from agent.core.captions import MOTION_PHRASES, SPEED_WORDS, noun
 from agent.core.clips import read_sampled
+from agent.core.places import preposition
 from agent.core.types import Artifact, Finding, FrameCheck, ObjectSpec, SceneSpec, Verdict, number_word, plural
 
 NAME = "critic:vlm"
@@ -153,6 +154,11 @@ def questions_for(spec: SceneSpec | None, clip: bool = False) -> list[Question]:
                 "position", f"the {subject} should be {relation} the {target}", i)
         if clip and obj.motion:
             add(_motion_question(obj), "yes", "motion", f"the {_nouns(obj)} should be {_motion_words(obj)}", i)
+        for frame, role, place in (("first", "start", obj.start), ("last", "end", obj.end)):
+            if clip and place:  # agent.core.places: where a clip's object starts and ends
+                where = f"{preposition(place)} of the frame"
+                add(f"In the {frame} frame, {'are' if obj.count > 1 else 'is'} the {_nouns(obj)} {where}?", "yes",
+                    "position", f"the {_nouns(obj)} should {role} {where}", i)
     for ex in spec.exclude:
         if ex.count == 1:
             add(f"Does {where} contain any {_noun(ex)}?", "no", "excluded", f"there should be no {_noun(ex)}")
