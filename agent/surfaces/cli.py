@@ -200,7 +200,9 @@ def brief_batch(
         files: Optional[list[Path]] = typer.Option(None, "--files", help="a folder the briefs' reference images "
                                                    "may come from, besides the brief file's own (repeat)"),
         credentials: bool = typer.Option(True, "--credentials/--no-credentials", help="sign each delivered image "
-                                         "with a C2PA manifest (made by a generative model, with the verdict)")):
+                                         "with a C2PA manifest (made by a generative model, with the verdict)"),
+        local: bool = typer.Option(False, "--local", help="run in this process even when a warm server "
+                                   "(atelier serve --out OUT/runs; ATELIER_SERVER=URL) is running")):
     """Run a file of briefs; the same command again resumes where it stopped."""
     from agent.surfaces.batch import run_batch
 
@@ -215,10 +217,15 @@ def brief_batch(
         out, note = batch_folder(out)
         if note:
             err.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True)
+        server = None
+        if executor == "local" and not local:  # a warm `atelier serve` over OUT/runs runs the briefs
+            from agent.surfaces.batch import RUNS
+            from agent.surfaces.server.client import for_batch
+            server = for_batch(out / RUNS, lambda note: err.print(f"[dim]{note}[/]", highlight=False, soft_wrap=True))
         result = run_batch(file, out, concurrency=concurrency, executor=executor, max_seconds=max_seconds,
                            max_cost=max_cost, retry_failed=retry_failed, ray_address=ray_address,
                            gpus_per_worker=gpus_per_worker, briefs_per_worker=briefs_per_worker, console=err,
-                           files=files or (), credentials=credentials,
+                           files=files or (), credentials=credentials, server=server,
                            defaults=defaults.model_dump(include={"llm", "image_model", "critic", "mode", "video_model"},
                                                         exclude_none=True))
     except KeyboardInterrupt:

@@ -51,6 +51,54 @@ class LocalExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+class ServerExecutor:
+    """Briefs on a warm `atelier serve` (agent/surfaces/server/briefs_api.py), each one request run
+    there by `run_job` with this batch's rules, so they share its warm pipelines. Briefs naming files
+    (reference images, a mask) run here, and so does every brief once the server stops answering or
+    stops a brief itself (shutting down): that brief resumes here from its run.json."""
+
+    def __init__(self, server, concurrency: int, on_event: Callable | None = None,
+                 say: Callable[[str], None] = lambda _: None):
+        self.server, self.slots, self.say = server, concurrency, say
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="brief-client")
+        self.here = LocalExecutor(concurrency, on_event)  # threads start only when a brief runs here
+        self.gone = ""  # why the server is no longer used
+        self.stopping = False
+        self.on_server: set[str] = set()
+
+    def submit(self, job: BriefJob) -> Future:
+        if self.gone or job.brief.reference_images or job.brief.mask is not None:
+            return self.here.submit(job)
+
+        def work():
+            from agent.surfaces.server.client import ServerGone
+            self.on_server.add(job.id)
+            try:
+                line = self.server.brief(job.model_dump(mode="json"))
+                if line.get("status") != "stopped" or self.stopping:
+                    return line
+                why = f"the server at {self.server.url} stopped brief {job.id} (shutting down)"
+            except ServerGone as e:
+                why = str(e)
+            finally:
+                self.on_server.discard(job.id)
+            if not self.gone:
+                self.gone = why
+                self.say(f"[yellow]{why}[/]: the batch goes on in this process")
+            return self.here.submit(job).result()
+        return self.pool.submit(work)
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        for brief_id in list(self.on_server):
+            self.server.stop_brief(brief_id)
+        self.here.stop_all()
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.here.shutdown()
+
+
 def connect_ray(address: str | None, say: Callable[[str], None]) -> bool:
     """Join the cluster at `address` (or RAY_ADDRESS), else one started on this machine with
     `ray start`, else start a local instance (and say so). True when this process started it."""

@@ -14,7 +14,7 @@ from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import InputError, OutOfSpace
 from agent.core.types import RunRecord
 from agent.surfaces.batch.briefs import BriefEntry, load_briefs
-from agent.surfaces.batch.executors import Executor, LocalExecutor, RayExecutor, WorkerLost
+from agent.surfaces.batch.executors import Executor, LocalExecutor, RayExecutor, ServerExecutor, WorkerLost
 from agent.surfaces.batch.jobs import RUNS, make_job
 from agent.surfaces.batch.ledger import SummaryLog
 
@@ -37,9 +37,10 @@ def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int =
               max_cost: float | None = None, defaults: dict[str, str] | None = None,
               retry_failed: bool = False, ray_address: str | None = None, gpus_per_worker: float = 0.0,
               briefs_per_worker: int | None = None, progress: bool | None = None, console=None,
-              files: Iterable[Path | str] = (), credentials: bool = True) -> BatchResult:
+              files: Iterable[Path | str] = (), credentials: bool = True, server=None) -> BatchResult:
     """Run every brief of FILE not yet finished in OUT (see the package's docstring). `files`:
-    folders besides the brief file's own that its reference images may come from."""
+    folders besides the brief file's own that its reference images may come from. `server`: a warm
+    `atelier serve` (server.client.WarmServer) keeping its runs in OUT/runs, for the local executor."""
     if concurrency < 1 or concurrency > 256:
         raise InputError(f"--concurrency must be between 1 and 256, not {concurrency}")
     if max_seconds is not None and max_seconds <= 0 or max_cost is not None and max_cost < 0:
@@ -59,9 +60,10 @@ def run_batch(file: Path | str, out: Path | str = "batch", *, concurrency: int =
         batch = _Batch(entries, out, defaults, max_seconds, max_cost, retry_failed,
                        console or Console(stderr=True), progress, credentials)
         return batch.run(lambda on_event: (
-            LocalExecutor(concurrency, on_event) if executor == "local" else
-            RayExecutor(concurrency, ray_address, gpus_per_worker, briefs_per_worker, say=batch.say)),
-            warm=executor == "local")
+            RayExecutor(concurrency, ray_address, gpus_per_worker, briefs_per_worker, say=batch.say)
+            if executor == "ray" else LocalExecutor(concurrency, on_event) if server is None else
+            ServerExecutor(server, concurrency, on_event, say=batch.say)),
+            warm=executor == "local" and server is None)
     finally:
         lock.close()
 

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from agent.core.trust import TrustPolicy
 from agent.surfaces.mcp_callers import DEFAULT
-from agent.surfaces.server import errors, images, runs_api
+from agent.surfaces.server import briefs_api, errors, images, runs_api
 from agent.surfaces.server.callers import Callers
 from agent.surfaces.server.hub import RunHub
 
@@ -75,6 +75,7 @@ def build(runs_dir: str | Path = "runs", *, llm: str, image_model: str, critic: 
     errors.install(api)
     api.include_router(images.router(hub, callers.identify))
     api.include_router(runs_api.router(hub, callers.identify))
+    api.include_router(briefs_api.router(hub, callers.identify))
 
     @api.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -65,6 +65,29 @@ class WarmServer:
             return {k: v for k, v in summary.items() if k not in ("live", "record")}
 
 
+    def brief(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Run one brief of a batch there (POST /api/briefs: a `BriefJob` as JSON); its summary line.
+        ServerGone when the server stops answering or is shutting down; InputError for its refusal."""
+        try:
+            with httpx.Client(base_url=self.url, headers=self.headers,
+                              timeout=httpx.Timeout(CALL_TIMEOUT_S, read=None)) as http:
+                answer = http.post("/api/briefs", json=job)
+        except httpx.TransportError as e:
+            raise ServerGone(f"lost the server at {self.url} during brief {job.get('id')} ({type(e).__name__})") from None
+        if answer.status_code == 503:
+            raise ServerGone(f"the server at {self.url} is shutting down")
+        if answer.status_code != 200:
+            raise InputError(f"the server at {self.url} refused brief {job.get('id')}: {_message(answer)}")
+        return answer.json()
+
+    def stop_brief(self, brief_id: str) -> None:
+        """Ask the server to stop a brief of this caller's batch after its current step."""
+        try:
+            httpx.post(f"{self.url}/api/briefs/{brief_id}/stop", headers=self.headers, timeout=CALL_TIMEOUT_S)
+        except httpx.HTTPError:
+            pass
+
+
 class _Stopper:
     """What the CLI's Ctrl-C handler stops: the run on the server, after its current step."""
 
@@ -80,8 +103,9 @@ class _Stopper:
             pass
 
 
-def find(out: Path, note: Callable[[str], None]) -> WarmServer | None:
-    """The warm server to use, or None to run in-process (saying why when one was named)."""
+def find(out: Path, note: Callable[[str], None], exact: bool = False) -> WarmServer | None:
+    """The warm server to use, or None to run in-process (saying why when one was named). `exact`:
+    only one that keeps its runs in `out`, even when ATELIER_SERVER names it."""
     named = os.environ.get(SERVER_VAR)
     token = os.environ.get(TOKEN_VAR) or None
     if named is not None and named.strip().lower() in OFF:
@@ -96,9 +120,10 @@ def find(out: Path, note: Callable[[str], None]) -> WarmServer | None:
         note(f"the server at {url} is shutting down: running in-process")
         return None
     runs = Path(info.get("runs_dir", ""))
-    if not named and runs != out.expanduser().resolve():
+    if (exact or not named) and runs != out.expanduser().resolve():
+        fix = f"atelier serve --out {out}" if exact else f"--out {runs}"
         note(f"a warm server at {url} keeps its runs in {runs}, not in {out}: running in-process "
-             f"(--out {runs} to use it)")
+             f"({fix} to use it)")
         return None
     note(f"using the warm server at {url} (runs in {runs}; --local to run in-process)")
     return WarmServer(url, info, token)
@@ -160,6 +185,12 @@ def _message(answer: httpx.Response) -> str:
         return str(answer.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return f"HTTP {answer.status_code}"
+
+
+def for_batch(runs: Path, note: Callable[[str], None]) -> WarmServer | None:
+    """The warm server for `atelier brief`: one whose runs folder is the batch's (OUT/runs), since it
+    writes the batch's runs there; None (saying why) to run the batch in this process."""
+    return find(runs, note, exact=True)
 
 
 def for_run(out: Path, note: Callable[[str], None], *, llm: str, video_format: str | None) -> WarmServer | None:
