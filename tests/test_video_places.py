@@ -184,3 +184,47 @@ def test_critic_vlm_asks_where_a_clip_object_starts_and_ends():
     assert asked == [("In the first frame, is the red circle at the left edge of the frame?", "position"),
                      ("In the last frame, is the red circle in the centre of the frame?", "position")]
     assert not [q for q in questions_for(spec) if q.kind == "position"]  # a still image is asked no such thing
+
+
+# ---- the video bench's start/end place briefs ---------------------------------------------------------
+def route_of(obj: ObjectSpec) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where a right clip of `obj` has its centre in the first and the last frame (places.target, the
+    free axis in the middle, 20 px of travel where only one end is named)."""
+    from agent.core.places import target
+    from local_models.shapes.motion import DIRECTIONS
+    ux, uy = DIRECTIONS[obj.motion]
+    fill = lambda p: tuple(32.0 if v is None else v for v in p)  # noqa: E731
+    if obj.start:
+        a = fill(target(obj.start, SIDE))
+        b = fill(target(obj.end, SIDE)) if obj.end else (a[0] + 20 * ux, a[1] + 20 * uy)
+        return a, (b[0] if ux else a[0], b[1] if uy else a[1])
+    b = fill(target(obj.end, SIDE))
+    return (b[0] - 20 * ux, b[1] - 20 * uy), b
+
+
+def test_place_briefs_parse_back_and_a_right_clip_of_each_is_approved():
+    from local_models.shapes.place_briefs import heldout_place_prompts
+    briefs = heldout_place_prompts(20)
+    assert len({p for p, _ in briefs}) == 20
+    for prompt, spec in briefs:
+        parsed = parse_spec(prompt)
+        assert [o.model_dump() for o in parsed.include] == [o.model_dump() for o in spec.include], prompt
+        (obj,) = spec.include
+        start, end = route_of(obj)
+        verdict = check_frames(spec, frames_between(start, end, kind=obj.cls, color=obj.color,
+                                                    background="beige" if obj.color in ("gray", "white") else "gray"))
+        assert verdict.approved, (prompt, verdict.issues)
+        reversed_clip = check_frames(spec, frames_between(end, start, kind=obj.cls, color=obj.color,
+                                                          background="beige" if obj.color == "white" else "gray"))
+        assert not reversed_clip.approved, prompt
+
+
+def test_the_video_bench_has_a_start_end_place_category():
+    from agent.surfaces.bench_video import VideoRow, markdown, summary, video_suite
+    items = video_suite()
+    assert [sum(i.category == c for i in items) for c in ("one object", "two objects", "start/end places")] == [30, 30, 20]
+    assert [i.category for i in video_suite(limit=3)] == ["one object", "two objects", "start/end places"]
+    assert len({i.index for i in items}) == 80
+    rows = [VideoRow("loop", i.index, i.category, i.prompt, 0, 4, correct=k % 2 == 0) for k, i in enumerate(items[:6])]
+    table = markdown(summary(rows))
+    assert "| start/end places |" in table.splitlines()[0] and "50% (1/2)" in table

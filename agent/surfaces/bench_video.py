@@ -2,8 +2,10 @@
 embedded critic (`critic:detector`, which tracks every shape across the frames).
 
 The suite is `local_models.shapes.motion.heldout_motion_prompts()`: motion briefs whose objects-and-
-motions combination training never showed, half with one object and half with two. Every strategy
-gets the same seeds (prompt i: seed + 100 i) and the same budget of clips."""
+motions combination training never showed, half with one object and half with two; then the
+"start/end places" briefs (`local_models.shapes.place_briefs`: one held-out object going from a
+place to another, "from the left edge to the centre", "ending in the top right corner"). Every
+strategy gets the same seeds (prompt i: seed + 100 i) and the same budget of clips."""
 from __future__ import annotations
 
 import json
@@ -24,18 +26,25 @@ DEFAULT_VIDEO_MODEL = "local:shapes-video"
 @dataclass
 class VideoItem:
     index: int
-    category: str  # "one object" or "two objects"
+    category: str  # one of CATEGORIES
     prompt: str
     spec: object
 
 
-def video_suite(n: int = 60, limit: int | None = None) -> list[VideoItem]:
+CATEGORIES = ("one object", "two objects", "start/end places")
+
+
+def video_suite(n: int = 60, limit: int | None = None, places: int = 20) -> list[VideoItem]:
+    """`n` motion briefs and `places` start/end place briefs, the categories interleaved so that any
+    prefix (`limit`) is balanced."""
     from local_models.shapes.motion import heldout_motion_prompts
+    from local_models.shapes.place_briefs import heldout_place_prompts
     items = [VideoItem(i, "one object" if len(spec.include) == 1 else "two objects", prompt, spec)
              for i, (prompt, spec) in enumerate(heldout_motion_prompts(n))]
-    # interleave the two halves so any prefix is balanced
-    ones, twos = [i for i in items if i.category == "one object"], [i for i in items if i.category != "one object"]
-    order = [x for pair in zip(ones, twos) for x in pair] + ones[len(twos):] + twos[len(ones):]
+    items += [VideoItem(n + i, "start/end places", prompt, spec)
+              for i, (prompt, spec) in enumerate(heldout_place_prompts(places) if places else ())]
+    queues = [[i for i in items if i.category == c] for c in CATEGORIES]
+    order = [q[k] for k in range(max(map(len, queues))) for q in queues if k < len(q)]
     return order[:limit] if limit is not None else order
 
 
@@ -154,7 +163,7 @@ def summary(rows: list[VideoRow]) -> list[dict]:
         rs = [r for r in rows if r.strategy == key]
         n, clips = len(rs), sum(r.clips for r in rs)
         cats = {c: (sum(r.correct for r in rs if r.category == c), sum(r.category == c for r in rs))
-                for c in ("one object", "two objects")}
+                for c in CATEGORIES}
         out.append({"strategy": key, "n": n, "accuracy": sum(r.correct for r in rs) / n, "per_category": cats,
                     "clips": clips / n, "s_per_clip": sum(r.model for r in rs) / clips if clips else 0.0,
                     "wall": sum(r.wall for r in rs) / n, "failed": sum(r.status == "failed" for r in rs)})
@@ -162,12 +171,13 @@ def summary(rows: list[VideoRow]) -> list[dict]:
 
 
 def markdown(summaries: list[dict]) -> str:
-    head = ["strategy", "overall", "one object", "two objects", "clips/prompt", "s/clip (model)", "s/prompt"]
+    cats = [c for c in CATEGORIES if any(s["per_category"].get(c, (0, 0))[1] for s in summaries)]
+    head = ["strategy", "overall", *cats, "clips/prompt", "s/clip (model)", "s/prompt"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for s in summaries:
         cells = [LABELS.get(s["strategy"], s["strategy"]), f"{100 * s['accuracy']:.1f}% ({s['n']})"]
-        for c in ("one object", "two objects"):
-            ok, n = s["per_category"][c]
+        for c in cats:
+            ok, n = s["per_category"].get(c, (0, 0))
             cells.append(f"{100 * ok / n:.0f}% ({ok}/{n})" if n else "-")
         cells += [f"{s['clips']:.2f}", f"{s['s_per_clip']:.2f}", f"{s['wall']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
