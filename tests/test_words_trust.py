@@ -89,3 +89,29 @@ def test_detector_and_ocr_named_together_judge_as_one(tmp_path):
     v = load_critic("critic:detector+ocr").critique(artifact, BRIEF, None)
     assert not v.approved and status(v)["text:only"] == "failed" and status(v)["whole"] == "passed"
     assert len([f for f in v.findings if f.kind == "extra"]) == 1  # read twice, reported once
+
+
+def test_a_circle_the_ocr_reads_as_o_is_a_circle(tmp_path):
+    """RapidOCR reads the world's orange circle on lavender as "O": a short reading mostly covered by a
+    shape the shape checker fits on the untouched picture is that shape, neither an unasked word nor
+    pixels taken from the shape check (the circle was 'missing' and a planner added a second one)."""
+    from agent.critics.ocr import Reading, letters_not_shapes, read
+    from agent.core.spec_parser import parse_spec
+
+    brief = "an orange circle with 'TAXI' written below it on a lavender background"
+    image = render(Scene("lavender", [Obj("circle", "orange", (20, 10, 40, 30))], None, ""), size=256)
+    assert [r.text for r in read(image)] == ["O"]  # the engine's misreading this guards against
+    before = load_critic("critic:detector").critique(save_image(image, tmp_path, GenerationRequest(prompt=brief)),
+                                                     brief, None)  # the shapes drawn, the words not yet set
+    failed = {k for k, s in status(before).items() if s != "passed"}
+    assert failed == {"text:0"} and [f.kind for f in before.findings] == ["missing"], before.issues
+    assert before.findings[0].text == "TAXI"  # the words to set, not a circle to add
+    image, _ = typeset(image, "TAXI", named_box("bottom", 256, 256))
+    artifact = save_image(image, tmp_path, GenerationRequest(prompt=brief, seed=1))
+    verdict = load_critic("critic:detector").critique(artifact, brief, None)
+    assert verdict.approved and all(s == "passed" for s in status(verdict).values()), verdict.issues
+    # an asked letter stays a word, and so does a reading no fitted shape covers
+    o, spec = Reading("O", (80, 40, 170, 130), 0.6), parse_spec("a red ring and the word O at the top")
+    assert letters_not_shapes([o], [(76, 36, 169, 131)], spec) == [o]
+    assert letters_not_shapes([o], [(76, 36, 169, 131)], parse_spec(brief)) == []
+    assert letters_not_shapes([o], [(0, 0, 60, 60)], parse_spec(brief)) == [o]

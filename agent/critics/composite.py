@@ -94,26 +94,33 @@ class WithWords:
         self.kinds = critic.kinds
 
     def critique(self, artifact: Artifact, brief_text: str, spec: SceneSpec | None) -> Verdict:
-        from agent.critics.ocr import OCRCritic, read_file, word_boxes
+        from agent.critics.ocr import OCRCritic, counted, letters_not_shapes, maybe_a_shape, read_file, word_boxes
         if spec is None:  # as the critic itself would: the spec from the brief
             try:
                 from agent.core.spec_parser import parse_spec
                 spec = parse_spec(brief_text)
             except Exception:  # the critic reports it
                 pass
-        boxes = []
+        boxes, readings, plain = [], None, None
         if spec is not None and spec.text and artifact.kind == "image":
             try:
                 from PIL import Image
                 with Image.open(artifact.path) as im:
-                    boxes = word_boxes(read_file(artifact.path), im.size)
+                    size = im.size
+                readings = read_file(artifact.path)
             except Exception:  # an unreadable file or engine: the OCR critique below says so
-                boxes = []
+                readings = None
+            if readings and spec.include and any(maybe_a_shape(r) for r in counted(readings)):
+                # a letter or two read where the shape checker, on the untouched picture, fits a shape: that shape
+                plain = self.critic.critique(artifact, brief_text, spec)
+                readings = letters_not_shapes(readings, [d.box for d in plain.detections if d.shape and d.box], spec)
+            boxes = word_boxes(readings, size) if readings else []
         verdict = self.critic.critique(artifact, brief_text, spec, text_boxes=boxes) if boxes else \
-            self.critic.critique(artifact, brief_text, spec)
+            plain or self.critic.critique(artifact, brief_text, spec)
         if verdict.error or artifact.kind != "image" or not any(r.kind == "text" for r in verdict.requirements):
             return verdict
-        words = OCRCritic().critique(artifact, brief_text, spec, object_boxes=object_boxes([verdict]))
+        words = OCRCritic().critique(artifact, brief_text, spec, object_boxes=object_boxes([verdict]),
+                                     readings=readings)
         out = combine([verdict, words], self.name)
         share = sum(r.status == "passed" for r in out.requirements) / max(len(out.requirements), 1)
         return out.model_copy(update={"scores": {**verdict.scores, **words.scores, "constraints": round(share, 4)}})
