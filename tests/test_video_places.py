@@ -148,7 +148,17 @@ def test_an_object_missing_in_the_last_frame_is_never_a_pass():
     assert places(verdict)["start:0"].status == "passed"
 
 
-def test_the_tolerance_is_a_couple_of_pixels_past_the_third():
+def test_a_centre_just_past_its_third_passes_and_says_so():
+    spec = SceneSpec(include=[ObjectSpec(cls="square", color="yellow", motion="up", start="center", end="top")])
+    just = check_frames(spec, frames_between((32, 43), (32, 12), kind="square", color="yellow"))  # 0.3 px past
+    assert places(just)["start:0"].status == "passed", just.issues
+    assert places(just)["start:0"].evidence.startswith("in frame 0 (the first) the yellow square is in the centre, "
+                                                       "within 1 px of its third")
+    low = check_frames(spec, frames_between((32, 45), (32, 12), kind="square", color="yellow"))
+    assert places(low)["start:0"].status == "failed" and not low.approved
+
+
+def test_the_tolerance_is_a_pixel_past_the_third():
     assert place_holds("left", (21.3 + TOLERANCE_PX - 0.1, 32), 64, TOLERANCE_PX)
     assert not place_holds("left", (21.3 + TOLERANCE_PX + 0.5, 32), 64, TOLERANCE_PX)
     assert place_holds("center", (32, 32), 64) and not place_holds("top right", (32, 8), 64, TOLERANCE_PX)
