@@ -131,3 +131,17 @@ def test_a_missing_shape_is_added_clear_of_where_the_words_go(brief):
         assert x1 <= words[0] or x0 >= words[2] or y1 <= words[1] or y0 >= words[3], (seed, step.box, words)
         if rel := spec.text[0].relative_to():
             assert relation_holds(rel[0], words, step.box)
+
+
+def test_the_shapes_keep_clear_of_the_canvas_edge_and_every_text_brief_gets_a_layout():
+    """A brief with words lays its shapes TEXT_EDGE from the canvas edge (a star pressed into a corner
+    came out blunt), and that still leaves room for every brief of the text bench."""
+    from agent.llm.words import TEXT_EDGE
+    from agent.surfaces import bench
+
+    for item in bench.suite(categories=["text"]):
+        for seed in range(0, 1000, 100):
+            layout = layout_for(item.spec, seed)
+            assert layout is not None, (item.prompt, seed)
+            for b in layout.boxes:
+                assert min(b.box[0], b.box[1], 64 - b.box[2], 64 - b.box[3]) >= TEXT_EDGE, (item.prompt, b.box)

@@ -116,14 +116,14 @@ class Layout(BaseModel):
 
 
 def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int = 64,
-                fixed: list[LayoutBox] = (), tries: int = 400, gap: int = GAP) -> Layout | None:
+                fixed: list[LayoutBox] = (), tries: int = 400, gap: int = GAP, edge: int = EDGE) -> Layout | None:
     """A layout satisfying `spec` by rules: boxes sized for the number of objects (or for the object's
     size word: SIDES_BY_SIZE), placed at random
     (seeded) where every relation holds clearly (by GenEval's rule with room to spare) and no two
     boxes touch. `fixed` boxes (in width x height pixels) are already there, e.g. objects a critic
     saw: only the instances still missing are placed, around them (object -1: in the way, nothing
-    else; `gap`: free pixels between boxes, 64-unit canvas). Returns the new boxes and the fixed ones, or
-    None when nothing fits."""
+    else; `gap`: free pixels between boxes, `edge` between a box and the canvas edge, 64-unit canvas).
+    Returns the new boxes and the fixed ones, or None when nothing fits."""
     rng = random.Random(seed)
     unit = 64
     placed = Layout(width=width, height=height, boxes=list(fixed)).scaled(unit, unit).boxes
@@ -136,7 +136,7 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
     for _ in range(tries if len(items) > 1 else 1):  # one item: a single search is exhaustive
         boxes: list[LayoutBox] = list(placed)
         for k, obj in items:
-            box = _place(rng, side, unit, boxes, k, obj, spec, gap)
+            box = _place(rng, side, unit, boxes, k, obj, spec, gap, edge)
             if box is None:
                 break
             boxes.append(LayoutBox(object=k, kind=obj.cls, color=obj.color, size=obj.size, box=box))
@@ -145,12 +145,12 @@ def plan_layout(spec: "SceneSpec", seed: int = 0, width: int = 64, height: int =
     return None
 
 
-def _place(rng, side, unit, boxes, k, obj, spec, gap=GAP):
+def _place(rng, side, unit, boxes, k, obj, spec, gap=GAP, edge=EDGE):
     """The first free spot, in random order, on a 2-pixel grid (every spot is tried once), at least
-    EDGE pixels inside the canvas: the shapes model was trained so, and draws a shape pressed
-    against the edge cut off or pinched."""
+    `edge` pixels inside the canvas (EDGE: the shapes model was trained so, and draws a shape pressed
+    against the edge cut off or pinched)."""
     s = rng.choice(SIDES_BY_SIZE[obj.size]) if obj.size else max(8, side + rng.randint(-2, 2))
-    spots = [(x, y) for x in range(EDGE, unit - s - EDGE + 1, 2) for y in range(EDGE, unit - s - EDGE + 1, 2)]
+    spots = [(x, y) for x in range(edge, unit - s - edge + 1, 2) for y in range(edge, unit - s - edge + 1, 2)]
     rng.shuffle(spots)
     for x0, y0 in spots:
         box = (x0, y0, x0 + s, y0 + s)

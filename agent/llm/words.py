@@ -4,7 +4,8 @@ set the text with `typeset_text` where the layout left room.
 - The text box of each TextSpec follows its placement ("below object 0": a band across the bottom,
   "top": a band across the top; none: the bottom with shapes, the middle without); the layout is
   planned around those boxes (held fixed as "in the way"), so no shape lands where words go, and a
-  relation between a shape and its words holds by construction.
+  relation between a shape and its words holds by construction; the shapes keep TEXT_EDGE from the
+  canvas edge.
 - A brief with words is delivered at TEXT_SIDE px on the shapes model (its native 64 px leaves
   letters 8-10 px tall; measured: OCR reads the tool's text reliably from about 16 px up).
 - A model that can write (`ModelInfo.renders_text`) gets the words in its prompt and one new seed
@@ -24,6 +25,10 @@ from agent.core.types import SceneSpec
 
 __all__ = ["TEXT_SIDE", "first_step", "last_chance", "layout_for", "next_step", "regenerate", "text_boxes"]
 TEXT_SIDE = 256
+# 64-unit pixels between a shape's box and the canvas edge on a brief with words (layout.EDGE: 2): the
+# shapes share the canvas with a band of words, and one pressed into a corner came out blunt or lumpy
+# (text bench, budget 4, seeds 0/1/2: right 20+21+17-of-21 at 2, 23+22+22 at 6)
+TEXT_EDGE = 6
 
 
 def layout_for(spec: SceneSpec, seed: int) -> Layout | None:
@@ -32,7 +37,7 @@ def layout_for(spec: SceneSpec, seed: int) -> Layout | None:
     room = [LayoutBox(object=-1, kind="text", box=b) for b in text_boxes(spec)]
     shapes = spec.model_copy(update={"text": []})
     for k in range(20):
-        layout = plan_layout(shapes, seed=seed + 7919 * k, fixed=room) if spec.include else \
+        layout = plan_layout(shapes, seed=seed + 7919 * k, fixed=room, edge=TEXT_EDGE) if spec.include else \
             Layout(width=UNIT, height=UNIT, background=spec.background)
         if layout is None:
             return None
