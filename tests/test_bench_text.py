@@ -71,8 +71,9 @@ def test_the_judge_reads_with_its_own_engine(tmp_path):
 
 # measured at 7c7b621 (seeds 0 + 100 i, budget 4): the words exact on 24 of 24, 21 of 24 right in all;
 # 20 since layouts are drawn box by box at 10 steps (91a775d; the misses are shapes: a pentagonal star,
-# a dented square, a faint star)
-WORDS_EXACT, RIGHT = 24, 20
+# a dented square, a faint star); 23 at 527b1d1 (shapes kept from the canvas edge and from the words'
+# band, a circle read as "O" no longer a word; the miss: a faint white star on lavender)
+WORDS_EXACT, RIGHT = 24, 23
 
 
 @pytest.mark.slow  # the whole text category through `atelier run`'s loop: 2-4 minutes on 2 busy cores
