@@ -47,7 +47,9 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
     p.edit_btn.click(ui.send_to_edit, me, [p.editor, p.edit_prompt, p.viewer, p.edit_box], **quick)
     p.close_btn.click(ui.close_viewer, None, p.viewer, **quick)
     p.compare.change(ui.set_compare, [p.compare, *me], [p.gallery, p.table, *p.attempt_picks], **quick)
-    p.zip_pick.input(ui.tick, [p.zip_pick, *me], p.zip_btn, **quick)
+    # a tick while the last one is in flight runs after it with the boxes as they are then (the default,
+    # 'once', dropped it: two quick ticks zipped one attempt)
+    p.zip_pick.input(ui.tick, [p.zip_pick, *me], p.zip_btn, trigger_mode="always_last", **quick)
     p.refresh_btn.click(ui.refresh_history, [p.owner, p.all_runs], [p.hist_table, p.run_pick], **quick)
     p.all_runs.change(ui.refresh_history, [p.owner, p.all_runs], [p.hist_table, p.run_pick], **quick)
     p.hist_table.select(ui.pick_from_table, None, p.run_pick, **quick)
