@@ -155,3 +155,29 @@ def test_exact_and_at_least_counts_and_exclusions():
     assert judge(three, _spec(("star", 3, None, None))).right  # no colour asked: any colour
     no_four = _spec(("star", 2, None, None), exclude=[ObjectSpec(cls="star", count=3)], at_least=True)
     assert _kinds(three, no_four) == {"excluded"}
+
+
+def _soft(image: Image.Image, sigma: float = 0.8) -> Image.Image:
+    """The picture with the model's soft edges: a gaussian blur of `sigma` px on the 64 px canvas."""
+    from PIL import ImageFilter
+    return image.filter(ImageFilter.GaussianBlur(sigma))
+
+
+def test_soft_edged_shapes_are_still_the_shapes_they_are():
+    """The model draws every shape soft; a blurred ring, square or small star is still that shape."""
+    for kind, box in (("ring", (18, 18, 40, 40)), ("square", (20, 20, 40, 40)), ("star", (22, 22, 36, 36))):
+        image = _soft(_image("gray", (kind, "yellow", box)))
+        j = judge(image, _spec((kind, 1, "yellow", None)))
+        assert j.right, (kind, j.reasons)
+
+
+def test_a_soft_bell_shaped_triangle_is_no_triangle():
+    """Blur pulls a triangle's corners in along its sides, as a bell's concave sides do: a triangle is held
+    to its crisp outline, so a soft bell is still malformed."""
+    import math
+    big = Image.new("RGB", (256, 256), world.BACKGROUNDS["beige"])
+    left = [(60 + 68 * t, 196 - 136 * t + 28 * math.sin(math.pi * t)) for t in (k / 20 for k in range(21))]
+    right = [(128 + 68 * t, 60 + 136 * t + 28 * math.sin(math.pi * t)) for t in (k / 20 for k in range(1, 21))]
+    ImageDraw.Draw(big).polygon(left + right, fill=world.COLORS["purple"])
+    bell = _soft(big.resize((64, 64), Image.Resampling.BOX), 0.7)
+    assert "malformed" in _kinds(bell, _spec(("triangle", 1, None, None)))

@@ -106,6 +106,7 @@ SHEETS = sheets_dir()
 PATHS = ("txt2img", "layout", "edit_remove", "edit_add", "edit_recolour", "loop_final")
 SIZE = 64
 
+from agent.surfaces.approval_score import report, score  # noqa: E402,F401 (re-exported)
 from agent.surfaces.approval_briefs import (  # noqa: E402,F401 (the set's briefs; re-exported)
     BACKGROUNDS, COLORS, N_EDITS, NUMBERS, README_BRIEFS, RELATIONS, SHAPES, Brief, Obj, brief_lists, parse_readme,
     random_brief)
@@ -424,48 +425,6 @@ def label(notes: Path, name: str = DEFAULT_SET) -> None:
     print(f"{len(rows)} labelled ({sum(r['right'] for r in rows)} right), {len(cands) - len(rows)} skipped")
 
 
-# ---- scoring ------------------------------------------------------------------------------------
-def score(critic_spec: str, rows: list[dict] | None = None, name: str = DEFAULT_SET) -> dict:
-    """A critic against the labels of the set NAME: every image judged from its brief alone (spec=None)."""
-    from agent.core.registry import resolve
-    from agent.core.types import Artifact, GenerationRequest
-
-    critic = resolve("critic", critic_spec)
-    rows = rows if rows is not None else load(name=name)
-    out = {"rows": [], "critic": critic_spec, "set": name}
-    for r in rows:
-        png = set_dir(name) / r["file"]
-        # a removal of the only object leaves the brief empty: what was asked is the edit's prompt
-        brief = r["brief"] or r["prompt"]
-        art = Artifact(path=png, sha256=Artifact.digest(png), request=GenerationRequest(prompt=brief))
-        v = critic.critique(art, brief, None)
-        out["rows"].append({**r, "approved": bool(v.approved), "issues": list(v.issues or [])})
-    return out
-
-
-def report(res: dict) -> str:
-    rows = res["rows"]
-
-    def rate(sel):
-        k, n = sum(r["approved"] for r in sel), len(sel)
-        return f"{k} of {n} ({k / n:.1%})" if n else "0 of 0"
-
-    lines = [f"{res['critic']} on {len(rows)} labelled images of {res.get('set', DEFAULT_SET)}",
-             f"wrong approved: {rate([r for r in rows if not r['right']])}",
-             f"right approved: {rate([r for r in rows if r['right']])}"]
-    for p in PATHS:
-        sel = [r for r in rows if r["path"] == p]
-        lines.append(f"  {p:14s} wrong approved {rate([r for r in sel if not r['right']]):22s} "
-                     f"right approved {rate([r for r in sel if r['right']])}")
-    lines.append("false approvals:")
-    lines += [f"  {r['file']} [{r['path']}] {r['brief']!r}: {r['note']}"
-              for r in rows if r["approved"] and not r["right"]]
-    lines.append("false rejections:")
-    lines += [f"  {r['file']} [{r['path']}] {r['brief']!r}: {r['note']} | {'; '.join(r['issues'])}"
-              for r in rows if not r["approved"] and r["right"]]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--set", default=DEFAULT_SET, metavar="NAME",
@@ -475,7 +434,7 @@ def main(argv=None) -> None:
     ap.add_argument("--make", action="store_true", help="generate the candidates")
     ap.add_argument("--sheet", action="store_true", help=f"contact sheets (to {SHEETS} for the default set)")
     ap.add_argument("--label", type=Path, metavar="NOTES", help='"id ok|bad|skip note" lines -> labels.jsonl')
-    ap.add_argument("--score", metavar="CRITIC", help="e.g. critic:detector")
+    ap.add_argument("--score", metavar="CRITIC", help="e.g. critic:detector, or the bench's judge: judge:shapes")
     ap.add_argument("--limit", type=int, help="--score: only the first N images")
     a = ap.parse_args(argv)
     try:
