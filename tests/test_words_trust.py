@@ -115,3 +115,6 @@ def test_a_circle_the_ocr_reads_as_o_is_a_circle(tmp_path):
     assert letters_not_shapes([o], [(76, 36, 169, 131)], spec) == [o]
     assert letters_not_shapes([o], [(76, 36, 169, 131)], parse_spec(brief)) == []
     assert letters_not_shapes([o], [(0, 0, 60, 60)], parse_spec(brief)) == [o]
+    # the engine's box wider than the shape (a white square on gray read as "口" on the text bench)
+    square = Reading("口", (56, 23, 149, 112), 0.7)
+    assert letters_not_shapes([square], [(64, 32, 132, 100)], parse_spec("a white square above the word MENU")) == []

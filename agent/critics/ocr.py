@@ -127,16 +127,19 @@ def word_boxes(readings: list[Reading], size: tuple[int, int]) -> list[tuple[int
 
 def letters_not_shapes(readings: list[Reading], shapes: list[tuple], spec: SceneSpec) -> list[Reading]:
     """`readings` without the shapes the engine took for a letter or two (a circle or a ring read as
-    "O"): a short reading (at most SHAPE_LETTERS letters and digits, none of the asked texts) whose box
-    is mostly (60%) covered by one of `shapes`, the boxes a shape checker fitted on the untouched
-    picture. Left in, such a reading was an unasked word, and its pixels were left out of the shape
-    check, so the shape was missing too: a planner then added another (measured on the text bench)."""
+    "O", a square as "口"): a short reading (at most SHAPE_LETTERS letters and digits, none of the asked
+    texts) that mostly (60% of the smaller box) overlaps one of `shapes`, the boxes a shape checker
+    fitted on the untouched picture (the engine's box is often the wider: a square at [64, 32, 132,
+    100] read at [56, 23, 149, 112]). Left in, such a reading was an unasked word, and its pixels were
+    left out of the shape check, so the shape was missing too: a planner then added another (measured
+    on the text bench)."""
     asked = {normalise(t.text) for t in spec.text}
 
     def covered(shape, box) -> bool:
         iw = min(shape[2], box[2]) - max(shape[0], box[0])
         ih = min(shape[3], box[3]) - max(shape[1], box[1])
-        return iw > 0 and ih > 0 and iw * ih > 0.6 * (box[2] - box[0]) * (box[3] - box[1])
+        smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (shape, box))
+        return iw > 0 and ih > 0 and iw * ih > 0.6 * smaller
 
     return [r for r in readings if not (maybe_a_shape(r) and normalise(r.text) not in asked
                                         and any(covered(s, r.box) for s in shapes))]
