@@ -122,8 +122,13 @@ class OfflinePlanner:
         width, height = best.size
         # a region already repainted twice without success is not tried again: another finding is,
         # or a new seed when every one of them has been
-        findings.sort(key=lambda g: _repaints(state, g.box))
-        if findings[0].box and _repaints(state, findings[0].box) >= MAX_REPAINTS:
+        # (the place compared is the box an edit would paint, grown as the repaints were: a finding's
+        # bare box overlaps the grown region it was painted in too little to count, and a small
+        # pinched square was redrawn three times in a row)
+        def repaints(g):
+            return _repaints(state, grow(g.box, width, height) if g.box else None)
+        findings.sort(key=repaints)
+        if findings[0].box and repaints(findings[0]) >= MAX_REPAINTS:
             return None
         f = findings[0]
         if f.kind in ("extra", "excluded", "position") and f.box:
