@@ -131,7 +131,8 @@ def text_specs(raws: list[RawText], include) -> list:
 
 def _referent(words: str, include) -> int | None:
     """The include object the last class named in `words` (with its colour, if any) refers to."""
-    from agent.core.spec_parser import _match, _tokenise, vocabulary  # the parser's own word tables
+    from agent.core.spec_parser import _tokenise
+    from agent.core.vocabulary import match as _match, vocabulary  # the parser's own word tables
     v = vocabulary()
     tokens = [t for segment in _tokenise(words) for t in segment]
     cls = color = None
