@@ -29,7 +29,7 @@ def test_the_set_is_big_and_balanced_enough():
     assert all((critic_set.SET_DIR / r["file"]).is_file() for r in rows)
 
 
-@pytest.mark.slow  # the oldest set (11 s): approval_holdout5's guard is the default run's
+@pytest.mark.slow  # the oldest set (11 s): the fresh approval set's guard is the default run's
 def test_detector_does_not_regress_on_generated_images():
     r = critic_set.score()
     report = "\n".join(r["errors"])
