@@ -6,9 +6,13 @@ worker) and `run_job`, which runs it, resumes it, or only records it, by these r
 - a run.json whose run had ended before the kill is only recorded (its line was missing);
 - a run.json of an unfinished run (running, stopped) is resumed within its budget;
 - a folder without run.json holds nothing recorded and is started afresh;
-- with retry, a failed run is run again (from scratch when it made nothing)."""
+- with retry, a failed run is run again (from scratch when it made nothing);
+- a brief sent to a warm server by a caller (`owner`) is that caller's: its run is OUT/runs/<brief id>@<a
+  digest of the caller>/, saved as theirs, so one caller's brief id never resumes, reads, retries or
+  deletes another caller's run of the same id."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -67,19 +71,21 @@ def make_job(entry: BriefEntry, out: Path, defaults: dict[str, str], max_seconds
 
 
 def run_job(job: BriefJob, on_event: Callable | None = None,
-            on_start: Callable[[Any, str], None] | None = None) -> dict:
+            on_start: Callable[[Any, str], None] | None = None, owner: str | None = None) -> dict:
     """Run (or resume, or just record) one brief; return its summary line. Never raises: a brief
-    that cannot run becomes a failed line naming the error."""
+    that cannot run becomes a failed line naming the error. `owner`: the server's caller who sent it
+    (None: the operator's own batch, in this process or on Ray workers)."""
     from agent.surfaces.api import Studio
 
-    brief_id = run_id = job.id
+    brief_id = job.id
+    run_id = brief_id if owner is None else owned_run_id(brief_id, owner)
     brief = job.brief
     note = credentials = ""
     try:
         brief = Brief.model_validate(brief.model_dump(mode="json"))  # e.g. a reference image deleted since
         studio = Studio(llm=job.llm, image_model=job.image_model, critic=job.critic, video_model=job.video_model,
                         mode=job.mode, runs_dir=job.runs, on_event=on_event)
-        run_id, note = _run_id_for(studio.store, brief_id, brief.text)
+        run_id, note = _run_id_for(studio.store, run_id, brief.text)
         folder = studio.store.run_dir(run_id)
         _wait_while_driven(studio.store, run_id)
         record = _existing(studio, run_id, brief)
@@ -97,7 +103,7 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
                 shutil.rmtree(folder)  # nothing in it was recorded
             if on_start:
                 on_start(studio, run_id)
-            result_record = studio.run(brief, run_id=run_id, owner="batch").record
+            result_record = studio.run(brief, run_id=run_id, owner=owner or "batch").record
         if job.credentials and result_record.best is not None:
             from agent.surfaces.credentials import credential_run
             credentials = credential_run(result_record, studio.store)
@@ -112,6 +118,12 @@ def run_job(job: BriefJob, on_event: Callable | None = None,
     line = {"id": brief_id, **result_record.summary(), "brief_sha": brief_digest(brief.text),
             **({"credentials": credentials} if credentials else {})}
     return {**line, "note": note} if note else line
+
+
+def owned_run_id(brief_id: str, owner: str) -> str:
+    """The run folder of a server caller's brief: the brief id and a digest of the caller (a caller's
+    name may hold characters a folder name cannot)."""
+    return f"{brief_id}@{hashlib.sha256(owner.encode()).hexdigest()[:12]}"
 
 
 def _wait_while_driven(store, run_id: str, seconds: float = HELD_WAIT) -> None:

@@ -45,7 +45,9 @@ def router(hub: RunHub, identify) -> APIRouter:
 
         def work() -> dict[str, Any]:
             try:
-                return run_job(job, on_start=lambda studio, run_id: running.__setitem__(key, (studio, run_id)))
+                # the caller's own run (its folder named for them, saved as theirs): never another's of the same id
+                return run_job(job, on_start=lambda studio, run_id: running.__setitem__(key, (studio, run_id)),
+                               owner=who)
             finally:
                 running.pop(key, None)
         return await asyncio.get_running_loop().run_in_executor(threads, work)
