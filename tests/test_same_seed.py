@@ -26,7 +26,9 @@ from PIL import Image
 pytest.importorskip("rapidocr_onnxruntime")
 # a layout, a region edit of the square (an inpainting pass), then the words typeset after the rounds
 BRIEF = "a yellow square with 'HONEY' written below it on a lavender background"
-SEED = 35300
+# the first seed from 35300 whose square is repainted before the words are set (since the inpainting
+# fine-tune, 35300's square needs no repaint)
+SEED = 35311
 ATELIER = Path(sys.executable).with_name("atelier")
 
 

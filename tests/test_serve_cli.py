@@ -22,7 +22,9 @@ from tests.test_serve import APPROVED_AT_ONCE, sse  # noqa: E402
 pytestmark = pytest.mark.skipif(not SHAPES_WEIGHTS.exists(), reason="the local:shapes weights are absent")
 
 TOKEN = "t" * 24
-HARD = "four white triangles and three purple rings"  # seed 0: not approved in 4 rounds (the brief before, three purple rings and four yellow stars, is approved at once since the inpainting fine-tune)
+# seed 0: not approved in 4 rounds (three purple rings and four yellow stars, the brief before, is approved
+# at once since the inpainting fine-tune)
+HARD = "four white triangles and three purple rings"
 
 
 def cli(*args: str, **env) -> subprocess.CompletedProcess:
