@@ -62,3 +62,18 @@ def test_one_caller_cannot_hold_every_brief_slot(client, tmp_path, monkeypatch):
         assert all(f.result(30).status_code == 200 for f in first)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_briefs"
     assert client.post("/api/briefs", json={**body, "id": "after"}).status_code == 200  # the slots come back
+
+
+def test_the_cli_backs_off_while_the_server_is_at_its_limit(monkeypatch):
+    import httpx
+
+    from agent.surfaces.server import client as client_module
+    answers = iter([httpx.Response(429, json={"error": {"message": "too many briefs at once"}}),
+                    httpx.Response(429, json={"error": {"message": "too many briefs at once"}}),
+                    httpx.Response(200, json={"id": "b0", "status": "approved"})])
+    slept: list[float] = []
+    monkeypatch.setattr(httpx.Client, "post", lambda self, url, json: next(answers))
+    monkeypatch.setattr(client_module.time, "sleep", slept.append)
+    server = client_module.WarmServer("http://127.0.0.1:9", {}, None)
+    assert server.brief({"id": "b0"}) == {"id": "b0", "status": "approved"}
+    assert slept == [0.5, 1]

@@ -21,6 +21,7 @@ from agent.surfaces.server import DEFAULT_PORT, SERVER_VAR, TOKEN_VAR
 PROBE_TIMEOUT_S = 0.5  # a server on this machine answers in milliseconds; nothing there refuses at once
 NAMED_TIMEOUT_S = 5.0
 CALL_TIMEOUT_S = 30.0
+BUSY_WAITS_S = (0.5, 1, 2, 4, 8, 15, 30, None)  # backoff while a server answers 429 (its brief limit), then give up
 OFF = ("", "0", "off", "no", "false", "local")
 
 
@@ -68,12 +69,17 @@ class WarmServer:
     def brief(self, job: dict[str, Any]) -> dict[str, Any]:
         """Run one brief of a batch there (POST /api/briefs: a `BriefJob` as JSON); its summary line.
         ServerGone when the server stops answering or is shutting down; InputError for its refusal."""
-        try:
-            with httpx.Client(base_url=self.url, headers=self.headers,
-                              timeout=httpx.Timeout(CALL_TIMEOUT_S, read=None)) as http:
-                answer = http.post("/api/briefs", json=job)
-        except httpx.TransportError as e:
-            raise ServerGone(f"lost the server at {self.url} during brief {job.get('id')} ({type(e).__name__})") from None
+        for wait in BUSY_WAITS_S:  # a server holding this caller's limit of briefs: back off, then try again
+            try:
+                with httpx.Client(base_url=self.url, headers=self.headers,
+                                  timeout=httpx.Timeout(CALL_TIMEOUT_S, read=None)) as http:
+                    answer = http.post("/api/briefs", json=job)
+            except httpx.TransportError as e:
+                raise ServerGone(f"lost the server at {self.url} during brief {job.get('id')} "
+                                 f"({type(e).__name__})") from None
+            if answer.status_code != 429 or wait is None:
+                break
+            time.sleep(wait)
         if answer.status_code == 503:
             raise ServerGone(f"the server at {self.url} is shutting down")
         if answer.status_code != 200:
