@@ -191,6 +191,7 @@ def test_a_conversation_is_kept_across_a_restart_of_the_server(app):
     # on disk the file is named by a hash, never by the tab's key
     kept = list((app.runs_dir / ".ui-conversations").iterdir())
     assert kept and all(tab.key not in f.name for f in kept)
+    assert all(tab.key not in f.read_text() and tab.owner not in f.read_text() for f in kept)  # nor the owner's token
 
 
 def test_stop_cancels_the_queued_briefs_and_one_can_be_cancelled(app):

@@ -3,13 +3,15 @@ written to the runs folder when it changes hands (a brief taken, a run over, a c
 reopened), and a page that comes back after the server restarted with its tab key gets it again:
 `KeptDesks` is `ui_desks.Desks` with that memory.
 
-A file is named by a hash of the tab's key (the key itself never sits on disk), holds its owner,
-and is given back only to that owner, as the live desk is. The runs themselves are in their
+A file is named by a hash of the tab's key (the key itself never sits on disk), holds a hash of its
+owner (a browser's owner is its token: never on disk either), and is given back only to that owner,
+as the live desk is. The runs themselves are in their
 records; a run in flight when the server stopped reads as interrupted and can be reopened from
 History (the restored chat says so)."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -28,12 +30,12 @@ class KeptDesks(ui.Desks):
         self.folder = Path(runs_dir) / FOLDER
 
     def path_of(self, key: str) -> Path:
-        return self.folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+        return self.folder / (_digest(key)[:32] + ".json")
 
     def save(self, desk: ui.Desk) -> None:
         """Write the desk as it is now (a failure to write never stops the UI: the live desk goes on)."""
         with desk.cond:
-            data = {"owner": desk.owner, "busy": desk.busy, **{k: getattr(desk, k) for k in KEPT}}
+            data = {"owner_sha256": _digest(desk.owner), "busy": desk.busy, **{k: getattr(desk, k) for k in KEPT}}
             text = json.dumps(data, default=str)
         try:
             atomic_write_bytes(self.path_of(desk.key), text.encode())
@@ -59,7 +61,9 @@ class KeptDesks(ui.Desks):
             kept = json.loads(self.path_of(key).read_text())
         except (OSError, ValueError):
             return None
-        return kept if isinstance(kept, dict) and kept.get("owner") == owner else None
+        if not isinstance(kept, dict) or not isinstance(kept.get("owner_sha256"), str):
+            return None
+        return kept if hmac.compare_digest(kept["owner_sha256"], _digest(owner)) else None
 
     def submit(self, desk: ui.Desk, job: ui.Job) -> bool:
         started = super().submit(desk, job)
@@ -71,3 +75,7 @@ class KeptDesks(ui.Desks):
             super()._work(desk)
         finally:
             self.save(desk)  # the run (and every brief queued behind it) is over: its chat is complete
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
