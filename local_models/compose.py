@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from agent.core.artifacts import save_image
+from agent.core.progress import offset, step_hook
 from agent.core.types import Artifact, GenerationRequest
 from local_models import inpainting
 
@@ -26,11 +27,13 @@ class Composer:
         inputs = self.check_inputs(base, "text2img")
         layout = request.layout.scaled(inputs.width, inputs.height)
         loaded = self.load()
+        groups, hook = layout.groups(), step_hook()
+        total = inputs.steps * (1 + len(groups) * base.n)  # the steps of every pass, in the order they run
+        inputs.hook = offset(hook, 0, total)
         images, scheduler = self.owner(loaded).submit(self.batch_key(base, inputs), (self, base, inputs, loaded),
                                                       size=base.n)
-        groups = layout.groups()
         painted_all, crops = Image.new("L", (inputs.width, inputs.height), 0), []
-        for group in groups:
+        for g, group in enumerate(groups):
             mask = Image.new("L", (inputs.width, inputs.height), 0)
             for b in group:
                 mask.paste(255, grow_box(b.box, inputs.width, inputs.height))
@@ -41,6 +44,7 @@ class Composer:
                 region = inpainting.prepare(dataclasses.replace(inputs, task="inpaint", source=image, mask=mask,
                                                                 strength=1.0), request.extra, self.crops_masks())
                 crops.append(region.crop)
+                region.hook = offset(hook, inputs.steps * (1 + g * base.n + i), total)
                 # painted back through the blurred mask: outside it, the first pass exactly
                 (images[i],), _ = self.owner(loaded).submit(self.batch_key(one, region), (self, one, region, loaded))
         seconds = (time.perf_counter() - start) / len(images)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from agent.core.artifacts import save_image
 from agent.core.errors import AtelierError, ConfigError
+from agent.core.progress import step_hook
 from agent.core.types import Artifact, GenerationRequest
 from local_models import decoding, inpainting
 from local_models.adapters import SCHEDULERS, Adapters
@@ -25,6 +26,7 @@ from local_models.owner import PipelineOwner
 from local_models.pipeline_cache import (_CACHE_LOCK, CACHE, LOADS, Loaded, cached_pipeline, call_parameters,
                                          compile_denoiser, evict, generators, keep_loaded, load_from, pipeline_class)
 from local_models.specs import SPECS, ModelSpec
+from local_models.step_progress import step_callback
 from local_models.weights import locate
 
 __all__ = ["CACHE", "LOADS", "MEMORY_LEVELS", "SCHEDULERS", "DiffusersBackend", "Inputs", "Loaded", "OutOfMemory",
@@ -221,6 +223,9 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
             for name in ("prompt", "negative_prompt", "image", "mask_image"):
                 if kwargs.get(name) is not None:
                     kwargs[name] = [k[name] for k, (r, _) in zip(each, jobs) for _ in range(r.n)]
+        callback = step_callback([(getattr(i, "hook", None), r.n) for r, i in jobs])  # each request its own steps
+        if callback is not None:
+            kwargs["callback_on_step_end"] = callback
         return {k: v for k, v in kwargs.items() if k in call_parameters(type(pipe))}
 
     def _call(self, pipe, jobs: list[tuple[GenerationRequest, Inputs]], loaded: Loaded) -> list[Image.Image]:
@@ -283,6 +288,7 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
     def _run(self, request: GenerationRequest, inputs: Inputs, out_dir: Path) -> list[Artifact]:
         start = time.perf_counter()
         self.check_weights(request, inputs)
+        inputs.hook = step_hook()
         loaded = self.load()
         images, scheduler = self.owner(loaded).submit(self.batch_key(request, inputs),
                                                       (self, request, inputs, loaded), size=request.n)

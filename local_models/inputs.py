@@ -3,6 +3,7 @@ scheduler, LoRAs and the images an edit needs, each bad input a one-line InputEr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from PIL import Image
@@ -43,6 +44,7 @@ class Inputs:
     blurred: Image.Image | None = None
     blur: int = 0
     crop: tuple[int, int, int, int] | None = None
+    hook: Any = None  # the caller's step hook (agent.core.progress), read on its thread: the owner's has none
 
 
 class InputChecks:

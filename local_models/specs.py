@@ -42,7 +42,8 @@ class ModelSpec:
         return ModelInfo(name=f"local:{self.name}", sizes=list(self.sizes), default_steps=self.steps,
                          default_guidance=self.guidance, supports_negative=self.negative,
                          max_n=self.max_n, edits=list(self.edits), vocabulary=self.note,
-                         layouts="regions" if self.text2img and "inpaint" in self.edits else "words")
+                         layouts="regions" if self.text2img and "inpaint" in self.edits else "words",
+                         reports_steps=True)  # every pipeline used takes callback_on_step_end (step_progress.py)
 
 
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344))

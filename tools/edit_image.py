@@ -57,7 +57,9 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
                                 instruction=instruction or None)
     backend = ctx.image_backend(request.model)
     request, cut = ctx.fit_steps(backend, request, edit=True)  # what it will denoise
-    artifacts = [a.model_copy(update={"parent": source.artifact.sha256}) for a in backend.edit(request, ctx.out_dir)]
+    with ctx.reporting_steps():  # "step 12/20" live, from back ends that report their steps
+        made = backend.edit(request, ctx.out_dir)
+    artifacts = [a.model_copy(update={"parent": source.artifact.sha256}) for a in made]
     note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "") \
         + (f"; {cut}" if cut else "")
     return ctx.add_attempts(artifacts, "edit", note, source=attempt, region=tuple(box) if box else None)

@@ -49,7 +49,8 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
         request = request.model_copy(update={"source_image": brief.reference_images[0], "mask": brief.mask,
                                              "strength": reference_strength})
     request, note = ctx.fit_steps(backend, request, edit)  # what it will denoise, every pass counted
-    artifacts = backend.edit(request, ctx.out_dir) if edit else backend.generate(request, ctx.out_dir)
+    with ctx.reporting_steps():  # "step 12/20" live, from back ends that report their steps
+        artifacts = backend.edit(request, ctx.out_dir) if edit else backend.generate(request, ctx.out_dir)
     return attempts_reply(ctx.add_attempts(artifacts, "generate", note), ctx)
 
 

@@ -32,6 +32,8 @@ class ModelInfo(BaseModel):
     default_frames: int | None = None
     adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "
                                      "(measured False for local:shapes: 16% of such edits approved)")
+    reports_steps: bool = Field(False, description="calls the caller's step hook once per denoising step "
+                                "(agent.core.progress), so a surface can show 'step 12/20' live")
 
 
 @runtime_checkable

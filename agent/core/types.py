@@ -442,7 +442,8 @@ class Event(BaseModel):
     """What the UI and CLI watch while a run unfolds."""
 
     type: Literal["run_started", "step_started", "prompt_refined", "attempt_made", "verdict",
-                  "tool_error", "message", "run_finished"]
+                  "tool_error", "message", "run_finished",
+                  "progress"]  # a denoising step: data step, total, preview (a small PNG data URL or None)
     run_id: str
     message: str = ""
     attempt: Attempt | None = None

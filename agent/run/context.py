@@ -12,6 +12,7 @@ from agent.core.artifacts import stamp_verdict
 from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
 from agent.core.plans import BudgetLeft, rank, wants_clip
+from agent.core.progress import StepProgress, preview_url, reporting_steps
 from agent.core.protocols import check_ready, planned_steps
 from agent.core.records import RunStore
 from agent.core.trust import TrustPolicy, check_untrusted_spec
@@ -184,6 +185,14 @@ class RunContext:
         if self.on_event:
             self.on_event(Event(type=type_, run_id=self.record.run_id, message=message,
                                 attempt=attempt, data=data))
+
+    def reporting_steps(self):
+        """Around a back-end call: each denoising step a back end that `reports_steps` makes becomes a
+        `progress` event (step, total, a small preview as a PNG data URL); nothing when nobody listens."""
+        return reporting_steps(self._step_event if self.on_event else None)
+
+    def _step_event(self, p: StepProgress) -> None:
+        self.emit("progress", f"step {p.step}/{p.total}", step=p.step, total=p.total, preview=preview_url(p.preview))
 
     def save(self) -> None:
         self.tick()

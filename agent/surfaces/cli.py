@@ -23,7 +23,10 @@ app.add_typer(models_app, name="models")
 
 
 def progress(event) -> None:
-    """One line per event on stderr, so a person sees the run unfold and stdout stays clean."""
+    """One line per event on stderr, so a person sees the run unfold and stdout stays clean (denoising
+    steps are not lines: twenty an image would bury the rest)."""
+    if event.type == "progress":
+        return
     verdict = event.attempt.verdict if event.attempt else None
     styles = {"prompt_refined": "cyan", "verdict": "green" if verdict and verdict.approved else "yellow",
               "tool_error": "red", "run_finished": "bold"}

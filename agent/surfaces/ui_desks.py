@@ -265,20 +265,20 @@ class Desk:
                 self.status = status
         self.bump()
 
-    def status_line(self) -> tuple[str, str, float | None]:
-        """(text, style, progress 0..1 or None) as the status line shows it now."""
+    def status_line(self) -> tuple[str, str, float | None, str | None]:
+        """(text, style, progress 0..1 or None, the denoising preview's data URL or None) as shown now."""
         with self.cond:
             p = self.progress
             text, kind = self.status
             if not self.busy or p is None:
-                return text, kind, None
-            waiting = len(self.queue)
-            queued = f" · {waiting} brief{'s' if waiting != 1 else ''} queued" if waiting else ""
+                return text, kind, None, None
+            queued = f" · {n} brief{'s' if n != 1 else ''} queued" if (n := len(self.queue)) else ""
             if p.get("phase") == "slot":
-                return "waiting for a free slot (other runs are using the machine)" + queued, "queued", 0.0
+                return "waiting for a free slot (other runs are using the machine)" + queued, "queued", 0.0, None
             if p.get("phase") == "review":
-                return "waiting for you to review the rewritten prompt" + queued, "busy", 0.0
-            return progress_text(p, time.monotonic()) + queued, "busy", progress_fraction(p, time.monotonic())
+                return "waiting for you to review the rewritten prompt" + queued, "busy", 0.0, None
+            now, preview = time.monotonic(), p.get("preview") if p.get("step") else None
+            return progress_text(p, now) + queued, "busy", progress_fraction(p, now), preview
 
 
 class Desks:
@@ -432,7 +432,9 @@ class Desks:
                                 desk.runs.append(payload.run_id)
                             desk.current, desk.selected = payload.run_id, None
                         elif payload.type == "attempt_made":
-                            p["judging"] = True
+                            p["judging"], p["step"] = True, None
+                        elif payload.type == "progress":  # a denoising step: "step 12/20", its preview
+                            p.update(step=(payload.data["step"], payload.data["total"]), preview=payload.data.get("preview"))
                         elif payload.type == "verdict":
                             now = time.monotonic()
                             p["done"] = min(p["done"] + 1, p["planned"])

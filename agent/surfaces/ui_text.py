@@ -368,16 +368,21 @@ STATUS_ICONS = {"ok": "✅", "warn": "🟠", "error": "⚠️", "info": "ℹ️"
                 "idle": ""}
 
 
-def status_html(text: str, kind: str = "idle", progress: float | None = None) -> str:
-    """The status line (and, while a run is in flight, its progress bar) as HTML."""
+def status_html(text: str, kind: str = "idle", progress: float | None = None, preview: str | None = None) -> str:
+    """The status line (and, while a run is in flight, its progress bar and the picture being denoised,
+    `preview` a PNG data URL) as HTML."""
     import html
     icon = STATUS_ICONS.get(kind, "")
+    if preview and preview.startswith("data:image/png;base64,"):  # only our own small PNGs, never a URL
+        text_html = f'<img class="step-preview" alt="the picture so far" src="{html.escape(preview)}">'
+    else:
+        text_html = ""
     bar = ""
     if progress is not None:
         pct = max(0.0, min(1.0, progress)) * 100
         bar = (f'<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
                f'aria-valuenow="{pct:.0f}"><div style="width:{pct:.0f}%"></div></div>')
-    return f'<div class="st st-{kind}">{(icon + " ") if icon else ""}{html.escape(text)}</div>{bar}'
+    return f'<div class="st st-{kind}">{text_html}{(icon + " ") if icon else ""}{html.escape(text)}</div>{bar}'
 
 
 def scrub(text: str, *folders: Path | str) -> str:
@@ -423,12 +428,14 @@ def viewer_text(run_id: str, attempt: Attempt) -> str:
 
 # ---- a run's progress, in words ------------------------------------------------------------------
 def progress_text(p: dict, now: float) -> str:
-    """'attempt 2 of 4 · 6 s · about 3 s left' (attempt counts and time: the back ends do not
-    report their denoising steps to the run)."""
+    """'attempt 2 of 4 · step 12/20 · 6 s · about 3 s left': attempts, the denoising step of the picture
+    being made where its back end reports steps (`progress` events), and time."""
     planned, done = p["planned"], p["done"]
     spent = now - p["started"]
     current = min(done + 1, planned)
     what = "editing" if p.get("kind") == "edit" else f"attempt {current} of {planned}"
+    if p.get("step"):
+        what += " · step {}/{}".format(*p["step"])
     if p.get("judging"):
         what += " · the critic is looking"
     parts = [what, f"{spent:.0f} s"]

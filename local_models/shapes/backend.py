@@ -13,11 +13,13 @@ from pathlib import Path
 
 from agent.core.artifacts import load_image, save_image
 from agent.core.errors import ConfigError, InputError
+from agent.core.progress import StepHook, offset, reporting_steps, step_hook
 from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from local_models.owner import PipelineOwner
 from local_models.shapes import explain, world
 from local_models.shapes.fill import harmonise
+from local_models.step_progress import step_callback
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 INPAINT_WEIGHTS = WEIGHTS.with_name("weights-inpaint")  # the 9-channel inpainting UNet (train_inpaint.py)
@@ -62,6 +64,7 @@ class _Job:
     seeds: list[int]
     image: object = None  # PIL image at NATIVE size (img2img, inpaint)
     mask: object = None  # PIL "L" at NATIVE size (inpaint)
+    hook: StepHook | None = None  # the caller's step hook (read on its own thread: the owner's has none)
 
 
 class ShapesBackend:
@@ -82,7 +85,7 @@ class ShapesBackend:
                               "noise or smears inside a shape), not by photographic detail.",
                               # without the inpainting UNet, edits adding a missing object were approved
                               # 23 times in 148 (16%) on the held-out suite, a new seed 82 in 289 (28%)
-                              adds_by_inpainting=trained_inpaint,
+                              adds_by_inpainting=trained_inpaint, reports_steps=True,
                               layouts="regions" if trained_inpaint else "words")
         self._pipes: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -149,7 +152,7 @@ class ShapesBackend:
         steps = request.steps or DEFAULT_STEPS
         guidance = DEFAULT_GUIDANCE if request.guidance is None else request.guidance
         seeds = [(request.seed + i) % 2**32 for i in range(request.n)]
-        job = _Job(request.prompt, request.negative_prompt, seeds, image, mask)
+        job = _Job(request.prompt, request.negative_prompt, seeds, image, mask, step_hook())
         return self.owner.submit((kind, steps, guidance, strength), job, size=request.n)
 
     def _run_batch(self, key, jobs: list[_Job]) -> list[list]:
@@ -163,6 +166,9 @@ class ShapesBackend:
                     negative_prompt=[j.negative for j in jobs for _ in j.seeds],
                     generator=[torch.Generator().manual_seed(s) for j in jobs for s in j.seeds],
                     num_inference_steps=steps, guidance_scale=guidance)
+        callback = step_callback([(j.hook, len(j.seeds)) for j in jobs])  # each request hears its own steps
+        if callback is not None:
+            args["callback_on_step_end"] = callback
         # a request's images must not depend on what shares its call: oneDNN's convolutions give other
         # bits at another batch size, so they run CONV_ROWS rows at a time (`chunked_convolutions`), and
         # small GEMMs row by row (`rowwise_time_projections`); the same oneDNN setting for every call
@@ -216,17 +222,18 @@ class ShapesBackend:
         named = [layout.background] if layout.background in world.BACKGROUNDS else \
             [b for b in world.BACKGROUNDS if b in world.tokenize_words(request.prompt)]
         boxes = boxes_in_order(layout)
-        images = []
+        images, hook, total = [], step_hook(), request.n * steps * len(boxes)  # steps counted over every pass
         for i in range(request.n):
             one = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1, "layout": None})
             background = named[0] if named else list(world.BACKGROUNDS)[one.seed % len(world.BACKGROUNDS)]
             image = Image.new("RGB", (NATIVE, NATIVE), world.BACKGROUNDS[background])
-            for box in boxes:
+            for j, box in enumerate(boxes):
                 mask = region_mask([box.box], grow=1)
                 what = one.model_copy(update={"prompt": f"a photo of {_a(box.describe())} "
                                                         f"on a {background} background", "steps": steps})
-                painted = harmonise(self._submit("inpaint", what, image, mask, 1.0)[0],
-                                    world.BACKGROUNDS[background], mask)
+                with reporting_steps(offset(hook, (i * len(boxes) + j) * steps, total)):
+                    painted = harmonise(self._submit("inpaint", what, image, mask, 1.0)[0],
+                                        world.BACKGROUNDS[background], mask)
                 image = Image.composite(painted, image, mask)
             images.append(image)
         return images

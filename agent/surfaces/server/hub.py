@@ -40,6 +40,8 @@ class LiveRun:
 
     def add(self, event: Event) -> None:  # on the run's thread
         with self._lock:
+            if event.type == "progress" and self.events and self.events[-1][0] == "progress":
+                self.events.pop()  # a late follower needs the latest step only, not twenty an image in memory
             self.events.append((event.type, event.model_dump_json()))
         self._wake()
 

@@ -11,6 +11,8 @@ CSS = """
 #chat img, #chat video { width: 220px !important; height: 220px !important; max-width: 100%; object-fit: contain; }
 #status { min-height: 1.6em; font-size: 0.95em; }
 #status .st { padding: 4px 10px; border-radius: 6px; }
+#status .step-preview { width: 32px; height: 32px; image-rendering: pixelated; vertical-align: middle;
+  margin-right: 8px; border-radius: 3px; }
 #status .st-error { background: #fde8e8; color: #8b1a1a; border: 1px solid #f2b8b8; }
 #status .st-warn { background: #fff3df; color: #7a4300; border: 1px solid #f0c98c; }
 #status .st-ok { background: #e6f6eb; color: #1b5e33; border: 1px solid #a9dcb9; }
