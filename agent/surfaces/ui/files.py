@@ -12,13 +12,17 @@ import gradio as gr
 
 from agent.surfaces import ui_support as ui
 
+KEEP_ZIPS = 16  # zips of ticked attempts kept (each a copy of its files, twice: here and in Gradio's cache)
+
 
 class Files:
-    def __init__(self, runs_dir: Path):
-        self.runs_dir = runs_dir
+    def __init__(self, runs_dir: Path, keep_zips: int = KEEP_ZIPS):
+        if not (isinstance(keep_zips, int) and keep_zips >= 1):
+            raise ValueError(f"keep_zips must be a whole number of at least 1, not {keep_zips!r}")
+        self.runs_dir, self.keep_zips = runs_dir, keep_zips
         self.scratch = Path(tempfile.mkdtemp(prefix="atelier-ui-"))  # viewer images, upscaled downloads
         self._memo: dict[tuple[str, float], str] = {}
-        self._zips: dict[tuple, str | None] = {}
+        self._zips: dict[tuple, tuple[Path, str | None]] = {}  # oldest first: (the zip, its copy for the page)
 
     @property
     def roots(self) -> list[Path]:
@@ -70,14 +74,24 @@ class Files:
             return None
         key = (name, *((str(p), p.stat().st_mtime) for p in kept))
         if key in self._zips:  # the same files as last time: the same zip (a run's progress redraws often)
-            return self._zips[key]
+            return self._zips[key][1]
         out = self.scratch / secrets.token_hex(4) / name  # a folder per zip: one never stands for another
         out.parent.mkdir()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:  # PNG, MP4 and GIF are compressed already
             for p in kept:
                 z.write(p, arcname=f"{p.parent.name}/{p.name}")
-        self._zips[key] = self.served(out)
-        return self._zips[key]
+        self._zips[key] = (out, self.served(out))
+        while len(self._zips) > self.keep_zips:  # the oldest go: a page still offering one makes it again
+            old, copy = self._zips.pop(next(iter(self._zips)))
+            self._memo = {k: v for k, v in self._memo.items() if k[0] != str(old)}
+            for f in (old, Path(copy) if copy else None):
+                if f is not None:
+                    f.unlink(missing_ok=True)
+            try:
+                old.parent.rmdir()
+            except OSError:
+                pass
+        return self._zips[key][1]
 
 
 def chat_value(chat: list[dict], served: Callable[[Any], str | None]) -> list[dict]:
