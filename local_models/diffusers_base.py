@@ -306,7 +306,7 @@ class DiffusersBackend(InputChecks, Adapters, Composer):
                 image = image.resize(inputs.source.size, Image.LANCZOS)
             one = request.model_copy(update={"seed": request.seed + i, "n": 1, "width": image.width,
                                              "height": image.height, "steps": inputs.steps,
-                                             "guidance": inputs.guidance})
+                                             "guidance": inputs.guidance, "scheduler": inputs.scheduler})
             out.append(save_image(image, out_dir, one, index=i, parent=parent, seconds=seconds, meta=meta))
         return out
 

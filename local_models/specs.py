@@ -8,6 +8,7 @@ from agent.core.protocols import ModelInfo
 
 SD_SCHEDULERS = ("dpm++", "dpm++ karras", "euler", "euler a", "ddim", "unipc")
 FLOW_SCHEDULERS = ("euler",)
+MAX_STEPS, MAX_GUIDANCE = 150, 50.0  # what a user may set on any family (A1111's steps slider stops at 150)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class ModelSpec:
     def info(self) -> ModelInfo:
         return ModelInfo(name=f"local:{self.name}", sizes=list(self.sizes), default_steps=self.steps,
                          default_guidance=self.guidance, supports_negative=self.negative,
+                         # the user's image settings it honours (inputs.py checks a request the same way); a
+                         # model distilled to run without guidance (guidance 0) has no scale to set
+                         steps_range=(1, MAX_STEPS), guidance_range=(0.0, MAX_GUIDANCE) if self.guidance else None,
+                         schedulers=list(self.schedulers), default_scheduler=self.scheduler,
                          max_n=self.max_n, edits=list(self.edits), vocabulary=self.note,
                          layouts="regions" if self.text2img and "inpaint" in self.edits else "words",
                          reports_steps=True)  # every pipeline used takes callback_on_step_end (step_progress.py)

@@ -43,7 +43,9 @@ def python_api(tmp_path, value):
     # run.json says each fact once: the options keep what the brief does not say (its seed, candidates)
     stored = json.loads((tmp_path / "runs" / result.run_id / "run.json").read_text())
     assert stored["options"] == {**FAKE, "llm": "offline", "video_model": None, "video_format": None, "mode": "agent",
-                                 "edits": True, "max_iterations": value, "max_seconds": None, "max_cost_usd": None}
+                                 "edits": True, "max_iterations": value, "max_seconds": None, "max_cost_usd": None,
+                                 # the image settings used: none set, so the fake model's declared defaults
+                                 "steps": 1, "guidance": 5.0, "size": "32x32", "sampler": None}
     assert "llm" not in stored and stored["brief"]["seed"] == SEED
     loaded = Studio(**FAKE, runs_dir=tmp_path / "runs").store.load(result.run_id)
     assert loaded.options == result.record.options  # whole again when read

@@ -96,7 +96,8 @@ def test_a_brief_runs_to_a_verdict_with_readable_steps_and_png_info(app):
     # dropping it on "PNG info" reads the settings back
     info = app.png_info(str(attempt.artifact.path))[app.page.png_info]
     assert f"**Prompt:** {attempt.prompt}" in info and f"seed {attempt.seed}" in info
-    assert f"- **Seed:** {attempt.seed}\n- **Size:** 64x64\n- **Model:** local:shapes" in info  # one setting a line
+    assert f"- **CFG scale:** 3.0\n- **Seed:** {attempt.seed}\n- **Size:** 64x64\n- **Model:** local:shapes" in info  # one setting a line
+    assert "- **Sampler:** dpm++" in info  # what the model used when no one set it, never left out
     steps = attempt.artifact.meta["denoiser_steps"]  # local:shapes chose them: what it ran is said, never "None"
     assert f"**Denoising steps run:** {steps}" in info and "None" not in info
     # the viewer steps through the attempts, and stops at the ends

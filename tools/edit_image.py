@@ -55,6 +55,7 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)
+    request = ctx.record.brief.settings.over(request, size=False)  # the user's settings win; an edit keeps its size
     backend = ctx.image_backend(request.model)
     request, cut = ctx.fit_steps(backend, request, edit=True)  # what it will denoise
     with ctx.reporting_steps():  # "step 12/20" live, from back ends that report their steps

@@ -21,10 +21,10 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
         negative_prompt: what to avoid
         seed: the first seed (the i-th image gets seed + i); omit for the run's next seed
         n: how many images to make in one batch
-        guidance: classifier-free guidance scale; omit for the model's default
-        steps: denoising steps; omit for the model's default
-        width: image width in pixels, from the model's size menu; omit for the default
-        height: image height in pixels, from the model's size menu; omit for the default
+        guidance: classifier-free guidance scale; omit for the model's default (the user's setting wins)
+        steps: denoising steps; omit for the model's default (the user's setting wins)
+        width: image width in pixels, from the model's size menu; omit for the default (the user's wins)
+        height: image height in pixels, from the model's size menu; omit for the default (the user's wins)
         model: image back end such as local:shapes or openai:gpt-image-2; omit for the run's model
         use_reference: start from the brief's reference image (image-to-image, or inpainting inside
             the brief's mask) when the brief has one
@@ -41,6 +41,7 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
                                 model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,
                                 steps=steps, width=width, height=height)
+    request = ctx.record.brief.settings.over(request)  # what the user set wins over the director's choice
     backend, brief = ctx.image_backend(request.model), ctx.record.brief
     if layout is not None:
         request = with_layout(request, layout, ctx.record.spec, backend.info)

@@ -70,7 +70,9 @@ def _check_pixels(im: Image.Image, name: str) -> tuple[int, int]:
 def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     # A1111's "parameters" text, with only what is known (a back end's own default is not guessed)
-    known = [("Steps", request.steps), ("CFG scale", request.guidance), ("Seed", request.seed),
+    # the sampler named, else the scheduler class a back end reports it ran (meta.scheduler)
+    sampler = request.scheduler or (extra.get("meta") or {}).get("scheduler")
+    known = [("Steps", request.steps), ("Sampler", sampler), ("CFG scale", request.guidance), ("Seed", request.seed),
              ("Size", f"{request.width}x{request.height}" if request.width and request.height else None),
              ("Denoising strength", request.strength), ("Model", request.model)]
     params = request.prompt + (f"\nNegative prompt: {request.negative_prompt}" if request.negative_prompt else "")

@@ -17,6 +17,8 @@ from pydantic.fields import FieldInfo
 from agent.core import limits
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
 from agent.core.errors import InputError, one_line
+from agent.core import image_settings
+from agent.core.image_settings import NAMES as IMAGE_SETTINGS, ImageSettings
 
 # The limits a caller may ask for, on every surface. A run's record may hold more rounds than this
 # (Budget's own limit): each edit of a finished run adds one.
@@ -57,6 +59,14 @@ class RunOptions(BaseModel):
                              "follow from it); recorded, so a run can be reproduced (default: random)")
     rewrite: Literal["auto", "review", "off"] = Field("auto", description="auto (use the refined prompt), "
                                                       "review (confirm or edit it first) or off (the brief verbatim)")
+    # the image settings (agent.core.image_settings: their one definition), checked against the image model
+    # when a run starts; a run's record holds the values it used (the model's defaults where none was set)
+    steps: int | None = limits.field_of(ImageSettings, "steps")
+    guidance: float | None = limits.field_of(ImageSettings, "guidance")
+    size: str | None = limits.field_of(ImageSettings, "size")
+    sampler: str | None = limits.field_of(ImageSettings, "sampler")
+
+    _image_settings = field_validator("size", "sampler")(image_settings.checked)
 
     @field_validator(*BACKENDS)
     @classmethod
@@ -71,7 +81,8 @@ class RunOptions(BaseModel):
         """RunOptions from a caller's values, `more` over `values` (None: not given, so the value under
         it or the default), or InputError with one line naming each bad field. `budget` may be given
         as a dict or a Budget (the Python API's `budget={...}`): its counts sit under the same layer's
-        keywords (`max_iterations=10` over `budget={"max_iterations": 5}`)."""
+        keywords (`max_iterations=10` over `budget={"max_iterations": 5}`); `settings` likewise (a
+        Brief's ImageSettings or its dict) under `steps=...`."""
         from agent.core.types import Budget
 
         data: dict[str, Any] = {}
@@ -81,7 +92,10 @@ class RunOptions(BaseModel):
             if extra:
                 raise InputError(f"bad {WHAT}: budget.{extra[0]}: not a budget (one of {', '.join(BUDGET)})")
             data.update({k: v for k, v in budget.items() if k in BUDGET and v is not None})
-            data.update({k: v for k, v in layer.items() if k != "budget" and v is not None})
+            settings = layer.get("settings")  # a Brief's image settings (ImageSettings or its dict)
+            settings = settings.model_dump() if isinstance(settings, BaseModel) else dict(settings or {})
+            data.update({k: v for k, v in settings.items() if v is not None})
+            data.update({k: v for k, v in layer.items() if k not in ("budget", "settings") and v is not None})
         try:
             return cls.model_validate(data)
         except ValidationError as e:
@@ -121,7 +135,11 @@ class RunOptions(BaseModel):
         """What a `Brief` takes from the options; a caller's `budget` (a Budget or a dict) keeps the counts
         the options do not name (max_generations, max_denoiser_steps), the options' own over it."""
         return {"budget": {**budget_counts(budget), **self.budget()}, "seed": self.seed,
-                "candidates": self.candidates, "rewrite": self.rewrite}
+                "candidates": self.candidates, "rewrite": self.rewrite, "settings": self.image_settings()}
+
+    def image_settings(self) -> ImageSettings:
+        """The image settings the caller set (steps, guidance, size, sampler; None: the model's)."""
+        return ImageSettings(**{k: getattr(self, k) for k in IMAGE_SETTINGS})
 
     def studio_fields(self) -> dict[str, Any]:
         """What a `Studio` takes from the options."""

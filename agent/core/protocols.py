@@ -17,6 +17,13 @@ class ModelInfo(BaseModel):
     sizes: list[tuple[int, int]] = Field(description="(width, height) menu; the first is the default")
     default_steps: int | None = None
     default_guidance: float | None = None
+    # what a user's image settings may ask (agent.core.image_settings): None / empty, the model does not take it
+    steps_range: tuple[int, int] | None = Field(None, description="the denoising steps a request may set "
+                                                "(fewest, most); None: the back end chooses its own")
+    guidance_range: tuple[float, float] | None = Field(None, description="the guidance scale a request may set; "
+                                                       "None: the model has none to set")
+    schedulers: list[str] = Field(default_factory=list, description="samplers a request may name; empty: its own")
+    default_scheduler: str | None = Field(None, description="the sampler it uses unless told (None: unnamed)")
     supports_negative: bool = True
     max_n: int = 8
     edits: list[str] = Field(default_factory=list, description="img2img, inpaint, instruct, ...")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from agent.core import limits
 from agent.core.defaults import DEFAULT_IMAGE_MODEL
+from agent.core.image_settings import ImageSettings
 from agent.core.options import RunOptions
 from agent.core.record_formats import BACKEND_FIELDS, RECORD_FORMAT, migrate_record  # noqa: F401 (RECORD_FORMAT re-exported)
 from agent.core.layout import Layout, LayoutBox  # noqa: E402,F401 (re-exported)
@@ -151,6 +152,8 @@ class Brief(BaseModel):
     negative_prompt: str = ""
     style: str = ""
     budget: Budget = Field(default_factory=Budget)
+    settings: ImageSettings = Field(default_factory=ImageSettings, description="the image settings the user fixed "
+                                    "for every image (agent.core.image_settings); None each: the model's")
     seed: int | None = Field(None, ge=0, lt=2**32)
     candidates: int = Field(1, ge=1, le=16, description="images per generation step")
     rewrite: Literal["auto", "review", "off"] = Field(

@@ -19,6 +19,7 @@ from agent.core.protocols import check_ready
 from agent.run.context import Review, RunContext
 from agent.run.director import Director
 from agent.core.errors import InputError, one_line
+from agent.core.image_settings import NAMES as IMAGE_SETTINGS
 from agent.core.options import RunOptions
 from agent.core.records import RunStore
 from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec, Verdict
@@ -68,10 +69,11 @@ class Studio:
         `fields` are the Brief's (spec, reference_images, ...) and the run options' (budget, seed,
         candidates, rewrite), all validated by RunOptions: the limits every surface has."""
         given = brief.model_dump() if isinstance(brief, Brief) else {"text": brief}
-        asked = {k: fields.pop(k) for k in ("budget", "seed", "candidates", "rewrite") if k in fields}
+        asked = {k: fields.pop(k) for k in ("budget", "seed", "candidates", "rewrite", "settings", *IMAGE_SETTINGS)
+                 if k in fields}
         if isinstance(brief, Brief):  # a Brief's own budget and seed, unless the call names others
             asked = {"budget": given["budget"], "seed": given["seed"], "candidates": given["candidates"],
-                     "rewrite": given["rewrite"], **asked}
+                     "rewrite": given["rewrite"], "settings": given["settings"], **asked}
         options = RunOptions.parse(self.options.studio_fields(), **asked)
         try:
             brief = Brief.model_validate({**given, **fields, **options.brief_fields(asked.get("budget"))})
@@ -88,14 +90,23 @@ class Studio:
             if model:
                 check_ready(backend := registry.resolve(kind, model))
                 check_affordable(backend, model, money)
+        image_info = registry.resolve("image", self.image_model).info
+        if problem := brief.settings.problem(image_info):  # refused, not ignored: the model cannot honour it
+            raise InputError(f"bad run options: {problem}")
         for llm in (self.llm, *critic_llms(self.critic)):
             check_llm_affordable(llm, money)
         spec = brief.spec or spec_for(brief.text, self.llm)
-        if wants_clip(brief.text, spec, self.video_model) and "video" not in critic.kinds:
+        clip = wants_clip(brief.text, spec, self.video_model)
+        if clip and "video" not in critic.kinds:
             raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
                              f"(shapes world) or critic:vlm")
+        if clip and brief.settings.given():
+            raise InputError(f"bad run options: {', '.join(brief.settings.given())}: the image settings apply to "
+                             f"images, and this brief makes a clip with {self.video_model}; leave them out")
+        # the record's options hold the image settings used: the user's, else the model's defaults
+        used = {"seed": brief.seed, **brief.settings.used(image_info)}
         return RunRecord(run_id=run_id or self.store.new_id(), brief=brief, spec=spec,
-                         options=options.model_copy(update={"seed": brief.seed}))  # the back ends with them
+                         options=options.model_copy(update=used))  # the back ends with them
 
     def spec(self, text: str) -> SceneSpec | None:
         return spec_for(text, self.llm)

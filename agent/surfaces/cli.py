@@ -66,6 +66,10 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         candidates: int = typer.Option(O.default("candidates"), help=O.help("candidates")),
         seed: Optional[int] = typer.Option(None, help=O.help("seed")),
         rewrite: str = typer.Option(O.default("rewrite"), help=O.help("rewrite")),
+        steps: Optional[int] = typer.Option(None, help=O.help("steps")),
+        guidance: Optional[float] = typer.Option(None, help=O.help("guidance")),
+        size: Optional[str] = typer.Option(None, help=O.help("size")),
+        sampler: Optional[str] = typer.Option(None, help=O.help("sampler")),
         no_edits: bool = typer.Option(False, "--no-edits", help="never repair a region; only regenerate"),
         out: Path = typer.Option(Path("runs"), "--out", help="runs folder"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue the run RUN_ID (looked for in --out, "
@@ -80,7 +84,7 @@ def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         options = O.parse(llm=llm, image_model=image_model, video_model=video_model, video_format=video_format,
                           critic=critic, mode=mode, edits=not no_edits, max_iterations=max_iterations,
                           max_seconds=max_seconds, max_cost_usd=max_cost, candidates=candidates, seed=seed,
-                          rewrite=rewrite)
+                          rewrite=rewrite, steps=steps, guidance=guidance, size=size, sampler=sampler)
     except AtelierError as e:
         fail(str(e))
     if options.rewrite == "review" and not sys.stdin.isatty():

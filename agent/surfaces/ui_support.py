@@ -308,7 +308,7 @@ def png_settings_markdown(path: str | Path) -> str:
     if fields:
         lines += ["", "**Request:** " + ", ".join(f"{k} {v}" for k, v in fields)]  # a paragraph, not in the list
     steps = (made.get("meta") or {}).get("denoiser_steps")
-    if steps is not None and request.get("steps") is None:  # the back end chose them: what it ran, all passes
+    if steps is not None and steps != request.get("steps"):  # a layout's passes, an edit's share: all it ran
         lines += ["", f"**Denoising steps run:** {steps} (every pass of the picture together)"]
     return "\n".join(lines)
 

@@ -30,6 +30,8 @@ DEFAULT_STEPS = 20
 # critic, 8 briefs x 8 seeds: 1-2 objects 52/64 right at 10 steps, 54/64 at 20; 3-4 objects 43 vs 44)
 PASS_STEPS = DEFAULT_STEPS // 2
 DEFAULT_GUIDANCE = 3.0
+MAX_STEPS, MAX_GUIDANCE = 100, 20.0  # what a user may set; its images are settled well before 100 steps
+SAMPLER = "dpm++"  # the scheduler its weights ship with (weights/scheduler: DPMSolverMultistep, dpmsolver++)
 LATENT = 4  # pixels per latent cell: inpainting masks snap to it
 CONV_ROWS = 2  # every convolution runs on this many rows at a time (`chunked_convolutions`): one request with guidance
 REAL_MODELS = "local:sdxl, local:flux-schnell, openai:gpt-image-2, stability:sd3, replicate:..."
@@ -79,6 +81,10 @@ class ShapesBackend:
         trained_inpaint = (self.inpaint_weights / "model_index.json").is_file()
         self.info = ModelInfo(name=f"local:{name}", sizes=SIZES, default_steps=DEFAULT_STEPS,
                               default_guidance=DEFAULT_GUIDANCE, supports_negative=True, max_n=16,
+                              # the user's image settings it honours: steps and guidance (its pipeline's
+                              # arguments); one sampler of its own (the weights' DPM++), not a setting
+                              steps_range=(1, MAX_STEPS), guidance_range=(0.0, MAX_GUIDANCE),
+                              default_scheduler=SAMPLER,
                               edits=["img2img", "inpaint"], vocabulary=world.vocabulary_text(),
                               quality_notes="This model draws flat-coloured geometric shapes on a plain "
                               "background: judge quality by clean shape edges and flat colour (no texture "
@@ -195,6 +201,9 @@ class ShapesBackend:
 
         # denoising steps per image (each a UNet evaluation, two with guidance): what compute is counted in
         meta = {"native_size": [NATIVE, NATIVE], "denoiser_steps": denoiser_steps}
+        composed = parent is None and request.layout is not None and self.info.layouts == "regions"
+        steps = request.steps or (PASS_STEPS if composed else DEFAULT_STEPS)
+        guidance = DEFAULT_GUIDANCE if request.guidance is None else request.guidance
         warning = out_of_vocabulary_warning(request.prompt)
         if warning:
             meta["warning"] = warning
@@ -203,8 +212,10 @@ class ShapesBackend:
             if im.size != size:
                 im = im.resize(size, Image.Resampling.NEAREST)
             # image i of a batch used seed + i: record that, so each artifact is reproducible alone
+            # and the steps (a pass's, for a layout), guidance and sampler it ran with: its PNG info says them
             req = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1,
-                                             "width": size[0], "height": size[1]})
+                                             "width": size[0], "height": size[1], "steps": steps,
+                                             "guidance": guidance, "scheduler": SAMPLER})
             arts.append(save_image(im, Path(out_dir), req, index=i, parent=parent,
                                    seconds=seconds / len(images), meta=meta))
         return arts

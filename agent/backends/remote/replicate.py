@@ -161,6 +161,10 @@ class _Replicate(BearerService):
                 "predict_time": (prediction.get("metrics") or {}).get("predict_time")}
 
 
+# the scheduler values stability-ai/sdxl's `scheduler` input takes on Replicate
+SDXL_SCHEDULERS = ("DDIM", "DPMSolverMultistep", "HeunDiscrete", "KarrasDPM", "K_EULER_ANCESTRAL", "K_EULER", "PNDM")
+
+
 class ReplicateImages(_Replicate):
     """ImageBackend for image models on Replicate (FLUX, SDXL, ...)."""
 
@@ -168,8 +172,11 @@ class ReplicateImages(_Replicate):
         super().__init__(model, **kwargs)
         self.flux = self.name.startswith("black-forest-labs/flux")
         sizes = list(FLUX_ASPECTS.values()) if self.flux else SDXL_SIZES
+        # the image settings _input sends (num_inference_steps, guidance / guidance_scale, scheduler)
+        ranges = {"steps_range": (1, 50), "guidance_range": (0.0, 10.0)} if self.flux else \
+            {"steps_range": (1, 500), "guidance_range": (1.0, 50.0), "schedulers": list(SDXL_SCHEDULERS)}
         self.info = ModelInfo(name=f"replicate:{model}", sizes=sizes, supports_negative=not self.flux,
-                              max_n=4, edits=["inpaint", "img2img"])
+                              max_n=4, edits=["inpaint", "img2img"], **ranges)
 
     def _input(self, request: GenerationRequest) -> dict[str, Any]:
         model_input: dict[str, Any] = {"prompt": request.prompt, "seed": request.seed}

@@ -64,7 +64,9 @@ class StabilityImages(BearerService):
         self.endpoint, self.form_model = MODELS.get(model, ("sd3", model))
         self.info = ModelInfo(name=f"stability:{model}", sizes=list(ASPECTS.values()),
                               default_guidance=None, supports_negative=True, max_n=4,
-                              edits=["inpaint", "search-and-replace"])
+                              edits=["inpaint", "search-and-replace"],
+                              # the sd3 endpoint's cfg_scale is the one image setting it takes
+                              guidance_range=(1.0, 10.0) if self.form_model else None)
         self._key, self._client, self._base_url = api_key, client, base_url
         self._sleep, self._clock = sleep, clock
         self._api: Api | None = None
