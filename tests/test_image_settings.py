@@ -146,3 +146,30 @@ def test_the_shapes_model_takes_steps_and_guidance_and_says_its_defaults(tmp_pat
         Image.open(default.record.attempts[0].artifact.path).text["parameters"]
     options = default.record.options
     assert (options.steps, options.guidance, options.size, options.sampler) == (20, 3.0, "64x64", "dpm++")
+
+
+def test_a_brief_file_entry_and_the_http_run_api_take_the_settings(backends, tmp_path):
+    """A brief file's entry sets them for its brief (size 48x32 reaches the model; steps on a model that
+    chooses its own is that brief's one-line refusal), and the HTTP run API takes the same fields."""
+    entries = tmp_path / "briefs.jsonl"
+    entries.write_text(json.dumps({"id": "wide", "brief": "a red circle", "seed": 8, "size": "48 x 32"}) + "\n"
+                       + json.dumps({"id": "steps", "brief": "a red circle", "seed": 8, "steps": 4}) + "\n")
+    result = CliRunner().invoke(app, ["brief", str(entries), "--out", str(tmp_path / "batch"), "--image-model",
+                                      "test:flat", "--critic", "critic:seed", "--no-credentials"])
+    lines = {json.loads(x)["id"]: json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")}
+    wide = json.loads(next((tmp_path / "batch").glob("**/wide/run.json")).read_text())
+    assert wide["attempts"][0]["artifact"]["request"]["width"] == 48 and wide["options"]["size"] == "48x32"
+    assert "steps: test:flat chooses its own denoising steps (it takes no steps setting)" in \
+        json.dumps(lines.get("steps")) + result.output, result.output
+    pytest.importorskip("fastapi")
+    from starlette.testclient import TestClient
+
+    from agent.surfaces.server.app import build
+    with TestClient(build(tmp_path / "runs", llm="offline", ui=False, image_model="test:flat",
+                          critic="critic:seed")) as http:
+        answer = http.post("/api/runs", json={"brief": "a red circle", "seed": 8, "guidance": 60})
+        assert answer.status_code == 400
+        assert answer.json()["error"]["message"] == "Invalid value for 'guidance': Input should be less than or equal to 50"
+        answer = http.post("/api/runs", json={"brief": "a red circle", "seed": 8, "sampler": "euler"})
+        assert answer.status_code == 400 and answer.json()["error"]["message"] == \
+            "bad run options: sampler: test:flat has one sampler of its own (it takes no sampler setting)"

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_LLM
-from agent.core.errors import AtelierError
+from agent.core.errors import AtelierError, InputError
 from agent.core.options import RunOptions
 from agent.core.types import MAX_BRIEF_CHARS, Attempt
 from agent.surfaces.ui_desks import (  # noqa: F401  (re-exported: ui_support.X keeps working)
@@ -54,7 +54,8 @@ class Settings(RunOptions):
 
     @classmethod
     def from_form(cls, llm, image_model, video_model, critic, mode, max_iterations, max_seconds,
-                  max_cost_usd, candidates, seed, review, edits, negative_prompt="") -> "Settings":
+                  max_cost_usd, candidates, seed, review, edits, negative_prompt="", steps="", guidance="", size="",
+                  sampler="") -> "Settings":
         """From the widgets' raw values: a blank means "no limit" / "random"; a money budget of 0 means
         spend nothing (free back ends only) and a time budget must be more than 0 s, as on every
         surface. A value out of its limits is InputError, the line every surface gives for it."""
@@ -68,7 +69,9 @@ class Settings(RunOptions):
                          else max_iterations, max_seconds=seconds,
                          max_cost_usd=cost, candidates=None if _blank(candidates) else candidates,
                          seed=parse_number(seed, "the seed", int),
-                         review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip())
+                         review=bool(review), edits=bool(edits), negative_prompt=(negative_prompt or "").strip(),
+                         steps=parse_number(steps, "steps", int), guidance=parse_number(guidance, "the guidance", float),
+                         size=spec(size), sampler=spec(sampler))
 
     def studio(self, runs_dir: Path | str):
         from agent.surfaces.api import Studio
@@ -163,7 +166,9 @@ def preflight(settings: Settings) -> None:
     from agent.core.protocols import check_ready
     registry.resolve("llm", settings.llm)
     registry.resolve("critic", settings.critic)
-    check_ready(registry.resolve("image", settings.image_model))
+    check_ready(image := registry.resolve("image", settings.image_model))
+    if problem := settings.image_settings().problem(image.info):  # what the model cannot honour: refused here
+        raise InputError(f"bad run options: {problem}")
     if settings.video_model:
         check_ready(registry.resolve("video", settings.video_model))
 

@@ -13,6 +13,7 @@ from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationErro
 
 from agent.core import limits
 from agent.core.errors import InputError
+from agent.core.image_settings import NAMES as IMAGE_SETTINGS
 from agent.core.options import RunOptions
 from agent.core.types import MAX_BRIEF_CHARS, Brief, Budget, SceneSpec, existing_files
 
@@ -43,6 +44,11 @@ class BriefEntry(BaseModel):
     seed: int | None = RunOptions.field("seed")
     variants: int = RunOptions.field("candidates", validation_alias=AliasChoices("variants", "candidates"))
     rewrite: Literal["auto", "off"] = RunOptions.field("rewrite")  # no one is there to review a rewrite
+    # the image settings (agent.core.image_settings), checked against the image model when the brief runs
+    steps: int | None = RunOptions.field("steps")
+    guidance: float | None = RunOptions.field("guidance")
+    size: str | None = RunOptions.field("size")
+    sampler: str | None = RunOptions.field("sampler")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -88,7 +94,8 @@ class BriefEntry(BaseModel):
     def run_options(self, defaults: dict[str, str] | None = None) -> RunOptions:
         """The entry's run options over the batch's `defaults`; ValidationError naming the field (a
         budget over the limits every surface has, e.g. budget.max_iterations 50, is refused here)."""
-        chosen = self.model_dump(include={"llm", "image_model", "video_model", "critic", "mode", "seed", "rewrite"},
+        chosen = self.model_dump(include={"llm", "image_model", "video_model", "critic", "mode", "seed", "rewrite",
+                                          *IMAGE_SETTINGS},
                                  exclude_none=True)
         budget = self.budget.model_dump(include={"max_iterations", "max_seconds", "max_cost_usd"},
                                         exclude_none=True) if self.budget else {}

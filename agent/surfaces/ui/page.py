@@ -18,7 +18,8 @@ class Page:
     """The components of one app (attributes named as in the layout below)."""
 
     form_names = ("llm", "image_model", "video_model", "critic", "mode", "max_iterations", "max_seconds",
-                  "max_cost", "candidates", "seed", "review_on", "edits", "negative")
+                  "max_cost", "candidates", "seed", "review_on", "edits", "negative", "steps", "guidance", "size",
+                  "sampler")
 
     @property
     def form(self) -> list:
@@ -173,9 +174,21 @@ def _settings_tab(p: Page, d: ui.Settings) -> None:
         p.candidates = gr.Slider(1, MAX_CANDIDATES, d.candidates, step=1, label="Images per round")
         p.seed = gr.Textbox(_blank(d.seed), label="Seed (blank: random)", elem_id="set-seed", min_width=120)
     p.edits = gr.Checkbox(d.edits, label="Allow region edits (not only new images)")
-    with gr.Accordion("Advanced", open=False):
+    with gr.Accordion("Advanced settings", open=False, elem_id="set-advanced"):
         p.negative = gr.Textbox(d.negative_prompt, label="Negative prompt (what the image must not show)",
                                 elem_id="set-negative", placeholder="e.g. text, watermark")
+        # the run's image settings (agent.core.image_settings); blank: the model's own, checked against what
+        # the chosen image model declares it takes when the brief is sent
+        with gr.Row():
+            p.steps = gr.Textbox(_blank(d.steps), label="Steps (blank: the model's)", elem_id="set-steps",
+                                 min_width=100)
+            p.guidance = gr.Textbox(_blank(d.guidance), label="Guidance / CFG scale (blank: the model's)",
+                                    elem_id="set-guidance", min_width=100)
+        with gr.Row():
+            p.size = gr.Textbox(_blank(d.size), label="Size WxH (blank: the model's first)", elem_id="set-size",
+                                placeholder="e.g. 512x512", min_width=100)
+            p.sampler = gr.Textbox(_blank(d.sampler), label="Sampler (blank: the model's)", elem_id="set-sampler",
+                                   placeholder="e.g. euler a", min_width=100)
 
 
 def _viewer(p: Page) -> None:
