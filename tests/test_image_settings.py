@@ -61,6 +61,14 @@ def test_the_settings_are_checked_against_what_the_model_declares():
     assert ImageSettings(steps=7).used(shapes) == {"steps": 7, "guidance": 3.0, "size": "64x64", "sampler": "dpm++"}
     with pytest.raises(InputError, match=r"^bad run options: size: 'big' is not WIDTHxHEIGHT, e\.g\. 512x512$"):
         RunOptions.parse(size="big")
+    # into a request: the user's over the director's; an edit keeps its size; a model that cannot take one refuses
+    from agent.core.types import GenerationRequest
+    asked = GenerationRequest(prompt="a red circle", steps=2, guidance=1.0, width=64, height=64)
+    made = ImageSettings(steps=7, size="128x128").over(asked, shapes)
+    assert (made.steps, made.guidance, made.width) == (7, 1.0, 128)
+    assert ImageSettings(steps=7, size="99x99").over(asked, shapes, size=False).width == 64
+    with pytest.raises(InputError, match=r"^bad run options: sampler: local:shapes has one sampler of its own"):
+        ImageSettings(sampler="euler a").over(asked, shapes)  # e.g. an edit sent to another model than the run's
 
 
 def test_every_back_end_declares_what_it_takes():

@@ -55,8 +55,9 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
                                 instruction=instruction or None)
-    request = ctx.record.brief.settings.over(request, size=False)  # the user's settings win; an edit keeps its size
     backend = ctx.image_backend(request.model)
+    # the user's settings win (refused if another model named for the edit cannot take them); it keeps its size
+    request = ctx.record.brief.settings.over(request, backend.info, size=False)
     request, cut = ctx.fit_steps(backend, request, edit=True)  # what it will denoise
     with ctx.reporting_steps():  # "step 12/20" live, from back ends that report their steps
         made = backend.edit(request, ctx.out_dir)

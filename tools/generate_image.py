@@ -41,8 +41,8 @@ def generate_image(ctx, prompt: str, negative_prompt: str = "", seed: int | None
                                 model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance,
                                 steps=steps, width=width, height=height)
-    request = ctx.record.brief.settings.over(request)  # what the user set wins over the director's choice
     backend, brief = ctx.image_backend(request.model), ctx.record.brief
+    request = brief.settings.over(request, backend.info)  # what the user set wins over the director's choice
     if layout is not None:
         request = with_layout(request, layout, ctx.record.spec, backend.info)
     edit = bool(use_reference and brief.reference_images)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.core import limits
+from agent.core.errors import InputError
 
 NAMES = ("steps", "guidance", "size", "sampler")
 SIZE = re.compile(r"^\s*(\d{1,5})\s*[x×X]\s*(\d{1,5})\s*$")
@@ -90,9 +91,13 @@ class ImageSettings(BaseModel):
                 "sampler": self.sampler or info.default_scheduler}
 
     # ---- into a request --------------------------------------------------------------------------
-    def over(self, request, *, size: bool = True):
-        """`request` (a GenerationRequest) with the user's settings over what the director chose; `size`
-        False for an edit, which keeps its source image's size."""
+    def over(self, request, info, *, size: bool = True):
+        """`request` (a GenerationRequest) with the user's settings over what the director chose, or
+        InputError when the model it goes to (`info`: another than the run's, for an edit that names
+        one) cannot honour them; `size` False for an edit, which keeps its source image's size."""
+        settings = self if size else self.model_copy(update={"size": None})
+        if problem := settings.problem(info):
+            raise InputError(f"bad run options: {problem}")
         update: dict[str, Any] = {"steps": self.steps, "guidance": self.guidance, "scheduler": self.sampler}
         if size and self.width_height is not None:
             update["width"], update["height"] = self.width_height
