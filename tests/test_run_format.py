@@ -107,7 +107,8 @@ def test_run_json_holds_each_option_once_and_an_older_file_with_them_twice_loads
     data = json.loads(path.read_text())
     # the back ends only in the options, the seed only in the brief
     assert set(data["options"]) == {"llm", "image_model", "critic", "video_model", "video_format", "mode",
-                                    "edits", "max_iterations", "max_seconds", "max_cost_usd"}
+                                    "edits", "max_iterations", "max_seconds", "max_cost_usd",
+                                    "steps", "guidance", "size", "sampler"}
     assert not {"llm", "image_model", "critic", "mode"} & set(data) and data["brief"]["seed"] == 7
     assert store.load("r").options == record.options and store.load("r").image_model == "test:flat"
     backends = {k: data["options"].pop(k) for k in ("llm", "image_model", "critic", "video_model",
