@@ -51,6 +51,8 @@ BRIEF = "a yellow star above the word JAZZ on a beige background"
     (STAR_ON_TOP, [("JAZZ", "bottom"), ("NOW", "right")], ["text"]),
     ([("star", "yellow", (24, 36, 40, 52))], [("JAZZ", "top")], ["text-place"]),
     (STAR_ON_TOP + [("star", "yellow", (4, 4, 16, 16))], [("JAZZ", "bottom")], ["count"]),
+    # the star asked is not there: what is wrong is the shapes, not where the words sit
+    ([("circle", "yellow", (24, 12, 40, 28))], [("JAZZ", "bottom")], ["count", "extra"]),
 ])
 def test_the_judge_on_crafted_pictures(tmp_path, objects, words, kinds):
     right, found, reasons = judge_words(picture(tmp_path, objects, *words), parse_spec(BRIEF))
@@ -86,3 +88,14 @@ def test_the_text_category_does_not_drop(tmp_path):
     wrong_words = [(r.prompt, r.final) for r in rows if {"text", "text-cut"} & set(r.final)]
     assert len(rows) - len(wrong_words) >= WORDS_EXACT, wrong_words
     assert sum(r.correct for r in rows) >= RIGHT, [(r.prompt, r.final) for r in rows if not r.correct]
+
+
+def test_typeset_letters_are_words_not_shapes(tmp_path):
+    """The bench's MENU brief, typeset by the product's own typesetter under a white square: the letters
+    are read as the words and painted out, not taken for blobs; a shape not asked for is still one."""
+    brief = parse_spec("a white square above the word MENU on a gray background")
+    square = [("square", "white", (40, 18, 58, 36))]
+    path = picture(tmp_path, square, ("MENU", "bottom"), background="gray")
+    assert judge_words(path, brief) == (True, [], [])
+    path = picture(tmp_path, square + [("circle", "white", (6, 6, 18, 18))], ("MENU", "bottom"), background="gray")
+    assert judge_words(path, brief)[1] == ["extra"]

@@ -181,3 +181,19 @@ def test_a_soft_bell_shaped_triangle_is_no_triangle():
     ImageDraw.Draw(big).polygon(left + right, fill=world.COLORS["purple"])
     bell = _soft(big.resize((64, 64), Image.Resampling.BOX), 0.7)
     assert "malformed" in _kinds(bell, _spec(("triangle", 1, None, None)))
+
+
+@pytest.mark.parametrize("side, sigma", [(12, 1.0), (12, 1.2), (14, 1.2)])
+def test_a_small_soft_star_is_a_star_and_a_pentagon_is_not(side, sigma):
+    """The eye reads a 12-14 px star blurred by 1-1.2 px as a star (its points soft, still there); a
+    pentagon as soft or crisp, of the same size, is no star."""
+    from local_models.shapes.judge_outline import draw_decoy
+    star = _soft(_image("gray", ("star", "black", (24, 24, 24 + side, 24 + side))), sigma)
+    j = judge(star, _spec(("star", 1, "black", None)))
+    assert j.right, j.reasons
+    big, mask = Image.new("RGB", (256, 256), world.BACKGROUNDS["gray"]), Image.new("L", (256, 256), 0)
+    draw_decoy(ImageDraw.Draw(mask), "pentagon", [96, 96, 96 + 4 * side, 96 + 4 * side])
+    big.paste(Image.new("RGB", (256, 256), world.COLORS["black"]), (0, 0), mask)
+    for blur in (0.0, sigma):
+        pentagon = _soft(big.resize((64, 64), Image.Resampling.BOX), blur)
+        assert not judge(pentagon, _spec(("star", 1, "black", None))).right

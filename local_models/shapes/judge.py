@@ -265,10 +265,7 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
         out.append(seen)
         where = _box_text(seen.box)
         # coverage read along the canvas -> blob colour line (antialiased edges lie on it)
-        axis, rel = rgb - bg_rgb, img - bg_rgb
-        a = np.clip((rel @ axis) / max(float(axis @ axis), 1e-9), 0, 1)
-        off = np.sqrt(np.maximum((rel ** 2).sum(-1) - (a * np.linalg.norm(axis)) ** 2, 0))
-        alpha = np.where(dilate(comp, 1) & ~(drawn & ~comp), a, 0.0)
+        alpha, off = _coverage(img, bg_rgb, rgb, dilate(comp, 1) & ~(drawn & ~comp))
         seen.area = float(alpha.sum())
         name, why = _color_of(rgb)
         second = _second_colour(img, bg_rgb, erode(comp) & (off > OFF_LINE), {name, bg_name}, comp.sum())
@@ -291,6 +288,8 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
             notes.add("edge", f"the {name or ''} blob at {where} is cut by the canvas edge".replace("  ", " "))
             continue
         kind, fit = _shape_of(alpha, seen)
+        if kind is None:
+            kind, fit = _small_star(img, bg_rgb, dist_bg, comp, alpha, drawn, seen, fit)
         if name in BACKGROUNDS:
             seen.note = f"{bg_name} canvas, {name} blob"
             notes.add("patch", f"a {kind + ' ' if kind else ''}patch of {name} on the {bg_name} canvas at {where}")
@@ -306,6 +305,29 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
             continue
         seen.kind = kind
     return out
+
+
+def _coverage(img, bg_rgb, rgb, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, how far along the canvas -> `rgb` line it is (0..1, only `where`), and how far off it."""
+    axis, rel = np.asarray(rgb, dtype=np.float64) - bg_rgb, img - bg_rgb
+    a = np.clip((rel @ axis) / max(float(axis @ axis), 1e-9), 0, 1)
+    off = np.sqrt(np.maximum((rel ** 2).sum(-1) - (a * np.linalg.norm(axis)) ** 2, 0))
+    return np.where(where, a, 0.0), off
+
+
+def _small_star(img, bg_rgb, dist_bg, comp, alpha, drawn, seen: Seen, why: str) -> tuple[str | None, str]:
+    """A second look at a blob that is no shape: read to the colour of its most saturated pixels, is it a
+    star? A small soft star's middle half is already part edge; read as full coverage there, its points
+    fill in and it fits a pentagon or a circle. Only a star is taken from this reading (None, `why` else)."""
+    core = np.median(img[comp][dist_bg[comp] >= np.percentile(dist_bg[comp], 85)], axis=0)
+    if float(_dist(core, seen.rgb)) < 8:  # the same reading: nothing new to see
+        return None, why
+    second = Seen(**{**seen.__dict__})
+    kind, _ = _shape_of(_coverage(img, bg_rgb, core, dilate(comp, 1) & ~(drawn & ~comp))[0], second)
+    if kind != "star":
+        return None, why
+    seen.box, seen.fit, seen.soft = second.box, second.fit, second.soft
+    return kind, ""
 
 
 def _shape_of(alpha: np.ndarray, seen: Seen) -> tuple[str | None, str]:
