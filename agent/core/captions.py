@@ -50,17 +50,35 @@ MOTION_PHRASES = {"right": "moving to the right", "left": "moving to the left", 
 SPEED_WORDS = {"slow": "slowly", "fast": "quickly"}
 
 
+def _ways(obj: ObjectSpec) -> tuple[str, ...]:
+    """The directions an object is to move in: its written motion, else the way its start and end
+    places go (a diagonal is two: "from the bottom left corner to the top right corner" is up and
+    right); () for an object that stays still."""
+    from agent.core.places import implied_ways
+    if obj.motion:
+        return () if obj.motion == "still" else (obj.motion,)
+    if not (obj.start or obj.end):
+        return ()
+    # places that decide no direction ("moving to the centre"): one that can get there from an edge
+    return implied_ways(obj.start, obj.end) or ("right",)
+
+
 def motion_phrase(obj: ObjectSpec) -> str:
-    """'a red circle moving to the right', 'a blue star moving up quickly', 'a green ring staying still'."""
-    text = f"{describe(obj)} {MOTION_PHRASES[obj.motion or 'still']}"
-    return f"{text} {SPEED_WORDS[obj.speed]}" if obj.speed and obj.motion != "still" else text
+    """'a red circle moving to the right', 'a blue star moving up quickly', 'a green ring staying still',
+    'a red circle moving up and to the right' (from the bottom left corner to the top right one)."""
+    ways = _ways(obj)
+    if not ways:
+        return f"{describe(obj)} {MOTION_PHRASES['still']}"
+    text = f"{describe(obj)} moving " + " and ".join(MOTION_PHRASES[w].removeprefix("moving ") for w in ways)
+    return f"{text} {SPEED_WORDS[obj.speed]}" if obj.speed else text
 
 
 def motion_prompt(spec: SceneSpec, background: str | None = None) -> str:
     """The phrasing the embedded video model follows best: 'a red circle moving to the right while a
-    yellow star stays still' (moving objects first, joined by 'and'; still ones after 'while')."""
-    moving = [o for o in spec.include if o.motion and o.motion != "still"]
-    still = [o for o in spec.include if not o.motion or o.motion == "still"]
+    yellow star stays still' (moving objects first, joined by 'and'; still ones after 'while'). An
+    object with places but no written direction moves the way its places go."""
+    moving = [o for o in spec.include if _ways(o)]
+    still = [o for o in spec.include if not _ways(o)]
     body = " and ".join(motion_phrase(o) for o in moving) if moving else \
         " and ".join(describe(o) for o in still) + " staying still"
     if moving and still:

@@ -44,14 +44,15 @@ def overlap(a: str, b: str) -> bool:
 
 def contradiction(motion: str | None, start: str | None, end: str | None) -> str | None:
     """Why a written motion and places cannot all hold, in words, or None: a direction opposite to the
-    one the places imply ("moving left" from the left edge to the centre), or an object that stays
-    still yet starts and ends at places no cell shares."""
+    one the places imply ("moving left" from the left edge to the centre), one place at the wrong side
+    of its direction ("moving up ... ending at the bottom edge"), or an object that stays still yet
+    starts and ends at places no cell shares."""
     if motion == "still":
         if start and end and not overlap(start, end):
             return f"it stays still, yet it starts {preposition(start)} and ends {preposition(end)}"
         return None
     if not (motion and start and end):
-        return None
+        return _edge_contradiction(motion, start, end)
     (c0, r0), (c1, r1) = CELLS[start], CELLS[end]
     dx = c1 - c0 if c0 is not None and c1 is not None else 0
     dy = r1 - r0 if r0 is not None and r1 is not None else 0
@@ -61,6 +62,21 @@ def contradiction(motion: str | None, start: str | None, end: str | None) -> str
         way = direction_between(start, end) or " and ".join(
             w for w, d in ((("right" if dx > 0 else "left"), dx), (("down" if dy > 0 else "up"), dy)) if d)
         return f"it moves {motion}, yet from {WORDS[start]} to {WORDS[end]} is {way}"
+    return _edge_contradiction(motion, start, end)
+
+
+def _edge_contradiction(motion: str | None, start: str | None, end: str | None) -> str | None:
+    """A place at the wrong side of the way one direction goes, whatever the other place is: it
+    starts at the edge it moves towards (no room to move: "moving right, starting at the right edge")
+    or ends at the edge it moves away from ("moving up, ending at the bottom edge")."""
+    if motion not in ("left", "right", "up", "down"):
+        return None
+    axis = 0 if motion in ("left", "right") else 1
+    ahead = 2 if motion in ("right", "down") else 0  # the third it moves towards
+    if start and CELLS[start][axis] == ahead:
+        return f"it moves {motion}, yet it starts {preposition(start)}, with no room to move {motion}"
+    if end and CELLS[end][axis] == 2 - ahead:
+        return f"it moves {motion}, yet it ends {preposition(end)}, the side it moves {motion} from"
     return None
 
 
@@ -99,3 +115,18 @@ def direction_between(start: str | None, end: str | None) -> str | None:
     if (dx == 0) == (dy == 0):
         return None
     return ("right" if dx > 0 else "left") if dx else ("down" if dy > 0 else "up")
+
+
+def implied_ways(start: str | None, end: str | None) -> tuple[str, ...]:
+    """The directions (vertical first, then horizontal) that take an object from `start` to `end`
+    when no direction is written: ("up", "right") from the bottom left corner to the top right one.
+    An axis only one place names goes from or to the middle of it: starting at the left edge goes
+    right, ending in the top right corner goes up and right. () where the places decide none (the
+    same place, or only the centre)."""
+    def step(a: int | None, b: int | None) -> int:
+        if a is not None and b is not None:
+            return b - a
+        return (1 - a) if a is not None else (b - 1) if b is not None else 0
+    (c0, r0), (c1, r1) = CELLS[start] if start else (None, None), CELLS[end] if end else (None, None)
+    dx, dy = step(c0, c1), step(r0, r1)
+    return tuple(w for w, d in ((("down" if dy > 0 else "up"), dy), (("right" if dx > 0 else "left"), dx)) if d)

@@ -116,6 +116,18 @@ def place_items(spec: "SceneSpec") -> list[Requirement]:
     return out
 
 
+CONTRADICTION_HINT = "ask for one direction, or places that agree with it"
+
+
+def self_contradiction(spec: "SceneSpec | None") -> str | None:
+    """The one line a clip brief is refused with when an object's motion and places contradict each
+    other (no clip can show it, so none is made), or None."""
+    notes = [r.text for r in place_items(spec) if r.kind == "note"] if spec else []
+    if not notes:
+        return None
+    return "; ".join(notes) + f"; {CONTRADICTION_HINT}"
+
+
 def size_text(obj) -> str:
     """"the red circle is small", "the squares are large"."""
     from agent.core.captions import noun

@@ -13,6 +13,8 @@ from agent.core.types import plural
 VOCABULARY = Path(__file__).with_name("data") / "vocabulary.yaml"
 
 Words = tuple[str, ...]
+# the most words one entry may have: `match` looks no further ("from the bottom to the top" is 6)
+LONGEST = 6
 
 
 def words(phrase: str) -> Words:
@@ -60,6 +62,10 @@ class Vocabulary:
         self.background_nouns = {words(k) for k in data["background_nouns"]}
         self.background_links = {words(k) for k in data["background_links"]}
         self.background_fillers = set(data["background_fillers"])
+        # an entry longer than `match` looks would never be read: refused here, not dropped from briefs
+        if long := sorted(" ".join(k) for t in vars(self).values() if isinstance(t, (dict, set))
+                          for k in t if isinstance(k, tuple) and len(k) > LONGEST):
+            raise ValueError(f"{VOCABULARY.name}: {long[0]!r} has over {LONGEST} words, more than the parser reads")
 
     def _plurals(self, name: str) -> set[str]:
         head, last = name.rsplit(" ", 1) if " " in name else ("", name)
@@ -90,7 +96,7 @@ def vocabulary() -> Vocabulary:
     return Vocabulary(yaml.safe_load(VOCABULARY.read_text(encoding="utf-8")))
 
 
-def match(table, tokens: list[str], i: int, longest: int = 5):
+def match(table, tokens: list[str], i: int, longest: int = LONGEST):
     """The longest entry of `table` (keyed by word tuples) starting at tokens[i]: (value, length)."""
     for k in range(min(longest, len(tokens) - i), 0, -1):
         key = tuple(tokens[i:i + k])

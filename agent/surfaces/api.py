@@ -22,6 +22,7 @@ from agent.core.errors import InputError, one_line
 from agent.core.image_settings import NAMES as IMAGE_SETTINGS
 from agent.core.options import RunOptions
 from agent.core.records import RunStore
+from agent.core.requirements import self_contradiction
 from agent.core.types import Attempt, Brief, Event, RunRecord, SceneSpec, Verdict
 
 
@@ -100,6 +101,8 @@ class Studio:
         if clip and "video" not in critic.kinds:
             raise InputError(f"this brief makes a clip and {self.critic} cannot judge clips: use critic:detector "
                              f"(shapes world) or critic:vlm")
+        if clip and (why := self_contradiction(spec)):  # refused before any clip is made: none could pass
+            raise InputError(why)
         if clip and brief.settings.given():
             raise InputError(f"bad run options: {', '.join(brief.settings.given())}: the image settings apply to "
                              f"images, and this brief makes a clip with {self.video_model}; leave them out")

@@ -415,4 +415,5 @@ class DetectorCritic:
         except OSError as e:
             return Verdict(critic=self.name, approved=False, error=f"cannot read {artifact.path}: {e}")
         verdict = check_scene_image(spec, image, critic=self.name, text_boxes=text_boxes)
-        return video_critic.still_image_of_motion(spec, verdict) if any(o.motion for o in spec.include) else verdict
+        from local_models.shapes.video_places import still_image_of_motion
+        return still_image_of_motion(spec, verdict) if any(map(video_critic.in_clip, spec.include)) else verdict

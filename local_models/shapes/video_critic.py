@@ -482,17 +482,3 @@ def judge_clip(artifact, brief_text: str, spec: SceneSpec, critic: str = NAME) -
                              "left/right/up/down' (optionally 'slowly'/'quickly') or 'staying still'")
     return check_video(spec, artifact.path, fps=artifact.meta.get("fps") or artifact.request.fps, critic=critic)
 
-
-def still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
-    """A still image judged against a brief with motion: what it shows is checked, but motion cannot
-    be, so it is never approved."""
-    from agent.core.captions import motion_prompt
-    msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
-    # where an object starts and ends is that message's business too, not one "could not check" line each
-    places = {r.id for r in verdict.requirements if r.kind == "place"}
-    reqs = [r.judged("unchecked", "a still image has no first and last frame", None, verdict.critic)
-            if r.id in places else r for r in verdict.requirements]
-    said = {f"could not check {r.text}: {r.evidence}" for r in verdict.requirements if r.id in places}
-    return verdict.model_copy(update={"approved": False, "issues": [*(i for i in verdict.issues if i not in said), msg],
-                                      "requirements": reqs,
-                                      "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})

@@ -17,8 +17,8 @@ bottom third) was approved in a 10-brief sample of the bench's place briefs; at 
 from __future__ import annotations
 
 from agent.core.places import cell_at, place_holds, preposition
-from agent.core.requirements import Requirement, place_items
-from agent.core.types import SceneSpec
+from agent.core.requirements import CONTRADICTION_HINT, Requirement, place_items
+from agent.core.types import Finding, SceneSpec, Verdict
 from local_models.shapes import world
 
 TOLERANCE_PX = 1.0  # px of the 64 canvas a centre may lie outside its place's thirds
@@ -35,8 +35,7 @@ def judge_places(spec: SceneSpec, tracks: dict, report, size, critic: str) -> li
     for req in place_items(spec):
         k = req.object
         if req.kind == "note":
-            out.append(req.judged("unchecked", "no clip can show this; ask for one direction, or places that "
-                                               "agree with it", None, critic))
+            out.append(req.judged("unchecked", f"no clip can show this; {CONTRADICTION_HINT}", None, critic))
             report.add("other", req.text, k)
             continue
         role = req.id.split(":")[0]
@@ -74,3 +73,23 @@ def judge_places(spec: SceneSpec, tracks: dict, report, size, critic: str) -> li
         out.append(req.judged("failed", msg, box, critic))
         report.add("position", msg, k, box, [pos])
     return out
+
+
+def still_image_of_motion(spec: SceneSpec, verdict: Verdict) -> Verdict:
+    """A still image judged against a brief with motion: what it shows is checked, but motion cannot
+    be, so it is never approved."""
+    from agent.core.captions import motion_prompt
+    msg = f"a still image cannot show motion; the brief asks for a clip: {motion_prompt(spec)}"
+    # where an object starts and ends is that message's business too, not one "could not check" line each;
+    # a contradiction (a note) is said in full, with why no clip can show it
+    why = {"place": "a still image has no first and last frame",
+           "note": f"no clip can show it either; {CONTRADICTION_HINT}"}
+    clip_only = [r for r in verdict.requirements if r.kind in why]
+    said = {f"could not check {r.text}: {r.evidence}" for r in clip_only}
+    notes = [f"could not check {r.text}: {why['note']}" for r in clip_only if r.kind == "note"]
+    reqs = [r.judged("unchecked", why[r.kind], None, verdict.critic) if r.kind in why else r
+            for r in verdict.requirements]
+    return verdict.model_copy(update={"approved": False,
+                                      "issues": [*(i for i in verdict.issues if i not in said), *notes, msg],
+                                      "requirements": reqs,
+                                      "findings": [*verdict.findings, Finding(kind="motion", message=msg)]})
