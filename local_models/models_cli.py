@@ -29,7 +29,7 @@ def list_models() -> list[dict]:
 @dataclass
 class Listing:
     repo: str
-    sizes: dict[str, int]  # path -> bytes
+    sizes: dict[str, int | None]  # path -> bytes; None where the hub (or a recorded listing) gives no size
     gated: bool = False
 
 
@@ -65,7 +65,7 @@ class HuggingFaceHub:
         from huggingface_hub import HfApi
 
         info = self._call(repo, lambda: HfApi().model_info(repo, files_metadata=True, timeout=HUB_DEADLINE_S))
-        return Listing(repo, {s.rfilename: s.size or 0 for s in info.siblings or []}, bool(info.gated))
+        return Listing(repo, {s.rfilename: s.size for s in info.siblings or []}, bool(info.gated))
 
     def model_index(self, repo: str) -> dict | None:
         from huggingface_hub import hf_hub_download
@@ -113,19 +113,32 @@ def plans(names: list[str], hub: Hub) -> list[tuple[str, Listing, list[str]]]:
 
 
 def gib(size: int) -> str:
-    return f"{size / 2**30:.2f} GiB" if size >= 2**27 else f"{size / 2**20:.1f} MiB"
+    if size >= 2**27:
+        return f"{size / 2**30:.2f} GiB"
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB" if size >= 2**10 else f"{size} B"
+
+
+def sized(sizes: list[int | None]) -> str:
+    """The total of `sizes`; files of unknown size are counted, never guessed."""
+    unknown = sum(s is None for s in sizes)
+    known = gib(sum(s for s in sizes if s is not None))
+    if not unknown:
+        return known
+    return f"{known} + {unknown} file{'s' if unknown > 1 else ''} of unknown size" if unknown < len(sizes) \
+        else "size unknown"
 
 
 def describe(planned: list[tuple[str, Listing, list[str]]]) -> list[str]:
-    """`--dry-run`'s lines: each model, its repo, what is fetched and its size; then the total."""
-    lines, total = [], 0
+    """`--dry-run`'s lines: each model, its repo, what is fetched and its size ("size unknown" where the
+    listing gives none); then the total."""
+    lines, every = [], []
     for n, listing, files in planned:
-        size = sum(listing.sizes[f] for f in files)
-        total += size
+        sizes = [listing.sizes.get(f) for f in files]
+        every += sizes
         gated = " (gated: accept the licence and set HF_TOKEN)" if listing.gated else ""
-        lines.append(f"{n}: {listing.repo}{gated}: {len(files)} files, {gib(size)}")
-        lines += [f"  {f}  {gib(listing.sizes[f])}" for f in files]
-    lines.append(f"total: {gib(total)}")
+        lines.append(f"{n}: {listing.repo}{gated}: {len(files)} files, {sized(sizes)}")
+        lines += [f"  {f}  {sized([s])}" for f, s in zip(files, sizes)]
+    lines.append(f"total: {sized(every)}")
     return lines
 
 

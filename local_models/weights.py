@@ -44,22 +44,27 @@ def _weights(names: list[str], variant: str | None) -> list[str]:
     return []
 
 
+def _folder(repo_files: list[str], folder: str, variant: str | None) -> list[str]:
+    """One folder's configs, tokenizer files and one precision's weights (not its subfolders)."""
+    prefix = f"{folder}/" if folder else ""
+    names = [f for f in repo_files if f.startswith(prefix) and "/" not in f[len(prefix):]]
+    return [f for f in names if f.endswith(TEXT_SUFFIXES) and ".index" not in f] + _weights(names, variant)
+
+
 def plan(spec: ModelSpec, repo_files: list[str], model_index: dict | None = None) -> list[str]:
     """The exact files of the repo a pipeline needs, given the repo's file list (and, for a pipeline,
     its model_index.json): configs, tokenizer files and one precision's weights of each component
     model_index.json names, and nothing of any other folder. An aux repo (a ControlNet, the depth
-    model) is one model at its root; an IP-Adapter one weight file and its image encoder."""
+    model) is one model at its root; an IP-Adapter one weight file and its image encoder (one copy of
+    its weights: h94/IP-Adapter ships the encoder as both model.safetensors and pytorch_model.bin)."""
     if "weight_name" in spec.options:
         sub = spec.options["subfolder"]
-        return sorted(f for f in repo_files if f == f"{sub}/{spec.options['weight_name']}"
-                      or (f.startswith(f"{sub}/image_encoder/") and f.count("/") == 2))
+        weight = [f for f in repo_files if f == f"{sub}/{spec.options['weight_name']}"]
+        return sorted(weight + _folder(repo_files, f"{sub}/image_encoder", spec.variant)) if weight else []
     folders = components(model_index) if model_index else [""]
     out = ["model_index.json"] if model_index else []
     for folder in folders:
-        prefix = f"{folder}/" if folder else ""
-        names = [f for f in repo_files if f.startswith(prefix) and "/" not in f[len(prefix):]]
-        out += [f for f in names if f.endswith(TEXT_SUFFIXES) and ".index" not in f]
-        out += _weights(names, spec.variant)
+        out += _folder(repo_files, folder, spec.variant)
     return sorted(set(out))
 
 

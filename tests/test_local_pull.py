@@ -78,7 +78,8 @@ def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium", "flux-schnell", "sdxl-turbo",
-                                  "instruct-pix2pix", "sdxl-refiner", "qwen-image", "svd-xt"])
+                                  "instruct-pix2pix", "sdxl-refiner", "qwen-image", "svd-xt", "svd", "depth-estimator",
+                                  "sdxl-controlnet-depth", "sd15-ip-adapter", "sd21-controlnet-depth"])
 def test_a_pull_makes_a_complete_folder(tmp_path, name):
     hub = RecordedHub(tmp_path, token=True)
     folder, = pull(name, with_aux=False, hub=hub)
@@ -103,10 +104,19 @@ def test_a_pull_makes_a_complete_folder(tmp_path, name):
         assert len([f for f in fetched if f.startswith("transformer/diffusion_pytorch_model-")]) == 9
         assert len([f for f in fetched if f.startswith("text_encoder/model-")]) == 4
         assert "tokenizer/chat_template.jinja" in fetched
-    if name == "svd-xt":  # the fp16 UNet, VAE and image encoder; not the single-file svd_xt*.safetensors
+    if name in ("svd-xt", "svd"):  # the fp16 UNet, VAE and image encoder; not the single-file svd*.safetensors
         assert [f for f in fetched if f.endswith(".safetensors")] == [
             "image_encoder/model.fp16.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
             "vae/diffusion_pytorch_model.fp16.safetensors"]
+    if name == "depth-estimator":  # a transformers model at the repo's root
+        assert fetched == ["config.json", "model.safetensors", "preprocessor_config.json"]
+    if name == "sdxl-controlnet-depth":  # the full-precision safetensors the loader reads; no .bin, no example image
+        assert fetched == ["config.json", "diffusion_pytorch_model.safetensors"]
+    if name == "sd21-controlnet-depth":  # it ships only a pickled .bin (fp16 tensors): that is what there is to fetch
+        assert fetched == ["config.json", "diffusion_pytorch_model.bin"]
+    if name == "sd15-ip-adapter":  # the adapter and ONE copy of its image encoder (the repo also has pytorch_model.bin)
+        assert fetched == ["models/image_encoder/config.json", "models/image_encoder/model.safetensors",
+                           "models/ip-adapter_sd15.safetensors"]
     if name == "sd3-medium":  # sharded T5 weights: both shards and the index, one precision
         assert [f for f in fetched if f.startswith("text_encoder_3/model")] == [
             "text_encoder_3/model-00001-of-00002.safetensors", "text_encoder_3/model-00002-of-00002.safetensors",
@@ -201,28 +211,71 @@ def test_the_derived_layouts_are_what_the_pipelines_save_now():
 
 
 LISTINGS = {d["repo"]: d for d in (json.loads(p.read_text()) for p in FIXTURES.glob("*.json"))}
+# repos with no listing here, and what a search of public copies found of each (none is a full listing with sizes)
+UNRECORDED = {
+    "stabilityai/sd-turbo": "its file tree pages were found, but not the text of its model_index.json (616 bytes) "
+                            "nor its scheduler/ folder",
+    "lllyasviel/control_v11p_sd15_canny": "the stored tree pages stop after diffusion_pytorch_model.fp16.safetensors",
+    "lllyasviel/control_v11f1p_sd15_depth": "the stored tree pages stop after diffusion_pytorch_model.fp16.safetensors",
+    "thibaud/controlnet-sd21-canny-diffusers": "only tree pages of its first two commits (README only) were found, "
+                                               "none after its weights were uploaded",
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "only the transformer/ and text_encoder/ tree pages were found: not the root, "
+                                        "vae/, scheduler/, tokenizer/ nor model_index.json",
+}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_dry_run_prints_what_every_known_model_would_fetch(tmp_path, monkeypatch, name):
     """`atelier models pull --dry-run NAME --no-extras` for every known model: its repo (gated or not), each file
-    a pull would fetch with its size, and the total; nothing downloaded. A model whose repo has no recorded or
-    derived listing here is skipped, not passed (this machine cannot reach the hub)."""
+    a pull would fetch with its size ("size unknown" where the listing has none), and the total; nothing
+    downloaded. A model whose repo has no recorded or derived listing here is skipped, not passed, naming what
+    is missing (this machine cannot reach the hub)."""
     from agent.surfaces.cli import app
 
-    repo = SPECS[name].repo
-    if repo not in LISTINGS:
-        pytest.skip(f"no recorded listing of {repo}")
+    spec = SPECS[name]
+    if spec.repo not in LISTINGS:
+        pytest.skip(f"no recorded listing of {spec.repo}: {UNRECORDED.get(spec.repo, 'not searched for')}")
+    listing = LISTINGS[spec.repo]
+    part = listing.get("recorded_only")  # a listing of part of a repo: a model outside that part is not tested
+    if part and not any(p.startswith(f"{spec.options.get('subfolder')}/") for p in part):
+        pytest.skip(f"the listing of {spec.repo} records only {', '.join(part)}, not {spec.options['subfolder']}/")
     hub = RecordedHub(tmp_path)
     monkeypatch.setattr(models_cli, "HuggingFaceHub", lambda: hub)
     result = CliRunner().invoke(app, ["models", "pull", "--dry-run", "--no-extras", name])
     assert result.exit_code == 0, result.output
     head, *files, total = result.output.splitlines()
     want = planned(name, RecordedHub(tmp_path))
-    gated = " (gated: accept the licence and set HF_TOKEN)" if LISTINGS[repo]["gated"] else ""
-    assert head.startswith(f"{name}: {repo}{gated}: {len(want)} files, ")
-    assert [line.split()[0] for line in files] == want and total.startswith("total: ") and hub.downloads == []
-    sizes = LISTINGS[repo]["files"]
-    assert total == f"total: {models_cli.gib(sum(sizes[f] for f in want))}"
-    if "derived" not in LISTINGS[repo]:  # recorded from the repo's page: every file fetched has its size
-        assert all(sizes[f] > 0 for f in want)
+    gated = " (gated: accept the licence and set HF_TOKEN)" if listing["gated"] else ""
+    sizes = [listing["files"][f] for f in want]
+    assert head == f"{name}: {spec.repo}{gated}: {len(want)} files, {models_cli.sized(sizes)}"
+    assert files == [f"  {f}  {models_cli.sized([s])}" for f, s in zip(want, sizes)] and hub.downloads == []
+    assert total == f"total: {models_cli.sized(sizes)}"
+    if "derived" not in listing and "shown" not in listing:  # recorded with exact sizes: every file fetched has one
+        assert all(s and s > 0 for s in sizes)
+
+
+def test_a_file_the_listing_gives_no_size_prints_size_unknown(tmp_path, monkeypatch):
+    """SVD's listing, recorded from the hub's file pages, has exact bytes for the configs only (the pages round the
+    weights to 3.05 GB and so on): the dry run adds what it knows and counts the rest, never a guessed number."""
+    from agent.surfaces.cli import app
+
+    monkeypatch.setattr(models_cli, "HuggingFaceHub", lambda: RecordedHub(tmp_path))
+    lines = CliRunner().invoke(app, ["models", "pull", "--dry-run", "svd"]).output.splitlines()
+    assert lines[0] == "svd: stabilityai/stable-video-diffusion-img2vid: 9 files, 3.7 KiB + 3 files of unknown size"
+    assert "  unet/diffusion_pytorch_model.fp16.safetensors  size unknown" in lines
+    assert "  model_index.json  498 B" in lines
+    assert lines[-1] == "total: 3.7 KiB + 3 files of unknown size"
+
+
+def test_the_hubs_missing_size_stays_unknown(monkeypatch):
+    """The hub's file metadata can lack a size: it stays None (was 0, printed as 0.0 MiB)."""
+    from types import SimpleNamespace as NS
+
+    import huggingface_hub
+
+    info = NS(siblings=[NS(rfilename="config.json", size=None), NS(rfilename="model.safetensors", size=99173660)],
+              gated=False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda self, repo, **kw: info)
+    listing = models_cli.HuggingFaceHub().listing("depth-anything/Depth-Anything-V2-Small-hf")
+    assert listing.sizes == {"config.json": None, "model.safetensors": 99173660}
+    assert models_cli.sized(list(listing.sizes.values())) == "94.6 MiB + 1 file of unknown size"
