@@ -79,7 +79,7 @@ def test_sdxl_as_the_old_patterns_fetched_it_is_complete_now(tmp_path):
 
 @pytest.mark.parametrize("name", ["sdxl", "sd15", "cogvideox-2b", "flux-dev", "sd3-medium", "flux-schnell", "sdxl-turbo",
                                   "instruct-pix2pix", "sdxl-refiner", "qwen-image", "svd-xt", "svd", "depth-estimator",
-                                  "sdxl-controlnet-depth", "sd15-ip-adapter", "sd21-controlnet-depth"])
+                                  "sdxl-controlnet-depth", "sd15-ip-adapter", "sd21-controlnet-depth", "sd-turbo"])
 def test_a_pull_makes_a_complete_folder(tmp_path, name):
     hub = RecordedHub(tmp_path, token=True)
     folder, = pull(name, with_aux=False, hub=hub)
@@ -93,7 +93,7 @@ def test_a_pull_makes_a_complete_folder(tmp_path, name):
         assert [f for f in fetched if f.startswith("transformer/")][-1] == \
             "transformer/diffusion_pytorch_model.safetensors.index.json"
         assert "flux1-schnell.safetensors" not in fetched and "ae.safetensors" not in fetched
-    if name in ("sdxl-turbo", "instruct-pix2pix"):  # the fp16 copies the repo ships, not twice the bytes
+    if name in ("sdxl-turbo", "instruct-pix2pix", "sd-turbo"):  # the fp16 copies the repo ships, not twice the bytes
         weights = [f for f in fetched if f.endswith(".safetensors")]
         assert weights and all(".fp16." in f for f in weights)
         assert not any(f.startswith(("vae_decoder/", "vae_encoder/")) or f.endswith(".onnx") for f in fetched)
@@ -163,10 +163,14 @@ def test_dry_run_prints_the_plan_and_its_size(tmp_path, monkeypatch):
                                       "--only", "controlnet-canny"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "sdxl: stabilityai/stable-diffusion-xl-base-1.0: 18 files, 6.47 GiB"
-    assert "  unet/diffusion_pytorch_model.fp16.safetensors  4.79 GiB" in lines
+    # SDXL base's listing has the pages' rounded figures only (kept in 'shown'): its weights' sizes are unknown
+    assert lines[0] == "sdxl: stabilityai/stable-diffusion-xl-base-1.0: 18 files, 5.1 KiB + 9 files of unknown size"
+    assert "  unet/diffusion_pytorch_model.fp16.safetensors  size unknown" in lines
     assert any(line.startswith("sdxl-controlnet-canny: diffusers/controlnet-canny-sdxl-1.0: 2 files") for line in lines)
     assert lines[-1].startswith("total: ") and hub.downloads == []
+    exact = CliRunner().invoke(app, ["models", "pull", "--dry-run", "sdxl-turbo"]).output.splitlines()
+    assert exact[0] == "sdxl-turbo: stabilityai/sdxl-turbo: 18 files, 6.46 GiB"  # LFS-pointer sizes, to the byte
+    assert "  unet/diffusion_pytorch_model.fp16.safetensors  4.78 GiB" in exact and exact[-1] == "total: 6.46 GiB"
     gated = CliRunner().invoke(app, ["models", "pull", "--dry-run", "flux-dev"])
     assert gated.exit_code == 0 and "(gated: accept the licence and set HF_TOKEN)" in gated.output
     failed = CliRunner().invoke(app, ["models", "pull", "flux-dev", "--no-extras"])
@@ -213,14 +217,12 @@ def test_the_derived_layouts_are_what_the_pipelines_save_now():
 LISTINGS = {d["repo"]: d for d in (json.loads(p.read_text()) for p in FIXTURES.glob("*.json"))}
 # repos with no listing here, and what a search of public copies found of each (none is a full listing with sizes)
 UNRECORDED = {
-    "stabilityai/sd-turbo": "its file tree pages were found, but not the text of its model_index.json (616 bytes) "
-                            "nor its scheduler/ folder",
     "lllyasviel/control_v11p_sd15_canny": "the stored tree pages stop after diffusion_pytorch_model.fp16.safetensors",
     "lllyasviel/control_v11f1p_sd15_depth": "the stored tree pages stop after diffusion_pytorch_model.fp16.safetensors",
     "thibaud/controlnet-sd21-canny-diffusers": "only tree pages of its first two commits (README only) were found, "
                                                "none after its weights were uploaded",
-    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "only the transformer/ and text_encoder/ tree pages were found: not the root, "
-                                        "vae/, scheduler/, tokenizer/ nor model_index.json",
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "only its transformer/, text_encoder/ and scheduler/ tree pages were found "
+                                        "(and a duplicate's tokenizer/): not its root, vae/ nor model_index.json",
 }
 
 
