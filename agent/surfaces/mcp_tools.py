@@ -44,6 +44,12 @@ def run_brief(
     mode: Annotated[Literal["agent", "loop"], O.limits("mode")] = O.default("mode"),
     edits: Annotated[bool, O.limits("edits")] = O.default("edits"),
     rewrite: Annotated[Literal["auto", "off"], O.limits("rewrite")] = O.default("rewrite"),
+    # the image settings, as `atelier run --steps/--guidance/--size/--sampler` (agent.core.image_settings);
+    # one the image model does not take is refused in the CLI's words before anything is made
+    steps: Annotated[int | None, O.limits("steps")] = None,
+    guidance: Annotated[float | None, O.limits("guidance")] = None,
+    size: Annotated[str | None, O.limits("size")] = None,
+    sampler: Annotated[str | None, O.limits("sampler")] = None,
 ) -> CallToolResult:
     """Run the whole agent loop on a brief: refine the prompt, generate, critique, edit or regenerate
     until the critic approves or the budget is spent. Returns the best image (or clip, when a video
@@ -53,7 +59,7 @@ def run_brief(
     options = O.parse(llm=llm or state.llm, image_model=image_model or state.image_model, critic=critic or state.critic,
                       video_model=video_model or state.video_model, mode=mode, edits=edits, rewrite=rewrite,
                       max_iterations=max_iterations, max_seconds=max_seconds, max_cost_usd=max_cost_usd,
-                      candidates=variants, seed=seed)
+                      candidates=variants, seed=seed, steps=steps, guidance=guidance, size=size, sampler=sampler)
     reference_images = [str(state.server_image(p)) for p in reference_images]
     studio = Studio(**options.studio_fields(), runs_dir=state.store.root)
     res = studio.run(brief, spec=spec, reference_images=reference_images, owner=caller(),
