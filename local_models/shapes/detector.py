@@ -22,6 +22,8 @@ wrong and where, in image pixels.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -142,12 +144,14 @@ def _soft_outline(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.n
     """The region's outline at sub-pixel precision: each pixel's coverage (0 background .. 1 the
     object's colour, projected on the line between them) near the region, away from other objects,
     upsampled (bilinear) and cut at one half."""
-    alpha = coverage(px, bg, mean)
-    near = ndimage.binary_dilation(region, iterations=2) & ~others
-    alpha = np.where(near | region, alpha, 0.0)
     ys, xs = np.nonzero(region)
     y0, x0 = max(ys.min() - 3, 0), max(xs.min() - 3, 0)
-    crop = alpha[y0:ys.max() + 4, x0:xs.max() + 4]
+    win = (slice(y0, ys.max() + 4), slice(x0, xs.max() + 4))
+    # only the crop round the region is needed (its 2-pixel neighbourhood lies within the 3-pixel
+    # margin), so the coverage and the dilation are computed on it alone: the same values, faster
+    reg = region[win]
+    near = ndimage.binary_dilation(reg, iterations=2) & ~others[win]
+    crop = np.where(near | reg, coverage(px[win], bg, mean), 0.0)
     return largest(ndimage.zoom(crop, UPSAMPLE, order=1) >= 0.5)
 
 
@@ -166,17 +170,44 @@ def _harmonics(big: np.ndarray) -> np.ndarray:
     Rotation does not change them, and blur only shrinks them."""
     if not big.any():
         return np.zeros(7)
-    filled = ndimage.binary_fill_holes(big)
+    key = (big.shape, hashlib.blake2b(big.tobytes(), digest_size=16).digest())
+    with _HARMONICS_LOCK:
+        if key in _HARMONICS:  # the critic's explain step asks again for the outlines detect measured
+            return _HARMONICS[key].copy()
+    filled = fill_holes(big)
     cy, cx = ndimage.center_of_mass(filled)
     th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    ys, xs = np.nonzero(filled)
+    far = float(np.sqrt(((ys - cy) ** 2 + (xs - cx) ** 2).max()))
     rs = np.arange(0, max(big.shape), 0.5)
+    rs = rs[rs <= far + 2.0]  # farther samples (rounded by at most 0.71 px) cannot hit the shape
     X = np.rint(cx + np.cos(th)[:, None] * rs[None]).astype(int)
     Y = np.rint(cy + np.sin(th)[:, None] * rs[None]).astype(int)
     inside = (X >= 0) & (Y >= 0) & (X < big.shape[1]) & (Y < big.shape[0])
     hit = np.zeros(X.shape, bool)
     hit[inside] = filled[Y[inside], X[inside]]
     r = np.where(hit.any(1), rs[hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)], 0.0)
-    return np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
+    amps = np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
+    with _HARMONICS_LOCK:
+        _HARMONICS[key] = amps.copy()
+        while len(_HARMONICS) > 256:
+            _HARMONICS.pop(next(iter(_HARMONICS)))
+    return amps
+
+
+_HARMONICS: dict = {}  # recent outlines' harmonics, oldest first (the critic's threads share it)
+_HARMONICS_LOCK = threading.Lock()
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`ndimage.binary_fill_holes(mask)` in one labelling pass (3x faster on the 8x outlines): the
+    holes are the 4-connected parts of the complement that do not touch the border."""
+    labels, n = ndimage.label(~mask)
+    outside = np.zeros(n + 1, bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outside[edge] = True
+    outside[0] = False
+    return ~outside[labels]
 
 
 def _hole_depth(px: np.ndarray, bg: np.ndarray, mean: np.ndarray, region: np.ndarray) -> float:

@@ -105,8 +105,11 @@ def _template_iou(kind: str, mask: np.ndarray) -> float:
 
 def _solidity(big: np.ndarray) -> float:
     from scipy.spatial import ConvexHull, QhullError
-    filled = ndimage.binary_fill_holes(big)
-    ys, xs = np.nonzero(filled)
+    from local_models.shapes.detector import fill_holes
+    filled = fill_holes(big)
+    # an inside pixel's corners lie between its row's end pixels' corners: the edge pixels' corners
+    # have the same hull, and a fifth as many points for Qhull
+    ys, xs = np.nonzero(filled & ~ndimage.binary_erosion(filled))
     corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)])
     try:
         return float(filled.sum()) / max(ConvexHull(corners).volume, 1.0)
