@@ -22,8 +22,10 @@ from agent.surfaces import approval_set
 # (the square and circle harmonics and the square dent set on all four: +10 wrong caught, 2 right lost)
 # (the circle's lump and texture checks, set after approval_holdout5 was scored and read: +3 wrong caught
 # there, +2 on approval_holdout3, +1 on approval_set, no right one lost on any of the seven labelled sets)
-GUARDS = {approval_set.FRESH_SET: (2, 172), approval_set.PREV_SET: (1, 153), approval_set.LAST_SET: (2, 152), approval_set.READ_SET: (2, 152),
-          approval_set.TUNED_SET: (5, 153), approval_set.SCORED_SET: (33, 121), approval_set.HOLDOUT_SET: (25, 105),
+# (a shape the canvas edge cuts or presses against, and a knob on a circle: approval_holdout7's two wrong ones,
+# approval_holdout2's clipped yellow circle and approval_holdout4's cut triangle caught, no right one lost)
+GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (1, 153), approval_set.LAST_SET: (2, 152), approval_set.READ_SET: (1, 152),
+          approval_set.TUNED_SET: (5, 153), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
           approval_set.DEFAULT_SET: (4, 121)}
 
 

@@ -174,6 +174,21 @@ def _harmonics(big: np.ndarray) -> np.ndarray:
     with _HARMONICS_LOCK:
         if key in _HARMONICS:  # the critic's explain step asks again for the outlines detect measured
             return _HARMONICS[key].copy()
+    r = radii(big)
+    amps = np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
+    with _HARMONICS_LOCK:
+        _HARMONICS[key] = amps.copy()
+        while len(_HARMONICS) > 256:
+            _HARMONICS.pop(next(iter(_HARMONICS)))
+    return amps
+
+
+_HARMONICS: dict = {}  # recent outlines' harmonics, oldest first (the critic's threads share it)
+_HARMONICS_LOCK = threading.Lock()
+
+
+def radii(big: np.ndarray) -> np.ndarray:
+    """The outline's radius from the centroid of its filled mask, at 180 angles (2 degrees apart)."""
     filled = fill_holes(big)
     cy, cx = ndimage.center_of_mass(filled)
     th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
@@ -186,17 +201,7 @@ def _harmonics(big: np.ndarray) -> np.ndarray:
     inside = (X >= 0) & (Y >= 0) & (X < big.shape[1]) & (Y < big.shape[0])
     hit = np.zeros(X.shape, bool)
     hit[inside] = filled[Y[inside], X[inside]]
-    r = np.where(hit.any(1), rs[hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)], 0.0)
-    amps = np.abs(np.fft.rfft(r))[:7] / max(r.sum(), 1e-6)
-    with _HARMONICS_LOCK:
-        _HARMONICS[key] = amps.copy()
-        while len(_HARMONICS) > 256:
-            _HARMONICS.pop(next(iter(_HARMONICS)))
-    return amps
-
-
-_HARMONICS: dict = {}  # recent outlines' harmonics, oldest first (the critic's threads share it)
-_HARMONICS_LOCK = threading.Lock()
+    return np.where(hit.any(1), rs[hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)], 0.0)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

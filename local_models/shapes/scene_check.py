@@ -18,7 +18,7 @@ from agent.core.captions import noun
 from agent.core.requirements import Requirement, checklist
 from agent.core.types import Finding, ObjectSpec, SceneSpec, Verdict
 from local_models.shapes import sizing, world
-from local_models.shapes.explain import background_of, explain
+from local_models.shapes.explain import background_of, cut_by_edge, explain
 
 NAME = "critic:detector"
 BACKGROUND_DIST = 40.0  # the canvas this close (RGB) to the asked colour is that background
@@ -157,8 +157,11 @@ def _check(spec: SceneSpec, detections, px: np.ndarray | None, scale, critic: st
                 fail(req, f"{_listing(unasked)} that the brief does not ask for", "extra",
                      _union(d.box for d in unasked))
                 # one finding per shape, so a removal repaints each alone
-                findings[-1:] = [Finding(kind="extra", message=f"{d.color} {d.kind} at {list(d.box)}: not asked for",
-                                         box=d.box) for d in unasked]
+                # a circle cut by the canvas edge fills its box like a square: say so (the whole picture is
+                # not explained when an unasked shape already fails it)
+                cuts = [cut_by_edge(px, d, detections) if px is not None else None for d in unasked]
+                findings[-1:] = [Finding(kind="extra", message=f"{d.color} {d.kind} at {list(d.box)}: not asked for"
+                                         + (f" (it is {cut})" if cut else ""), box=d.box) for d, cut in zip(unasked, cuts)]
                 break
     whole = next((r for r in items if r.kind == "whole"), None)
     if whole is not None and whole.id not in judged:

@@ -1,0 +1,98 @@
+"""critic:detector on shapes the canvas edge cuts and circles with a bump (issue 22: approval_holdout7's two
+wrong approvals were a white circle pressed against the bottom edge with a bump below it), drawn here
+with the world's own `draw_shape`; and their right counterparts, which must still pass."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from agent.core.types import ObjectSpec, SceneSpec
+from local_models.shapes import world
+from local_models.shapes.scene_check import check_image
+
+WHITE_CIRCLE = SceneSpec(include=[ObjectSpec(cls="circle", color="white")], background="gray")
+
+
+def picture(shapes, background="gray", blur=0.0, knobs=()):
+    """The shapes (kind, colour, box on the 64 px canvas; a box may run past it) and knobs (colour, box
+    of a small disc stuck on a shape), drawn at 4x and box-averaged, then blurred as generated images are."""
+    im = Image.new("RGB", (256, 256), world.BACKGROUNDS[background])
+    draw = ImageDraw.Draw(im)
+    for kind, colour, box in shapes:
+        world.draw_shape(draw, kind, box, world.COLORS[colour], world.BACKGROUNDS[background], 4)
+    for colour, box in knobs:
+        draw.ellipse([v * 4 for v in box], fill=world.COLORS[colour])
+    im = im.resize((64, 64), Image.Resampling.BOX)
+    return im.filter(ImageFilter.GaussianBlur(blur)) if blur else im
+
+
+CUT = {  # a 20 px circle running 1 px and 4 px past each edge
+    "top": [(20, -1, 40, 19), (20, -4, 40, 16)],
+    "bottom": [(40, 45, 60, 65), (40, 48, 60, 68)],
+    "left": [(-1, 20, 19, 40), (-4, 20, 16, 40)],
+    "right": [(45, 20, 65, 40), (48, 20, 68, 40)],
+}
+
+
+@pytest.mark.parametrize("side", list(CUT))
+@pytest.mark.parametrize("past", [0, 1])
+def test_a_circle_cut_by_the_edge_is_not_approved_and_the_finding_says_which_edge(side, past):
+    box = CUT[side][past]
+    v = check_image(WHITE_CIRCLE, picture([("circle", "white", box)], blur=0.5))
+    assert not v.approved
+    said = [f for f in v.findings if f"{side} edge of the picture" in f.message]
+    assert said, [f.message for f in v.findings]
+    x0, y0, x1, y1 = said[0].box  # the box is the cut shape's, in image pixels, at the edge
+    assert {"top": y0 == 0, "bottom": y1 == 64, "left": x0 == 0, "right": x1 == 64}[side]
+    assert x0 <= max(box[0], 0) + 1 and x1 >= min(box[2], 64) - 1
+
+
+def test_a_circle_pressed_against_the_bottom_edge_with_a_knob_below_is_not_approved():
+    im = picture([("circle", "white", (40, 42, 61, 63))], knobs=[("white", (47, 59, 54, 64))], blur=0.6)
+    v = check_image(WHITE_CIRCLE, im)
+    assert not v.approved
+    assert any("bottom edge" in f.message and f.box[3] == 64 for f in v.findings)
+
+
+def test_a_cut_square_and_a_cut_triangle_are_not_approved():
+    square = SceneSpec(include=[ObjectSpec(cls="square", color="blue")], background="beige")
+    v = check_image(square, picture([("square", "blue", (44, 20, 68, 44))], "beige", blur=0.5))
+    assert not v.approved and any("right edge" in f.message for f in v.findings)
+    triangle = SceneSpec(include=[ObjectSpec(cls="triangle", color="yellow")], background="gray")
+    v = check_image(triangle, picture([("triangle", "yellow", (30, 44, 50, 68))], blur=0.5))
+    assert not v.approved and any("bottom edge" in f.message for f in v.findings)
+
+
+@pytest.mark.parametrize("knob", [(29, 37, 35, 43), (39, 27, 45, 33), (30, 38, 34, 42), (20, 28, 24, 32)])
+def test_a_circle_with_a_bump_is_a_finding_with_the_circles_box(knob):
+    v = check_image(WHITE_CIRCLE, picture([("circle", "white", (22, 20, 42, 40))], knobs=[("white", knob)], blur=0.5))
+    assert not v.approved
+    bad = [f for f in v.findings if f.kind == "artifact" and "not a well-formed circle" in f.message]
+    assert bad, [f.message for f in v.findings]
+    x0, y0, x1, y1 = bad[0].box
+    assert x0 <= 22 and y0 <= 20 and x1 >= 42 and y1 >= 40
+
+
+NEAR = {"top": (20, 2, 40, 22), "bottom": (40, 42, 60, 62), "left": (2, 20, 22, 40), "right": (42, 20, 62, 40)}
+
+
+@pytest.mark.parametrize("side", list(NEAR))
+@pytest.mark.parametrize("blur", [0.0, 0.8])
+def test_a_whole_circle_near_the_edge_is_approved_sharp_or_soft(side, blur):
+    v = check_image(WHITE_CIRCLE, picture([("circle", "white", NEAR[side])], blur=blur))
+    assert v.approved, v.issues
+
+
+@pytest.mark.parametrize("blur", [0.0, 0.6, 1.0])
+def test_a_round_soft_circle_in_the_middle_is_approved(blur):
+    v = check_image(WHITE_CIRCLE, picture([("circle", "white", (22, 20, 42, 40))], blur=blur))
+    assert v.approved, v.issues
+
+
+def test_whole_shapes_two_pixels_from_every_edge_are_approved():
+    spec = SceneSpec(include=[ObjectSpec(cls="triangle", color="green"), ObjectSpec(cls="ring", color="blue"),
+                              ObjectSpec(cls="square", color="red")], background="lavender")
+    im = picture([("triangle", "green", (4, 44, 22, 62)), ("ring", "blue", (42, 2, 62, 22)),
+                  ("square", "red", (2, 4, 20, 22))], "lavender", blur=0.6)
+    v = check_image(spec, im)
+    assert v.approved, v.issues
