@@ -53,12 +53,12 @@ SPEED_WORDS = {"slow": "slowly", "fast": "quickly"}
 def _ways(obj: ObjectSpec) -> tuple[str, ...]:
     """The directions an object is to move in: its written motion, else the way its start and end
     places go (a diagonal is two: "from the bottom left corner to the top right corner" is up and
-    right); () for an object that stays still."""
+    right), or one way for a speed with no direction; () for an object that stays still."""
     from agent.core.places import implied_ways
     if obj.motion:
         return () if obj.motion == "still" else (obj.motion,)
     if not (obj.start or obj.end):
-        return ()
+        return ("right",) if obj.speed else ()  # "moving quickly": any way at that speed, never "staying still"
     # places that decide no direction ("moving to the centre"): one that can get there from an edge
     return implied_ways(obj.start, obj.end) or ("right",)
 

@@ -160,10 +160,10 @@ CLIP_WORDS = {"video", "clip", "animation", "animated", "animate", "moving", "mo
 
 def wants_clip(brief: str, spec: SceneSpec | None, video_model: str | None) -> bool:
     """Whether a run delivers a clip: it has a video model, and the brief asks for motion (its spec
-    gives an object a motion, or a place to start or end at) or names a clip in words."""
+    gives an object a motion, a speed, or a place to start or end at) or names a clip in words."""
     if not video_model:
         return False
-    if spec and any(o.motion or o.start or o.end for o in spec.include):  # a place to start or end at is a clip's
+    if spec and any(o.motion or o.speed or o.start or o.end for o in spec.include):  # a place to start or end at is a clip's
         return True
     return bool(CLIP_WORDS & set(re.findall(r"[a-z]+", brief.lower())))
 

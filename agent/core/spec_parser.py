@@ -14,10 +14,12 @@ Conventions, all taken from GenEval's evaluation_metadata.jsonl:
   ("dogs") gives count 2 (at least two) with no exclude. "no dogs" / "without a dog" exclude count 1.
 - "the X" refers back to an X already named ("... and a star above the square") instead of adding one.
 - A motion after an object sets its `motion` and `speed` (clips): "a red circle moving to the right",
-  "a blue square slides up quickly while a yellow star stays still" (speed only with a direction).
+  "a blue square slides up quickly while a yellow star stays still"; a speed with no direction ("moving
+  quickly") is kept as the speed alone (the clip critic checks how far it goes, whatever way).
 - Places after an object set its `start` and `end` (clips, agent/core/places.py): "moving from the
   left edge to the centre", "..., ending in the top right corner", "starts at the bottom and ends at
-  the top"; the direction they imply (places.direction_between) is its motion unless one is written.
+  the top"; the direction they imply (places.direction_between) is its motion unless one is written,
+  and a verb to an edge says it too ("moving to the right edge": right, ending at the right edge).
   A written direction the places contradict is kept, and the checklist says so (a "note" no clip can pass).
 - Nouns outside the vocabulary are kept (head noun, singularised) when the phrase is checkable:
   it has a color or an explicit number, or its clause is a clean object list anchored by
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from agent.core.places import direction_between
+from agent.core.places import direction_between, implied_ways
 from agent.core.requirements import could_count
 from agent.core.sizes import SIZE_OF_WORD, SIZE_WORDS
 from agent.core.text_phrases import cut_text, text_specs
@@ -69,16 +71,20 @@ class _Phrase:
 class _Motion:
     """A motion phrase as written: it belongs to the object phrase before it."""
 
-    motion: str          # a direction, or "still"
+    motion: str | None   # a direction, "still", or None: a verb and a speed with no direction ("moving quickly")
     speed: str | None
 
 
 @dataclass
 class _Place:
-    """Where an object starts or ends, as written: it belongs to the object phrase before it."""
+    """Where an object starts or ends, as written: it belongs to the object phrase before it. `speed`:
+    a speed word around it ("moving quickly to the top right corner"); `motion`: the direction its
+    words also say, when its places go that one way ("moving to the right edge": right)."""
 
     start: str | None
     end: str | None
+    speed: str | None = None
+    motion: str | None = None
 
 
 _FRAME, _AND = "frame", "and"
@@ -123,7 +129,7 @@ def _leg(v: Vocabulary, tokens: list[str], j: int, links: set[Words]):
         n = k + 1 + (k + 1 < len(tokens) and tokens[k + 1] in v.articles)
         if n >= len(tokens) or tokens[n] not in v.place_of_nouns:
             return None
-        k = n + 1
+        k, named = n + 1, True  # "to the top of the frame" names its place as "the top edge" does
     return place, named, weak, k
 
 
@@ -131,14 +137,15 @@ def _place(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Place, int] | Non
     """A place phrase at tokens[i]: ((speed) verb (speed)) then a start leg, an end leg, or a start leg
     and an end leg ("from the left edge to the centre"). A bare edge word after a weak link counts
     only when the other leg names its place ("from the left to the centre"; "from left to right" and
-    "to the right" are directions). Returns (place, tokens used) or None."""
-    j = i
+    "to the right" are directions). A verb and an end at an edge only say its direction too. Returns
+    (place, tokens used) or None."""
+    j, speed, verb = i, None, False
     if (m := _match(v.speeds, tokens, j)):
-        j += m[1]
+        speed, j = m[0], j + m[1]
     if (m := _match(v.motion_verbs, tokens, j)):
-        j += m[1]
-        if (m := _match(v.speeds, tokens, j)):
-            j += m[1]
+        j, verb = j + m[1], True
+        if speed is None and (m := _match(v.speeds, tokens, j)):
+            speed, j = m[0], j + m[1]
     start = _leg(v, tokens, j, v.start_links)
     end = _leg(v, tokens, start[3] if start else j, v.end_links)
     legs = [leg for leg in (start, end) if leg]
@@ -147,16 +154,25 @@ def _place(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Place, int] | Non
     strong = any(leg[1] for leg in legs)
     if not all(leg[1] or not leg[2] or (strong and len(legs) == 2) for leg in legs):
         return None
-    return _Place(start[0] if start else None, end[0] if end else None), legs[-1][3] - i
+    j = legs[-1][3]
+    if speed is None and (m := _match(v.speeds, tokens, j)):  # "from the left edge to the centre, slowly"
+        speed, j = m[0], j + m[1]
+    place = _Place(start[0] if start else None, end[0] if end else None, speed)
+    # moving to an edge is moving that way ("heading all the way to the right edge"), a corner two ways
+    if verb and end and not start and len(way := implied_ways(None, place.end)) == 1:
+        place.motion = way[0]
+    return place, j - i
 
 
-def _motion(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Motion, int] | None:
-    """A motion phrase at tokens[i]: (speed) verb (speed) direction (speed), or a phrase that keeps
-    the object still ("stays still"). Returns (motion, tokens used) or None. Not a motion: a direction
+def _motion(v: Vocabulary, tokens: list[str], i: int, loose: bool = False) -> tuple[_Motion, int] | None:
+    """A motion phrase at tokens[i]: (speed) verb (speed) direction (speed), a verb with a speed and no
+    direction ("moving quickly": the speed, whatever way it goes), or a phrase that keeps the object
+    still ("stays still"). Returns (motion, tokens used) or None. Not a motion: a direction
     followed by "of" (a relation: "moving to the left of a square"), nor one followed by an article
-    or a word of no object ("going down the road", "a still life": a preposition, an adjective)."""
+    or a word of no object ("going down the road", "a still life": a preposition, an adjective).
+    `loose`: whatever follows (the words of a place phrase that starts with the motion)."""
     def ends(j: int) -> bool:
-        return (j >= len(tokens) or tokens[j] not in v.articles and tokens[j] != "of" and (
+        return (loose or j >= len(tokens) or tokens[j] not in v.articles and tokens[j] != "of" and (
             _boundary(v, tokens, j) or tokens[j] in v.colors or tokens[j].isdigit()
             or any(_match(t, tokens, j) for t in (v.numbers, v.classes))))
 
@@ -171,11 +187,26 @@ def _motion(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Motion, int] | N
     if speed is None and (m := _match(v.speeds, tokens, j)):
         speed, j = m[0], j + m[1]
     if not (m := _match(v.directions, tokens, j)):
-        return None
+        return (_Motion(None, speed), j - i) if speed and ends(j) else None
     direction, j = m[0], j + m[1]
     if speed is None and (m := _match(v.speeds, tokens, j)):
         speed, j = m[0], j + m[1]
     return (_Motion(direction, speed), j - i) if ends(j) else None
+
+
+def _motion_or_place(v: Vocabulary, tokens: list[str], i: int) -> tuple[_Motion | _Place, int] | None:
+    """The longer of a motion and a place phrase at tokens[i]. A place phrase that starts with a
+    direction ("moving to the right edge", "sliding towards the bottom side") keeps that direction as
+    its motion when its places go that one way, so it reads as "moving right, ending at the right
+    edge" does; a corner ("moving to the top right corner") goes two ways, and has none."""
+    motion, place = _motion(v, tokens, i), _place(v, tokens, i)
+    if place is None or (motion is not None and motion[1] >= place[1]):
+        return motion
+    if (motion := _motion(v, tokens, i, loose=True)) is not None:  # "moving to the top of the frame"
+        if motion[0].motion and implied_ways(place[0].start, place[0].end) == (motion[0].motion,):
+            place[0].motion = place[0].motion or motion[0].motion
+        place[0].speed = place[0].speed or motion[0].speed
+    return place
 
 
 def _phrase(v: Vocabulary, tokens: list[str], i: int):
@@ -254,12 +285,10 @@ def _scan(v: Vocabulary, tokens: list[str]) -> list:
     items: list = []
     complete, anchored, negate, i = True, False, False, 0
     while i < len(tokens):
-        if (m := _motion(v, tokens, i)):
+        if (m := _motion_or_place(v, tokens, i)):
             items.append(m[0])
             # a motion with no object before it in the segment ("a still life") is a word we cannot place
             complete &= any(isinstance(p, _Phrase) for p in items)
-        elif (m := _place(v, tokens, i)):
-            items.append(m[0])
         elif (m := _match(v.relations, tokens, i)):
             items.append(("rel", m[0]))
             anchored = True
@@ -349,10 +378,11 @@ def parse_spec(text: str | None) -> SceneSpec | None:
         for item in _scan(v, segment):
             if isinstance(item, _Motion):
                 if last is not None and last.motion is None:
-                    last.motion, last.speed = item.motion, item.speed
+                    last.motion, last.speed = item.motion, last.speed or item.speed
             elif isinstance(item, _Place):
                 if last is not None:
                     last.start, last.end = last.start or item.start, last.end or item.end
+                    last.motion, last.speed = last.motion or item.motion, last.speed or item.speed
             elif item is _AND:
                 current, relation = None, None
             elif isinstance(item, tuple):
@@ -379,6 +409,7 @@ def parse_spec(text: str | None) -> SceneSpec | None:
                 if obj.cls == p.cls and p.color in (None, obj.color) and p.size in (None, obj.size):
                     if p.motion and obj.motion is None:
                         obj.motion, obj.speed = p.motion, p.speed
+                    obj.speed = obj.speed or p.speed
                     obj.start, obj.end = obj.start or p.start, obj.end or p.end
                     obj.motion = obj.motion or direction_between(obj.start, obj.end)
                     return idx

@@ -376,6 +376,12 @@ def _check_motion(track: _Track, spec: SceneSpec, size, report: _Report) -> tupl
                 need = f"at most {hi:.0f}" if along > hi else f"at least {lo:.0f}"
                 report.add("motion", f"{name} moves {along:.0f} px of 64: too {'far' if along > hi else 'little'} "
                            f"for '{SPEED_WORDS[obj.speed]}' ({need})", k, last, pos)
+    elif obj.speed and pts:  # a speed and no direction ("moving quickly"): how far it goes, whatever way
+        lo, hi = SPEED_BANDS[obj.speed]
+        if not lo <= (travel := _dist(pts[-1], pts[0])) <= hi:
+            need = f"at most {hi:.0f}" if travel > hi else f"at least {lo:.0f}"
+            report.add("motion", f"{name} moves {travel:.0f} px of 64: too {'far' if travel > hi else 'little'} "
+                       f"for '{SPEED_WORDS[obj.speed]}' ({need})", k, last, pos)
     moved = len(report.issues) == problems
     if len(pts) >= 3:
         gaps = [report.indices[b] - report.indices[a] for a, b in zip(pos, pos[1:])]
@@ -412,11 +418,11 @@ def check_clip(spec: SceneSpec, detections: list[list[Detection]], indices: Sequ
     for t in (t for i in order for t in tracks[i] if t.path()):
         followed += 1
         ok, steady = _check_motion(t, spec, size, report)
-        moving += ok and spec.include[t.obj].motion is not None
+        moving += ok and bool(spec.include[t.obj].motion or spec.include[t.obj].speed)
         smooth += steady
     from local_models.shapes.video_places import judge_places
     places = judge_places(spec, tracks, report, size, critic)
-    asked = sum(o.count for o in spec.include if o.motion)
+    asked = sum(o.count for o in spec.include if o.motion or o.speed)
     present = sum(len(t.seen) for ts in tracks.values() for t in ts)
     expected = sum(o.count for o in spec.include) * n
     frames = [FrameCheck(index=indices[p], time=round(indices[p] / fps, 4) if fps else None,
@@ -467,8 +473,8 @@ def is_clip(artifact, spec: SceneSpec) -> bool:
 
 
 def in_clip(obj) -> bool:
-    """Whether a spec object asks for something only a clip shows: a motion, a start or an end place."""
-    return bool(obj.motion or obj.start or obj.end)
+    """Whether a spec object asks for something only a clip shows: a motion, a speed, a start or an end place."""
+    return bool(obj.motion or obj.speed or obj.start or obj.end)
 
 
 def judge_clip(artifact, brief_text: str, spec: SceneSpec, critic: str = NAME) -> Verdict:
