@@ -48,7 +48,8 @@ class ModelSpec:
                          schedulers=list(self.schedulers), default_scheduler=self.scheduler,
                          max_n=self.max_n, edits=list(self.edits), vocabulary=self.note,
                          layouts="regions" if self.text2img and "inpaint" in self.edits else "words",
-                         reports_steps=True)  # every pipeline used takes callback_on_step_end (step_progress.py)
+                         reports_steps=True,  # every pipeline used takes callback_on_step_end (step_progress.py)
+                         mask_feather="inpaint" in self.edits)  # its inpaint blurs the mask by mask_blur (inpainting.py)
 
 
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344))

@@ -107,7 +107,8 @@ def test_a_brief_runs_to_a_verdict_with_readable_steps_and_png_info(app):
         assert "Attempt 1" in app.step_viewer(1, tab.key, tab.owner)[app.page.viewer_info]
     assert prop(app.close_viewer()[app.page.viewer], "visible") is False
     # local:shapes declares no "instruct" edit: an instruction is refused, saying what to do instead
-    refused = app.take_edit(tab.key, tab.owner, None, "", "make the background white", 0.75, "", False, *tab.form)
+    refused = app.take_edit(tab.key, tab.owner, None, "", "make the background white", 0.75, "", "", False,
+                            *tab.form)
     line = text_of(refused[app.page.status])
     assert "local:shapes cannot follow an instruction" in line and "describe the result" in line
     assert "Iterate on" not in tab.chat_text()
@@ -256,7 +257,7 @@ def test_a_rejected_edit_is_not_reported_as_approved(app):
     best = app.archive.load(tab.desk.current).record.best_index
     app.show_attempt(tab.desk, tab.desk.refs.index((tab.desk.current, best)))
     # an edit that turns the circle into a blue square: the critic rejects it, and the status says so
-    app.take_edit(tab.key, tab.owner, None, "a blue square", "", 1.0, "5", False, *tab.form)
+    app.take_edit(tab.key, tab.owner, None, "a blue square", "", 1.0, "5", "", False, *tab.form)
     done = tab.watch()
     status = text_of(done[app.page.status])
     assert status.startswith("🟠 Edit not approved") and "Approved" not in status, status

@@ -39,8 +39,9 @@ def edit_image(ctx, attempt: int, prompt: str, box: tuple[int, int, int, int] | 
 def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None = None,
                  instruction: str = "", strength: float = 0.75, seed: int | None = None,
                  guidance: float | None = None, n: int = 1, model: str | None = None,
-                 steps: int | None = None) -> list[Attempt]:
-    """The edit itself, also used by the UI's "iterate on this" with a painted mask."""
+                 steps: int | None = None, feather: int | None = None) -> list[Attempt]:
+    """The edit itself, also used by the UI's "iterate on this" with a painted mask (`feather`: its edge
+    softened by that many pixels, on a model that declares `mask_feather`; None: the model's own)."""
     ctx.check_budget(about_to_generate=n)  # stopped or spent: before any work
     source = ctx.attempt(attempt)
     if source.artifact.kind != "image":
@@ -54,8 +55,10 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
     request = GenerationRequest(prompt=prompt, negative_prompt=negative_prompt, model=model or ctx.record.image_model,
                                 seed=ctx.next_seed() if seed is None else seed, n=n, guidance=guidance, steps=steps,
                                 source_image=source.artifact.path, mask=mask, strength=strength,
-                                instruction=instruction or None)
+                                instruction=instruction or None, extra={} if feather is None else {"mask_blur": feather})
     backend = ctx.image_backend(request.model)
+    if why := feather_problem(backend.info, feather, mask is not None):  # never silently ignored
+        raise InputError(why)
     # the user's settings win (refused if another model named for the edit cannot take them); it keeps its size
     request = ctx.record.brief.settings.over(request, backend.info, size=False)
     request, cut = ctx.fit_steps(backend, request, edit=True)  # what it will denoise
@@ -63,8 +66,25 @@ def edit_attempt(ctx, attempt: int, prompt: str, *, box=None, mask: Path | None 
         made = backend.edit(request, ctx.out_dir)
     artifacts = [a.model_copy(update={"parent": source.artifact.sha256}) for a in made]
     note = f"edit of attempt {attempt}" + (f", region {list(box)}" if box else ", painted mask" if mask else "") \
-        + (f"; {cut}" if cut else "")
+        + (f", feather {feather} px" if feather is not None else "") + (f"; {cut}" if cut else "")
     return ctx.add_attempts(artifacts, "edit", note, source=attempt, region=tuple(box) if box else None)
+
+
+MAX_FEATHER = 128  # pixels of a feather (the mask's Gaussian blur radius) at most
+
+
+def feather_problem(info, feather: int | None, masked: bool) -> str | None:
+    """Why an edit cannot soften its mask's edge by `feather` pixels on the model `info` describes
+    (its ModelInfo declares no `mask_feather`, or nothing is masked), or None when it can."""
+    if feather is None:
+        return None
+    if not 0 <= feather <= MAX_FEATHER:
+        return f"feather: 0 to {MAX_FEATHER} pixels, not {feather}"
+    if not masked:
+        return "feather: paint a region first (a feather softens the painted region's edge)"
+    if not info.mask_feather:
+        return f"feather: {info.name} repaints a hard-edged region (it takes no feather); leave it blank"
+    return None
 
 
 def _mask(ctx, source_path, box, attempt: int):

@@ -41,6 +41,8 @@ class ModelInfo(BaseModel):
                                      "(measured False for local:shapes: 16% of such edits approved)")
     reports_steps: bool = Field(False, description="calls the caller's step hook once per denoising step "
                                 "(agent.core.progress), so a surface can show 'step 12/20' live")
+    mask_feather: bool = Field(False, description="an inpaint takes a feather (`extra['mask_blur']`, pixels): the "
+                               "painted mask's edge softened by it and the edit blended through it")
 
 
 @runtime_checkable

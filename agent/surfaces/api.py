@@ -211,12 +211,15 @@ class Studio:
     # ---- steering after a run ----------------------------------------------------------------
     def iterate(self, run_id: str, attempt: int, prompt: str, *, box: tuple[int, int, int, int] | None = None,
                 mask: Path | None = None, instruction: str = "", strength: float = 0.75,
-                seed: int | None = None, on_event: Callable[[Event], None] | None = None) -> Result:
+                seed: int | None = None, feather: int | None = None,
+                on_event: Callable[[Event], None] | None = None) -> Result:
         """Edit a chosen attempt of a run (by instruction, region or painted mask) and judge the result;
-        the new attempt joins the same run, so history and best are kept together."""
+        the new attempt joins the same run, so history and best are kept together. `feather`: the
+        mask's edge softened by that many pixels (models declaring `mask_feather`; None: the model's)."""
         from tools.edit_image import edit_attempt
         return self._one_more(run_id, on_event, "edit", lambda ctx: edit_attempt(
-            ctx, attempt, prompt, box=box, mask=mask, instruction=instruction, strength=strength, seed=seed))
+            ctx, attempt, prompt, box=box, mask=mask, instruction=instruction, strength=strength, seed=seed,
+            feather=feather))
 
     def typeset(self, run_id: str, attempt: int, text: str, *, box: tuple[int, int, int, int] | None = None,
                 placement: str | None = None, font: str = "DejaVu Sans", weight: str = "bold",

@@ -207,6 +207,7 @@ class Job:
     instruction: str = ""
     strength: float = 0.75
     seed: int | None = None
+    feather: int | None = None  # an edit: the painted mask's edge softened by this many pixels (None: the model's)
     typeset: dict = field(default_factory=dict)  # typeset: where and how (Studio.typeset's keywords)
     id: str = field(default_factory=lambda: secrets.token_hex(4))  # names it in the queue panel
 
@@ -479,9 +480,8 @@ class Desks:
             return typeset
         if job.kind == "edit":
             def edit():
-                result = studio.iterate(job.run_id, job.index, job.text, mask=job.mask,
-                                        instruction=job.instruction, strength=job.strength, seed=job.seed,
-                                        on_event=pump.on_event)
+                result = studio.iterate(job.run_id, job.index, job.text, mask=job.mask, instruction=job.instruction,
+                                        strength=job.strength, seed=job.seed, feather=job.feather, on_event=pump.on_event)
                 pump.put("result", result.summary())
             return edit
         fields = job.settings.brief_fields()

@@ -186,6 +186,13 @@ def instruction_problem(image_model: str) -> str | None:
             f"change, and leave the instruction blank")
 
 
+def feather_problem(image_model: str, feather: int | None, masked: bool) -> str | None:
+    """Why an edit on `image_model` cannot take the feather (tools.edit_image's check), or None."""
+    from agent.core import registry
+    from tools.edit_image import feather_problem as problem
+    return problem(registry.resolve("image", image_model).info, feather, masked)
+
+
 # ---- which back ends would run here -------------------------------------------------------------
 LLM_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 

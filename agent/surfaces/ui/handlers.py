@@ -194,7 +194,7 @@ class ChatUI(ViewerHandlers):
         self.desks.submit(desk, ui.Job("brief", desk.last["text"], settings, refs=list(desk.last["refs"])))
         return {p.status: self.status_of(desk), p.chat: self.files.chat(desk.chat)}
 
-    def take_edit(self, tab, owner, editor, prompt, instruction, strength, seed, all_runs, *form) -> Updates:
+    def take_edit(self, tab, owner, editor, prompt, instruction, strength, seed, feather, all_runs, *form) -> Updates:
         desk, refusal = self._picked(tab, owner, "iterate on it")
         if refusal:
             return refusal
@@ -206,18 +206,22 @@ class ChatUI(ViewerHandlers):
             source = self._selected_image(owner, run_id, index, all_runs)
             if instruction and (why := ui.instruction_problem(settings.image_model)):
                 raise AtelierError(why)
+            feather = ui.parse_number(feather, "the feather", int)
             mask = self._painted_mask(editor, source, run_id, index)
+            edits_with = self.archive.load(run_id).record.image_model  # the model the edit goes to: the run's
+            if why := ui.feather_problem(edits_with, feather, mask is not None):  # refused before it is queued
+                raise AtelierError(why)
         except (AtelierError, OSError, IndexError, ValueError) as e:
             return self.refuse(desk, ui.scrub(str(e), self.runs_dir))
         prompt = (prompt or "").strip() or source.prompt
         what = f"🖌 Iterate on attempt {index} of run `{run_id}`: {prompt}"
         if instruction:
             what += f"  \ninstruction: _{instruction}_"
-        what += "  \n(painted region)" if mask else ""
+        what += ("  \n(painted region" + (f", feather {feather} px)" if feather is not None else ")")) if mask else ""
         desk.chat.append(ui.msg(what, role="user"))
         return self._on_run(desk, ui.Job("edit", prompt, settings, run_id=run_id, index=index,
                                          mask=str(mask) if mask else None, instruction=instruction,
-                                         strength=float(strength), seed=edit_seed))
+                                         strength=float(strength), seed=edit_seed, feather=feather))
 
     def take_typeset(self, tab, owner, editor, words, place, font, all_runs, *form) -> Updates:
         """Set the words onto the selected attempt (typeset_text), at a named place or in the box round

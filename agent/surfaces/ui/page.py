@@ -131,6 +131,9 @@ def _attempts_tab(p: Page) -> None:
         with gr.Row():
             p.strength = gr.Slider(0.05, 1.0, 0.75, step=0.05, label="Strength")
             p.edit_seed = gr.Textbox("", label="Seed (blank: next)", elem_id="edit-seed")
+            # the painted region's edge softened (inpainting's mask blur); the brush's size is the editor's own
+            p.feather = gr.Textbox("", label="Feather, px (blank: the model's own; 0: a hard edge)",
+                                   elem_id="edit-feather")
         p.iterate_btn = gr.Button("🖌 Iterate on this", variant="primary", elem_id="iterate")
         # exact words set with a real font (typeset_text): what image models misspell, the shapes model cannot write
         p.words = gr.Textbox(label="Words to set on it (exactly as they must read)", elem_id="typeset-words")

@@ -30,7 +30,7 @@ def wire(ui: ChatUI, demo: gr.Blocks) -> None:
                    show_progress="hidden", **quick)
     then_watch(p.rerun_btn.click(ui.take_rerun, [*me, p.review_on, *form], [p.status, p.chat], **quick))
     then_watch(p.iterate_btn.click(ui.take_edit, [*me, p.editor, p.edit_prompt, p.instruction, p.strength,
-                                                  p.edit_seed, p.all_runs, *form], [p.status, p.chat], **quick))
+                                                  p.edit_seed, p.feather, p.all_runs, *form], [p.status, p.chat], **quick))
     then_watch(p.typeset_btn.click(ui.take_typeset, [*me, p.editor, p.words, p.words_place, p.words_font,
                                                     p.all_runs, *form], [p.status, p.chat], **quick))
     p.stop_btn.click(ui.stop, me, [p.status, p.chat, p.queue_box, p.queue_pick], **quick)
