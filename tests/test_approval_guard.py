@@ -24,7 +24,9 @@ from agent.surfaces import approval_set
 # there, +2 on approval_holdout3, +1 on approval_set, no right one lost on any of the seven labelled sets)
 # (a shape the canvas edge cuts or presses against, and a knob on a circle: approval_holdout7's two wrong ones,
 # approval_holdout2's clipped yellow circle and approval_holdout4's cut triangle caught, no right one lost)
-GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (1, 153), approval_set.LAST_SET: (2, 152), approval_set.READ_SET: (1, 152),
+# (a faint patch a few levels off the canvas, a flat box with a seam along it: approval_holdout6/164 caught, no
+# right one lost on the seven older sets)
+GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 153), approval_set.LAST_SET: (2, 152), approval_set.READ_SET: (1, 152),
           approval_set.TUNED_SET: (5, 153), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
           approval_set.DEFAULT_SET: (4, 121)}
 

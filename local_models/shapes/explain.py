@@ -322,7 +322,24 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
                  if np.linalg.norm(np.array(rgb) - mean) < PATCH_DIST and np.linalg.norm(np.array(rgb) - bg) > PATCH_DIST]
         what = f"a patch of {other[0]} background" if other else "an unexplained mark (a seam, smear or stray blob)"
         marks.append(Mark(what, _box(part)))
+    marks += _faint_marks(px, residual, explained, marks)
     return marks + learned_marks(px, shapes, text_boxes, marks)
+
+
+def _faint_marks(px: np.ndarray, residual: np.ndarray, explained: np.ndarray, known: list[Mark]) -> list[Mark]:
+    """What a composition or removal left that is too faint for RESIDUAL (`patches.py`), where no mark
+    already is."""
+    from local_models.shapes import patches
+
+    def new(box) -> bool:
+        return not any(box[0] < m.box[2] and m.box[0] < box[2] and box[1] < m.box[3] and m.box[1] < box[3]
+                       for m in known)
+    out = [Mark(f"a faint patch of another shade of background ({residual[b[1]:b[3], b[0]:b[2]].mean():.0f} levels "
+                "off the canvas colour)", b) for b in patches.faint_patches(residual, explained) if new(b)]
+    seam = patches.flat_seam(px, explained)
+    if seam and new(seam[0]):
+        out.append(Mark(f"a flat patch of background with a seam along its {seam[1]} side (left by an edit)", seam[0]))
+    return out
 
 
 def learned_marks(px: np.ndarray, shapes, text_boxes=(), known: list[Mark] = ()) -> list[Mark]:
