@@ -15,8 +15,9 @@ from agent.core.errors import AtelierError
 from agent.core.options import RunOptions as O
 from agent.surfaces.server.command import serve_command
 from agent.surfaces.cli_common import err, fail
+from agent.surfaces.cli_exit import AtelierTyper
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = AtelierTyper(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Atelier: a brief in, an approved image out, with every attempt kept.")
 models_app = typer.Typer(help="Local model weights: what is known and what is on this machine.")
 app.add_typer(models_app, name="models")
