@@ -1,5 +1,7 @@
 """`atelier bench --video`: held-out motion briefs, one clip vs the critic-driven loop, judged by the
-embedded critic (`critic:detector`, which tracks every shape across the frames).
+embedded critic (`critic:detector`, which tracks every shape across the frames), or with `--judge
+judge:shapes-video` by a judge written apart from it (local_models/shapes/video_judge.py; the loop
+keeps critic:detector).
 
 The suite is `local_models.shapes.motion.heldout_motion_prompts()`: motion briefs whose objects-and-
 motions combination training never showed, half with one object and half with two; then the
@@ -21,6 +23,7 @@ from agent.surfaces.bench import NULL_CRITIC, BriefRow, _register_null_critic, _
 from agent.surfaces.bench_keys import VIDEO_STRATEGIES as STRATEGIES  # noqa: E402
 LABELS = {"single": "one clip", "best_of_n": "best-of-N clips (critic picks)", "loop": "agent loop (offline planner)"}
 DEFAULT_VIDEO_MODEL = "local:shapes-video"
+LOOP_CRITIC = "critic:detector"
 
 
 @dataclass
@@ -114,10 +117,14 @@ def run_video_bench(items: list[VideoItem], *, strategies=STRATEGIES, budget: in
             d = json.loads(line)
             if d.pop("config") == config:
                 done[(d["strategy"], d["index"])] = VideoRow(**d)
-    judge_critic, backend, cache = registry.resolve("critic", judge), registry.resolve("video", video_model), {}
+    from local_models.shapes import video_judge
+    backend, cache = registry.resolve("video", video_model), {}
+    # the clip judge written apart from the loop's critic judges only: the loop keeps critic:detector
+    judge_critic = video_judge.VideoJudge() if judge == video_judge.NAME else registry.resolve("critic", judge)
+    loop_critic = LOOP_CRITIC if judge == video_judge.NAME else judge
 
     def studio_for(key, **kw):
-        return _studio(cache, key, out / "runs", video_model, judge, **kw)
+        return _studio(cache, key, out / "runs", video_model, loop_critic, **kw)
 
     with _Clock(backend) as clock, results.open("a") as f:
         for item in items:
