@@ -3,6 +3,8 @@
 1. N one-image briefs (`max_iterations: 1`), `atelier brief` as a user runs it (a fresh process:
    imports, weights, every brief, the report), at each --concurrency: images per second and the
    ratio to --concurrency 1.
+   With --server, the same against a warm `atelier serve` (a fresh one for each level, its runs
+   folder the batch's OUT/runs, warmed by one `atelier run` first; neither counted).
 2. With --ray: a cluster of two nodes on this machine (a head and a second `ray start --address`
    node, each with its own CPUs), `atelier brief --executor ray` on M briefs: seconds, images/s and
    how many briefs each node ran (from the node ids in summary.jsonl).
@@ -39,16 +41,20 @@ def run_batch_command(briefs: Path, out: Path, *extra: str, env: dict | None = N
     """Time the whole `atelier brief` command; count the images its briefs made."""
     cmd = [sys.executable, "-m", "agent.surfaces.cli", "brief", str(briefs), "--out", str(out), "--json",
            "--no-credentials", *extra]  # the loop's throughput; signing is measured apart (credentials_cost)
+    load = os.getloadavg()[0]  # the machine is shared: each row says its load, before and after
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"atelier brief failed ({done.returncode}): {done.stderr[-2000:]}")
+    if env and env.get("ATELIER_SERVER", "off") != "off" and "warm server" not in done.stderr:
+        raise SystemExit(f"atelier brief did not use the server at {env['ATELIER_SERVER']}: {done.stderr[-2000:]}")
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     images = sum(len(line.get("attempts") or []) for line in lines)
     return {"seconds": round(seconds, 2), "briefs": len(lines), "images": images,
             "approved": sum(bool(line.get("approved")) for line in lines),
-            "images_per_s": round(images / seconds, 3), "nodes": dict(Counter(l.get("node_id", "")[:8] for l in lines))}
+            "images_per_s": round(images / seconds, 3), "nodes": dict(Counter(l.get("node_id", "")[:8] for l in lines)),
+            "load": [round(load, 1), round(os.getloadavg()[0], 1)]}
 
 
 def _free_port() -> int:
@@ -104,6 +110,20 @@ def two_node_batch(folder: Path, count: int, concurrency: int, cpus: int) -> dic
                 _stop(node)
 
 
+def server_batch(briefs: Path, out: Path, level: int) -> dict:
+    """The whole `atelier brief` against a fresh warm server whose runs folder is OUT/runs."""
+    from agent.surfaces.server.bench import cli_run, start
+    env = {**os.environ, "ATELIER_SERVER": "off"}
+    out.mkdir(parents=True)
+    server, url = start(out / "runs", env, out.parent / f"{out.name}-server.log")
+    try:
+        cli_run(url, out / "runs", env)  # the pipelines loaded, the first run's imports done
+        return run_batch_command(briefs, out, "--concurrency", str(level), env={**env, "ATELIER_SERVER": url})
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--briefs", type=int, default=96)
@@ -112,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ray-briefs", type=int, default=48)
     parser.add_argument("--ray-cpus", type=int, default=1, help="CPUs each of the two nodes declares")
     parser.add_argument("--only-ray", action="store_true", help="skip the in-process levels")
+    parser.add_argument("--server", action="store_true", help="also each level against a warm `atelier serve`")
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="atelier-bench-batch-"))
     briefs = write_briefs(folder, args.briefs)
@@ -121,12 +142,23 @@ def main(argv: list[str] | None = None) -> dict:
         row = run_batch_command(briefs, folder / f"out-c{level}", "--concurrency", str(level))
         results["local"][level] = row
         print(f"in-process, --concurrency {level}: {row['images']} images in {row['seconds']} s = "
-              f"{row['images_per_s']} images/s ({row['approved']} of {row['briefs']} approved)", flush=True)
+              f"{row['images_per_s']} images/s ({row['approved']} of {row['briefs']} approved; load {row['load']})", flush=True)
     for level in [] if args.only_ray else levels[1:]:
         base = results["local"][levels[0]]["images_per_s"]
         ratio = results["local"][level]["images_per_s"] / base
         results["local"][level]["ratio"] = round(ratio, 2)
         print(f"--concurrency {level} / --concurrency {levels[0]}: {ratio:.2f}x images/s (whole command)")
+    if args.server:
+        results["server"] = {}
+        for level in levels:
+            row = server_batch(briefs, folder / f"server-c{level}", level)
+            results["server"][level] = row
+            print(f"warm server, --concurrency {level}: {row['images']} images in {row['seconds']} s = "
+                  f"{row['images_per_s']} images/s ({row['approved']} of {row['briefs']} approved; load {row['load']})", flush=True)
+        for level in levels[1:]:
+            ratio = results["server"][level]["images_per_s"] / results["server"][levels[0]]["images_per_s"]
+            results["server"][level]["ratio"] = round(ratio, 2)
+            print(f"warm server, --concurrency {level} / {levels[0]}: {ratio:.2f}x images/s (whole command)")
     if args.ray or args.only_ray:
         row = two_node_batch(folder, args.ray_briefs, max(levels), args.ray_cpus)
         results["ray_two_nodes"] = row
