@@ -166,3 +166,19 @@ def test_moving_quickly_passes_a_fast_clip_in_any_direction_and_fails_a_slow_one
     assert check_clip(asked, _clip(fast)).approved
     verdict = check_clip(asked, _clip(slow))
     assert not verdict.approved and any("too little for 'quickly'" in i for i in verdict.issues)
+
+
+@pytest.mark.parametrize("brief, expected", [
+    ("a dog running to the left", ("dog", "left", None, None)),
+    ("a car driving towards the right edge quickly", ("car", "right", "fast", "right")),
+    ("a boat sailing from the left edge to the centre", ("boat", "right", None, "center")),
+    ("a person walking to the right side slowly", ("person", "right", "slow", "right")),
+])
+def test_everyday_movement_verbs(brief, expected):
+    o = parse_spec(brief).include[0]
+    assert (o.cls, o.motion, o.speed, o.end) == expected
+
+
+def test_a_verb_with_an_object_after_it_is_no_motion():
+    spec = parse_spec("a person riding a bike")
+    assert [(o.cls, o.motion) for o in spec.include] == [("person", None), ("bicycle", None)]
