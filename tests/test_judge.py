@@ -197,3 +197,32 @@ def test_a_small_soft_star_is_a_star_and_a_pentagon_is_not(side, sigma):
     for blur in (0.0, sigma):
         pentagon = _soft(big.resize((64, 64), Image.Resampling.BOX), blur)
         assert not judge(pentagon, _spec(("star", 1, "black", None))).right
+
+
+def _blend(a, b, t: float) -> tuple[int, int, int]:
+    return tuple(round((1 - t) * x + t * y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("where", [(28, 52, 30, 54), (34, 28, 36, 30)])  # bare canvas; 1 px from the square
+def test_a_faint_speck_of_another_hue_is_a_finding(where):
+    """A 3x3 speck of another hue, 36 off the gray canvas (below the blob and residual thresholds), on the
+    bare canvas or by a shape of another colour: a speck, with its box."""
+    image = _image("gray", *CIRCLES, SQUARE)
+    ImageDraw.Draw(image).rectangle(where, fill=(150, 110, 150))
+    j = judge(image, FIRST)
+    assert j.kinds == ["speck"], j.reasons
+    assert f"({where[0]}, {where[1]}, {where[2] + 1}, {where[3] + 1})" in j.reasons[0]
+
+
+def test_a_halo_of_the_shapes_own_colour_is_no_speck():
+    """Antialiasing and a soft halo lie on the line from the canvas to the shape's colour: no finding."""
+    gray, blue, red = world.BACKGROUNDS["gray"], world.COLORS["blue"], world.COLORS["red"]
+    image = _image("gray", *CIRCLES)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((38, 20, 60, 42), fill=_blend(gray, blue, 0.12))  # a 2 px halo, fainter outside
+    draw.rectangle((39, 21, 59, 41), fill=_blend(gray, blue, 0.3))
+    world.draw_shape(draw, "square", SQUARE[2], blue, _blend(gray, blue, 0.3), 1)
+    draw.ellipse((5, 7, 23, 25), outline=_blend(gray, red, 0.25))  # a halo round the first circle
+    world.draw_shape(draw, "circle", CIRCLES[0][2], red, gray, 1)
+    assert judge(image, FIRST).right, judge(image, FIRST).reasons
+    assert judge(_soft(_image("lavender", *CIRCLES, SQUARE), 1.0), FIRST).right

@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from agent.core.captions import article as _article, noun
 from agent.core.types import SceneSpec
+from local_models.shapes.judge_hue import specks
 from local_models.shapes.judge_pixels import components, dilate, erode, window_sum
 from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch
 from local_models.shapes.judge_size import size_problems
@@ -99,7 +100,7 @@ class Judgement:
     background: str | None
     shapes: list[Seen] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # one per reason: background, patch, colour, edge,
-    # malformed, stray, unexplained, faint, rough, count, extra, position, excluded
+    # malformed, stray, unexplained, speck, faint, rough, count, extra, position, excluded
 
     def summary(self) -> str:
         seen = "; ".join(s.describe() for s in self.shapes) or "no shapes"
@@ -431,10 +432,15 @@ def _explained(img, bg_rgb, shapes: list[Seen], notes: Notes) -> None:
         for comp in marks:
             ys, xs = np.nonzero(comp)
             notes.add("unexplained", f"{int(comp.sum())} pixels unexplained by the shapes seen at "
-                                     f"{_box_text((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))} "
-                                     f"(a mark, seam or stray)")
+                                     f"{_box_text((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))} (a mark, seam or stray)")
         if marks:
             break
+    else:  # no mark: a speck of another hue, a few pixels too faint for the residual
+        cut = [(_alpha(s.kind, s.box, (0, 0, CANVAS, CANVAS), s.soft), s.rgb) for s in shapes if s.kind]
+        for comp in specks(img, bg_rgb, cut, reported):
+            ys, xs = np.nonzero(comp)
+            notes.add("speck", f"a {int(comp.sum())} px speck of another hue at "
+                               f"{_box_text((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))}")
     bare = ~dilate(cover > 0.02, 2) & ~reported
     diff = np.where(bare[..., None], img - canvas, 0.0)
     k = 6  # window sums from integral images: every k x k window of mostly bare canvas
