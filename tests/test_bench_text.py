@@ -99,3 +99,25 @@ def test_typeset_letters_are_words_not_shapes(tmp_path):
     assert judge_words(path, brief) == (True, [], [])
     path = picture(tmp_path, square + [("circle", "white", (6, 6, 18, 18))], ("MENU", "bottom"), background="gray")
     assert judge_words(path, brief)[1] == ["extra"]
+
+
+@pytest.mark.parametrize("bottom", [44, 47, 50])  # canvas px; MENU's letters start at 48.75
+def test_a_square_just_above_typeset_words_is_not_pinched(tmp_path, bottom):
+    """The words are painted out before the shapes are judged: a square right above them, even one whose
+    bottom the words' padded box reaches, keeps its straight sides (not pinched, cut or a mark)."""
+    brief = parse_spec("a white square above the word MENU on a gray background")
+    path = picture(tmp_path, [("square", "white", (23, bottom - 18, 41, bottom))], ("MENU", "bottom"), background="gray")
+    assert judge_words(path, brief) == (True, [], [])
+
+
+def test_a_pinched_square_above_typeset_words_is_still_malformed(tmp_path):
+    """Painting the words out hides no fault of the shape above them: a square dented between flared
+    corners, drawn right above MENU, is malformed."""
+    from PIL import ImageDraw
+    image = render(Scene("gray", [], None, ""), size=256)
+    ImageDraw.Draw(image).polygon([(92, 104), (128, 116), (164, 104), (154, 140), (164, 176), (128, 166),
+                                   (92, 176), (102, 140)], fill=(250, 250, 250))
+    image, _ = typeset(image, "MENU", named_box("bottom", 256, 256))
+    image.save(tmp_path / "pinched.png")
+    brief = parse_spec("a white square above the word MENU on a gray background")
+    assert judge_words(tmp_path / "pinched.png", brief)[1] == ["malformed"]
