@@ -96,3 +96,34 @@ def test_whole_shapes_two_pixels_from_every_edge_are_approved():
                   ("square", "red", (2, 4, 20, 22))], "lavender", blur=0.6)
     v = check_image(spec, im)
     assert v.approved, v.issues
+
+
+@pytest.mark.parametrize("side", [12, 13, 16])
+def test_a_small_square_whose_sides_bend_in_under_a_pixel_passes_and_a_pinched_one_does_not(side):
+    def square(inset):  # a blue square on beige whose sides' middles are pushed in by `inset` px
+        im = Image.new("RGB", (256, 256), world.BACKGROUNDS["beige"])
+        a, b, m = 24 * 4, (24 + side) * 4, inset * 4
+        mid = (a + b) / 2
+        ImageDraw.Draw(im).polygon([(a, a), (mid, a + m), (b, a), (b - m, mid), (b, b), (mid, b - m), (a, b), (a + m, mid)],
+                                   fill=world.COLORS["blue"])
+        return im.resize((64, 64), Image.Resampling.BOX).filter(ImageFilter.GaussianBlur(0.6))
+    spec = SceneSpec(include=[ObjectSpec(cls="square", color="blue")], background="beige")
+    assert check_image(spec, square(0.7)).approved
+    v = check_image(spec, square(1.2))
+    assert not v.approved and any("pinched" in i for i in v.issues), v.issues
+
+
+@pytest.mark.parametrize("name,file,right", [
+    # labelled right by eye: small squares a pixel sharper at the corners than at the sides (0.93-0.94 of their hull)
+    ("approval_holdout3", "087.png", True), ("approval_holdout5", "113.png", True),
+    # labelled wrong: "the orange square is pinched (concave sides)", 0.929 of its hull
+    ("approval_holdout", "130.png", False)])
+def test_squares_labelled_by_eye(name, file, right):
+    import json
+    from pathlib import Path
+    folder = Path(__file__).parent / "fixtures" / name
+    row = next(r for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines()) if r["file"] == file)
+    assert row["right"] is right
+    from agent.core.spec_parser import parse_spec
+    v = check_image(parse_spec(row["brief"]), folder / file)
+    assert v.approved is right, v.issues
