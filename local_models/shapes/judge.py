@@ -36,6 +36,7 @@ from agent.core.types import SceneSpec
 from local_models.shapes.judge_hue import specks
 from local_models.shapes.judge_pixels import components, dilate, erode, window_sum
 from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch
+from local_models.shapes.judge_quality import quality
 from local_models.shapes.judge_size import size_problems
 from local_models.shapes.world import BACKGROUNDS, CANVAS, COLORS, SHAPES, draw_shape, relation_holds
 
@@ -221,6 +222,7 @@ def judge(image, spec: SceneSpec) -> Judgement:
     if bg_name is not None:
         shapes = _blobs(img, bg_rgb, bg_name, notes)
         _explained(img, bg_rgb, shapes, notes)
+        quality(img, bg_rgb, shapes, notes)  # streaks, spots and lumpy circles in the shapes accepted
         if all(s.kind and s.color for s in shapes):  # counts mean something only when every blob is a shape
             _against_spec(spec, shapes, notes)
     return Judgement(not notes, [t for _, t in notes], bg_name, shapes, [k for k, _ in notes])
