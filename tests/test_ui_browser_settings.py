@@ -2,12 +2,15 @@
 whose browser, waits and helpers it uses): opened, steps and size set, a brief sent, and the run's
 record and its image's PNG info hold them; a value the image model does not take is refused in the
 status line in one line, and no run starts. The image model is test:flat taking steps 1..50
-(tests/test_mcp_settings.py's `stepped:flat`), so the settings have somewhere to go."""
+(tests/test_mcp_settings.py's `stepped:flat`), so the settings have somewhere to go. The edit panel's
+brush size (the editor's own control) and feather reach the painted mask, or are refused."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("gradio", reason="the UI needs the ui extra: pip install 'atelier[ui]'")
 pytest.importorskip("playwright.sync_api", reason="browser tests need: pip install playwright")
@@ -86,3 +89,49 @@ def test_a_value_the_model_does_not_take_is_refused_in_the_status_line(page, run
     expect(page.locator("#brief textarea")).to_have_value("a blue square")  # kept, to fix and send again
     expect(chat(page).get_by_text(FINISHED)).to_have_count(0)
     assert (set(runs.iterdir()) if runs.exists() else set()) == before  # no run was made
+
+
+def test_the_brush_size_and_the_feather_reach_the_painted_mask(page, runs):
+    """The editor's own Brush Size control sets how wide a stroke masks (its radius in the attempt's
+    pixels); a feather on a model that takes none (test:flat) is the one-line refusal, no mask kept;
+    blank, the edit runs with the painted mask."""
+    send(page, "a blue square")
+    wait_finished(page)
+    run_id = run_id_of(page)
+    page.locator("#gallery button.thumbnail-item").first.click()
+    page.locator("#viewer-edit").click()
+    expect(page.locator("#selected")).to_contain_text("Selected: attempt 0")
+    editor = page.locator("#editor")
+    editor.scroll_into_view_if_needed()
+    editor.get_by_role("button", name="Brush", exact=True).click()
+    editor.get_by_role("button", name="Brush Size").click()
+    size = editor.locator("input[type=range]")
+    expect(size).to_have_value("25")  # Gradio's default, wider than the whole 32x32 attempt
+    size.fill("2")
+    expect(size).to_have_value("2")
+    page.keyboard.press("Escape")
+    canvas = editor.locator("canvas").first
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2 - 100, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 21):  # a horizontal stroke across the middle of the picture
+        page.mouse.move(x + 10 * step, y, steps=2)
+    page.mouse.up()
+
+    page.locator("#edit-feather textarea, #edit-feather input").first.fill("4")
+    page.locator("#iterate").click()
+    expect(status(page).locator(".st-error")).to_contain_text(
+        "feather: test:flat repaints a hard-edged region (it takes no feather); leave it blank")
+    assert not list((runs / run_id).glob("ui-mask-*.png"))  # refused before the mask was kept
+
+    page.locator("#edit-feather textarea, #edit-feather input").first.fill("")
+    page.locator("#iterate").click()
+    expect(chat(page)).to_contain_text("(painted region)")
+    expect(chat(page).get_by_text(FINISHED)).to_have_count(2)
+    (mask,) = (runs / run_id).glob("ui-mask-0-*.png")  # kept before the edit was queued
+    painted = np.asarray(Image.open(mask).convert("L")) > 127
+    rows, cols = np.flatnonzero(painted.any(axis=1)), np.flatnonzero(painted.any(axis=0))
+    assert 2 <= len(rows) <= 6, rows  # a radius-2 stroke: about 4 pixels tall (size 25 covers the whole picture)
+    assert len(cols) >= 20, cols  # across the middle

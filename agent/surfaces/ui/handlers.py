@@ -207,10 +207,11 @@ class ChatUI(ViewerHandlers):
             if instruction and (why := ui.instruction_problem(settings.image_model)):
                 raise AtelierError(why)
             feather = ui.parse_number(feather, "the feather", int)
-            mask = self._painted_mask(editor, source, run_id, index)
+            painted = self._painted(editor, source)
             edits_with = self.archive.load(run_id).record.image_model  # the model the edit goes to: the run's
-            if why := ui.feather_problem(edits_with, feather, mask is not None):  # refused before it is queued
+            if why := ui.feather_problem(edits_with, feather, painted is not None):  # refused before it is queued
                 raise AtelierError(why)
+            mask = self._saved_mask(painted, run_id, index) if painted is not None else None
         except (AtelierError, OSError, IndexError, ValueError) as e:
             return self.refuse(desk, ui.scrub(str(e), self.runs_dir))
         prompt = (prompt or "").strip() or source.prompt
@@ -279,12 +280,18 @@ class ChatUI(ViewerHandlers):
         return source
 
     def _painted_mask(self, editor, source, run_id: str, index: int) -> Path | None:
+        painted = self._painted(editor, source)
+        return None if painted is None else self._saved_mask(painted, run_id, index)
+
+    @staticmethod
+    def _painted(editor, source) -> Image.Image | None:
+        """What the editor's strokes cover, as a mask the size of the attempt (None: nothing painted)."""
         if not (editor and editor.get("layers")):
             return None
         from agent.core.artifacts import load_image
-        painted = ui.mask_from_layers(editor["layers"], load_image(source.artifact.path).size)
-        if painted is None:
-            return None
+        return ui.mask_from_layers(editor["layers"], load_image(source.artifact.path).size)
+
+    def _saved_mask(self, painted: Image.Image, run_id: str, index: int) -> Path:
         mask = self.archive.store.run_dir(run_id) / f"ui-mask-{index}-{secrets.token_hex(3)}.png"
         painted.save(mask)
         return mask
