@@ -285,6 +285,7 @@ def _hole_speck(px: np.ndarray, bg: np.ndarray, d) -> str | None:
 def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
     """What in the canvas `px` (64x64 float RGB) the `detections` (with their masks) do not explain.
     `text_boxes` (canvas pixels): where words were typeset; their pixels are explained (OCR checks them)."""
+    from local_models.shapes import shape_quality
     from local_models.shapes.detector import _soft_outline
     marks: list[Mark] = []
     shapes = [d for d in detections if d.mask is not None]
@@ -296,7 +297,8 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
                 others |= e.mask
         soft = _soft_outline(px, bg, np.array(d.mean), d.mask, others) if d.mean is not None else None
         texture = _texture(px, d.mask) if d.kind == "circle" else 0.0
-        why = malformed(d.kind, d.mask, soft, _purity(px, d.mask), texture) or _hole_speck(px, bg, d)
+        why = malformed(d.kind, d.mask, soft, _purity(px, d.mask), texture) or _hole_speck(px, bg, d) \
+            or shape_quality.flaw(px, bg, d, soft)  # its colour and evenness (shape_quality.py)
         # a shape the edge cuts is misshapen by it: the cut is what to say
         if cut := edge_cut(px, bg, d, others):
             marks.append(Mark(f"the {d.describe()} is {cut}", _box(d.mask), d))
