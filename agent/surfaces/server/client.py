@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -33,6 +34,18 @@ class WarmServer:
     def __init__(self, url: str, info: dict[str, Any], token: str | None):
         self.url, self.info = url.rstrip("/"), info
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._briefs: httpx.Client | None = None  # one for all of a batch's briefs (see _brief_client)
+        self._lock = threading.Lock()
+
+    def _brief_client(self) -> httpx.Client:
+        """One client shared by the batch's threads: making one took 170 ms under load (its TLS
+        context, the CA bundle), once per brief before; its pool keeps a connection per thread."""
+        with self._lock:
+            if self._briefs is None:
+                self._briefs = httpx.Client(base_url=self.url, headers=self.headers,
+                                            timeout=httpx.Timeout(CALL_TIMEOUT_S, read=None),
+                                            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+            return self._briefs
 
     def run(self, body: dict[str, Any], on_event: Callable, interrupts=None) -> dict[str, Any]:
         """Start the run, follow its events to the end, return its summary (the --json object). A
@@ -71,9 +84,7 @@ class WarmServer:
         ServerGone when the server stops answering or is shutting down; InputError for its refusal."""
         for wait in BUSY_WAITS_S:  # a server holding this caller's limit of briefs: back off, then try again
             try:
-                with httpx.Client(base_url=self.url, headers=self.headers,
-                                  timeout=httpx.Timeout(CALL_TIMEOUT_S, read=None)) as http:
-                    answer = http.post("/api/briefs", json=job)
+                answer = self._brief_client().post("/api/briefs", json=job)
             except httpx.TransportError as e:
                 raise ServerGone(f"lost the server at {self.url} during brief {job.get('id')} "
                                  f"({type(e).__name__})") from None
