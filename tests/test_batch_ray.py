@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,7 @@ def test_two_nodes_share_the_batch_and_a_lost_node_loses_and_repeats_nothing(tmp
         second_id = next(i for i, resources in nodes.items() if "second" in resources)
 
         path, out = briefs(tmp_path, 48), tmp_path / "out"
+        started = time.monotonic()
         batch = subprocess.Popen(brief_cmd(path, out, "--concurrency", "8"), cwd=ROOT, env={**env, "RAY_ADDRESS": address},
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         summary = out / "summary.jsonl"
@@ -144,6 +146,11 @@ def test_two_nodes_share_the_batch_and_a_lost_node_loses_and_repeats_nothing(tmp
             if line["id"] in before:
                 assert before[line["id"]] == line  # finished before the kill: untouched
         assert "worker lost" in stderr and "resumes on another worker" in stderr  # its briefs in flight came back
+        per_node = Counter("second" if l["node_id"] == second_id else "head" for l in ledger)
+        print(f"48 briefs in {time.monotonic() - started:.1f} s: {per_node['head']} on the head, {per_node['second']} "
+              f"on the second node ({sum(l['node_id'] == second_id for l in before.values())} before it was killed), "
+              f"{stderr.count('resumes on another worker')} resumed after the kill; the ledger 48 lines, each brief's "
+              f"two rounds once")  # the figures BENCHMARKS.md quotes (pytest -m ray -s)
     finally:
         if batch is not None and batch.poll() is None:
             batch.kill()
