@@ -12,12 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import atexit, sys, threading, time, types
+    from concurrent.futures import ThreadPoolExecutor
     import typer
     from agent.surfaces.cli_exit import AtelierTyper
     if sys.argv[1] == "torch":
         sys.modules.setdefault("torch", types.ModuleType("torch"))  # what the quick exit looks for
     app = AtelierTyper(add_completion=False)
     log = open(sys.argv[2], "w")  # never closed: its buffer must still reach the disk
+    pool = ThreadPoolExecutor(2)  # never shut down, as `atelier serve` keeps its briefs' pool
 
     @app.command()
     def go(code: int = 0):
@@ -26,6 +28,7 @@ SCRIPT = textwrap.dedent("""
             time.sleep(0.3)
             log.write("thread finished\\n")
         threading.Thread(target=late).start()
+        pool.submit(log.write, "pool ran\\n").result()  # its idle worker must not keep the process alive
         log.write("left open\\n")
         print("last line")  # stdout is a pipe: block-buffered
         if code:
@@ -47,7 +50,7 @@ def test_quick_exit_keeps_the_code_the_output_the_files_and_the_handlers(tmp_pat
         done, log = _run(tmp_path, mode, "--code", "3")
         assert done.returncode == 3, (mode, done.stderr)
         assert done.stdout.splitlines() == ["last line", "atexit ran"], mode
-        assert log.splitlines() == ["left open", "thread finished"], mode
+        assert log.splitlines() == ["pool ran", "left open", "thread finished"], mode
         done, _ = _run(tmp_path, mode)
         assert done.returncode == 0 and "last line" in done.stdout
 

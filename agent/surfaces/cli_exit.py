@@ -37,9 +37,10 @@ class AtelierTyper(typer.Typer):
 
 def exit_now(code: int) -> None:
     """Everything of a normal exit that can lose output or work, then os._exit(code)."""
-    for thread in threading.enumerate():  # as the interpreter waits for them
-        if thread is not threading.current_thread() and not thread.daemon and thread.is_alive():
-            thread.join()
+    # the interpreter's own wait: its thread-atexit hooks first (concurrent.futures wakes the idle
+    # workers of a pool never shut down, as `atelier serve` keeps one; joined bare, they wait forever),
+    # then every thread that is not a daemon, those started meanwhile too
+    threading._shutdown()
     atexit._run_exitfuncs()  # logging's flush, Ray's shutdown, ...
     buffered = (io.BufferedWriter, io.BufferedRandom, io.TextIOWrapper)
     for obj in gc.get_objects():  # a file someone left open keeps what it buffered
