@@ -3,7 +3,7 @@ right passed, and (with --out) every image's verdict, to compare two versions of
 
     python -m agent.surfaces.judge_sets [--sets approval_set,approval_holdout6] [--jobs 2] [--out FILE.json]
 
-Never scores a set still being labelled blind (approval_set.BLIND_SETS, or any set not in SCORED)."""
+Never scores a blind set (approval_holdout7 and 8: approval_set.BLIND_SETS, or any set not in SCORED)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-# the sets whose labels are read and tuned on; approval_holdout7 is being labelled blind and is never opened
+# the sets whose labels are read and tuned on; approval_holdout7 and 8 are blind and never opened
 SCORED = ("approval_set", "approval_holdout", "approval_holdout2", "approval_holdout3", "approval_holdout4",
           "approval_holdout5", "approval_holdout6")
 
