@@ -28,9 +28,14 @@ from agent.surfaces import approval_set
 # right one lost on the seven older sets)
 # (a square's solidity 0.935, was 0.94: +2 right on approval_set, +3 on approval_holdout3, +2 on approval_holdout5,
 # no wrong one more on any set)
+# (a streak inside a triangle, uneven star points, a rounded square or a ring-like centre read as a circle, and
+# a circle's texture floor 7.0, was 6.5, all set after approval_holdout8 was scored blind at 8a21887 (11 of 70
+# wrong approved, 163 of 182 right) and read: there 4 and 166 since; approval_set 4 -> 3 wrong; no right one
+# lost on any of the nine sets)
+HOLDOUT8 = "approval_holdout8"
 GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 153), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 152),
           approval_set.TUNED_SET: (5, 156), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
-          approval_set.DEFAULT_SET: (4, 123)}
+          approval_set.DEFAULT_SET: (3, 123), HOLDOUT8: (4, 166)}
 
 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,
@@ -41,7 +46,8 @@ GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 153), app
                                   pytest.param(approval_set.TUNED_SET, marks=pytest.mark.slow),
                                   pytest.param(approval_set.SCORED_SET, marks=pytest.mark.slow),
                                   pytest.param(approval_set.HOLDOUT_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow)])
+                                  pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow),
+                                  pytest.param(HOLDOUT8, marks=pytest.mark.slow)])
 def test_the_detector_holds_its_ground_on_images_labelled_by_eye(name):
     rows = approval_set.score("critic:detector", name=name)["rows"]
     wrong = [r for r in rows if not r["right"] and r["approved"]]

@@ -271,5 +271,7 @@ def _chequered(light) -> Image.Image:
 def test_a_mottled_circle_is_malformed():
     """A faint chequer (a shading) passes; a clear one is mottling, though every pixel is near purple."""
     assert _verdict("a purple circle", _chequered((150, 60, 198))).approved
+    # as faint as approval_holdout8's textured circles both labellers called right (texture 6.7)
+    assert _verdict("a purple circle", _chequered((155, 65, 202))).approved
     v = _verdict("a purple circle", _chequered((158, 68, 205)))
     assert not v.approved and "mottled" in _failed(v)["whole"]
