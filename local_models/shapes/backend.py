@@ -6,6 +6,7 @@ requests queue to it and compatible ones run as one batch, each image from its o
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from agent.core.protocols import ModelInfo
 from agent.core.types import Artifact, GenerationRequest
 from local_models.owner import PipelineOwner
 from local_models.shapes import explain, world
-from local_models.shapes.fill import harmonise
+from local_models.shapes.fill import canvas_field, clear_fringe, harmonise
 from local_models.step_progress import step_callback
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -282,29 +283,49 @@ class ShapesBackend:
         parent = Artifact.digest(Path(request.source_image))
         small = source.resize((NATIVE, NATIVE), Image.Resampling.BOX)
         t0 = time.perf_counter()
+        passes = [None]
         if request.mask is not None:
             mask = load_image(request.mask).convert("L").resize((NATIVE, NATIVE), Image.Resampling.BOX)
-            if self.info.adds_by_inpainting:  # the inpainting UNet learnt masks on the latent grid
-                mask = mask.point(lambda v: 255 if v >= 128 else 0)
-                mask = region_mask([b for b in [mask.getbbox()] if b], grow=0)
+            # the inpainting UNet learnt one object per box, its masks on the latent grid: a mask of several
+            # areas ("make the stars blue" painted over each) is one pass per area, not one over their bbox
+            passes = mask_regions(mask) if self.info.adds_by_inpainting else [mask]
+            if self.info.adds_by_inpainting:
+                mask = region_mask([m.getbbox() for m in passes], grow=0)
             background = background_of(small)
             if is_background_prompt(request.prompt):  # "remove": the background this image has
                 request = request.model_copy(update={"prompt": f"a {background} background"})
-            elif not any(b in world.tokenize_words(request.prompt) for b in world.BACKGROUNDS):
-                # the model keeps a region's background right when the prompt names it
-                request = request.model_copy(update={"prompt": f"{request.prompt} on a {background} background"})
-            images = self._submit("inpaint", request, small, mask, request.strength or 1.0)
-            # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it),
-            # and what it painted as background inside it the image's own background
+            else:
+                if len(passes) > 1:  # each pass draws one of them
+                    request = request.model_copy(update={"prompt": one_of(request.prompt)})
+                if not any(b in world.tokenize_words(request.prompt) for b in world.BACKGROUNDS):
+                    # the model keeps a region's background right when the prompt names it
+                    request = request.model_copy(update={"prompt": f"{request.prompt} on a {background} background"})
             canvas = border_colour(small)  # the image's own shade of its background, not the world's ideal
-            images = [Image.composite(harmonise(im, canvas, mask), small, mask) for im in images]
+            strength = request.strength or 1.0
+            if len(passes) == 1:
+                images = self._submit("inpaint", request, small, mask, strength)
+                # keep every pixel outside the mask exactly as it was (the VAE round trip would blur it),
+                # and what it painted as background inside it the image's own background
+                field = canvas_field(small, mask, canvas)  # its shade round the mask: no flat patch on a shaded one
+                images = [Image.composite(harmonise(im, field, mask), small, mask) for im in images]
+            else:  # each image's areas one after another, each pass seeing what the last one drew
+                images = []
+                for i in range(request.n):
+                    one, image = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1}), small
+                    for area in passes:
+                        painted = self._submit("inpaint", one, image, area, strength)[0]
+                        image = Image.composite(harmonise(painted, canvas_field(image, area, canvas), area), image, area)
+                    images.append(image)
+            # what the old object left just outside the mask (a glow round a text-to-image shape) the canvas too
+            cleaned = [clear_fringe(im, mask, canvas) for im in images]
+            images = [im for im, _ in cleaned]
             if source.size == size != small.size:  # and at the delivery size: words typeset on it stay sharp
-                big = mask.resize(size, Image.Resampling.NEAREST)
-                images = [Image.composite(im.resize(size, Image.Resampling.NEAREST), source, big) for im in images]
+                images = [Image.composite(im.resize(size, Image.Resampling.NEAREST), source,
+                                          m.resize(size, Image.Resampling.NEAREST)) for im, m in cleaned]
         else:
             images = self._submit("img2img", request, small, None, request.strength or 0.6)
         return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent,
-                          denoiser_steps=self.planned_steps(request, edit=True))
+                          denoiser_steps=self.planned_steps(request, edit=True) * len(passes))
 
 
 def rowwise_time_projections(unet):
@@ -377,6 +398,45 @@ def region_mask(boxes, grow: int = 2):
         y1 = min(NATIVE, -(-(y1 + grow) // LATENT) * LATENT)
         draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
     return mask
+
+
+def mask_regions(mask) -> list:
+    """The separate areas of a painted mask (white >= 128, 8-connected), each as its own box mask
+    (`region_mask`, snapped to the latent grid); areas whose boxes would overlap are one box."""
+    import numpy as np
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(np.asarray(mask) >= 128, structure=np.ones((3, 3)))
+    boxes = [(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in ndimage.find_objects(labels)]
+    snapped = [region_mask([b], grow=0).getbbox() for b in boxes]
+    merged = True
+    while merged:  # two snapped boxes that overlap become their union, until none do
+        merged = False
+        for i in range(len(snapped)):
+            for j in range(i + 1, len(snapped)):
+                a, b = snapped[i], snapped[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    snapped[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del snapped[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [region_mask([b], grow=0) for b in snapped]
+
+
+_MANY = re.compile(r"\b(?:(?:at least )?(two|three|four|several|[2-9]) )?((?:[a-z]+ )?)(%s)s\b" % "|".join(world.SHAPES))
+
+
+def one_of(prompt: str) -> str:
+    """The prompt for one area of a several-area edit: "a photo of two blue stars" -> "a photo of a blue
+    star" (each pass paints one object); a prompt naming several kinds is left as it is."""
+    kinds = {w.removesuffix("s") for w in world.tokenize_words(prompt)} & set(world.SHAPES)
+    if len(kinds) != 1 or not _MANY.search(prompt):
+        return prompt
+    body = _MANY.sub(lambda m: ("a " if m.group(1) else "") + m.group(2) + m.group(3), prompt, count=1)
+    body = re.sub(r"\bof (?!(?:a|an|the) )", "of a ", body)
+    return re.sub(r"\ba (?=[aeiou])", "an ", body)
 
 
 def is_background_prompt(prompt: str) -> bool:
