@@ -135,6 +135,7 @@ def test_a_mask_of_two_areas_is_two_boxes_and_a_prompt_for_one():
 
 
 def test_recolours_every_area_of_a_painted_mask(backend, tmp_path):
+    from agent.core.progress import reporting_steps
     """"Make the stars green": a mask over each of two stars recolours both, each in its own place, and
     adds nothing between them (one pass over their bbox repainted the square between them too)."""
     stars = [("star", "yellow", (6, 6, 22, 22)), ("star", "yellow", (40, 40, 58, 58))]
@@ -145,10 +146,13 @@ def test_recolours_every_area_of_a_painted_mask(backend, tmp_path):
     mask.save(tmp_path / "stars.png")
     ok = 0
     for seed in SEEDS:
+        seen_steps = []
         req = GenerationRequest(prompt="a photo of two green stars", seed=seed, source_image=source,
                                 mask=tmp_path / "stars.png", strength=1.0)
-        art = backend.edit(req, tmp_path)[0]
-        assert art.meta["denoiser_steps"] == 2 * 20  # one full pass per star
+        with reporting_steps(lambda p: seen_steps.append((p.step, p.total))):
+            art = backend.edit(req, tmp_path)[0]
+        assert art.meta["denoiser_steps"] == backend.planned_steps(req, edit=True) == 2 * 20  # a pass per star
+        assert seen_steps[-1] == (40, 40) and seen_steps[19] == (20, 40)  # counted over both passes
         got = seen(art.path)  # (the model draws a 16 px star small: the detector may read it as a circle)
         ok += sorted((d.kind, d.color) for d in got if d.kind == "square") == [("square", "blue")] and \
             sorted(d.color for d in got) == ["blue", "green", "green"] and \

@@ -254,13 +254,22 @@ class ShapesBackend:
     def planned_steps(self, request: GenerationRequest, edit: bool = False) -> int:
         """The denoising steps one image of `request` takes (`EstimatesSteps`), what `_save` records: a
         layout one pass per box (`boxes_in_order`, PASS_STEPS each unless the request names steps), an
-        edit its steps times its strength."""
+        edit its steps times its strength, once per area of its mask (`mask_regions`)."""
         if edit:
             default_strength = 1.0 if request.mask is not None else 0.6
-            return int((request.steps or DEFAULT_STEPS) * (request.strength or default_strength))
+            return int((request.steps or DEFAULT_STEPS) * (request.strength or default_strength)) * self._passes(request)
         if request.layout is not None and self.info.layouts == "regions":
             return (request.steps or PASS_STEPS) * len(boxes_in_order(request.layout))
         return request.steps or DEFAULT_STEPS
+
+    def _passes(self, request: GenerationRequest) -> int:
+        """How many inpainting passes an edit makes: one per area of its mask, one without a mask."""
+        from PIL import Image
+
+        if request.mask is None or not self.info.adds_by_inpainting or not Path(request.mask).is_file():
+            return 1
+        mask = load_image(request.mask).convert("L").resize((NATIVE, NATIVE), Image.Resampling.BOX)
+        return max(1, len(mask_regions(mask)))
 
     def generate(self, request: GenerationRequest, out_dir: Path) -> list[Artifact]:
         size = self._size(request)
@@ -283,12 +292,11 @@ class ShapesBackend:
         parent = Artifact.digest(Path(request.source_image))
         small = source.resize((NATIVE, NATIVE), Image.Resampling.BOX)
         t0 = time.perf_counter()
-        passes = [None]
         if request.mask is not None:
             mask = load_image(request.mask).convert("L").resize((NATIVE, NATIVE), Image.Resampling.BOX)
             # the inpainting UNet learnt one object per box, its masks on the latent grid: a mask of several
             # areas ("make the stars blue" painted over each) is one pass per area, not one over their bbox
-            passes = mask_regions(mask) if self.info.adds_by_inpainting else [mask]
+            passes = (mask_regions(mask) or [region_mask([], grow=0)]) if self.info.adds_by_inpainting else [mask]
             if self.info.adds_by_inpainting:
                 mask = region_mask([m.getbbox() for m in passes], grow=0)
             background = background_of(small)
@@ -309,11 +317,12 @@ class ShapesBackend:
                 field = canvas_field(small, mask, canvas)  # its shade round the mask: no flat patch on a shaded one
                 images = [Image.composite(harmonise(im, field, mask), small, mask) for im in images]
             else:  # each image's areas one after another, each pass seeing what the last one drew
-                images = []
+                images, hook, each = [], step_hook(), int((request.steps or DEFAULT_STEPS) * strength)
                 for i in range(request.n):
                     one, image = request.model_copy(update={"seed": (request.seed + i) % 2**32, "n": 1}), small
-                    for area in passes:
-                        painted = self._submit("inpaint", one, image, area, strength)[0]
+                    for j, area in enumerate(passes):  # "step 25/40" over both passes, not 1..20 twice
+                        with reporting_steps(offset(hook, (i * len(passes) + j) * each, request.n * len(passes) * each)):
+                            painted = self._submit("inpaint", one, image, area, strength)[0]
                         image = Image.composite(harmonise(painted, canvas_field(image, area, canvas), area), image, area)
                     images.append(image)
             # what the old object left just outside the mask (a glow round a text-to-image shape) the canvas too
@@ -325,7 +334,7 @@ class ShapesBackend:
         else:
             images = self._submit("img2img", request, small, None, request.strength or 0.6)
         return self._save(images, request, out_dir, size, time.perf_counter() - t0, parent=parent,
-                          denoiser_steps=self.planned_steps(request, edit=True) * len(passes))
+                          denoiser_steps=self.planned_steps(request, edit=True))
 
 
 def rowwise_time_projections(unet):
