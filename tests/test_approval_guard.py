@@ -32,10 +32,12 @@ from agent.surfaces import approval_set
 # a circle's texture floor 7.0, was 6.5, all set after approval_holdout8 was scored blind at 8a21887 (11 of 70
 # wrong approved, 163 of 182 right) and read: there 4 and 166 since; approval_set 4 -> 3 wrong; no right one
 # lost on any of the nine sets)
+# (a relation between two alike objects, "a red star left of a red star", holds whichever is read first: +1 right
+# on approval_holdout8, holdout6, holdout3, +2 on holdout4, no wrong one more)
 HOLDOUT8 = "approval_holdout8"
-GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 153), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 152),
-          approval_set.TUNED_SET: (5, 156), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
-          approval_set.DEFAULT_SET: (3, 123), HOLDOUT8: (4, 166)}
+GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 154), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 154),
+          approval_set.TUNED_SET: (5, 157), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
+          approval_set.DEFAULT_SET: (3, 123), HOLDOUT8: (4, 167)}
 
 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,

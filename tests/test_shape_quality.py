@@ -2,7 +2,8 @@
 false approvals): a triangle or circle with a streak of another hue inside it, a star with an uneven point,
 a rounded square read as a circle, a circle with a ring-like centre. Each is drawn here with the world's own
 `draw_shape` (at 4x, box-averaged, blurred as generated images are), next to its right counterpart, which
-must still pass."""
+must still pass. And a relation between two alike shapes (holdout8/229, 'a red star left of a red star'),
+which held or failed by which star the checklist read first."""
 from __future__ import annotations
 
 import math
@@ -150,3 +151,19 @@ def test_a_white_circle_with_a_grey_ring_like_centre_is_not_approved(background)
 def test_flat_circles_of_each_shade_pass_the_centre_check(colour, blur):
     v = check_image(spec("circle", colour, "lavender"), picture("circle", colour, (18, 18, 46, 46), "lavender", blur=blur))
     assert v.approved, v.issues
+
+
+# the larger star is read first (the first object takes it): here the right one
+@pytest.mark.parametrize("boxes,right", [(((8, 26, 22, 40), (40, 24, 58, 42)), True),  # left of: holds
+                                         (((6, 6, 24, 24), (40, 40, 58, 58)), True),    # left of and above
+                                         (((24, 6, 42, 24), (24, 40, 42, 58)), False)])  # one above the other
+def test_a_red_star_left_of_a_red_star_holds_whichever_star_is_read_first(boxes, right):
+    # holdout8/229: the two stars look alike, so the relation holds when one of them is left of the other
+    from agent.core.spec_parser import parse_spec
+    im = Image.new("RGB", (256, 256), world.BACKGROUNDS["gray"])
+    draw = ImageDraw.Draw(im)
+    for box in boxes:
+        world.draw_shape(draw, "star", box, world.COLORS["red"], world.BACKGROUNDS["gray"], 4)
+    im = im.resize((64, 64), Image.Resampling.BOX).filter(ImageFilter.GaussianBlur(0.5))
+    v = check_image(parse_spec("a red star left of a red star"), im)
+    assert v.approved == right, v.issues
