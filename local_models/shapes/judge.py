@@ -7,18 +7,15 @@ does not grade the critic with itself. It explains the picture by synthesis:
 2. everything far from that colour is split into connected blobs; each blob's colour is read
    along the line from the canvas colour to its own (antialiased edges lie on that line, a second
    colour does not) and must be one world colour, clearly;
-3. each blob is fitted by re-drawing every kind with the world's own `draw_shape` in a box that
-   is moved and stretched until the redrawn alpha matches the blob's (the redraw blurred as much as
-   the blob's own edges are: the model draws soft shapes; a triangle is kept crisp); a blob is a shape only when
-   one kind fits it well, clearly better than the others and than shapes the world never draws (an
-   oval, a pentagon...), and its outline follows the redrawn one (`judge_outline.py`);
-4. the whole canvas is re-rendered from what was found and compared with the image: anything
-   left unexplained (a patch, a seam, a stray, a faint block) is a reason;
-5. the shapes are matched to the spec: exact counts (or at least, when asked), colours, every pair
-   of a relation by GenEval's rule, exclusions, and no shape that was not asked for.
-
-Precision first: whenever something is unclear the verdict is wrong, with the reason.
-"""
+3. each blob is fitted by re-drawing every kind with the world's `draw_shape` in a box moved and stretched
+   until the redrawn alpha, blurred as much as the blob's edges (a triangle kept crisp), matches the blob's;
+   a blob is a shape only when one kind fits it well, clearly better than the others and than shapes the
+   world never draws (an oval, a pentagon...), and its outline follows the redrawn one (`judge_outline.py`);
+4. the canvas is re-rendered from what was found and compared with the image: anything left unexplained
+   (a patch, a seam, a stray, a faint block) is a reason;
+5. the shapes are matched to the spec: exact counts (or at least, when asked), colours, every pair of a
+   relation by GenEval's rule, exclusions, and no shape that was not asked for.
+Precision first: whenever something is unclear the verdict is wrong, with the reason."""
 from __future__ import annotations
 
 import itertools
