@@ -1,8 +1,11 @@
 """critic:detector against the approval sets labelled by eye: fails if it approves more wrong images
-or fewer right ones than it does today. The fresh set (approval_holdout7, made with the fine-tuned inpainting
-weights, labelled by someone who had seen no verdict) is the reported figure: scored once, blind, at 982a3d9
-(2 of 68 wrong approved, 172 of 176 right). approval_holdout6 was scored blind a session earlier, at a834bac
-(1 of 80 wrong approved, 153 of 171 right). approval_holdout5 was scored blind a session
+or fewer right ones than it does today. The fresh set (approval_holdout9, 266 candidates made this session,
+labelled by two people who had seen no verdict on it, 257 kept where both agree) is the reported figure: scored
+blind at a91594f and again at 12472d9, nothing tuned on it (6 of 75 wrong approved, 172 of 182 right).
+approval_holdout8 was scored blind at 8a21887 (11 of 70, 163 of 182), then its misses read and checks set with them
+(4 of 70, 167 of 182 since). approval_holdout7 was scored blind a session earlier (2 of 68, 172 of 176), then its
+two misses read (the edge and knob checks). approval_holdout6 was scored blind at a834bac (1 of 80 wrong approved,
+153 of 171 right). approval_holdout5 was scored blind a session
 earlier (5 of 88, 152 of 169), then its misses read (the circle's lump and texture checks set with it: 2 of 88
 since). approval_holdout4 was scored blind before it (3 of 70, 152 of 168), then its misses read (the
 skewed-triangle check set with it). approval_holdout3 was scored blind a session earlier (13 of 82, 154 of 164),
@@ -34,22 +37,20 @@ from agent.surfaces import approval_set
 # lost on any of the nine sets)
 # (a relation between two alike objects, "a red star left of a red star", holds whichever is read first: +1 right
 # on approval_holdout8, holdout6, holdout3, +2 on holdout4, no wrong one more)
-HOLDOUT8 = "approval_holdout8"
-GUARDS = {approval_set.FRESH_SET: (0, 172), approval_set.PREV_SET: (0, 154), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 154),
+# (approval_holdout9, the fresh set: scored blind at a91594f (6 of 75 wrong approved, 171 of 182 right) and at
+# 12472d9 after the holdout8 checks (6 of 75, 172 of 182), nothing tuned on it)
+GUARDS = {approval_set.FRESH_SET: (6, 172), approval_set.PREV_SET: (4, 167), approval_set.SEVENTH_SET: (0, 172),
+          approval_set.SIXTH_SET: (0, 154), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 154),
           approval_set.TUNED_SET: (5, 157), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (25, 105),
-          approval_set.DEFAULT_SET: (3, 123), HOLDOUT8: (4, 167)}
+          approval_set.DEFAULT_SET: (3, 123)}
 
 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,
-                                  pytest.param(approval_set.PREV_SET, marks=pytest.mark.slow),
                                   # the older sets in CI's optional pass: the default run stays under 5 minutes
-                                  pytest.param(approval_set.LAST_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.READ_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.TUNED_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.SCORED_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.HOLDOUT_SET, marks=pytest.mark.slow),
-                                  pytest.param(approval_set.DEFAULT_SET, marks=pytest.mark.slow),
-                                  pytest.param(HOLDOUT8, marks=pytest.mark.slow)])
+                                  *(pytest.param(name, marks=pytest.mark.slow) for name in (
+                                      approval_set.PREV_SET, approval_set.SEVENTH_SET, approval_set.SIXTH_SET,
+                                      approval_set.LAST_SET, approval_set.READ_SET, approval_set.TUNED_SET,
+                                      approval_set.SCORED_SET, approval_set.HOLDOUT_SET, approval_set.DEFAULT_SET))])
 def test_the_detector_holds_its_ground_on_images_labelled_by_eye(name):
     rows = approval_set.score("critic:detector", name=name)["rows"]
     wrong = [r for r in rows if not r["right"] and r["approved"]]

@@ -86,8 +86,10 @@ SCORED_SET = "approval_holdout2"  # scored once, blind, a session later read (se
 TUNED_SET = "approval_holdout3"   # scored once, blind, then tuned on (seed base 130000)
 READ_SET = "approval_holdout4"    # scored once, blind (3 of 70 wrong approved), then tuned on (seed base 170000)
 LAST_SET = "approval_holdout5"    # scored once, blind (5 of 88 wrong approved), then tuned on (seed base 210000)
-PREV_SET = "approval_holdout6"    # scored once, blind (1 of 80 wrong approved), its misses readable since (250000)
-FRESH_SET = "approval_holdout7"   # the figure reported now (seed base 290000)
+SIXTH_SET = "approval_holdout6"   # scored once, blind (1 of 80 wrong approved), its misses readable since (250000)
+SEVENTH_SET = "approval_holdout7" # scored once, blind (2 of 68 wrong approved), its misses read since (290000)
+PREV_SET = "approval_holdout8"    # scored once, blind, at 8a21887 (11 of 70 wrong approved), then tuned on (330000)
+FRESH_SET = "approval_holdout9"   # the figure reported now (seed base 370000)
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
