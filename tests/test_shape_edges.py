@@ -127,3 +127,56 @@ def test_squares_labelled_by_eye(name, file, right):
     from agent.core.spec_parser import parse_spec
     v = check_image(parse_spec(row["brief"]), folder / file)
     assert v.approved is right, v.issues
+
+
+def _triangle(y1, skew, blur):
+    """An 18 px green triangle on beige whose base's bottom is at `y1` and apex `skew` px right of its middle."""
+    im = Image.new("RGB", (256, 256), world.BACKGROUNDS["beige"])
+    x0, side = 22, 18
+    ImageDraw.Draw(im).polygon([((x0 + side / 2 + skew) * 4, (y1 - side) * 4), ((x0 + side) * 4, y1 * 4),
+                                (x0 * 4, y1 * 4)], fill=world.COLORS["green"])
+    im = im.resize((64, 64), Image.Resampling.BOX)
+    return im.filter(ImageFilter.GaussianBlur(blur)) if blur else im
+
+
+def _ring(y0, lump, blur):
+    """A 20 px yellow ring on gray with its top at `y0` and a lump of radius `lump` on its lower right."""
+    im = Image.new("RGB", (256, 256), world.BACKGROUNDS["gray"])
+    draw, x0, y = ImageDraw.Draw(im), 80, y0 * 4
+    draw.ellipse([x0, y, x0 + 80, y + 80], fill=world.COLORS["yellow"])
+    if lump:
+        draw.ellipse([x0 + 56 - lump * 4, y + 56 - lump * 4, x0 + 56 + lump * 4, y + 56 + lump * 4], fill=world.COLORS["yellow"])
+    draw.ellipse([x0 + 24, y + 24, x0 + 56, y + 56], fill=world.BACKGROUNDS["gray"])
+    im = im.resize((64, 64), Image.Resampling.BOX)
+    return im.filter(ImageFilter.GaussianBlur(blur)) if blur else im
+
+
+GREEN_TRIANGLE = SceneSpec(include=[ObjectSpec(cls="triangle", color="green")], background="beige")
+YELLOW_RING = SceneSpec(include=[ObjectSpec(cls="ring", color="yellow")], background="gray")
+
+
+@pytest.mark.parametrize("blur", [0.0, 0.6])
+def test_a_triangle_whose_base_sits_on_the_last_row_is_not_approved_and_one_clear_of_it_is(blur):
+    # approval_holdout9's 000 and 178: triangles standing on the bottom edge, labelled wrong
+    on = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, 43.5, 42, 63.5))], "beige", blur=blur))
+    assert not on.approved and any("bottom edge" in f.message and f.box[3] == 64 for f in on.findings), on.issues
+    for y1 in (62, 63):  # 2 px and 1 px clear of it: whole
+        v = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, y1 - 20, 42, y1))], "beige", blur=blur))
+        assert v.approved, v.issues
+
+
+@pytest.mark.parametrize("blur", [0.0, 0.6])
+def test_a_slightly_lopsided_triangle_passes_clear_of_the_edge_but_not_flush_with_it(blur):
+    assert check_image(GREEN_TRIANGLE, _triangle(40, 4, blur)).approved
+    assert check_image(GREEN_TRIANGLE, _triangle(62, 4, blur)).approved
+    v = check_image(GREEN_TRIANGLE, _triangle(63.4, 4, blur))
+    assert not v.approved and any("flush with the bottom edge" in i for i in v.issues), v.issues
+
+
+def test_a_lumpy_ring_touching_the_top_edge_is_not_approved_and_clear_of_it_passes():
+    # approval_holdout9's 180: a lumpy yellow ring touching the top edge, labelled wrong
+    v = check_image(YELLOW_RING, _ring(0.5, 6, 0.6))
+    assert not v.approved and any("top edge" in f.message and f.box[1] == 0 for f in v.findings), v.issues
+    assert check_image(YELLOW_RING, _ring(2, 6, 0.6)).approved
+    assert check_image(YELLOW_RING, _ring(20, 6, 0.6)).approved
+    assert check_image(YELLOW_RING, _ring(0.5, 0, 0.6)).approved  # a round one touching it is whole

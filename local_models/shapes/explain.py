@@ -51,6 +51,15 @@ CIRCLE_BUMP = 0.09
 # right triangles whose base or stars whose tips sit on the edge reach 0.66 there, a cut triangle 0.9
 EDGE_SOLID = 0.85
 EDGE_RUN = {"circle": 3, "square": 3, "ring": 4}
+# a triangle standing on the edge: EDGE_BASE_RUN pixels of the outermost row at least EDGE_BASE its colour
+# (a soft base drawn on the last row; the older sets' right triangles sitting on it reach at most 0.63)
+EDGE_BASE, EDGE_BASE_RUN = 0.65, 3
+# a shape flush with the edge (2 pixels of the outermost row at least EDGE_FLUSH its colour) is held to
+# EDGE_STRICT of its kind's outline limits: the edge squashes it. approval_holdout9 (read after its blind
+# score): its flush triangles labelled wrong reach 0.64-0.74 of the triangle limits, its lumpy ring 0.94
+# of RING_H; the ten sets' right flush triangles at most 0.59, rings 0.79
+EDGE_FLUSH = 0.3
+EDGE_STRICT = {"triangle": 0.62, "ring": 0.85}
 # a circle's inside is flat colour: the mean distance (RGB) of its inner pixels from their 1 px gaussian
 # blur measures mottling, swirls and spots in it (same sets: right circles at most 5.6; holdout5's mottled
 # purple circle 8.4, holdout3's white circle with a gray dot 8.0, approval_set's yellow one 7.9). 7.0 since
@@ -195,9 +204,22 @@ def _bump(soft: np.ndarray) -> float:
     return float(rise.max()) / max(float(r.mean()), 1e-6)
 
 
-def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray) -> str | None:
+def _strain(kind: str, soft: np.ndarray) -> float:
+    """How near a triangle's or ring's outline `soft` comes to its kind's limits (1: at one of them)."""
+    from local_models.shapes.detector import _harmonics
+    h = _harmonics(soft)[2:6]
+    if kind == "ring":
+        return float(max(h)) / RING_H
+    if kind == "triangle":
+        return max(float(h[0]) / TRIANGLE_H2, (1 - _solidity(soft)) / (1 - SOLIDITY["triangle"]),
+                   _dent(soft) / DENT["triangle"])
+    return 0.0
+
+
+def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray, soft: np.ndarray | None = None) -> str | None:
     """Whether the shape `d` runs into the canvas edge: how much of its colour (over the background) the
-    outermost row or column of pixels holds next to it, away from the `others` shapes."""
+    outermost row or column of pixels holds next to it, away from the `others` shapes; with its outline
+    `soft`, whether one flush with the edge is misshapen by it."""
     from local_models.shapes.detector import coverage
     if d.mean is None:
         return None
@@ -208,6 +230,11 @@ def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray) -> str | Non
             return f"cut off by the {side} edge of the picture"
         if (line >= 0.5).sum() >= EDGE_RUN.get(d.kind, px.shape[0] + 1):
             return f"pressed against the {side} edge of the picture (cut or squashed by it)"
+        if d.kind == "triangle" and (line >= EDGE_BASE).sum() >= EDGE_BASE_RUN:
+            return f"standing on the {side} edge of the picture (its base cut by it)"
+        if soft is not None and d.kind in EDGE_STRICT and (line >= EDGE_FLUSH).sum() >= 2 \
+                and soft.any() and _strain(d.kind, soft) > EDGE_STRICT[d.kind]:
+            return f"flush with the {side} edge of the picture and misshapen by it"
     return None
 
 
@@ -302,7 +329,7 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
         why = malformed(d.kind, d.mask, soft, _purity(px, d.mask), texture) or _hole_speck(px, bg, d) \
             or shape_quality.flaw(px, bg, d, soft)  # its colour and evenness (shape_quality.py)
         # a shape the edge cuts is misshapen by it: the cut is what to say
-        if cut := edge_cut(px, bg, d, others):
+        if cut := edge_cut(px, bg, d, others, soft):
             marks.append(Mark(f"the {d.describe()} is {cut}", _box(d.mask), d))
         elif why:
             marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask), d))
