@@ -59,6 +59,10 @@ EDGE_BASE, EDGE_BASE_RUN = 0.65, 3
 # score): its flush triangles labelled wrong reach 0.64-0.74 of the triangle limits, its lumpy ring 0.94
 # of RING_H; the ten sets' right flush triangles at most 0.59, rings 0.79
 EDGE_FLUSH = 0.3
+# two shapes a few pixels apart whose masks join through pixels at least BRIDGE (RGB) off the background are
+# smeared together: they touch. Ten labelled sets: right pairs join at most at 12, approval_holdout's two
+# touching purple circles at 36 (holdout9's star touching a triangle's tip only at 12: not caught)
+BRIDGE = 24.0
 EDGE_STRICT = {"triangle": 0.62, "ring": 0.85}
 # a circle's inside is flat colour: the mean distance (RGB) of its inner pixels from their 1 px gaussian
 # blur measures mottling, swirls and spots in it (same sets: right circles at most 5.6; holdout5's mottled
@@ -333,10 +337,13 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
             marks.append(Mark(f"the {d.describe()} is {cut}", _box(d.mask), d))
         elif why:
             marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask), d))
+    dist = np.linalg.norm(px - bg, axis=-1)
     for i, a in enumerate(shapes):
         near = ndimage.binary_dilation(a.mask, iterations=1)
+        close = ndimage.binary_dilation(a.mask, iterations=6)
         for b in shapes[i + 1:]:
-            if (a.component and a.component == b.component) or (near & b.mask).any():
+            if (a.component and a.component == b.component) or (near & b.mask).any() \
+                    or ((close & b.mask).any() and _bridged(a.mask, b.mask, dist)):
                 both = a.mask | b.mask
                 marks.append(Mark(f"the {a.describe()} and the {b.describe()} touch", _box(both)))
     explained = np.zeros(px.shape[:2], bool)
@@ -360,6 +367,12 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
         marks.append(Mark(what, _box(part)))
     marks += _faint_marks(px, residual, explained, marks)
     return marks + learned_marks(px, shapes, text_boxes, marks)
+
+
+def _bridged(a: np.ndarray, b: np.ndarray, dist: np.ndarray) -> bool:
+    """Whether two shapes' masks join through pixels at least BRIDGE (RGB) off the background."""
+    labels, _ = ndimage.label(a | b | (dist >= BRIDGE))
+    return bool(set(np.unique(labels[a])) & set(np.unique(labels[b])) - {0})
 
 
 def _faint_marks(px: np.ndarray, residual: np.ndarray, explained: np.ndarray, known: list[Mark]) -> list[Mark]:
