@@ -46,7 +46,9 @@ def test_the_phone_layout(browser, server):
         send(phone, "two red circles left of a blue square")
         wait_finished(phone)
         table = phone.locator("#verdicts")
-        table.scroll_into_view_if_needed()
+        # scrolled to by the page's own scrollIntoView: Playwright's scroll_into_view_if_needed first waits for the
+        # element to be still for two frames, and on a loaded machine the phone page was still laying out for 30 s
+        table.evaluate("el => el.scrollIntoView({block: 'center'})")
         expect(table).to_contain_text("✅ yes")
         # wider than the phone, the table scrolls inside its frame instead of being cut off
         phone.wait_for_function("""() => { const t = document.querySelector('#verdicts table');
