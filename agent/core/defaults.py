@@ -20,7 +20,9 @@ DEFAULT_VIDEO_MODEL = "local:shapes-video"  # the embedded video model; a run ma
 # is approved on the embedded default for seeds 0..19.
 EXAMPLE_BRIEFS = ["two red circles left of a blue square", "a yellow star above a purple ring",
                   "three green triangles", "a blue star below a green square",
-                  "a yellow triangle above a green circle", "three blue squares on a beige background"]
+                  "a yellow triangle above a green circle", "three blue squares on a beige background",
+                  # the README's other examples (atelier spec, the Python API, the OpenAI-style endpoint)
+                  "two red circles left of a blue square on a beige background", "two red circles", "a red circle"]
 
 MODELS_ENV = "ATELIER_MODELS"
 # (role, provider) -> environment variable that overrides it
