@@ -110,3 +110,24 @@ def test_score_reports_a_critic_against_the_labels(monkeypatch):
         wrong = [r for r in res["rows"] if not r["right"]]
         assert f"wrong approved: {sum(r['approved'] for r in wrong)} of {len(wrong)}" in text
         assert "false approvals:" in text and "false rejections:" in text
+
+
+def test_no_edit_is_planned_on_a_text_to_image_source_already_off_its_count(tmp_path):
+    """"a red circle" drawn with an extra blob: removing "the only object" would leave an empty brief
+    over a blob, a candidate labelled wrong that says nothing about the edit."""
+    import random
+
+    import numpy as np
+    from PIL import Image
+
+    from agent.surfaces.approval_set import Brief, Obj, _edit_plan
+    px = np.full((64, 64, 3), 200, np.uint8)
+    px[10:20, 10:20] = (220, 30, 30)
+    png = tmp_path / "src.png"
+    Image.fromarray(px).save(png)
+    src = {"path": "txt2img", "brief_obj": Brief((Obj("circle", 1, "red"),)), "png": png}
+    plan = _edit_plan(random.Random(0), "recolour", src)
+    assert plan is not None and plan[0].objs[0].color != "red"  # one blob, one circle: an edit fits
+    px[40:50, 40:50] = (220, 30, 30)
+    Image.fromarray(px).save(png)
+    assert all(_edit_plan(random.Random(s), op, src) is None for s in range(5) for op in ("remove", "recolour", "add"))

@@ -191,7 +191,9 @@ def _edit_plan(rng: random.Random, op: str, src: dict):
         if len(objs) != 1:
             return None
         boxes = [(0, bx) for bx in _blobs(src["png"])]
-        if not boxes:
+        if not boxes or (not objs[0].at_least and len(boxes) != objs[0].count):
+            # a source already off its count (an extra blob): an edit of it says nothing about the edit,
+            # and "remove the only object" would leave an empty brief over a blob
             return None
     # exact counts from now on: what the source was drawn with
     objs = [replace(o, count=sum(k == i for k, _ in boxes) if o.at_least else o.count, at_least=False)
