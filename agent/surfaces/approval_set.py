@@ -33,7 +33,13 @@ in every set). The sets:
 - approval_holdout7 (seed base 290000, made with the inpainting weights fine-tuned in f817546): labelled blind
                     by a labeller who had seen no verdict (notes_second_labeller.txt: 176 right, 68 wrong, 22
                     skipped); a first labeller, also blind, labelled 80 before time ran out and agrees on all 71
-                    both kept (notes_first_labeller_partial.txt); scored once: the figure reported now.
+                    both kept (notes_first_labeller_partial.txt); scored once, then read.
+- approval_holdout8 (330000), approval_holdout9 (370000): two blind labellers each, scored once blind (11 of
+                    70 and 6 of 75 wrong approved), then read and tuned on.
+- approval_holdout10 (seed base 410000, made at b985fcb after the per-area inpainting of 7a018a2): two helper
+                    labellers who had seen no verdict, 260 of 266 agreed (161 right, 99 wrong; the 6 disputed
+                    in disputed/); scored once blind at db93fa0: critic:detector 13 of 99 wrong approved, 157 of
+                    161 right; judge:shapes 11 of 99, 155 of 161. The figure reported now.
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -88,8 +94,9 @@ READ_SET = "approval_holdout4"    # scored once, blind (3 of 70 wrong approved),
 LAST_SET = "approval_holdout5"    # scored once, blind (5 of 88 wrong approved), then tuned on (seed base 210000)
 SIXTH_SET = "approval_holdout6"   # scored once, blind (1 of 80 wrong approved), its misses readable since (250000)
 SEVENTH_SET = "approval_holdout7" # scored once, blind (2 of 68 wrong approved), its misses read since (290000)
-PREV_SET = "approval_holdout8"    # scored once, blind, at 8a21887 (11 of 70 wrong approved), then tuned on (330000)
-FRESH_SET = "approval_holdout9"   # the figure reported now (seed base 370000)
+EIGHTH_SET = "approval_holdout8"  # scored once, blind, at 8a21887 (11 of 70 wrong approved), then tuned on (330000)
+PREV_SET = "approval_holdout9"    # scored once, blind, at a91594f (6 of 75 wrong approved), then tuned on (370000)
+FRESH_SET = "approval_holdout10"  # the figure reported now (seed base 410000): blind 13 of 99 at db93fa0
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
