@@ -53,5 +53,6 @@ def default_toolbox() -> Toolbox:
     from tools.generate_image import generate_image
     from tools.generate_video import generate_video
     from tools.refine_prompt import refine_prompt
+    from tools.resumed import saved_reply
     from tools.typeset_text import typeset_text
-    return Toolbox([refine_prompt, generate_image, edit_image, typeset_text, generate_video, critique])
+    return Toolbox([refine_prompt, generate_image, edit_image, typeset_text, generate_video, critique], saved=saved_reply)

@@ -34,6 +34,9 @@ class RunContext:
         self.on_event, self.review = on_event, review
         self.stop_flag = stop or threading.Event()
         self.owner = owner
+        # the director's: brings the record's conversation up to date before each save, so an attempt and
+        # the reply whose call made it reach run.json in one write (a kill between the two repeated a round)
+        self.before_save: Callable[[], None] | None = None
         self.started = time.monotonic() - record.seconds  # a resumed run keeps its spent time
         self.out_dir = store.run_dir(record.run_id)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +199,8 @@ class RunContext:
 
     def save(self) -> None:
         self.tick()
+        if self.before_save:
+            self.before_save()
         self.store.save(self.record, owner=self.owner)
 
     # ---- attempts ------------------------------------------------------------------------------

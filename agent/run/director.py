@@ -45,6 +45,8 @@ class Director:
         # the offline planner is both an LLM and a Planner; any other LLM plans through prompts
         self.planner = planner or (llm if isinstance(llm, Planner) else LLMPlanner(llm))
         self.messages = [Message.model_validate(m) for m in ctx.record.messages]
+        self.answered: list[ToolResult] = []  # the results of the reply in flight so far, saved with it
+        ctx.before_save = self.keep_conversation
         self.errors_in_a_row = 0
         self.info = self.video_info = None
         self.last_error: str | None = None
@@ -83,7 +85,6 @@ class Director:
             except OSError:
                 r.error = f"internal error {type(e).__name__}: {e}"
         finally:
-            r.messages = [m.model_dump(mode="json") for m in self.messages]
             try:
                 self.ctx.save()
             except OutOfSpace as e:  # run.json keeps its last step; the run can be resumed from it
@@ -166,7 +167,7 @@ class Director:
         elif not any(isinstance(p, TextPart) and PLAN_STATE in p.data for p in self.messages[0].parts):
             # a conversation saved before the task carried its state: its words, with the state as data
             self.messages[0] = self.task_message(self.messages[0].text)
-        self.drop_unanswered_calls()
+        self.resume_reply()
         system, tools = load_prompt("system"), self.toolbox.specs()
         for _ in range(4 * self.record.brief.budget.max_iterations + 4):
             self.ctx.check_budget()
@@ -177,30 +178,40 @@ class Director:
                 self.ctx.emit("message", reply.text)
             if not reply.tool_calls:
                 raise Ended(f"the director ended the run: {reply.text.strip() or '(no reason given)'}")
-            results = self.answer(reply.tool_calls)
-            self.messages.append(Message(role="tool", parts=results))
-            self.after_step(results)
+            self.after_step(self.answer(reply.tool_calls))
         raise BudgetSpent("turn limit reached without approval", budget="turns")
 
-    def answer(self, calls: list[ToolCall]) -> list[ToolResult]:
-        """Run a reply's tool calls in order. When one ends the run (a budget refusal, the user's stop, a
+    def answer(self, calls: list[ToolCall], done: list[ToolResult] = ()) -> list[ToolResult]:
+        """Run a reply's tool calls in order (`calls`: those after the ones `done` answers) and add their
+        results to the conversation. When one ends the run (a budget refusal, the user's stop, a
         failure no retry fixes), it and every call after it still get a result, saying why they did not
         run or finish, before the run ends: the conversation stays well formed for the presentation
-        turn, a resumed run and the record (Anthropic and OpenAI refuse a tool call left unanswered)."""
-        results: list[ToolResult] = []
+        turn, a resumed run and the record (Anthropic and OpenAI refuse a tool call left unanswered).
+        Each save while they run (`keep_conversation`) holds the reply and the results so far."""
+        results = self.answered = list(done)
         try:
             for c in calls:
                 results.append(self.call(c))
         except Exception as stop:  # noqa: BLE001 - re-raised: this only answers the calls before the run ends
             why = f"{type(stop).__name__}: {stop}" if not isinstance(stop, (StopRun, AtelierError)) else str(stop)
-            for k, c in enumerate(calls[len(results):]):
+            ran = len(results) - len(done)
+            for k, c in enumerate(calls[ran:]):
                 text = (f"{c.name} ended the run: {why}" if k == 0 else
-                        f"not run: the run ended because {why} (at {calls[len(results)].name})")
+                        f"not run: the run ended because {why} (at {calls[ran].name})")
                 results.append(ToolResult(call_id=c.id, name=c.name, content=[TextPart(text=text)],
                                           data={"error": text, "run_ended": True}, is_error=True))
-            self.messages.append(Message(role="tool", parts=results))
             raise
+        finally:
+            self.answered = []
+            if results:  # none when the process is going down in the first call: the reply stays unanswered
+                self.messages.append(Message(role="tool", parts=results))
         return results
+
+    def keep_conversation(self) -> None:
+        """The record's conversation as it stands, a reply in flight with the results its calls gave so far
+        (`RunContext.before_save`: saved in the same write as what a call made)."""
+        messages = self.messages + ([Message(role="tool", parts=list(self.answered))] if self.answered else [])
+        self.record.messages = [m.model_dump(mode="json") for m in messages]
 
     def task_message(self, text: str | None = None) -> Message:
         """The first turn: the task in words (`text`, or written now) with the plan state it says as data."""
@@ -208,10 +219,30 @@ class Director:
         text = text or load_prompt("task", iterations=self.record.brief.budget.max_iterations, **prompt_vars(state))
         return Message(role="user", parts=[task_part(text, state)])
 
-    def drop_unanswered_calls(self) -> None:
-        """A resumed conversation may end in tool calls that never ran; ask again instead."""
-        while self.messages and self.messages[-1].role == "assistant" and self.messages[-1].tool_calls:
+    def resume_reply(self) -> None:
+        """A conversation saved while a reply's calls ran (the process killed then) ends in that reply,
+        with the results of the calls that finished. The call that was running when it died is answered
+        from the record when what it made is there (`Toolbox.saved_result`): asked again, it would make
+        its round twice (issue 28). The calls after it then run as they would have. A reply none of
+        whose calls left a trace is dropped and the director asked again."""
+        done: list[ToolResult] = []
+        if len(self.messages) > 1 and self.messages[-1].role == "tool" and self.messages[-2].tool_calls:
+            results = [p for p in self.messages[-1].parts if isinstance(p, ToolResult)]
+            if len(results) < len(self.messages[-2].tool_calls):
+                done = results
+                self.messages.pop()
+        if not (self.messages and self.messages[-1].role == "assistant" and self.messages[-1].tool_calls):
+            return
+        answered = {r.call_id for r in done}
+        calls = [c for c in self.messages[-1].tool_calls if c.id not in answered]
+        told = self.messages + [Message(role="tool", parts=list(done))]
+        if calls and (saved := self.toolbox.saved_result(self.ctx, calls[0], told)) is not None:
+            self.ctx.emit("message", f"{calls[0].name} had run before the run was interrupted: answered from the record")
+            done, calls = [*done, saved], calls[1:]
+        if not done:
             self.messages.pop()
+            return
+        self.after_step(self.answer(calls, done))
 
     # ---- loop mode: the fixed cycle ------------------------------------------------------------
     def drive_loop(self) -> None:
@@ -256,8 +287,8 @@ class Director:
             raise CriticFailed(f"every critique failed: {last.error}")
 
     def after_step(self, results: list[ToolResult]) -> None:
-        """Save, then end the run if it is won or if tools keep failing."""
-        self.record.messages = [m.model_dump(mode="json") for m in self.messages]
+        """Save (the conversation with it: `keep_conversation`), then end the run if it is won or if tools
+        keep failing."""
         self.ctx.save()
         if self.record.approved:
             best = self.record.best

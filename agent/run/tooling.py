@@ -54,8 +54,12 @@ class Tool:
             raise  # weights absent, unknown model, key unset, disk full: no retry or re-plan can fix it; the run fails
         except AtelierError as e:  # bad arguments, a service's transient trouble: the LLM can try again
             return _error(call, f"{self.name} failed: {e}")
-        content = [TextPart(text=reply.text)] + [ImagePart(path=p) for p in reply.images]
-        return ToolResult(call_id=call.id, name=self.name, content=content, data=reply.data)
+        return _result(call, self.name, reply)
+
+
+def _result(call: ToolCall, name: str, reply: Reply) -> ToolResult:
+    content = [TextPart(text=reply.text)] + [ImagePart(path=p) for p in reply.images]
+    return ToolResult(call_id=call.id, name=name, content=content, data=reply.data)
 
 
 def _error(call: ToolCall, message: str) -> ToolResult:
@@ -78,9 +82,22 @@ def _arg_doc(doc: str, name: str) -> str | None:
     return " ".join(found) or None
 
 
+# (ctx, call, the conversation so far) -> the call's reply rebuilt from the record, or None: tools.resumed
+SavedReply = Callable[[Any, ToolCall, list], "Reply | None"]
+
+
 class Toolbox:
-    def __init__(self, fns: list[Callable[..., Reply]]):
+    def __init__(self, fns: list[Callable[..., Reply]], saved: SavedReply | None = None):
         self.tools = {fn.__name__: Tool(fn) for fn in fns}
+        self.saved = saved
+
+    def saved_result(self, ctx, call: ToolCall, conversation: list) -> ToolResult | None:
+        """The result of a call that ran before the run's process died, rebuilt from what it saved in the
+        record (`tools.resumed`); None when the record holds no trace of it."""
+        if self.saved is None or call.error or call.name not in self.tools:
+            return None
+        reply = self.saved(ctx, call, conversation)
+        return None if reply is None else _result(call, call.name, reply)
 
     def specs(self) -> list[ToolSpec]:
         return [t.spec() for t in self.tools.values()]
