@@ -27,6 +27,7 @@ IMAGE_MODELS: dict[str, str] = {
 }
 VIDEO_MODELS: dict[str, str] = {
     "shapes-video": "local_models.shapes.video_backend:ShapesVideoBackend",
+    "shapes-animate": "local_models.shapes.animate_backend:ShapesAnimateBackend",
     "svd": "local_models.svd:SVDBackend",
     "svd-xt": "local_models.svd:SVDBackend",
     "cogvideox-2b": "local_models.cogvideox:CogVideoXBackend",

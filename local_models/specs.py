@@ -48,6 +48,7 @@ class ModelSpec:
                          schedulers=list(self.schedulers), default_scheduler=self.scheduler,
                          max_n=self.max_n, edits=list(self.edits), vocabulary=self.note,
                          layouts="regions" if self.text2img and "inpaint" in self.edits else "words",
+                         clip_from="image" if self.kind == "video" and not self.text2img else "text",
                          reports_steps=True,  # every pipeline used takes callback_on_step_end (step_progress.py)
                          mask_feather="inpaint" in self.edits)  # its inpaint blurs the mask by mask_blur (inpainting.py)
 

@@ -138,10 +138,24 @@ class PlanState(BaseModel):
     video_model: str = ""
     frames: tuple[int, int] | None = Field(None, description="the video model's fewest and most frames")
     default_frames: int | None = None
+    clip_from: Literal["text", "image"] = Field("text", description="what the video model makes a clip from "
+                                                "(ModelInfo.clip_from): image, a first frame composed first")
     refined_prompt: str | None = None
     attempts: list[AttemptView] = Field(default_factory=list)
     budget_left: BudgetLeft = Field(default_factory=BudgetLeft)
     last_error: str | None = None
+
+
+# the first issue of an image's verdict in a clip run (RunContext.judge_first_frame): it is not the result
+FIRST_FRAME_ISSUE = "this run delivers a clip: an image cannot be its result"
+
+
+def first_frame_ok(a: AttemptView) -> bool:
+    """An image of a clip run that the critic approved as a still (the brief without its motion): its
+    checklist all passed, and nothing wrong with it but being an image."""
+    v = a.verdict
+    return bool(a.action != "video" and v and not v.error and v.requirements and v.issues == [FIRST_FRAME_ISSUE]
+                and all(r.status == "passed" for r in v.requirements))
 
 
 def wants_layout(state: PlanState) -> bool:

@@ -37,6 +37,9 @@ class ModelInfo(BaseModel):
         "words", description="regions: composes a Layout box by box (inpainting); words: gets it in the prompt")
     frames: tuple[int, int] | None = Field(None, description="a video model: the fewest and most frames per clip")
     default_frames: int | None = None
+    clip_from: Literal["text", "image"] = Field("text", description="a video model: what a clip starts from: "
+                                                "text (text to video), or image (it animates a source image, a "
+                                                "first frame the run composes and the critic approves first)")
     adds_by_inpainting: bool = Field(True, description="inpainting an empty region can add a new object "
                                      "(measured False for local:shapes: 16% of such edits approved)")
     reports_steps: bool = Field(False, description="calls the caller's step hook once per denoising step "

@@ -8,11 +8,13 @@ import secrets
 from agent.core.captions import canonical_prompt, motion_prompt
 from agent.core.errors import ConfigError
 from agent.core.layout import LayoutBox, plan_layout
-from agent.core.plans import AttemptView, NextStep, PlanState, Proposal, state_from_messages, wants_layout
+from agent.core.plans import (AttemptView, NextStep, PlanState, Proposal, first_frame_ok, state_from_messages,
+                              wants_layout)
 from agent.core.prompts import load_prompt
 from agent.core.protocols import Message, TextPart, ToolCall
 from agent.core.requirements import text_requirement
 from agent.core.sizes import side_range
+from agent.core.tracks import first_frame_layout, still_spec
 from agent.core.types import ObjectSpec, SceneSpec, Verdict
 from agent.llm import words
 
@@ -49,6 +51,8 @@ class OfflinePlanner:
                         rationale="the brief's objects, stated plainly, with a neutral style")
 
     def first_step(self, state: PlanState) -> NextStep:
+        if state.clip and state.clip_from == "image":
+            return self.first_frame(state, state.seed)
         if state.clip:
             return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
                             n=state.candidates, reason="first clip")
@@ -64,7 +68,7 @@ class OfflinePlanner:
         if not state.attempts:
             return self.first_step(state)
         if state.clip:
-            return self.next_clip(state)
+            return self.next_animated(state) if state.clip_from == "image" else self.next_clip(state)
         if state.spec and state.spec.text and (step := words.next_step(state) or words.last_chance(state)):
             return step  # the shapes are right, or no room is left for another shape step: set the words
         best, last = max(state.attempts, key=lambda a: a.rank), state.attempts[-1]
@@ -88,6 +92,44 @@ class OfflinePlanner:
         guidance = round(min(g0 * (1 + 0.25 * rounds), 2 * g0), 2)
         return NextStep(action="generate", prompt=state.refined_prompt or state.brief, guidance=guidance,
                         n=state.candidates, reason=f"new seeds, guidance {guidance}")
+
+    # ---- a clip from a composed first frame (a video model that animates a source image) --------
+    def first_frame(self, state: PlanState, seed: int | None = None, why: str = "first frame") -> NextStep:
+        """The clip's first frame, drawn as a still from a layout with room for every object's track
+        (`tracks.first_frame_layout`: each at its start place, clear of the others all the way), from
+        the still's own prompt (no motion words: the image model never learnt them)."""
+        still = still_spec(state.spec) if state.spec else None
+        width, height = state.sizes[0] if state.sizes else (64, 64)
+        layout = first_frame_layout(state.spec, state.seed + len(state.attempts), width, height) \
+            if still and still.include and state.layouts == "regions" else None
+        prompt = propose_for(state, still) if still and still.include else state.refined_prompt or state.brief
+        return NextStep(action="generate", prompt=prompt, seed=seed, n=state.candidates,
+                        layout=layout or ("auto" if wants_layout(state.model_copy(update={"clip": False})) else None),
+                        reason=f"{why}: a still composed from a layout with room for each track, to animate")
+
+    def next_animated(self, state: PlanState) -> NextStep:
+        """Animate a first frame the critic approved as a still (each one once); a rejected one is
+        redrawn (a new layout and seed), and so is one whose clip was rejected. When the budget leaves
+        room for one more step only, the best first frame there is is animated (a clip is the result)."""
+        stills = [a for a in state.attempts if a.action != "video"]
+        animated = {a.source for a in state.attempts if a.action == "video"}
+        ready = [a for a in stills if first_frame_ok(a) and a.index not in animated]
+        b = state.budget_left
+        room = min((x for x in (b.iterations, b.generations) if x is not None), default=2)
+        if ready:
+            source, why = ready[0], f"animate attempt {ready[0].index}, approved as a still"
+        elif room <= 1 and stills:
+            fresh = [a for a in stills if a.index not in animated] or stills
+            source = max(fresh, key=lambda a: a.rank)
+            why = f"animate attempt {source.index}, the best first frame (room for one more clip only)"
+        else:
+            last = state.attempts[-1]
+            why = "the last clip was rejected" if last.action == "video" else "the first frame was rejected"
+            return self.first_frame(state, why=f"a new first frame ({why})")
+        # the animator reads each object's way from the prompt; the plain motion phrasing drops places
+        places = state.spec and any(o.start or o.end for o in state.spec.include)
+        prompt = state.brief if places else state.refined_prompt or (motion_prompt(state.spec) if state.spec else state.brief)
+        return NextStep(action="video", attempt=source.index, prompt=prompt, n=1, reason=why)
 
     def next_clip(self, state: PlanState) -> NextStep:
         """A clip is redone whole (no region edits on video): a new seed each round with guidance

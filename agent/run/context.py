@@ -11,10 +11,12 @@ from agent.core import registry
 from agent.core.artifacts import stamp_verdict
 from agent.core.defaults import DEFAULT_VIDEO_MODEL
 from agent.core.errors import BudgetSpent, ConfigError, InputError, Stopped
-from agent.core.plans import BudgetLeft, rank, wants_clip
+from agent.core.captions import canonical_prompt
+from agent.core.plans import FIRST_FRAME_ISSUE, BudgetLeft, rank, wants_clip
 from agent.core.progress import StepProgress, preview_url, reporting_steps
 from agent.core.protocols import check_ready, planned_steps
 from agent.core.records import RunStore
+from agent.core.tracks import still_spec
 from agent.core.trust import TrustPolicy, check_untrusted_spec
 from agent.core.typeset import words_missing
 from agent.core.types import Artifact, Attempt, Event, GenerationRequest, RunRecord, Verdict
@@ -232,8 +234,7 @@ class RunContext:
         judge = self.critic(critic)
         if self.delivers_clip and attempt.artifact.kind != "video":
             # an image is a step towards a clip (a first frame to animate), never the result
-            verdict = Verdict(critic=judge.name, approved=False,
-                              issues=["this run delivers a clip: an image cannot be its result"])
+            verdict = self.judge_first_frame(judge, attempt)
         elif attempt.artifact.kind not in judge.kinds:  # Critic.kinds: what it can judge
             verdict = Verdict(critic=judge.name, approved=False,
                               error=f"{judge.name} cannot judge a {attempt.artifact.kind}; judge it by eye, or "
@@ -242,9 +243,24 @@ class RunContext:
             verdict = judge.critique(attempt.artifact, self.record.brief.text, self.record.spec)
         attempt.verdict = verdict
         attempt.artifact = stamp_verdict(attempt.artifact, verdict)
-        self.record.best_index = best_index(self.record.attempts)  # a rescored attempt can lose its place
+        # a rescored attempt can lose its place; in a clip run a first frame is never the result
+        self.record.best_index = best_index(self.record.attempts, "video" if self.delivers_clip else None)
         self.emit("verdict", verdict.summary(), attempt)
         return verdict
+
+    def judge_first_frame(self, judge, attempt: Attempt) -> Verdict:
+        """An image in a clip run: never approved (it is not the result). Where the video model animates
+        a source image (ModelInfo.clip_from "image"), it is the clip's first frame: the critic judges it
+        as a still, against the brief without its motion (`tracks.still_spec`), and its checklist and
+        findings are kept, first issue FIRST_FRAME_ISSUE (`plans.first_frame_ok` reads them)."""
+        spec = self.record.spec
+        if (self.video_backend().info.clip_from != "image" or spec is None or not spec.include
+                or "image" not in judge.kinds):
+            return Verdict(critic=judge.name, approved=False, issues=[FIRST_FRAME_ISSUE])
+        still = still_spec(spec)
+        v = judge.critique(attempt.artifact, canonical_prompt(still), still)
+        # no scores: a still never outranks a clip by them (Verdict.score)
+        return v.model_copy(update={"approved": False, "scores": {}, "issues": [FIRST_FRAME_ISSUE, *v.issues]})
 
     @property
     def delivers_clip(self) -> bool:
@@ -260,9 +276,12 @@ class RunContext:
         return self.out_dir / name
 
 
-def best_index(attempts: list[Attempt]) -> int | None:
+def best_index(attempts: list[Attempt], kind: str | None = None) -> int | None:
     """The attempt ranked highest (`plans.rank`: the score, then fewer items found wrong), the earliest
     among equals (a later attempt that is no better never replaces it); recomputed over all attempts
-    whenever any verdict changes."""
+    whenever any verdict changes. With `kind` ("video" in a clip run), only attempts of that kind
+    once there is one."""
     judged = [a for a in attempts if a.verdict is not None]
+    if kind and any(a.artifact.kind == kind for a in judged):
+        judged = [a for a in judged if a.artifact.kind == kind]
     return max(judged, key=lambda a: (*rank(a.verdict), -a.index)).index if judged else None

@@ -23,6 +23,9 @@ class LLMPlanner:
     def first_step(self, state: PlanState) -> NextStep:
         """The refined prompt, drawn from a layout planned by rules where the model composes regions
         (a clip run: the refined prompt as a clip of the model's default length)."""
+        if state.clip and state.clip_from == "image":  # a first frame to animate, composed as the offline planner does
+            from agent.llm.offline import OfflinePlanner
+            return OfflinePlanner().first_frame(state, state.seed)
         if state.clip:
             return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
                             n=state.candidates)
@@ -33,6 +36,12 @@ class LLMPlanner:
     def next_step(self, state: PlanState) -> NextStep:
         prompt = load_prompt("revise", state=state.model_dump_json(indent=1, exclude_none=True))
         step = self.llm.structured(load_prompt("system"), prompt, NextStep)
+        if state.clip and state.clip_from == "image":
+            # a first frame may be drawn or edited; a clip needs one to animate
+            if step.action == "video" and step.attempt is None:
+                from agent.llm.offline import OfflinePlanner
+                return OfflinePlanner().next_animated(state)
+            return step
         if state.clip and step.action != "video":  # a clip run delivers a clip: an image step would not count
             step = step.model_copy(update={"action": "video", "box": None, "layout": None, "attempt": None,
                                            "strength": None})
@@ -87,7 +96,8 @@ def state_from_record(record: RunRecord, info, budget_left: BudgetLeft, edits: b
     shown = video_info if clip else info  # what the clip's model can do is what the planner reads
     return PlanState(clip=clip, video_model=record.video_model or "",
                      frames=video_info.frames if video_info else None,
-                     default_frames=video_info.default_frames if video_info else None,brief=record.brief.text, spec=record.spec, image_model=record.image_model,
+                     default_frames=video_info.default_frames if video_info else None,
+                     clip_from=video_info.clip_from if video_info else "text", brief=record.brief.text, spec=record.spec, image_model=record.image_model,
                      sizes=info.sizes, default_guidance=shown.default_guidance, vocabulary=shown.vocabulary,
                      renders_text=info.renders_text if info.renders_text is not None else not info.vocabulary,
                      adds_by_inpainting=info.adds_by_inpainting, layouts=info.layouts if layouts != "never" else "words",

@@ -54,6 +54,7 @@ def video_suite(n: int = 60, limit: int | None = None, places: int = 20) -> list
 @dataclass
 class VideoRow(BriefRow):
     clips: int = 0
+    first_frames: int = 0  # stills drawn to animate (a video model that animates a source image)
     frames: int = 0  # frames of the best clip
     wall: float = 0.0
     model: float = 0.0  # seconds inside the video back end
@@ -71,16 +72,19 @@ def _studio(cache: dict, key: str, runs: Path, video_model: str, judge: str, **k
     return cache[key]
 
 
-def run_strategy(key: str, item: VideoItem, seed: int, budget: int, studio_for: Callable):
+def run_strategy(key: str, item: VideoItem, seed: int, budget: int, studio_for: Callable, steps_per_clip: int = 1):
+    """`steps_per_clip`: rounds and generations one clip takes: 2 for a video model that animates a
+    source image (its first frame is drawn and judged first: ModelInfo.clip_from "image"), else 1."""
+    k = steps_per_clip
     if key == "single":
         return studio_for(key, critic=NULL_CRITIC).run(item.prompt, spec=item.spec, seed=seed,
-                                                       budget={"max_iterations": 1, "max_generations": 1})
-    if key == "best_of_n":
+                                                       budget={"max_iterations": k, "max_generations": k})
+    if key == "best_of_n":  # N first frames, the critic's pick animated
         return studio_for(key).run(item.prompt, spec=item.spec, seed=seed, candidates=budget,
-                                   budget={"max_iterations": 1, "max_generations": budget})
+                                   budget={"max_iterations": k, "max_generations": budget + k - 1})
     if key == "loop":
         return studio_for(key).run(item.prompt, spec=item.spec, seed=seed,
-                                   budget={"max_iterations": budget, "max_generations": budget})
+                                   budget={"max_iterations": k * budget, "max_generations": k * budget})
     raise ValueError(f"unknown video strategy {key!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -131,7 +135,8 @@ def run_video_bench(items: list[VideoItem], *, strategies=STRATEGIES, budget: in
             for key in strategies:
                 if (key, item.index) in done:
                     continue
-                row = one_row(key, item, seed + 100 * item.index, budget, studio_for, clock, judge_critic)
+                row = one_row(key, item, seed + 100 * item.index, budget, studio_for, clock, judge_critic,
+                              2 if backend.info.clip_from == "image" else 1)
                 f.write(json.dumps({"config": config, **asdict(row)}) + "\n")
                 f.flush()
                 done[(key, item.index)] = row
@@ -140,17 +145,19 @@ def run_video_bench(items: list[VideoItem], *, strategies=STRATEGIES, budget: in
     return [done[(k, it.index)] for it in items for k in strategies if (k, it.index) in done]
 
 
-def one_row(key, item, seed, budget, studio_for, clock, judge) -> VideoRow:
+def one_row(key, item, seed, budget, studio_for, clock, judge, steps_per_clip: int = 1) -> VideoRow:
     row = VideoRow(key, item.index, item.category, item.prompt, seed, budget)
     clock.seconds = 0.0
     t0 = time.perf_counter()
     try:
-        record = run_strategy(key, item, seed, budget, studio_for).record
+        record = run_strategy(key, item, seed, budget, studio_for, steps_per_clip).record
     except Exception as e:  # a strategy that cannot run counts as wrong, with the reason kept
         row.wall, row.status, row.error = time.perf_counter() - t0, "failed", str(e)[:300]
         return row
     row.wall, row.model = time.perf_counter() - t0, clock.seconds
-    row.clips, row.approved, row.status, row.error = len(record.attempts), record.approved, record.status, record.error
+    clips = [a for a in record.attempts if a.artifact.kind == "video"]  # a first frame is no clip
+    row.clips, row.approved, row.status, row.error = len(clips), record.approved, record.status, record.error
+    row.first_frames = len(record.attempts) - len(clips)
     row.trace = [{"ok": bool(a.verdict and a.verdict.approved), "frames": a.artifact.request.num_frames,
                   "guidance": a.artifact.request.guidance,
                   "kinds": [f.kind for f in a.verdict.findings] if a.verdict else []} for a in record.attempts]

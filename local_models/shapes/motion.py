@@ -17,12 +17,11 @@ from functools import lru_cache
 from PIL import Image
 
 from agent.core.captions import MOTION_PHRASES, SPEED_WORDS, describe, motion_prompt
+# the one table of the world's directions and travel bands (px of the 64 canvas over a whole clip)
+from agent.core.tracks import DIRECTIONS, TRAVEL
 from agent.core.types import ObjectSpec, SceneSpec
 from local_models.shapes import world
 
-DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
-# how far an object travels over the whole clip, in pixels of the 64x64 canvas, whatever its length
-TRAVEL = {"slow": (9, 13), None: (17, 24), "fast": (28, 33)}
 SIDES = (12, 17)  # object sides: small and medium only, so there is room to move
 FRAMES = (8, 16)
 # words the image model never saw; the video model's tokenizer gets each as one token

@@ -87,22 +87,9 @@ class ShapesVideoBackend:
             return self._pipe
 
     def check_inputs(self, request: GenerationRequest) -> tuple[tuple[int, int], int, int, str]:
-        name = self.info.name
-        size = (request.width or SIZES[0][0], request.height or SIZES[0][1])
-        if size not in SIZES:
-            raise InputError(f"{name} cannot make {size[0]}x{size[1]}; sizes: "
-                             + ", ".join(f"{w}x{h}" for w, h in SIZES))
-        frames = request.num_frames or DEFAULT_FRAMES
-        if not FRAMES[0] <= frames <= FRAMES[1]:
-            raise InputError(f"{name} makes {FRAMES[0]} to {FRAMES[1]} frames, not {frames}")
-        fmt = request.extra.get("format", "mp4")
-        if fmt not in FORMATS:
-            raise InputError(f"video format must be one of {', '.join(FORMATS)}, not {fmt!r}")
         if request.source_image is not None:
-            raise InputError(f"{name} makes clips from text; it does not animate a source image")
-        if request.n > self.info.max_n:
-            raise InputError(f"{name} makes at most {self.info.max_n} clips per call, not {request.n}")
-        return size, frames, request.fps or DEFAULT_FPS, fmt
+            raise InputError(f"{self.info.name} makes clips from text; it does not animate a source image")
+        return check_clip(request, self.info)
 
     def _run_batch(self, key, jobs: list[_Job]) -> list[list]:
         import torch
@@ -152,6 +139,24 @@ class ShapesVideoBackend:
             out.append(Artifact(path=path, sha256=Artifact.digest(path), kind="video", request=one,
                                 seconds=seconds, meta=meta))
         return out
+
+
+def check_clip(request: GenerationRequest, info: ModelInfo) -> tuple[tuple[int, int], int, int, str]:
+    """The size, frames, fps and format of a clip request to a shapes-world video back end (`info`: its
+    sizes, frame range and clips per call), each out-of-range one a one-line InputError."""
+    name, sizes, (lo, hi) = info.name, info.sizes, info.frames
+    size = (request.width or sizes[0][0], request.height or sizes[0][1])
+    if size not in sizes:
+        raise InputError(f"{name} cannot make {size[0]}x{size[1]}; sizes: " + ", ".join(f"{w}x{h}" for w, h in sizes))
+    frames = request.num_frames or info.default_frames
+    if not lo <= frames <= hi:
+        raise InputError(f"{name} makes {lo} to {hi} frames, not {frames}")
+    fmt = request.extra.get("format", "mp4")
+    if fmt not in FORMATS:
+        raise InputError(f"video format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if request.n > info.max_n:
+        raise InputError(f"{name} makes at most {info.max_n} clips per call, not {request.n}")
+    return size, frames, request.fps or DEFAULT_FPS, fmt
 
 
 def mixed_noise(shape, shared: float, generator, shifts=None, repeat: int = 1):
