@@ -409,6 +409,8 @@ def models_list():
     from local_models.shapes.video_backend import WEIGHTS as VIDEO_WEIGHTS
     table.add_row("shapes-video", "video", "[green]shipped[/]" if (VIDEO_WEIGHTS / "model_index.json").is_file()
                   else "[red]absent[/]", "local_models/shapes/weights-video (embedded)")
+    table.add_row("shapes-animate", "video", "[green]shipped[/]", "no weights: a layer animator of a first frame "
+                  "(local_models/shapes/animate_backend.py)")
     for row in list_models():
         where = row["path"] or f"atelier models pull {row['name']}  (or set {row['env']}=/path)"
         table.add_row(row["name"], row["kind"], "[green]present[/]" if row["present"] else "[dim]absent[/]", where)
