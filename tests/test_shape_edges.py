@@ -117,8 +117,10 @@ def test_a_small_square_whose_sides_bend_in_under_a_pixel_passes_and_a_pinched_o
     # labelled right by eye: small squares a pixel sharper at the corners than at the sides (0.93-0.94 of their hull)
     ("approval_holdout3", "087.png", True), ("approval_holdout5", "113.png", True),
     # labelled wrong: "the orange square is pinched (concave sides)", 0.929 of its hull
-    ("approval_holdout", "130.png", False)])
-def test_squares_labelled_by_eye(name, file, right):
+    ("approval_holdout", "130.png", False),
+    # labelled wrong: a yellow circle with a pointed nub on top (its bump 0.078; right circles at most 0.072)
+    ("approval_holdout10", "080.png", False), ("approval_holdout10", "171.png", False)])
+def test_shapes_labelled_by_eye(name, file, right):
     import json
     from pathlib import Path
     folder = Path(__file__).parent / "fixtures" / name
