@@ -4,9 +4,8 @@ Written from the world's rules (`world.py`) alone, apart from the loop's critic,
 does not grade the critic with itself. It explains the picture by synthesis:
 
 1. the canvas colour is the world background most pixels are near (it must be the asked one);
-2. everything far from that colour is split into connected blobs; each blob's colour is read
-   along the line from the canvas colour to its own (antialiased edges lie on that line, a second
-   colour does not) and must be one world colour, clearly;
+2. everything far from that colour is split into connected blobs; each blob's colour is read along the line
+   from the canvas colour to its own (antialiased edges lie on it, a second colour does not): one world colour;
 3. each blob is fitted by re-drawing every kind with the world's `draw_shape` in a box moved and stretched
    until the redrawn alpha, blurred as much as the blob's edges (a triangle kept crisp), matches the blob's;
    a blob is a shape only when one kind fits it well, clearly better than the others and than shapes the
@@ -32,7 +31,7 @@ from agent.core.captions import article as _article, noun
 from agent.core.types import SceneSpec
 from local_models.shapes.judge_hue import specks
 from local_models.shapes.judge_pixels import components, dilate, erode, window_sum
-from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch
+from local_models.shapes.judge_outline import DECOYS, deviation, draw_decoy, pinch, star_pointed
 from local_models.shapes.judge_quality import quality
 from local_models.shapes.judge_size import size_problems
 from local_models.shapes.world import BACKGROUNDS, CANVAS, COLORS, SHAPES, draw_shape, relation_holds
@@ -41,8 +40,7 @@ SS = 4  # supersampling of the redrawn shapes, as world.render antialiases
 FG = 45.0  # RGB distance from the canvas colour beyond which a pixel belongs to something drawn
 BG_NEAR = 40.0  # a pixel this near a world background is that background
 OFF_LINE = 48.0  # a blob pixel this far off its bg->colour line may be a second colour
-SECOND_PIXELS, SECOND_SHARE = 6, 0.08  # ... this many of them (and this share of the blob) on another
-# world colour's line make a two-coloured blob
+SECOND_PIXELS, SECOND_SHARE = 6, 0.08  # ... this many (and share of the blob) on another's line: two colours
 COLOR_FAR = 75.0  # a blob colour farther than this from every world colour is none of them
 COLOR_AMBIGUOUS = 0.66  # nearest / second-nearest colour distance above this: unclear colour
 # soft IoU of the best redrawn kind for a blob to be a well-formed shape, and by how much it must beat
@@ -65,10 +63,9 @@ SOFTNESS = (0.0, 0.4, 0.7, 1.0)  # the edge blurs (gaussian sigma, px) a blob is
 # bell-shaped triangle's concave sides look like (blurred redraws let approval_holdout3's bell triangles pass)
 CRISP_KINDS = ("triangle",)
 MIN_AREA = 28.0  # alpha-weighted pixels: the world's smallest shape (a 12 px star) covers ~50
-UNEXPLAINED_STRONG = 80.0  # re-render residual (with 1 px of slack): clearly not what was redrawn
-UNEXPLAINED_PIXELS = 4  # ... in a cluster this big is a visible mark (a stray stuck to a shape)
-UNEXPLAINED = 45.0  # a softer residual (not a blurred edge, which the slack absorbs) ...
-UNEXPLAINED_AREA = 10  # ... over this many pixels together
+# re-render residual (with 1 px of slack) clearly not what was redrawn, in a cluster this big: a visible mark
+UNEXPLAINED_STRONG, UNEXPLAINED_PIXELS = 80.0, 4
+UNEXPLAINED, UNEXPLAINED_AREA = 45.0, 10  # a softer residual (not a blurred edge) over this many pixels
 FAINT = 10.8  # mean residual over a 6x6 window of bare canvas: a faint block, patch or smear
 ROUGH = 16.0  # std of the bare canvas's colour: not a flat background
 
@@ -97,8 +94,8 @@ class Judgement:
     reasons: list[str]
     background: str | None
     shapes: list[Seen] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)  # one per reason: background, patch, colour, edge,
-    # malformed, stray, unexplained, speck, faint, rough, count, extra, position, excluded
+    kinds: list[str] = field(default_factory=list)  # one per reason: background, patch, colour, edge, malformed,
+    # stray, unexplained, speck, faint, rough, count, extra, position, excluded, size
 
     def summary(self) -> str:
         seen = "; ".join(s.describe() for s in self.shapes) or "no shapes"
@@ -350,6 +347,9 @@ def _shape_of(alpha: np.ndarray, seen: Seen) -> tuple[str | None, str]:
         decoy = max((*_fit(d, alpha, window, bbox), d) for d in DECOYS)
         decoy = (*_fit(decoy[2], alpha, window, start=decoy[1], soft=soft), decoy[2])
         if decoy[0] > best + (STAR_PENTAGON if (kind, decoy[2]) == ("star", "pentagon") else DECOY_MARGIN):
+            if decoy[2] == "pentagon" and star_pointed(alpha):  # a small soft star, its five points shown
+                seen.fit, seen.box = next((sc, b) for sc, b, k in fits if k == "star")
+                return "star", ""
             return None, f"looks like {_article(decoy[2])} {decoy[2].replace('_', ' ')} ({decoy[0]:.2f}) more than " \
                          f"{_article(kind)} {kind} ({best:.2f})"
     if best < FIT_OK[kind]:
