@@ -173,6 +173,32 @@ def test_torn_last_line_is_cut_and_an_ended_run_is_only_recorded(tmp_path):
     assert sorted((out / "runs" / "b").glob("*.png")) == pngs
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fsynced file by /proc/self/fd")
+def test_what_a_power_loss_could_take_is_fsynced_and_a_runs_steps_are_not(tmp_path, monkeypatch):
+    """A finished batch survives a power loss (each run's last run.json, every picture, the ledger),
+    while a run's intermediate run.json saves skip the fsync (a killed process loses nothing anyway)."""
+    synced: list[tuple[str, bytes]] = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), os.pread(fd, 1 << 20, 0)))
+        real(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = write(tmp_path / "b.yaml", [{"id": "a", "brief": "a lake", "seed": 1, "max_iterations": 3},
+                                       {"id": "b", "brief": "a sea", "seed": 5, "max_iterations": 2}])
+    out = tmp_path / "out"
+    run_batch(path, out, concurrency=2, defaults=FAKES, progress=False, credentials=False)
+    for run in ("a", "b"):
+        folder = out / "runs" / run
+        saves = [data for name, data in synced if Path(name).parent == folder and ".run.json." in name]
+        assert saves == [(folder / "run.json").read_bytes()]  # the last save only
+        pngs = sorted(folder.glob("*.png"))
+        assert len(pngs) == json.loads(saves[0])["iterations"]
+        assert all(any(Path(n).name.startswith(f".{p.name}.") and d == p.read_bytes() for n, d in synced) for p in pngs)
+    ledger = [data for name, data in synced if name == str(out / "summary.jsonl")]
+    assert ledger == [(out / "summary.jsonl").read_bytes()]  # once, whole, at the batch's end
+
+
 def test_an_interrupted_run_is_resumed_not_restarted(tmp_path):
     from agent.core.records import RunStore
     path = write(tmp_path / "b.yaml", [{"id": "a", "brief": "a lake", "seed": 10, "max_iterations": 4}])

@@ -82,9 +82,11 @@ def _pnginfo(request: GenerationRequest, extra: dict[str, Any]) -> PngImagePlugi
     return info
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     """Write via a temp file and rename, so a crash never leaves a half-written file behind (and a
-    full disk leaves the old file as it was: OutOfSpace naming the folder)."""
+    full disk leaves the old file as it was: OutOfSpace naming the folder). `durable`: fsync before
+    the rename, which only a power loss (not a killed process) needs; a run's intermediate saves
+    skip it (`RunStore.save`)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -94,7 +96,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)

@@ -19,8 +19,12 @@ def brief_digest(text: str) -> str:
 
 
 class SummaryLog:
-    """Appended one whole line at a time (one write, fsynced); a torn last line (a kill mid-write) is
-    cut off when the log is opened, so it is neither taken for a finished brief nor glued to the next."""
+    """Appended one whole line at a time (one write); a torn last line (a kill mid-write) is cut off
+    when the log is opened, so it is neither taken for a finished brief nor glued to the next. A line
+    is not fsynced on its own, only the whole log when the batch ends (`sync`): a killed process loses
+    no line either way, and a line a power loss takes is written again on the next start, without
+    running anything, from its run's run.json (fsynced when the run ended, `RunStore.save`). At
+    --concurrency 8 the scheduler's thread paid each line's fsync before starting the next brief."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -57,13 +61,26 @@ class SummaryLog:
                 try:
                     if os.write(fd, data) != len(data):  # the disk filled up mid-line: a torn line, cut next time
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                    os.fsync(fd)
                 finally:
                     os.close(fd)
             except OSError as e:
                 raise out_of_space(e, self.path.parent) or e
             self.lines[line["id"]] = line
             return True
+
+    def sync(self) -> None:
+        """fsync the log (the batch's end): what it holds survives a power loss from now on."""
+        with self.lock:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                raise out_of_space(e, self.path.parent) or e
+            finally:
+                os.close(fd)
 
     def drop(self, ids: set[str]) -> None:
         """Forget lines (to run those briefs again), rewriting the file atomically."""

@@ -100,7 +100,10 @@ class _Batch:
         self.lost: dict[str, int] = {}
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
-                                 disable=show_progress is False, transient=False)
+                                 disable=show_progress is False, transient=False,
+                                 # off a terminal only the final table is printed, but the refresh thread
+                                 # built it 10 times a second, holding the GIL the pipeline's thread needs
+                                 auto_refresh=console.is_terminal)
         self.rows: dict[str, Any] = {}
 
     def say(self, text: str) -> None:
@@ -211,6 +214,7 @@ class _Batch:
         lines = sorted((l for i, l in self.log.lines.items() if i in order), key=lambda l: order[l["id"]])
         from agent.surfaces.report import write_report
         try:
+            self.log.sync()  # its lines were not fsynced one by one (SummaryLog)
             report = write_report(self.out, self.entries, self.log.lines)
         except OutOfSpace as e:  # the old report (if any) is kept
             report, self.error = None, self.error or str(e)
