@@ -172,3 +172,28 @@ def test_a_late_follower_of_a_server_run_gets_the_latest_step_only():
     live.add(Event(type="progress", run_id="r", data={"step": 1, "total": 3}))
     assert [k for k, _ in live.events] == ["progress", "attempt_made", "progress"]
     assert '"step":3' in live.events[0][1]
+
+
+def test_a_listener_that_takes_no_steps_costs_no_step_previews(tmp_path, monkeypatch):
+    """`atelier brief`'s table and `atelier run`'s lines print no steps (`hears_steps = False`): a run
+    with only such listeners makes no step preview; one listener that takes steps still gets them all."""
+    import agent.run.context as context
+    from agent.surfaces.api import Studio
+    from agent.surfaces.batch.scheduler import _Batch
+    from agent.surfaces.cli import progress
+
+    assert _Batch.on_event.hears_steps is False and progress.hears_steps is False
+    previews = []
+    monkeypatch.setattr(context, "preview_url", lambda image: previews.append(image) or None)
+
+    def quiet(event):
+        heard.append(event.type)
+    quiet.hears_steps = False
+    heard: list[str] = []
+    studio = Studio(llm="offline", image_model="local:shapes", critic="critic:detector", runs_dir=tmp_path,
+                    on_event=quiet)
+    studio.run("a red circle", budget={"max_iterations": 1}, seed=2)
+    assert previews == [] and "progress" not in heard and "attempt_made" in heard
+    loud: list[str] = []
+    studio.run("a red circle", budget={"max_iterations": 1}, seed=2, on_event=lambda e: loud.append(e.type))
+    assert previews and loud.count("progress") == len(previews) and heard.count("progress") == len(previews)

@@ -30,8 +30,9 @@ AFTER_THE_ROUNDS = " (after the rounds were spent: no model, 0 denoising steps, 
 class RunContext:
     def __init__(self, record: RunRecord, store: RunStore, *, video_model: str | None = None,
                  on_event: Callable[[Event], None] | None = None, review: Review | None = None,
-                 stop: threading.Event | None = None, owner: str = ""):
+                 stop: threading.Event | None = None, owner: str = "", hears_steps: bool = True):
         self.record, self.store = record, store
+        self.hears_steps = hears_steps  # False: no listener takes `progress` events (`reporting_steps`)
         self.video_model = video_model
         self.on_event, self.review = on_event, review
         self.stop_flag = stop or threading.Event()
@@ -194,7 +195,7 @@ class RunContext:
     def reporting_steps(self):
         """Around a back-end call: each denoising step a back end that `reports_steps` makes becomes a
         `progress` event (step, total, a small preview as a PNG data URL); nothing when nobody listens."""
-        return reporting_steps(self._step_event if self.on_event else None)
+        return reporting_steps(self._step_event if self.on_event and self.hears_steps else None)
 
     def _step_event(self, p: StepProgress) -> None:
         self.emit("progress", f"step {p.step}/{p.total}", step=p.step, total=p.total, preview=preview_url(p.preview))

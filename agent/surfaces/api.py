@@ -164,7 +164,10 @@ class Studio:
                              f"resume it without a video model or with that one")
         ctx = RunContext(record, self.store, video_model=record.video_model or self.video_model, review=review,
                          stop=stop,
-                         owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None)
+                         owner=owner, on_event=(lambda e: [s(e) for s in sinks]) if sinks else None,
+                         # a listener marked `hears_steps = False` ignores `progress` events: with no other,
+                         # no step preview is made for it (on the pipeline owner's thread, each step)
+                         hears_steps=any(getattr(s, "hears_steps", True) for s in sinks))
         # paid back ends refuse a call that would overspend; a priced LLM call is refused unsent once nothing is left
         from agent.backends.remote.prices import before_tokens, spending_limit
         from agent.core.usage import metering

@@ -52,6 +52,9 @@ def progress(event) -> None:
                   highlight=False, soft_wrap=True)
 
 
+progress.hears_steps = False  # it prints no steps, so none is previewed for it (RunContext.reporting_steps)
+
+
 @app.command()
 def run(brief: Optional[str] = typer.Argument(None, help="what to make"),
         llm: str = typer.Option(O.default("llm"), help=O.help("llm")),

@@ -127,6 +127,8 @@ class _Batch:
         if event.type == "verdict" and event.attempt is not None:
             self.progress.update(row, completed=event.attempt.iteration)
 
+    on_event.hears_steps = False  # the table shows rounds, not denoising steps (RunContext.reporting_steps)
+
     def run(self, make_executor, warm: bool) -> BatchResult:
         total = len(self.entries)
         if self.done_before and self.todo:
