@@ -140,6 +140,35 @@ def test_owner_batches_compatible_requests_and_isolates_failures():
     assert max(len(b) for b in seen) > 1
 
 
+def test_callers_arriving_while_the_owner_loads_join_its_first_call():
+    """The pipeline loads (`warm`) before the first batch is gathered, so briefs starting a little
+    apart share the first call instead of the first one running alone (and one left over at the end)."""
+    seen: list[list[int]] = []
+
+    def run(key, payloads):
+        if key == "broken":
+            raise RuntimeError("no weights")
+        seen.append(list(payloads))
+        return [p * 10 for p in payloads]
+
+    def warm(key):
+        time.sleep(0.4)
+        if key == "broken":
+            raise RuntimeError("no weights")
+
+    owner = PipelineOwner("test", run, window_s=0.005, warm=warm)
+    with ThreadPoolExecutor(4) as pool:
+        futures = []
+        for i in range(4):
+            futures.append(pool.submit(owner.submit, "k", i))
+            time.sleep(0.05)
+        assert [f.result(5) for f in futures] == [0, 10, 20, 30]
+    assert seen == [[0, 1, 2, 3]]
+    with pytest.raises(RuntimeError, match="no weights"):  # a failed load reaches the caller, never hangs it
+        owner.submit("broken", 1)
+    assert owner.submit("k", 5) == 50
+
+
 @pytest.mark.parametrize("family", ["sdxl", "flux"])
 def test_tiny_diffusers_family_concurrent_matches_alone(family, tmp_path):
     from local_models import tiny_pipelines as tiny

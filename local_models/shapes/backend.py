@@ -96,7 +96,7 @@ class ShapesBackend:
                               layouts="regions" if trained_inpaint else "words")
         self._pipes: dict[str, object] = {}
         self._lock = threading.Lock()
-        self.owner = PipelineOwner(f"local:{name}", self._run_batch, max_batch=16)
+        self.owner = PipelineOwner(f"local:{name}", self._run_batch, max_batch=16, warm=lambda key: self.pipe(key[0]))
         self.load_seconds: float | None = None
 
     # ---- loading --------------------------------------------------------------------------------
