@@ -17,7 +17,7 @@ import numpy as np
 from agent.core.captions import noun
 from agent.core.requirements import Requirement, checklist
 from agent.core.types import Finding, ObjectSpec, SceneSpec, Verdict
-from local_models.shapes import sizing, world
+from local_models.shapes import sizing, veto, world
 from local_models.shapes.explain import background_of, cut_by_edge, explain
 
 NAME = "critic:detector"
@@ -237,7 +237,13 @@ def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[
         return req.judged("unchecked", "no picture to look at", None, critic)
     marks = explain(px, detections, text_boxes)
     if not marks:
-        return req.judged("passed", "every part of the picture is background or a well-formed shape", None, critic)
+        # the measured checks found nothing: the learned veto (veto.py) may still take the approval away
+        learned = veto.opinion(px, detections, text_boxes)
+        if learned.flawed:
+            findings.append(Finding(kind="artifact", message=learned.evidence))
+            return req.judged("failed", learned.evidence, None, critic)
+        return req.judged("passed", "every part of the picture is background or a well-formed shape; "
+                          + learned.evidence, None, critic)
     sx, sy = scale
     boxes = [(round(m.box[0] * sx), round(m.box[1] * sy), round(m.box[2] * sx), round(m.box[3] * sy)) for m in marks]
     for m, box in zip(marks, boxes):
