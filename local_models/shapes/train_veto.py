@@ -22,6 +22,8 @@ import numpy as np
 from local_models.shapes import veto, veto_data
 
 EPOCHS, BATCH, LR, SEED = 12, 64, 3e-3, 0
+# how much more an image the critic approves counts in training (the veto only ever judges those); 1: alike
+APPROVED_WEIGHT = 1.0
 MAX_SHIFT = 2
 
 
@@ -49,9 +51,9 @@ def _shift(p: np.ndarray, dx: int, dy: int, fill: np.ndarray) -> np.ndarray:
 
 
 def train(pictures: np.ndarray, renders: np.ndarray, targets: np.ndarray, seed: int = SEED, epochs: int = EPOCHS,
-          log=None):
+          log=None, weights: np.ndarray | None = None):
     """The network trained on `pictures` (N, 64, 64, 3), the critic's re-renders of them (`veto.rerender`)
-    and `targets` (1 flawed, 0 clean, -1 left out)."""
+    and `targets` (1 flawed, 0 clean, -1 left out), each picture's loss times `weights` (None: alike)."""
     import torch
     import torch.nn.functional as F
 
@@ -59,6 +61,7 @@ def train(pictures: np.ndarray, renders: np.ndarray, targets: np.ndarray, seed: 
     pictures, renders, y = pictures[keep], renders[keep], targets[keep].astype(np.float32)
     if not len(y) or y.min() == y.max():
         raise ValueError("the veto needs both clean and flawed pictures to train on")
+    w = None if weights is None else torch.from_numpy((weights[keep] / weights[keep].mean()).astype(np.float32))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = veto.build()
@@ -73,7 +76,8 @@ def train(pictures: np.ndarray, renders: np.ndarray, targets: np.ndarray, seed: 
         for start in range(0, len(y), BATCH):
             idx = order[start:start + BATCH]
             x = veto.features(*augment(pictures[idx], renders[idx], rng))
-            loss = F.binary_cross_entropy_with_logits(net(x), torch.from_numpy(y[idx]), pos_weight=pos_weight)
+            loss = F.binary_cross_entropy_with_logits(net(x), torch.from_numpy(y[idx]), pos_weight=pos_weight,
+                                                      weight=None if w is None else w[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -85,11 +89,17 @@ def train(pictures: np.ndarray, renders: np.ndarray, targets: np.ndarray, seed: 
     return net
 
 
-def pool(sets) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """Pictures, the critic's re-renders of them, training targets and rows of the labelled sets `sets`."""
+def pool(sets, approved_weight: float = APPROVED_WEIGHT):
+    """Pictures, the critic's re-renders of them, training targets, per-picture loss weights (None when
+    `approved_weight` is 1: the critic's approvals count `approved_weight` times the rest) and rows of the
+    labelled sets `sets`."""
     rows = [r for name in sets for r in veto_data.rows(name)]
     renders = np.concatenate([veto_data.renders(name) for name in sets])
-    return veto_data.pictures(rows), renders, veto_data.training_targets(rows), rows
+    weights = None
+    if approved_weight != 1:
+        approved = np.concatenate([veto_data.verdicts(name) for name in sets])
+        weights = np.where(approved, approved_weight, 1.0)
+    return veto_data.pictures(rows), renders, veto_data.training_targets(rows), weights, rows
 
 
 def export(net, out: Path, config: dict) -> None:
@@ -102,10 +112,14 @@ def export(net, out: Path, config: dict) -> None:
 def main(argv=None) -> None:
     import torch
     ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
-    ap.add_argument("--sets", default=",".join(veto_data.SETS), help="comma-separated labelled sets (default: all eleven)")
-    ap.add_argument("--out", type=Path, default=veto.WEIGHTS_DIR, help=f"where the weights go (default {veto.WEIGHTS_DIR})")
+    ap.add_argument("--sets", default=",".join(veto_data.SETS),
+                    help="comma-separated labelled sets (default: all eleven)")
+    ap.add_argument("--out", type=Path, default=veto.WEIGHTS_DIR,
+                    help=f"where the weights go (default {veto.WEIGHTS_DIR})")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--approved-weight", type=float, default=APPROVED_WEIGHT,
+                    help="how much more the critic's approvals count in training (default %(default)s)")
     ap.add_argument("--threshold", type=float, default=None,
                     help="p at which the critic refuses (default: the one veto_cv chose, in its summary file)")
     a = ap.parse_args(argv)
@@ -126,10 +140,14 @@ def main(argv=None) -> None:
         ap.error(f"--threshold must lie between 0 and 1, not {threshold}")
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    pictures, renders, targets, _ = pool(sets)
-    net = train(pictures, renders, targets, a.seed, a.epochs, log=lambda m: print(m, file=sys.stderr, flush=True))
-    config = {"widths": list(veto.WIDTHS), "inputs": list(veto.INPUTS), "threshold": threshold, "trained_on": sets, "seed": a.seed,
-              "epochs": a.epochs, "clean": int((targets == 0).sum()), "flawed": int((targets == 1).sum()),
+    if a.approved_weight <= 0:
+        ap.error(f"--approved-weight must be positive, not {a.approved_weight}")
+    pictures, renders, targets, weights, _ = pool(sets, a.approved_weight)
+    net = train(pictures, renders, targets, a.seed, a.epochs, log=lambda m: print(m, file=sys.stderr, flush=True),
+                weights=weights)
+    config = {"widths": list(veto.WIDTHS), "inputs": list(veto.INPUTS), "threshold": threshold, "trained_on": sets,
+              "seed": a.seed, "epochs": a.epochs, "approved_weight": a.approved_weight,
+              "clean": int((targets == 0).sum()), "flawed": int((targets == 1).sum()),
               "left_out_brief_mismatches": int((targets == -1).sum()),
               "parameters": sum(p.numel() for p in net.parameters()), "torch": torch.__version__,
               "command": "python -m local_models.shapes.train_veto " + " ".join(argv or sys.argv[1:]),

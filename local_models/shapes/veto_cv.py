@@ -29,32 +29,34 @@ SUMMARY = CACHE / "summary.json"
 LOSE = 0.02
 
 
-def _code_key(epochs: int, seed: int) -> str:
+def _code_key(epochs: int, seed: int, approved_weight: float) -> str:
     """A fold's cache key: what decides its network (the training code, the network, its inputs, which
     labels count as flawed), the epochs and the seed; a change there retrains, nothing else does."""
     import inspect
 
     from local_models.shapes import train_veto, veto
-    h = hashlib.sha256(f"{epochs}:{seed}:{veto.WIDTHS}:{veto.INPUTS}:{veto.SOFT_EDGE}:{train_veto.BATCH}:"
-                       f"{train_veto.LR}:{train_veto.MAX_SHIFT}".encode())
-    for part in (train_veto.train, train_veto.augment, train_veto._shift, train_veto.pool, veto.build, veto.background, veto.rerender, veto.features, veto_data.FLAW_WORDS,
-                 veto_data.training_targets, veto_data.renders, veto_data.pictures):
+    h = hashlib.sha256(f"{epochs}:{seed}:{approved_weight:g}:{veto.WIDTHS}:{veto.INPUTS}:{veto.SOFT_EDGE}:"
+                       f"{train_veto.BATCH}:{train_veto.LR}:{train_veto.MAX_SHIFT}".encode())
+    for part in (train_veto.train, train_veto.augment, train_veto._shift, train_veto.pool, veto.build, veto.background,
+                 veto.rerender, veto.features, veto_data.FLAW_WORDS, veto_data.training_targets, veto_data.renders,
+                 veto_data.pictures):
         h.update((part if isinstance(part, tuple) else inspect.getsource(part)).__repr__().encode())
     return h.hexdigest()[:12]
 
 
-def fold(held_out: str, epochs: int, seed: int) -> np.ndarray:
+def fold(held_out: str, epochs: int, seed: int, approved_weight: float) -> np.ndarray:
     """p(flawed) of every image of `held_out` from a network trained on the other ten sets."""
     import torch
 
     from local_models.shapes import train_veto
-    path = CACHE / f"{held_out}-{_code_key(epochs, seed)}.npy"
+    path = CACHE / f"{held_out}-{_code_key(epochs, seed, approved_weight)}.npy"
     if path.exists():
         return np.load(path)
     torch.set_num_threads(1)
     from local_models.shapes import veto
-    pictures, renders, targets, _ = train_veto.pool([s for s in veto_data.SETS if s != held_out])
-    net = train_veto.train(pictures, renders, targets, seed, epochs)
+    pictures, renders, targets, weights, _ = train_veto.pool([s for s in veto_data.SETS if s != held_out],
+                                                             approved_weight)
+    net = train_veto.train(pictures, renders, targets, seed, epochs, weights=weights)
     test = veto_data.pictures(veto_data.rows(held_out))
     with torch.inference_mode():
         p = torch.sigmoid(net(veto.features(test, veto_data.renders(held_out)))).numpy()
@@ -96,13 +98,14 @@ def table(results: dict, threshold: float) -> tuple[str, dict]:
     return "\n".join(lines), total
 
 
-def run(workers: int, epochs: int, seed: int) -> dict:
+def run(workers: int, epochs: int, seed: int, approved_weight: float) -> dict:
     """{set: (rows, critic approvals, held-out p)} for the eleven sets."""
     approved = {name: veto_data.verdicts(name) for name in veto_data.SETS}
     for name in veto_data.SETS:  # made once here, not by every worker
         veto_data.renders(name)
     with ProcessPoolExecutor(max_workers=workers) as ex:
-        ps = dict(zip(veto_data.SETS, ex.map(fold, veto_data.SETS, [epochs] * 11, [seed] * 11)))
+        ps = dict(zip(veto_data.SETS, ex.map(fold, veto_data.SETS, [epochs] * 11, [seed] * 11,
+                                                   [approved_weight] * 11)))
     return {name: (veto_data.rows(name), approved[name], ps[name]) for name in veto_data.SETS}
 
 
@@ -118,18 +121,21 @@ def main(argv=None) -> None:
     ap.add_argument("--lose", type=float, default=LOSE, help="the share of pooled right approvals the veto may take")
     ap.add_argument("--epochs", type=int, default=train_veto.EPOCHS)
     ap.add_argument("--seed", type=int, default=train_veto.SEED)
+    ap.add_argument("--approved-weight", type=float, default=train_veto.APPROVED_WEIGHT,
+                    help="how much more the critic's approvals count in training")
     a = ap.parse_args(argv)
     if not 0 <= a.lose < 1:
         ap.error(f"--lose is a share between 0 and 1, not {a.lose}")
     if a.workers < 1:
         ap.error(f"--workers must be at least 1, not {a.workers}")
     t0 = time.perf_counter()
-    results = run(a.workers, a.epochs, a.seed)
+    results = run(a.workers, a.epochs, a.seed, a.approved_weight)
     p_right = np.concatenate([p[np.array(ok) & np.array([r["right"] for r in rows])]
                               for rows, ok, p in results.values()])
     threshold = choose(p_right, a.lose)
     text, total = table(results, threshold)
-    print(f"leave-one-set-out, {a.epochs} epochs, seed {a.seed}; threshold p >= {threshold:.4f} "
+    print(f"leave-one-set-out, {a.epochs} epochs, seed {a.seed}, approvals weighted {a.approved_weight:g}; "
+          f"threshold p >= {threshold:.4f} "
           f"(at most {a.lose:.0%} of the pooled right approvals)\n{text}")
     for other in sorted({0.01, 0.02, 0.05} - {a.lose}):
         t = choose(p_right, other)
@@ -139,6 +145,7 @@ def main(argv=None) -> None:
     print(f"({time.perf_counter() - t0:.0f} s)")
     CACHE.mkdir(parents=True, exist_ok=True)
     SUMMARY.write_text(json.dumps({"threshold": threshold, "lose": a.lose, "epochs": a.epochs, "seed": a.seed,
+                                   "approved_weight": a.approved_weight,
                                    "pooled": total, "table": text}, indent=2) + "\n")
 
 
