@@ -11,6 +11,12 @@ from agent.core.prompts import load_prompt
 from agent.core.types import Attempt, RunRecord
 
 
+def _rules():
+    """The offline planner (stateless), through the registry: the run layer does not import the LLMs'."""
+    from agent.core import registry
+    return registry.resolve("llm", "offline")
+
+
 class LLMPlanner:
     """Plans the fixed loop with any LLM through structured output."""
 
@@ -24,8 +30,7 @@ class LLMPlanner:
         """The refined prompt, drawn from a layout planned by rules where the model composes regions
         (a clip run: the refined prompt as a clip of the model's default length)."""
         if state.clip and state.clip_from == "image":  # a first frame to animate, composed as the offline planner does
-            from agent.llm.offline import OfflinePlanner
-            return OfflinePlanner().first_frame(state, state.seed)
+            return _rules().first_frame(state, state.seed)
         if state.clip:
             return NextStep(action="video", prompt=state.refined_prompt or state.brief, seed=state.seed,
                             n=state.candidates)
@@ -39,8 +44,7 @@ class LLMPlanner:
         if state.clip and state.clip_from == "image":
             # a first frame may be drawn or edited; a clip needs one to animate
             if step.action == "video" and step.attempt is None:
-                from agent.llm.offline import OfflinePlanner
-                return OfflinePlanner().next_animated(state)
+                return _rules().next_animated(state)
             return step
         if state.clip and step.action != "video":  # a clip run delivers a clip: an image step would not count
             step = step.model_copy(update={"action": "video", "box": None, "layout": None, "attempt": None,

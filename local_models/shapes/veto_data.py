@@ -108,9 +108,13 @@ def verdicts(name: str, refresh: bool = False) -> list[bool]:
             from local_models.shapes import detector
             approved = [bool(detector.check_image(SceneSpec.model_validate(r["spec"]), r["png"]).approved)
                         for r in rows(name)]
-        else:
-            from agent.surfaces.approval_score import score
-            approved = [bool(r["approved"]) for r in score("critic:detector", name=name)["rows"]]
+        else:  # as approval_score.score judges them: the critic from the brief alone (through the registry)
+            from agent.core.registry import resolve
+            from agent.core.types import Artifact, GenerationRequest
+            critic = resolve("critic", "critic:detector")
+            approved = [bool(critic.critique(Artifact(path=r["png"], sha256=Artifact.digest(r["png"]),
+                                                      request=GenerationRequest(prompt=r["brief"])),
+                                             r["brief"], None).approved) for r in rows(name)]
     VERDICT_CACHE.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"revision": rev, "approved": approved}))
     return approved
