@@ -48,17 +48,22 @@ from agent.surfaces import approval_set
 # (approval_holdout10, the fresh set: two blind helper labellers, 260 agreed; scored blind at db93fa0: 13 of 99
 # wrong approved, 157 of 161 right; then read: a circle's knob limit 0.075 (was 0.09) catches its 080 and 171,
 # 11 of 99 since, no right one lost on any of the eleven sets)
-GUARDS = {approval_set.FRESH_SET: (11, 157), approval_set.PREV_SET: (3, 172), approval_set.EIGHTH_SET: (4, 167),
-          approval_set.SEVENTH_SET: (0, 172),
-          approval_set.SIXTH_SET: (0, 154), approval_set.LAST_SET: (2, 154), approval_set.READ_SET: (1, 154),
-          approval_set.TUNED_SET: (5, 157), approval_set.SCORED_SET: (32, 121), approval_set.HOLDOUT_SET: (24, 105),
-          approval_set.DEFAULT_SET: (3, 123)}
+# (approval_holdout11, scored blind at 7be6301: 13 of 87 wrong approved, 158 of 168 right; then read with
+# holdout10: 15 of their 24 misses are shapes pressed against the canvas edge, their soft rim on the outermost
+# row. A shape whose rim reaches that row with 0.1 of its colour is refused: holdout10 11 -> 5 wrong, holdout11
+# 13 -> 6, one right lost there; the older sets' labellers let such shapes pass (54 of their approved right
+# images touch the edge so: the world draws none), 21 wrong fewer over all twelve)
+GUARDS = {approval_set.ELEVENTH_SET: (6, 157), approval_set.TENTH_SET: (5, 157),
+          approval_set.PREV_SET: (3, 167), approval_set.EIGHTH_SET: (3, 163), approval_set.SEVENTH_SET: (0, 167),
+          approval_set.SIXTH_SET: (0, 148), approval_set.LAST_SET: (2, 147), approval_set.READ_SET: (1, 148),
+          approval_set.TUNED_SET: (4, 151), approval_set.SCORED_SET: (31, 119), approval_set.HOLDOUT_SET: (19, 96),
+          approval_set.DEFAULT_SET: (3, 119)}
 
 
-@pytest.mark.parametrize("name", [approval_set.FRESH_SET,
+@pytest.mark.parametrize("name", [approval_set.ELEVENTH_SET,
                                   # the older sets in CI's optional pass: the default run stays under 5 minutes
                                   *(pytest.param(name, marks=pytest.mark.slow) for name in (
-                                      approval_set.PREV_SET, approval_set.EIGHTH_SET, approval_set.SEVENTH_SET,
+                                      approval_set.TENTH_SET, approval_set.PREV_SET, approval_set.EIGHTH_SET, approval_set.SEVENTH_SET,
                                       approval_set.SIXTH_SET,
                                       approval_set.LAST_SET, approval_set.READ_SET, approval_set.TUNED_SET,
                                       approval_set.SCORED_SET, approval_set.HOLDOUT_SET, approval_set.DEFAULT_SET))])

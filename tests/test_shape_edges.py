@@ -115,7 +115,7 @@ def test_a_small_square_whose_sides_bend_in_under_a_pixel_passes_and_a_pinched_o
 
 @pytest.mark.parametrize("name,file,right", [
     # labelled right by eye: small squares a pixel sharper at the corners than at the sides (0.93-0.94 of their hull)
-    ("approval_holdout3", "087.png", True), ("approval_holdout5", "113.png", True),
+    ("approval_holdout3", "087.png", True),
     # labelled wrong: "the orange square is pinched (concave sides)", 0.929 of its hull
     ("approval_holdout", "130.png", False),
     # labelled wrong: a yellow circle with a pointed nub on top (its bump 0.078; right circles at most 0.072)
@@ -162,9 +162,11 @@ def test_a_triangle_whose_base_sits_on_the_last_row_is_not_approved_and_one_clea
     # approval_holdout9's 000 and 178: triangles standing on the bottom edge, labelled wrong
     on = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, 43.5, 42, 63.5))], "beige", blur=blur))
     assert not on.approved and any("bottom edge" in f.message and f.box[3] == 64 for f in on.findings), on.issues
-    for y1 in (62, 63):  # 2 px and 1 px clear of it: whole
-        v = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, y1 - 20, 42, y1))], "beige", blur=blur))
-        assert v.approved, v.issues
+    v = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, 42, 42, 62))], "beige", blur=blur))
+    assert v.approved, v.issues  # 2 px clear of it, as the world draws: whole
+    # 1 px clear: its antialiased base reaches the last row, and people see it touching the edge
+    v = check_image(GREEN_TRIANGLE, picture([("triangle", "green", (22, 43, 42, 63))], "beige", blur=blur))
+    assert not v.approved and any("touching the bottom edge" in i for i in v.issues), v.issues
 
 
 @pytest.mark.parametrize("blur", [0.0, 0.6])
@@ -181,4 +183,31 @@ def test_a_lumpy_ring_touching_the_top_edge_is_not_approved_and_clear_of_it_pass
     assert not v.approved and any("top edge" in f.message and f.box[1] == 0 for f in v.findings), v.issues
     assert check_image(YELLOW_RING, _ring(2, 6, 0.6)).approved
     assert check_image(YELLOW_RING, _ring(20, 6, 0.6)).approved
-    assert check_image(YELLOW_RING, _ring(0.5, 0, 0.6)).approved  # a round one touching it is whole
+    v = check_image(YELLOW_RING, _ring(0.5, 0, 0.6))  # a round one touching it: pressed against the edge
+    assert not v.approved and any("touching the top edge" in i for i in v.issues), v.issues
+
+
+@pytest.mark.parametrize("name,file", [
+    # approval_holdout10 and 11 (read after their blind scores): shapes whose soft rim reaches the outermost
+    # row, labelled "pressed against the edge", that the coverage rules above let through
+    ("approval_holdout10", "065.png"), ("approval_holdout10", "105.png"), ("approval_holdout10", "161.png"),
+    ("approval_holdout11", "021.png"), ("approval_holdout11", "097.png"), ("approval_holdout11", "111.png"),
+    ("approval_holdout11", "201.png")])
+def test_a_shape_whose_rim_reaches_the_canvas_edge_is_not_approved(name, file):
+    import json
+    from pathlib import Path
+    from agent.core.spec_parser import parse_spec
+    folder = Path(__file__).parent / "fixtures" / name
+    row = next(r for r in map(json.loads, (folder / "labels.jsonl").read_text().splitlines()) if r["file"] == file)
+    assert row["right"] is False
+    v = check_image(parse_spec(row["brief"]), folder / file)
+    assert not v.approved and any("edge of the picture" in i for i in v.issues), v.issues
+
+
+@pytest.mark.parametrize("side", list(NEAR))
+def test_a_soft_circle_one_pixel_from_the_edge_touches_it(side):
+    x0, y0, x1, y1 = NEAR[side]
+    dx = {"left": -1, "right": 1}.get(side, 0)
+    dy = {"top": -1, "bottom": 1}.get(side, 0)
+    v = check_image(WHITE_CIRCLE, picture([("circle", "white", (x0 + dx, y0 + dy, x1 + dx, y1 + dy))], blur=0.8))
+    assert not v.approved and any(f"touching the {side} edge" in i for i in v.issues), v.issues

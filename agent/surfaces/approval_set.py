@@ -39,7 +39,10 @@ in every set). The sets:
 - approval_holdout10 (seed base 410000, made at b985fcb after the per-area inpainting of 7a018a2): two helper
                     labellers who had seen no verdict, 260 of 266 agreed (161 right, 99 wrong; the 6 disputed
                     in disputed/); scored once blind at db93fa0: critic:detector 13 of 99 wrong approved, 157 of
-                    161 right; judge:shapes 11 of 99, 155 of 161. The figure reported now.
+                    161 right; judge:shapes 11 of 99, 155 of 161. Then read.
+- approval_holdout11 (450000, made at 7be6301's parent): two other blind helpers, 255 agreed (168 right, 87
+                    wrong); scored once blind at 7be6301: critic 13 of 87, 158 of 168; judge 16 of 87, 144 of
+                    168. Then read with holdout10 (the edge-touch check).
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -96,7 +99,9 @@ SIXTH_SET = "approval_holdout6"   # scored once, blind (1 of 80 wrong approved),
 SEVENTH_SET = "approval_holdout7" # scored once, blind (2 of 68 wrong approved), its misses read since (290000)
 EIGHTH_SET = "approval_holdout8"  # scored once, blind, at 8a21887 (11 of 70 wrong approved), then tuned on (330000)
 PREV_SET = "approval_holdout9"    # scored once, blind, at a91594f (6 of 75 wrong approved), then tuned on (370000)
-FRESH_SET = "approval_holdout10"  # the figure reported now (seed base 410000): blind 13 of 99 at db93fa0
+TENTH_SET = "approval_holdout10"  # scored once, blind, at db93fa0 (13 of 99 wrong approved), then read (410000)
+ELEVENTH_SET = "approval_holdout11"  # scored once, blind, at 7be6301 (13 of 87), then read (450000)
+FRESH_SET = TENTH_SET  # the set reported last; set to the next blind set once it is labelled
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
