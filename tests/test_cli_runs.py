@@ -92,7 +92,7 @@ def test_a_batch_rerun_says_how_many_are_done(tmp_path):
 
 def test_a_motion_brief_without_a_video_model_suggests_one(tmp_path):
     r = atelier("run", "a red circle moving to the right", *FAKE, "--max-iterations", "1", "--out", str(tmp_path))
-    assert "--video-model local:shapes-video" in r.stderr
+    assert "--video-model local:shapes-animate" in r.stderr
     assert "--video-model" not in atelier("run", "a red circle", *FAKE, "--max-iterations", "1",
                                           "--out", str(tmp_path)).stderr
 

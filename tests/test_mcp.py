@@ -150,7 +150,7 @@ def test_stdio_tools_resources_and_bad_arguments(tmp_path):
                 ("critique_image", json.dumps({"brief": "x"})): "give exactly one image",
                 ("critique_image", json.dumps({"image_path": "/no/such.png", "brief": "x"})): "image not found",
                 ("critique_image", json.dumps({"image_base64": "***", "brief": "x"})): "not valid base64",
-                ("generate_video", json.dumps({"prompt": "a clip"})): "model=local:shapes-video, the embedded video model",
+                ("generate_video", json.dumps({"prompt": "a clip"})): "model=local:shapes-animate, the embedded animator",
             }
             for (tool, args), needle in bad.items():
                 r = await s.call_tool(tool, json.loads(args))

@@ -15,7 +15,10 @@ from agent.core.errors import ConfigError
 DEFAULT_LLM = "offline"
 DEFAULT_IMAGE_MODEL = "local:shapes"
 DEFAULT_CRITIC = "critic:detector"
-DEFAULT_VIDEO_MODEL = "local:shapes-video"  # the embedded video model; a run makes clips only when one is named
+# the embedded video model a run suggests (it makes clips only when one is named): a first frame composed
+# and approved as a still, then animated; on held-out motion briefs its loop is right 88.8% against the
+# AnimateDiff model's 16.2% (BENCHMARKS.md, issue 26 item 5)
+DEFAULT_VIDEO_MODEL = "local:shapes-animate"
 # The briefs the README and the chat UI offer; `python -m agent.surfaces.bench_examples` checks each
 # is approved on the embedded default for seeds 0..19.
 EXAMPLE_BRIEFS = ["two red circles left of a blue square", "a yellow star above a purple ring",

@@ -63,8 +63,9 @@ class RunContext:
         if not spec or spec == default:
             if not default:
                 raise InputError(f"no {kind} model chosen for this run: name one (model={DEFAULT_VIDEO_MODEL}, the "
-                                 f"embedded video model, or local:svd, runway:gen4_turbo), or the operator sets a "
-                                 f"default (--video-model {DEFAULT_VIDEO_MODEL})" if kind == "video" else
+                                 f"embedded animator of an approved image attempt, model=local:shapes-video, the "
+                                 f"embedded clip model from text, or local:svd, runway:gen4_turbo), or the operator "
+                                 f"sets a default (--video-model {DEFAULT_VIDEO_MODEL})" if kind == "video" else
                                  f"no {kind} model chosen for this run: the operator sets one")
             return registry.resolve(kind, default)
         try:

@@ -22,7 +22,7 @@ from agent.surfaces.bench import NULL_CRITIC, BriefRow, _register_null_critic, _
 
 from agent.surfaces.bench_keys import VIDEO_STRATEGIES as STRATEGIES  # noqa: E402
 LABELS = {"single": "one clip", "best_of_n": "best-of-N clips (critic picks)", "loop": "agent loop (offline planner)"}
-DEFAULT_VIDEO_MODEL = "local:shapes-video"
+from agent.core.defaults import DEFAULT_VIDEO_MODEL  # noqa: E402
 LOOP_CRITIC = "critic:detector"
 
 

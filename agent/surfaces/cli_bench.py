@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL
+from agent.core.defaults import DEFAULT_CRITIC, DEFAULT_IMAGE_MODEL, DEFAULT_VIDEO_MODEL
 from agent.core.errors import AtelierError
 from agent.surfaces.bench_keys import STRATEGIES, VIDEO_STRATEGIES
 from agent.surfaces.cli_common import err, fail
@@ -43,7 +43,7 @@ def bench(quick: bool = typer.Option(False, "--quick", help="a stratified subset
           as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON line"),
           video: bool = typer.Option(False, "--video", help="held-out motion briefs: one clip vs best-of-N "
                                      "vs the loop, judged by the detector tracking shapes over the frames"),
-          video_model: str = typer.Option("local:shapes-video", "--video-model", help="with --video")):
+          video_model: str = typer.Option(DEFAULT_VIDEO_MODEL, "--video-model", help="with --video")):
     """Single shot vs best-of-N vs the agent loop (with and without edits) on the held-out shapes suite,
     the delivered images judged by judge:shapes, a checker built apart from the loop's critic."""
     import tempfile
@@ -153,7 +153,7 @@ def _bench_video(*, limit, budget, strategies, video_model, judge, seed, out, wr
     items = bv.video_suite(limit=limit)
     parts = ["atelier bench --video"] + [f"{flag} {value}" for flag, value, default in [
         ("--limit", limit, None), ("--budget", budget, 4), ("--strategies", strategies, None),
-        ("--video-model", video_model, "local:shapes-video"), ("--judge", judge, DEFAULT_CRITIC),
+        ("--video-model", video_model, DEFAULT_VIDEO_MODEL), ("--judge", judge, DEFAULT_CRITIC),
         ("--seed", seed, 0), ("--threads", threads, 0)] if value != default]
     command = " ".join(parts)
     out = out or Path(tempfile.mkdtemp(prefix="atelier-bench-video-"))

@@ -37,7 +37,7 @@ def run_brief(
     max_cost_usd: Annotated[float | None, O.limits("max_cost_usd")] = None,
     reference_images: Annotated[list[str], Field(description="paths of reference images on the server")] = [],
     image_model: Annotated[str | None, Field(description="image back end; default {image_model}")] = None,
-    video_model: Annotated[str | None, Field(description="video back end, e.g. local:shapes-video: a brief "
+    video_model: Annotated[str | None, Field(description="video back end, e.g. local:shapes-animate: a brief "
                                              "that asks for motion then gets a clip{video_default}")] = None,
     critic: Annotated[str | None, Field(description="critic; default {critic}")] = None,
     llm: Annotated[str | None, Field(description="director; default {llm}")] = None,

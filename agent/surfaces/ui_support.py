@@ -40,7 +40,7 @@ LLM_CHOICES = [DEFAULT_LLM, "anthropic:claude-sonnet-4-6", "openai:gpt-5.5",
                "openai-compatible:qwen2.5@http://localhost:11434/v1"]
 IMAGE_CHOICES = [DEFAULT_IMAGE_MODEL, "local:sdxl", "local:flux-schnell", "openai:gpt-image-2", "stability:sd3",
                  "replicate:black-forest-labs/flux-schnell"]
-VIDEO_CHOICES = ["(none)", "local:shapes-video", "local:shapes-animate", "local:svd", "runway:gen4_turbo", "replicate:minimax/video-01"]
+VIDEO_CHOICES = ["(none)", "local:shapes-animate", "local:shapes-video", "local:svd", "runway:gen4_turbo", "replicate:minimax/video-01"]
 CRITIC_CHOICES = [DEFAULT_CRITIC, "critic:vlm", "critic:detector+vlm"]
 
 
