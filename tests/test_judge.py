@@ -270,3 +270,17 @@ def test_a_fringe_on_a_shapes_soft_edge_is_no_speck_unless_far_off(column, push,
     for y in (28, 29):
         px[y, column] = np.clip(px[y, column] + np.array([1.0, 0.3, -0.3]) * push, 0, 255)
     assert judge(Image.fromarray(px.astype(np.uint8)), _spec(("square", 1, "blue", None))).kinds == found
+
+
+@pytest.mark.parametrize("kind", ["circle", "square", "triangle"])
+@pytest.mark.parametrize("sigma", [0.0, 0.7])
+def test_a_shape_pressed_against_the_canvas_edge_is_wrong_and_two_pixels_clear_is_right(kind, sigma):
+    """The world keeps every shape's box 2 px inside the canvas; one a pixel from the edge is pressed against it."""
+    spec = _spec((kind, 1, "green", None))
+    for x0, right in ((2, True), (0.5, False), (43, False), (42, True)):
+        image = _soft(_image("beige", (kind, "green", (x0, 22, x0 + 20, 42))), sigma) if sigma else \
+            _image("beige", (kind, "green", (x0, 22, x0 + 20, 42)))
+        j = judge(image, spec)
+        assert j.right is right, (x0, j.reasons)
+        if not right:
+            assert "edge" in j.kinds, j.reasons
