@@ -177,3 +177,15 @@ def test_the_clip_judge_approves_world_drawn_first_frames_of_the_held_out_briefs
         if not (v := judge.critique(clip, prompt, spec)).approved:
             wrong.append((prompt, v.issues[:1]))
     assert not wrong
+
+
+def test_a_clip_approved_at_the_first_try_is_not_said_to_follow_findings(tmp_path):
+    """A first frame approved as a still and its first clip approved: nothing was changed, and the closing
+    summary says so (it used to say "each change followed the critic's findings")."""
+    from agent.surfaces.api import Studio
+    studio = Studio(critic="critic:detector", video_model="local:shapes-animate", runs_dir=tmp_path)
+    result = studio.run("a red circle moving to the right", seed=1744265296, budget={"max_iterations": 4})
+    record = result.record
+    assert result.approved and [a.artifact.kind for a in record.attempts] == ["image", "video"]
+    assert "the first try: a first frame the critic approved as a still, then animated" in record.presentation
+    assert "each change followed" not in record.presentation

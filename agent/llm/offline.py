@@ -346,7 +346,12 @@ def offline_summary(record) -> str:
                "a region repainted where one object was wrong, otherwise a new seed with stronger guidance")
     what = f"clip {best.index} ({best.artifact.request.num_frames} frames)" if best.action == "video" \
         else f"attempt {best.index}"
-    followed = f"; each change followed the critic's findings ({changes})" if len(record.attempts) > 1 else \
-        " (the first try: nothing to change)"
+    clips = sum(a.action == "video" for a in record.attempts) if best.action == "video" else 0
+    frames = len(record.attempts) - clips if best.action == "video" else 0  # stills composed to be animated
+    if clips == 1 and frames == 1:  # no change: the first still was approved and its first clip too
+        followed = " (the first try: a first frame the critic approved as a still, then animated)"
+    else:
+        followed = f"; each change followed the critic's findings ({changes})" if len(record.attempts) > 1 else \
+            " (the first try: nothing to change)"
     return f"Delivered {what}{how}: \"{best.prompt}\", seed {best.seed}, {verdict}. It took {path}{followed}."
 
