@@ -65,30 +65,16 @@ def frames(path: Path) -> list:
 
 
 def sheet(rows_per_sheet: int = 8) -> list[Path]:
-    """Frame strips: a row per clip (its id and prompt, then every frame at the delivered 128 px, with a
-    grid every 16 px of the 64 px world to judge travel by eye); never a verdict."""
-    from PIL import Image, ImageDraw
+    """Frame strips: a row per clip (its id and prompt, then every frame at the delivered 128 px, a grid
+    and the thirds ticked); never a verdict."""
+    from local_models.shapes.video_critic_set import strips
     rows = [json.loads(line) for line in CANDIDATES.read_text().splitlines()]
     SHEETS.mkdir(parents=True, exist_ok=True)
     out = []
     for start in range(0, len(rows), rows_per_sheet):
         chunk = rows[start:start + rows_per_sheet]
-        clips = [frames(SET_DIR / r["file"]) for r in chunk]
-        im = Image.new("RGB", (40 + 132 * max(len(c) for c in clips), 146 * len(chunk)), "white")
-        draw = ImageDraw.Draw(im)
-        for r, (row, clip) in enumerate(zip(chunk, clips)):
-            draw.text((2, 146 * r + 2), f"{row['file'][:3]}  {row['prompt']}", fill="black")
-            for i, f in enumerate(clip):
-                x0, y0 = 40 + 132 * i, 146 * r + 16
-                im.paste(f.resize((128, 128)), (x0, y0))
-                for g in range(32, 128, 32):
-                    draw.line([(x0 + g, y0), (x0 + g, y0 + 127)], fill=(105, 105, 105))
-                    draw.line([(x0, y0 + g), (x0 + 127, y0 + g)], fill=(105, 105, 105))
-                for g in (43, 85):  # the thirds that places ("the left edge", "the centre") are read by: ticks
-                    draw.line([(x0 + g, y0), (x0 + g, y0 + 5)], fill=(220, 0, 0))
-                    draw.line([(x0, y0 + g), (x0 + 5, y0 + g)], fill=(220, 0, 0))
         path = SHEETS / f"sheet-{start // rows_per_sheet:02d}.png"
-        im.save(path)
+        strips([(f"{r['file'][:3]}  {r['prompt']}", frames(SET_DIR / r["file"])) for r in chunk], thirds=True).save(path)
         out.append(path)
     return out
 

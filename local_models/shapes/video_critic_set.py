@@ -58,30 +58,35 @@ def frames(path: Path):
 
 def sheet() -> list[Path]:
     """Contact sheets: each row one clip (its id, then its frames at 2x), ROWS_PER_SHEET rows a sheet."""
-    from PIL import Image, ImageDraw
-
     rows = [json.loads(line) for line in CANDIDATES.read_text().splitlines()]
     SHEETS.mkdir(parents=True, exist_ok=True)
     out = []
     for start in range(0, len(rows), ROWS_PER_SHEET):
         chunk = rows[start:start + ROWS_PER_SHEET]
-        clips = [frames(SET_DIR / r["file"]) for r in chunk]
-        width = 40 + 130 * max(len(c) for c in clips)
-        im = Image.new("RGB", (width, 140 * len(chunk)), "white")
-        draw = ImageDraw.Draw(im)
-        for r, (row, clip) in enumerate(zip(chunk, clips)):
-            draw.text((2, 140 * r + 2), row["file"][:3], fill="black")
-            draw.text((40, 140 * r + 2), row["prompt"], fill="black")
-            for i, f in enumerate(clip):
-                x0, y0 = 40 + 130 * i, 140 * r + 12
-                im.paste(f.resize((128, 128)), (x0, y0))
-                for g in range(32, 128, 32):  # a grid every 16 px of the 64 px world, to judge travel by eye
-                    draw.line([(x0 + g, y0), (x0 + g, y0 + 127)], fill=(105, 105, 105))
-                    draw.line([(x0, y0 + g), (x0 + 127, y0 + g)], fill=(105, 105, 105))
         path = SHEETS / f"sheet-{start // ROWS_PER_SHEET}.png"
-        im.save(path)
+        strips([(f"{r['file'][:3]}  {r['prompt']}", frames(SET_DIR / r["file"])) for r in chunk]).save(path)
         out.append(path)
     return out
+
+
+def strips(clips: list[tuple[str, list]], thirds: bool = False):
+    """One row per (caption, frames): the caption, then every frame at 128 px with a grid every 16 px of
+    the 64 px world (to judge travel by eye) and, with `thirds`, ticks at the thirds places are read by."""
+    from PIL import Image, ImageDraw
+    im = Image.new("RGB", (40 + 132 * max(len(f) for _, f in clips), 146 * len(clips)), "white")
+    draw = ImageDraw.Draw(im)
+    for r, (caption, clip) in enumerate(clips):
+        draw.text((2, 146 * r + 2), caption, fill="black")
+        for i, f in enumerate(clip):
+            x0, y0 = 40 + 132 * i, 146 * r + 16
+            im.paste(f.resize((128, 128)), (x0, y0))
+            for g in range(32, 128, 32):
+                draw.line([(x0 + g, y0), (x0 + g, y0 + 127)], fill=(105, 105, 105))
+                draw.line([(x0, y0 + g), (x0 + 127, y0 + g)], fill=(105, 105, 105))
+            for g in (43, 85) if thirds else ():
+                draw.line([(x0 + g, y0), (x0 + g, y0 + 5)], fill=(220, 0, 0))
+                draw.line([(x0, y0 + g), (x0 + 5, y0 + g)], fill=(220, 0, 0))
+    return im
 
 
 def label(notes: Path) -> None:
