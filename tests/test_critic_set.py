@@ -17,7 +17,9 @@ from local_models.shapes import critic_set, detector, world
 # by GenEval's rule and this set's more lenient eye)
 # 0.44: the ring-hole speck check (explain._hole_speck) rejects one ring this old, lenient set calls right;
 # 0.42: the outline checks added since (explain.SQUARE_H, DENT, HOLE_DENT) reject three more shapes it calls right
-GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.42
+# 0.40: a shape whose soft rim reaches the canvas's outermost row touches the edge (explain.EDGE_TOUCH); this
+# set's eye let three such shapes pass
+GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.40
 
 
 def test_the_set_is_big_and_balanced_enough():
