@@ -26,3 +26,17 @@ def test_the_clip_critic_holds_its_ground_on_clips_labelled_by_eye():
     report = "\n".join(r["errors"])
     assert r["approved_wrong"] <= GUARD_WRONG_APPROVED, report
     assert r["approved_right"] >= GUARD_RIGHT_APPROVED, report
+
+
+@pytest.mark.skipif(not clip_set.LABELS.is_file(), reason="the clip set is not labelled")
+def test_frame_strips_show_every_frame_of_every_clip_listed(tmp_path):
+    import json
+    from PIL import Image
+    from local_models.shapes.video_critic_set import sheets
+    rows = clip_set.load()[:3]
+    listed = tmp_path / "candidates.jsonl"
+    listed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = sheets(listed, clip_set.SET_DIR, tmp_path / "sheets", per_sheet=2, thirds=True)
+    assert [p.name for p in out] == ["sheet-00.png", "sheet-01.png"]
+    first, second = (Image.open(p) for p in out)
+    assert first.size == (40 + 132 * 8, 146 * 2) and second.size == (40 + 132 * 8, 146)  # 8 frames a clip

@@ -58,25 +58,10 @@ def make(n: int = 40, seed_base: int = 0, iterations: int = 3, first: int = 0) -
     print(f"{len(rows)} clips in {SET_DIR} (briefs {first} to {first + n - 1} added)")
 
 
-def frames(path: Path) -> list:
-    import imageio.v3 as iio
-    from PIL import Image
-    return [Image.fromarray(f) for f in iio.imread(path)]
-
-
 def sheet(rows_per_sheet: int = 8) -> list[Path]:
-    """Frame strips: a row per clip (its id and prompt, then every frame at the delivered 128 px, a grid
-    and the thirds ticked); never a verdict."""
-    from local_models.shapes.video_critic_set import strips
-    rows = [json.loads(line) for line in CANDIDATES.read_text().splitlines()]
-    SHEETS.mkdir(parents=True, exist_ok=True)
-    out = []
-    for start in range(0, len(rows), rows_per_sheet):
-        chunk = rows[start:start + rows_per_sheet]
-        path = SHEETS / f"sheet-{start // rows_per_sheet:02d}.png"
-        strips([(f"{r['file'][:3]}  {r['prompt']}", frames(SET_DIR / r["file"])) for r in chunk], thirds=True).save(path)
-        out.append(path)
-    return out
+    """Frame strips: a row per clip at the delivered 128 px, a grid and the thirds ticked; never a verdict."""
+    from local_models.shapes.video_critic_set import sheets
+    return sheets(CANDIDATES, SET_DIR, SHEETS, rows_per_sheet, thirds=True)
 
 
 def label(notes: Path) -> None:

@@ -50,21 +50,23 @@ def make(briefs: int = 36, seeds: tuple[int, ...] = (5, 6), first: int = 0) -> N
     print(f"{len(rows)} clips in {SET_DIR}")
 
 
-def frames(path: Path):
-    from PIL import Image, ImageSequence
-    with Image.open(path) as im:
-        return [f.convert("RGB") for f in ImageSequence.Iterator(im)]
-
-
 def sheet() -> list[Path]:
     """Contact sheets: each row one clip (its id, then its frames at 2x), ROWS_PER_SHEET rows a sheet."""
-    rows = [json.loads(line) for line in CANDIDATES.read_text().splitlines()]
-    SHEETS.mkdir(parents=True, exist_ok=True)
+    return sheets(CANDIDATES, SET_DIR, SHEETS, ROWS_PER_SHEET)
+
+
+def sheets(candidates: Path, set_dir: Path, out_dir: Path, per_sheet: int, thirds: bool = False) -> list[Path]:
+    """Frame strips of every clip `candidates` lists (its id and prompt, then its frames), `per_sheet`
+    clips a sheet, written to `out_dir`; never a verdict."""
+    from agent.core.clips import read_frames
+    rows = [json.loads(line) for line in candidates.read_text().splitlines()]
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for start in range(0, len(rows), ROWS_PER_SHEET):
-        chunk = rows[start:start + ROWS_PER_SHEET]
-        path = SHEETS / f"sheet-{start // ROWS_PER_SHEET}.png"
-        strips([(f"{r['file'][:3]}  {r['prompt']}", frames(SET_DIR / r["file"])) for r in chunk]).save(path)
+    for start in range(0, len(rows), per_sheet):
+        chunk = rows[start:start + per_sheet]
+        path = out_dir / f"sheet-{start // per_sheet:02d}.png"
+        strips([(f"{r['file'][:3]}  {r['prompt']}", read_frames(set_dir / r["file"])[0]) for r in chunk],
+               thirds).save(path)
         out.append(path)
     return out
 
