@@ -13,6 +13,7 @@ from PIL import Image
 
 pytest.importorskip("diffusers")
 
+from agent.core.errors import InputError  # noqa: E402
 from local_models.owner import PipelineOwner  # noqa: E402
 from local_models.shapes.backend import WEIGHTS, ShapesBackend  # noqa: E402
 
@@ -284,3 +285,31 @@ def test_owner_waits_for_the_runs_that_follow_runs_on_threads_of_their_own():
     # ideally [8, 8, 8, 8]; the former owner forgot each ended thread and split them (about 4 a call)
     assert len(calls) <= 6 and sum(calls) / len(calls) >= 5.3, calls
     assert time.perf_counter() - started < 12
+
+
+def test_batch_invariance_off_batches_stock_convolutions_and_says_so(monkeypatch, tmp_path):
+    """ATELIER_BATCH_INVARIANT=0 (a throughput server): stock convolutions, each artifact records
+    `batch_invariant: false`, and a batched image stays within a pixel level or two of the same seed alone."""
+    monkeypatch.setenv("ATELIER_BATCH_INVARIANT", "0")
+    backend = ShapesBackend("shapes")
+    pipe = backend.pipe("txt2img")
+    assert not any(getattr(m, "_chunked_rows", None) for m in pipe.unet.modules())
+    reqs = [GenerationRequest(prompt=p, seed=11 + i, steps=4)
+            for i, p in enumerate(["a red circle", "two blue squares", "a green star", "a yellow ring"])]
+    lone = [run_one(backend, r, tmp_path / f"alone{i}") for i, r in enumerate(reqs)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda ir: run_one(backend, ir[1], tmp_path / f"t{ir[0]}"), enumerate(reqs)))
+    assert max(int(np.abs(a - b).max()) for x, y in zip(lone, together) for a, b in zip(x, y)) <= 2
+    art = backend.generate(reqs[0], tmp_path / "record")[0]
+    assert art.meta["batch_invariant"] is False
+
+
+def test_batch_invariance_setting_names_a_bad_value(monkeypatch):
+    from local_models.shapes.backend import batch_invariant
+    monkeypatch.setenv("ATELIER_BATCH_INVARIANT", "maybe")
+    with pytest.raises(InputError, match="ATELIER_BATCH_INVARIANT must be 1"):
+        batch_invariant()
+    monkeypatch.setenv("ATELIER_BATCH_INVARIANT", "off")
+    assert batch_invariant() is False
+    monkeypatch.delenv("ATELIER_BATCH_INVARIANT")
+    assert batch_invariant() is True

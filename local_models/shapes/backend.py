@@ -58,6 +58,20 @@ def default_threads() -> int:
     return 1
 
 
+def batch_invariant() -> bool:
+    """Whether a request's images must not depend on what shares its pipeline call:
+    `ATELIER_BATCH_INVARIANT` (on unless "0" or "off"). On, every convolution runs CONV_ROWS rows at a
+    time and small GEMMs row by row, so a seed gives the same bits alone or in a batch of 8; that costs
+    about 40% of a batch of 8's images per second. Off (a throughput server), a batched image may differ
+    from the same seed alone by a pixel level, and its record says `batch_invariant: false`."""
+    value = os.environ.get("ATELIER_BATCH_INVARIANT", "").strip().lower()
+    if value in ("", "1", "on"):
+        return True
+    if value in ("0", "off"):
+        return False
+    raise InputError(f"ATELIER_BATCH_INVARIANT must be 1 (on, the default) or 0 (off), not {value!r}")
+
+
 @dataclass
 class _Job:
     """One request as the owner batches it: n images from seeds seed, seed+1, ..."""
@@ -74,8 +88,10 @@ class ShapesBackend:
     """ImageBackend for the embedded shapes model; weights load once, on first use."""
 
     def __init__(self, name: str = "shapes", weights: Path | str | None = None,
-                 inpaint_weights: Path | str | None = None, threads: int | None = None):
+                 inpaint_weights: Path | str | None = None, threads: int | None = None,
+                 invariant: bool | None = None):
         self.name = name
+        self.invariant = batch_invariant() if invariant is None else invariant
         self.weights = Path(weights) if weights else WEIGHTS
         self.inpaint_weights = Path(inpaint_weights) if inpaint_weights else INPAINT_WEIGHTS
         self.threads = threads
@@ -127,8 +143,9 @@ class ShapesBackend:
                 p = StableDiffusionPipeline.from_pretrained(self.weights, dtype=torch.float32,
                                                             local_files_only=True)
                 p.set_progress_bar_config(disable=True)
-                rowwise_time_projections(p.unet)
-                chunked_convolutions(p.unet), chunked_convolutions(p.vae)
+                if self.invariant:
+                    rowwise_time_projections(p.unet)
+                    chunked_convolutions(p.unet), chunked_convolutions(p.vae)
                 self._pipes["txt2img"] = p
                 self.load_seconds = time.perf_counter() - t0
             if kind not in self._pipes:
@@ -137,8 +154,9 @@ class ShapesBackend:
                 parts = {}
                 if kind == "inpaint" and self.info.adds_by_inpainting:
                     from diffusers import UNet2DConditionModel
-                    parts["unet"] = chunked_convolutions(rowwise_time_projections(UNet2DConditionModel.from_pretrained(
-                        self.inpaint_weights, subfolder="unet", local_files_only=True)))
+                    unet = UNet2DConditionModel.from_pretrained(self.inpaint_weights, subfolder="unet",
+                                                                local_files_only=True)
+                    parts["unet"] = chunked_convolutions(rowwise_time_projections(unet)) if self.invariant else unet
                 cls = {"img2img": StableDiffusionImg2ImgPipeline, "inpaint": StableDiffusionInpaintPipeline}[kind]
                 p = cls.from_pipe(self._pipes["txt2img"], **parts)
                 p.set_progress_bar_config(disable=True)
@@ -176,9 +194,8 @@ class ShapesBackend:
         callback = step_callback([(j.hook, len(j.seeds)) for j in jobs])  # each request hears its own steps
         if callback is not None:
             args["callback_on_step_end"] = callback
-        # a request's images must not depend on what shares its call: oneDNN's convolutions give other
-        # bits at another batch size, so they run CONV_ROWS rows at a time (`chunked_convolutions`), and
-        # small GEMMs row by row (`rowwise_time_projections`); the same oneDNN setting for every call
+        # batch invariance (`batch_invariant`): oneDNN gives other bits at another batch size, so
+        # convolutions run CONV_ROWS rows at a time, small GEMMs row by row; one oneDNN setting for all
         onednn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, True  # (flags() warns)
         try:
             if kind == "txt2img":
@@ -201,7 +218,8 @@ class ShapesBackend:
         from PIL import Image
 
         # denoising steps per image (each a UNet evaluation, two with guidance): what compute is counted in
-        meta = {"native_size": [NATIVE, NATIVE], "denoiser_steps": denoiser_steps}
+        meta = {"native_size": [NATIVE, NATIVE], "denoiser_steps": denoiser_steps,
+                "batch_invariant": self.invariant}
         composed = parent is None and request.layout is not None and self.info.layouts == "regions"
         steps = request.steps or (PASS_STEPS if composed else DEFAULT_STEPS)
         guidance = DEFAULT_GUIDANCE if request.guidance is None else request.guidance

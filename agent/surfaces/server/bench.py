@@ -50,7 +50,10 @@ def main(argv=None) -> None:
     if args.bare_steps is None:
         from local_models.shapes.backend import PASS_STEPS
         args.bare_steps = PASS_STEPS
-    out: dict = {"threads": args.threads, "bare_steps": args.bare_steps}
+    # the server's batches as configured (ATELIER_BATCH_INVARIANT, README "Many runs at once"); the bare
+    # pipeline is stock either way
+    out: dict = {"threads": args.threads, "bare_steps": args.bare_steps,
+                 "batch_invariant": os.environ.get("ATELIER_BATCH_INVARIANT", "1") not in ("0", "off")}
 
     out["load_before"] = round(os.getloadavg()[0], 1)
     out["bare"] = part("bare", bare_pipeline(args.threads, args.repeats, env, args.bare_steps))
@@ -186,7 +189,8 @@ def briefs(url: str, runs: Path, count: int, concurrency: int) -> dict:
 def report(out: dict) -> str:
     b, c, s, r = out["bare"], out["cli"], out["sdk"], out["briefs"]
     return "\n".join([
-        f"torch threads: {out['threads']}; load average {out['load_before']} before, {out['load_after']} after",
+        f"torch threads: {out['threads']}; batch invariant: {out['batch_invariant']}; "
+        f"load average {out['load_before']} before, {out['load_after']} after",
         f"warm-server atelier run (1 round): {c['cli_s']} s vs import torch {c['import_torch_s']} s: "
         f"{c['ratio']}x (median of {c['pairs']} pairs)",
         f"{s['clients']} OpenAI SDK clients at once: {s['approved']}/{s['clients']} approved, p50 {s['p50_s']} s, "
