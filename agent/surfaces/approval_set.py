@@ -45,8 +45,12 @@ in every set). The sets:
                     168. Then read with holdout10 (the edge-touch check).
 - approval_holdout12 (490000, made at a10fd6e): two other blind helpers, 234 of 266 agreed (155 right, 79
                     wrong; 32 disputed or skipped, among them shapes 1 px from the edge neither would call);
-                    scored once blind at f645f39: critic 4 of 79, 149 of 155; judge 6 of 79, 142 of 155. The
-                    figure reported now.
+                    scored once blind at f645f39: critic 4 of 79, 149 of 155; judge 6 of 79, 142 of 155. Then
+                    read (the square dent limit 0.055).
+- approval_holdout13 (530000, made at 0281e9b): two other blind helpers, 237 of 266 agreed (159 right, 78
+                    wrong), their rules naming a visibly pinched or lumpy square; scored once blind after the
+                    dent change: critic 5 of 78, 155 of 159 (before it 5 of 78, 156 of 159); judge 6 of 78,
+                    154 of 159. The figure reported now.
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -105,7 +109,8 @@ EIGHTH_SET = "approval_holdout8"  # scored once, blind, at 8a21887 (11 of 70 wro
 PREV_SET = "approval_holdout9"    # scored once, blind, at a91594f (6 of 75 wrong approved), then tuned on (370000)
 TENTH_SET = "approval_holdout10"  # scored once, blind, at db93fa0 (13 of 99 wrong approved), then read (410000)
 ELEVENTH_SET = "approval_holdout11"  # scored once, blind, at 7be6301 (13 of 87), then read (450000)
-FRESH_SET = "approval_holdout12"  # the figure reported now (490000): blind 4 of 79 at f645f39
+TWELFTH_SET = "approval_holdout12"  # scored once, blind, at f645f39 (4 of 79), then read (490000)
+FRESH_SET = "approval_holdout13"  # the figure reported now (530000): blind 5 of 78 at the square dent 0.055
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
