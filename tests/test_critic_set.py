@@ -19,7 +19,8 @@ from local_models.shapes import critic_set, detector, world
 # 0.42: the outline checks added since (explain.SQUARE_H, DENT, HOLE_DENT) reject three more shapes it calls right
 # 0.40: a shape whose soft rim reaches the canvas's outermost row touches the edge (explain.EDGE_TOUCH); this
 # set's eye let three such shapes pass
-GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.40
+# 0.39: the square's dent limit 0.055 (explain.DENT, was 0.064) refuses one slightly pinched square it calls right
+GUARD_FALSE_APPROVALS, GUARD_RECALL = 0, 0.39
 
 
 def test_the_set_is_big_and_balanced_enough():
