@@ -16,7 +16,7 @@ CANVAS = 64
 DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
 # how far an object travels over the whole clip, in pixels of the 64x64 canvas, whatever its length
 TRAVEL = {"slow": (9, 13), None: (17, 24), "fast": (28, 33)}
-MARGIN = 1.0  # px an object's box keeps from the canvas edge all along its track (the world's clips do)
+MARGIN = 2.0  # px an object's box keeps from the canvas edge all along its track (the world's stills keep 2)
 GAP = 3.0     # px between two objects' boxes at every moment
 FIRST_FRAME_SIDES = (14, 17)  # box sides of a first frame's objects with no size word: small to medium, room to move
 
