@@ -59,12 +59,13 @@ class WarmServer:
                 interrupts.watch(_Stopper(http, run_id))
             finished = False
             try:
+                # read to the stream's end, not just to run_finished: the server closes it once the run's
+                # thread has marked it done, so the record fetched next is no longer live (breaking at the
+                # event raced that mark and called a finished run lost, under load)
                 for kind, data in _events(http, f"/api/runs/{run_id}/events"):
                     from agent.core.types import Event
                     on_event(Event.model_validate_json(data))
-                    if kind == "run_finished":
-                        finished = True
-                        break
+                    finished = finished or kind == "run_finished"
             except (httpx.TransportError, httpx.HTTPStatusError) as e:
                 raise ServerGone(f"lost the server at {self.url} during run {run_id} ({type(e).__name__})") from None
             try:
