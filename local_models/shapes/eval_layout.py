@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -41,7 +42,7 @@ def evaluate(items, inpaint_weights: Path | None, seeds: int, save: Path | None 
     from local_models.shapes.backend import ShapesBackend
 
     backend = ShapesBackend("shapes", inpaint_weights=inpaint_weights)
-    work = save or Path(__import__("tempfile").mkdtemp(prefix="eval_layout_"))
+    work = save or Path(tempfile.mkdtemp(prefix="eval_layout_"))
     per, why, rows = defaultdict(list), Counter(), []
     t0 = time.perf_counter()
     for i, (cat, prompt, spec) in enumerate(items):

@@ -50,10 +50,10 @@ def main(argv=None) -> None:
     if args.bare_steps is None:
         from local_models.shapes.backend import PASS_STEPS
         args.bare_steps = PASS_STEPS
-    # the server's batches as configured (ATELIER_BATCH_INVARIANT, README "Many runs at once"); the bare
-    # pipeline is stock either way
-    out: dict = {"threads": args.threads, "bare_steps": args.bare_steps,
-                 "batch_invariant": os.environ.get("ATELIER_BATCH_INVARIANT", "1") not in ("0", "off")}
+    from local_models.shapes.backend import batch_invariant
+    # the server's batches as configured (the backend's own reading of ATELIER_BATCH_INVARIANT; a bad value
+    # stops here, before anything is started); the bare pipeline is stock either way
+    out: dict = {"threads": args.threads, "bare_steps": args.bare_steps, "batch_invariant": batch_invariant()}
 
     out["load_before"] = round(os.getloadavg()[0], 1)
     out["bare"] = part("bare", bare_pipeline(args.threads, args.repeats, env, args.bare_steps))
