@@ -142,9 +142,20 @@ def test_malformed_shapes_are_none_of_the_five():
     ImageDraw.Draw(pinched).polygon([(60, 60), (128, 76), (196, 60), (180, 128), (196, 196), (128, 180),
                                      (60, 196), (76, 128)], fill=world.COLORS["blue"])
     assert _kinds(pinched.resize((64, 64), Image.Resampling.BOX), _spec(("square", 1, None, None))) == {"malformed"}
+    far = _image("gray", ("circle", "red", (20, 20, 40, 40)))
+    ImageDraw.Draw(far).ellipse((20, 20, 39, 39), fill=(120, 200, 200))  # a teal the world never draws
+    assert _kinds(far, _spec(("circle", 1, None, None))) == {"colour"}
+
+
+def test_a_shape_between_two_colours_answers_only_an_object_that_asks_no_colour():
+    # labelling rule (a): no colour asked, any colour; asked one, it must be that one
     off = _image("gray", ("circle", "red", (20, 20, 40, 40)))
     ImageDraw.Draw(off).ellipse((20, 20, 39, 39), fill=(232, 85, 25))  # halfway between red and orange
-    assert _kinds(off, _spec(("circle", 1, None, None))) == {"colour"}
+    assert judge(off, _spec(("circle", 1, None, None))).right
+    assert _kinds(off, _spec(("circle", 1, "red", None))) == {"count", "extra"}
+    assert _kinds(off, _spec(("circle", 1, "orange", None))) == {"count", "extra"}
+    no_orange = _spec(("circle", 1, None, None), exclude=[ObjectSpec(cls="circle", count=1, color="orange")])
+    assert _kinds(off, no_orange) == {"excluded"}
 
 
 def test_exact_and_at_least_counts_and_exclusions():

@@ -3,7 +3,7 @@ right passed, and (with --out) every image's verdict, to compare two versions of
 
     python -m agent.surfaces.judge_sets [--sets approval_set,approval_holdout6] [--jobs 2] [--out FILE.json]
 
-Never scores a blind set (approval_holdout13, or any set not in SCORED)."""
+Never scores a blind set (approval_holdout14, or any set not in SCORED)."""
 from __future__ import annotations
 
 import argparse
@@ -11,10 +11,11 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-# the sets whose labels are read and tuned on (7 to 12 each scored once, blind, first); approval_holdout13 is blind
+# the sets whose labels are read and tuned on (7 to 13 each scored once, blind, first); approval_holdout14 is blind
 SCORED = ("approval_set", "approval_holdout", "approval_holdout2", "approval_holdout3", "approval_holdout4",
           "approval_holdout5", "approval_holdout6", "approval_holdout7", "approval_holdout8", "approval_holdout9",
-          "approval_holdout10", "approval_holdout11", "approval_holdout12")
+          "approval_holdout10", "approval_holdout11", "approval_holdout12",
+          "approval_holdout13")
 
 
 def score_set(name: str) -> dict:

@@ -242,14 +242,18 @@ def _background(img: np.ndarray, notes: Notes):
 
 
 def _color_of(rgb) -> tuple[str | None, str]:
-    """The world colour (or background colour) `rgb` clearly is; None with why when it is none, or unclear."""
+    """The world colour (or background colour) `rgb` clearly is; None with why when it is none, or unclear;
+    between two object colours (a golden yellow-orange), both names as "orange/yellow" (judge_spec.in_between)."""
     d = sorted((float(_dist(np.asarray(rgb, dtype=np.float64), c)), n) for n, c in {**COLORS, **BACKGROUNDS}.items())
     (d1, n1), (d2, n2) = d[0], d[1]
     if d1 > COLOR_FAR:
         return None, f"a colour that is none of the world's (nearest {n1})"
     if d1 > 12 and d1 / max(d2, 1e-9) > COLOR_AMBIGUOUS:
+        if n1 in COLORS and n2 in COLORS:
+            return "/".join(sorted((n1, n2))), ""
         return None, f"a colour between {n1} and {n2}"
     return n1, ""
+
 
 
 def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
@@ -269,7 +273,8 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
         alpha, off = _coverage(img, bg_rgb, rgb, dilate(comp, 1) & ~(drawn & ~comp))
         seen.area = float(alpha.sum())
         name, why = _color_of(rgb)
-        second = _second_colour(img, bg_rgb, erode(comp) & (off > OFF_LINE), {name, bg_name}, comp.sum())
+        second = _second_colour(img, bg_rgb, erode(comp) & (off > OFF_LINE), {*(name or '').split('/'), bg_name},
+                                comp.sum())
         if second in BACKGROUNDS or (second and name in BACKGROUNDS):
             seen.note = f"{name} and {second}"
             notes.add("patch", f"a patch of {second if second in BACKGROUNDS else name} on the {bg_name} canvas, "
