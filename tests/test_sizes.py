@@ -156,6 +156,14 @@ def test_layout_sizes_boxes_by_the_word():
     assert any("a small one is 12-14" in p for p in wrong.problems(parse_spec("a small red circle")))
 
 
+def test_a_small_star_gets_the_largest_small_box_and_a_small_circle_the_smaller_ones():
+    # the model draws a small star in a box of 12 or 13 as a blob; a circle in 14 may come out medium
+    def sides(brief):
+        return {(b := plan_layout(parse_spec(brief), seed=s).boxes[0]).box[2] - b.box[0] for s in range(12)}
+    assert sides("a small red star") == {14}
+    assert sides("a small red circle") == {12, 13}
+
+
 def test_bench_truth_keeps_the_held_out_size_and_background():
     """The world writes each held-out prompt's size word and background into its spec, not only its words."""
     held = [(p, s) for c, p, s in world.heldout_prompts() if any(w in p.split() for w in SIZE_OF_WORD)]

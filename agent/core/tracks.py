@@ -116,7 +116,7 @@ def first_frame_layout(spec: SceneSpec, seed: int = 0, width: int = CANVAS, heig
     per object instance, at its start place, with room ahead for its whole track (some travel in its
     speed's band that ends at its end place, inside the canvas, clear of every other object all the
     way). None when no such layout is found."""
-    from agent.core.layout import SIDES_BY_SIZE, Layout, LayoutBox
+    from agent.core.layout import Layout, LayoutBox, box_sides
 
     rng = random.Random(f"first-frame-{seed}")
     items = [k for k, o in enumerate(spec.include) for _ in range(o.count)]
@@ -124,7 +124,7 @@ def first_frame_layout(spec: SceneSpec, seed: int = 0, width: int = CANVAS, heig
         tracks: list[Track] = []
         for k in items:
             obj = spec.include[k]
-            side = rng.choice(SIDES_BY_SIZE[obj.size]) if obj.size else rng.randint(*FIRST_FRAME_SIDES)
+            side = rng.choice(box_sides(obj.cls, obj.size)) if obj.size else rng.randint(*FIRST_FRAME_SIDES)
             x, y = rng.uniform(MARGIN, CANVAS - MARGIN - side), rng.uniform(MARGIN, CANVAS - MARGIN - side)
             x, y = round(x), round(y)
             tracks.append(Track(k, (x, y, x + side, y + side), ways(obj)))
