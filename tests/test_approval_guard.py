@@ -1,7 +1,8 @@
 """critic:detector against the approval sets labelled by eye: fails if it approves more wrong images
-or fewer right ones than it does today. The fresh set (approval_holdout13, 266 candidates, labelled by two
-helpers who had seen no verdict on it, 237 kept where both agree) is the reported figure: scored blind once
-(5 of 78 wrong approved, 155 of 159 right). approval_holdout12 was scored blind at f645f39 (4 of 79, 149 of
+or fewer right ones than it does today. The fresh set (approval_holdout14, 266 candidates, labelled by three
+helpers who had seen no verdict on it, 229 kept where no two disagree and two at least gave a label) is the
+reported figure: scored blind once at 82e5e0d (3 of 74 wrong approved, 149 of 155 right). approval_holdout13 was
+scored blind at e15b0f4 (5 of 78, 155 of 159), then read. approval_holdout12 was scored blind at f645f39 (4 of 79, 149 of
 155), then read. approval_holdout10 and 11 were scored blind at db93fa0
 (13 of 99, 157 of 161) and 7be6301 (13 of 87, 158 of 168), then read (the edge-touch check). approval_holdout9 was scored blind at a91594f (6 of 75,
 172 of 182), then read and tuned on (3 of 75 since).
@@ -62,7 +63,9 @@ from agent.surfaces import approval_set
 # (approval_holdout13, the fresh set: two blind helper labellers, 237 agreed, the rules naming a visibly pinched
 # square; scored blind after the dent change: 5 of 78 wrong approved, 155 of 159 right; the critic before it
 # 5 of 78, 156 of 159; three of the five are halos round a shape)
-GUARDS = {approval_set.FRESH_SET: (5, 155), approval_set.TWELFTH_SET: (2, 143), approval_set.ELEVENTH_SET: (6, 155),
+# (approval_holdout14, the fresh set: three blind helper labellers, 229 agreed; scored blind at 82e5e0d: 3 of 74
+# wrong approved (two pinched white squares, a circle pressed against the edge), 149 of 155 right)
+GUARDS = {approval_set.FRESH_SET: (3, 149), approval_set.THIRTEENTH_SET: (5, 155), approval_set.TWELFTH_SET: (2, 143), approval_set.ELEVENTH_SET: (6, 155),
           approval_set.TENTH_SET: (4, 156), approval_set.PREV_SET: (3, 167), approval_set.EIGHTH_SET: (3, 158),
           approval_set.SEVENTH_SET: (0, 163), approval_set.SIXTH_SET: (0, 145), approval_set.LAST_SET: (2, 142),
           approval_set.READ_SET: (0, 147), approval_set.TUNED_SET: (4, 142), approval_set.SCORED_SET: (31, 118),
@@ -72,7 +75,7 @@ GUARDS = {approval_set.FRESH_SET: (5, 155), approval_set.TWELFTH_SET: (2, 143), 
 @pytest.mark.parametrize("name", [approval_set.FRESH_SET,
                                   # the older sets in CI's optional pass: the default run stays under 5 minutes
                                   *(pytest.param(name, marks=pytest.mark.slow) for name in (
-                                      approval_set.TWELFTH_SET, approval_set.ELEVENTH_SET, approval_set.TENTH_SET, approval_set.PREV_SET, approval_set.EIGHTH_SET, approval_set.SEVENTH_SET,
+                                      approval_set.THIRTEENTH_SET, approval_set.TWELFTH_SET, approval_set.ELEVENTH_SET, approval_set.TENTH_SET, approval_set.PREV_SET, approval_set.EIGHTH_SET, approval_set.SEVENTH_SET,
                                       approval_set.SIXTH_SET,
                                       approval_set.LAST_SET, approval_set.READ_SET, approval_set.TUNED_SET,
                                       approval_set.SCORED_SET, approval_set.HOLDOUT_SET, approval_set.DEFAULT_SET))])

@@ -15,7 +15,7 @@ FIELDS = {"file", "path", "brief", "seed", "right", "note"}
 SETS = [approval_set.DEFAULT_SET, approval_set.HOLDOUT_SET, approval_set.SCORED_SET, approval_set.TUNED_SET,
         approval_set.READ_SET, approval_set.LAST_SET, approval_set.SIXTH_SET, approval_set.SEVENTH_SET,
         approval_set.EIGHTH_SET, approval_set.PREV_SET, approval_set.TENTH_SET, approval_set.ELEVENTH_SET,
-        approval_set.TWELFTH_SET, approval_set.FRESH_SET]
+        approval_set.TWELFTH_SET, approval_set.THIRTEENTH_SET, approval_set.FRESH_SET]
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -50,7 +50,10 @@ in every set). The sets:
 - approval_holdout13 (530000, made at 0281e9b): two other blind helpers, 237 of 266 agreed (159 right, 78
                     wrong), their rules naming a visibly pinched or lumpy square; scored once blind after the
                     dent change: critic 5 of 78, 155 of 159 (before it 5 of 78, 156 of 159); judge 6 of 78,
-                    154 of 159. The figure reported now.
+                    154 of 159. Then read (none of its misses separates from right shapes: halos, a blob).
+- approval_holdout14 (560000, made at b481827): three other blind helpers, 229 of 266 kept where none disagree
+                    and two at least labelled (155 right, 74 wrong); scored once blind at 82e5e0d: critic 3 of
+                    74, 149 of 155; judge 6 of 74, 147 of 155. The figure reported now.
 Scoring a set other than the default: `--set approval_holdout --score critic:detector`.
 
 A set lives in tests/fixtures/NAME/: 64x64 PNGs and labels.jsonl, one line per image:
@@ -110,7 +113,8 @@ PREV_SET = "approval_holdout9"    # scored once, blind, at a91594f (6 of 75 wron
 TENTH_SET = "approval_holdout10"  # scored once, blind, at db93fa0 (13 of 99 wrong approved), then read (410000)
 ELEVENTH_SET = "approval_holdout11"  # scored once, blind, at 7be6301 (13 of 87), then read (450000)
 TWELFTH_SET = "approval_holdout12"  # scored once, blind, at f645f39 (4 of 79), then read (490000)
-FRESH_SET = "approval_holdout13"  # the figure reported now (530000): blind 5 of 78 at the square dent 0.055
+THIRTEENTH_SET = "approval_holdout13"  # scored once, blind, at e15b0f4 (5 of 78), then read (530000)
+FRESH_SET = "approval_holdout14"  # the figure reported now (560000): blind 3 of 74 at 82e5e0d
 
 
 def set_dir(name: str = DEFAULT_SET) -> Path:
