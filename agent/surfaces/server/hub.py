@@ -7,6 +7,7 @@ each loaded pipeline has one owner (local_models/owner.py) that batches what all
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hmac
 import logging
 import threading
@@ -23,6 +24,7 @@ from agent.surfaces.server.errors import APIError
 
 log = logging.getLogger("atelier")
 
+PROGRESS_EVERY_S = 0.1  # the most often a run's followers are woken for its step progress
 KEEP_FINISHED = 512  # finished runs whose events stay in memory for late followers (their records stay on disk)
 STOP_WAIT_S = 120.0  # after the grace period: how long stopped runs get to finish their step and save
 
@@ -32,18 +34,35 @@ class LiveRun:
 
     def __init__(self, run_id: str, owner: str, loop: asyncio.AbstractEventLoop | None):
         self.run_id, self.owner, self._loop = run_id, owner, loop
-        self.events: list[tuple[str, str]] = []  # (type, Event JSON)
+        # (number, type, Event JSON), numbered in the order they came: the number is the SSE id, and it keeps
+        # counting when a step's progress replaces the one before (a follower that has read that one is still
+        # behind the new one: it would miss every step after the first if the list's index were the id)
+        self.events: list[tuple[int, str, str]] = []
         self.summary: dict[str, Any] | None = None
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._waiters: set[asyncio.Event] = set()
+        self._count = 0
+        self._progress_woken = 0.0
 
     def add(self, event: Event) -> None:  # on the run's thread
         with self._lock:
-            if event.type == "progress" and self.events and self.events[-1][0] == "progress":
+            if event.type == "progress" and self.events and self.events[-1][1] == "progress":
                 self.events.pop()  # a late follower needs the latest step only, not twenty an image in memory
-            self.events.append((event.type, event.model_dump_json()))
+            self.events.append((self._count, event.type, event.model_dump_json()))
+            self._count += 1
+        if event.type == "progress":
+            # a denoising step is a few milliseconds on the embedded model: followers are woken for one at most
+            # every PROGRESS_EVERY_S (the latest is kept, and whatever comes next wakes them anyway)
+            now = time.monotonic()
+            if now - self._progress_woken < PROGRESS_EVERY_S:
+                return
+            self._progress_woken = now
         self._wake()
+
+    @property
+    def next_number(self) -> int:
+        return self._count
 
     def finish(self, summary: dict[str, Any]) -> None:
         self.summary = summary
@@ -57,19 +76,20 @@ class LiveRun:
             self._loop.call_soon_threadsafe(waiter.set)
 
     async def follow(self, start: int = 0) -> AsyncIterator[tuple[int, str, str]]:
-        """(index, type, JSON) of every event from `start`, live, until the run has ended."""
+        """(number, type, JSON) of every event numbered `start` or later, live, until the run has ended (of a
+        step's progress only the latest)."""
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:
-            index = start
+            number = start
             while True:
                 waiter.clear()  # before the snapshot: an event added after it wakes us
                 finished = self.done.is_set()  # before the snapshot too: once done, it holds every event
                 with self._lock:
-                    new = self.events[index:]
-                for kind, data in new:
-                    yield index, kind, data
-                    index += 1
+                    new = self.events[bisect.bisect_left(self.events, number, key=lambda e: e[0]):]
+                for n, kind, data in new:
+                    yield n, kind, data
+                    number = n + 1
                 if not new:
                     if finished:
                         return
@@ -78,7 +98,7 @@ class LiveRun:
             self._waiters.discard(waiter)
 
     async def result(self) -> dict[str, Any]:
-        async for _ in self.follow(len(self.events)):
+        async for _ in self.follow(self.next_number):
             pass
         assert self.summary is not None
         return self.summary

@@ -3,7 +3,7 @@
 Every route is the caller's own: another caller's run is "no run" (404), as a missing one. The
 events are `Studio.stream`'s, as server-sent events: `event:` the type (run_started, step_started,
 prompt_refined, attempt_made, verdict, tool_error, message, run_finished), `data:` the Event as
-JSON, `id:` its index (a client that reconnects with Last-Event-ID gets the rest). A run that ran
+JSON, `id:` its number (a client that reconnects with Last-Event-ID gets the rest). A run that ran
 before this server started has no events kept: its stream is one run_finished with the record's
 summary."""
 from __future__ import annotations
@@ -86,8 +86,8 @@ def router(hub: RunHub, identify) -> APIRouter:
         start = int(last_event_id) + 1 if last_event_id and last_event_id.isdigit() else 0
 
         async def stream():
-            async for index, kind, data in live.follow(start):
-                yield ServerSentEvent(data=data, event=kind, id=str(index))
+            async for number, kind, data in live.follow(start):
+                yield ServerSentEvent(data=data, event=kind, id=str(number))
 
         return EventSourceResponse(stream(), ping=15)
 
