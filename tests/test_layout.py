@@ -137,6 +137,52 @@ def test_planner_redraws_an_object_drawn_at_the_wrong_size():
             assert step.prompt == "empty background"
 
 
+def test_a_shape_at_the_canvas_edge_is_taken_out_and_added_back_clear_of_it():
+    """Redrawn in place, a shape at the edge runs into it again: the planner removes it, then adds it
+    in a free box the layout keeps clear of every edge; a malformed shape away from the edges is redrawn
+    in place."""
+    spec = SceneSpec.model_validate({"include": [{"class": "triangle", "color": "red", "count": 2}]})
+    seen = [Finding(kind="seen", message="red triangle", shape="triangle", color="red", box=(4, 48, 18, 63)),
+            Finding(kind="seen", message="red triangle", shape="triangle", color="red", box=(30, 10, 46, 26))]
+
+    def state_with(finding):
+        verdict = Verdict(critic="critic:detector", approved=False, issues=[finding.message], findings=[finding],
+                          detections=seen)
+        first = AttemptView(index=0, action="generate", prompt="p", seed=1, size=(64, 64), verdict=verdict)
+        return PlanState(brief="two red triangles", spec=spec, image_model="local:shapes", attempts=[first],
+                         refined_prompt="a photo of two red triangles", vocabulary="shapes", layouts="regions")
+
+    at_edge = Finding(kind="artifact", message="the red triangle is touching the bottom edge", object=0,
+                      box=(4, 48, 18, 63), edge="bottom")
+    state = state_with(at_edge)
+    step = OfflinePlanner().next_step(state)
+    assert step.action == "edit" and step.prompt == "empty background" and "bottom edge" in step.reason
+    removed = Verdict(critic="critic:detector", approved=False, issues=["expected 2 red triangles, found 1"],
+                      findings=[Finding(kind="missing", message="expected 2 red triangles, found 1", object=0)],
+                      detections=seen[1:])
+    second = AttemptView(index=1, action="edit", prompt="empty background", seed=2, size=(64, 64), source=0,
+                         verdict=removed)
+    step = OfflinePlanner().next_step(state.model_copy(update={"attempts": [*state.attempts, second]}))
+    assert step.action == "edit" and step.attempt == 1 and "red triangle" in step.prompt
+    x0, y0, x1, y1 = step.box
+    assert min(x0, y0, 64 - x1, 64 - y1) >= 1 and y1 < 60  # clear of the edge it ran into
+    lumpy = at_edge.model_copy(update={"edge": None, "box": (30, 10, 46, 26), "message": "not a well-formed triangle"})
+    step = OfflinePlanner().next_step(state_with(lumpy))
+    assert step.action == "edit" and "red triangle" in step.prompt  # redrawn where it is
+
+
+def test_the_critic_says_which_edge_a_shape_runs_into():
+    from agent.core.registry import resolve
+    from agent.core.types import Artifact, GenerationRequest
+    from local_models.shapes import world
+    image = world.render(world.Scene("gray", [world.Obj("triangle", "red", (20, 44, 40, 64))], None, ""))
+    path = __import__("tempfile").mkdtemp() + "/edge.png"
+    image.save(path)
+    art = Artifact(path=path, sha256=Artifact.digest(path), request=GenerationRequest(prompt="a red triangle"))
+    verdict = resolve("critic", "critic:detector").critique(art, "a red triangle", None)
+    assert not verdict.approved and [f.edge for f in verdict.findings if f.kind == "artifact"] == ["bottom"]
+
+
 def test_a_director_written_layout_is_checked_and_used(tmp_path, monkeypatch):
     """What an LLM director sends as generate_image's layout: refused with the reason when it
     breaks the spec, drawn (here: put into the prompt, the fake model takes words) when it holds."""

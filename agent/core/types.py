@@ -259,6 +259,8 @@ class Finding(BaseModel):
     color: str | None = Field(None, description="its colour name")
     text: str | None = Field(None, description="the words this finding is about: read, or asked for and missing")
     requirement: str | None = Field(None, description="the id of the checklist item it fails, when one does")
+    edge: Literal["top", "bottom", "left", "right"] | None = Field(
+        None, description="the canvas edge the shape runs into, when that is what is wrong with it")
 
 
 class FrameCheck(BaseModel):

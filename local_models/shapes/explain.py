@@ -120,6 +120,7 @@ class Mark:
     what: str
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 on the canvas
     shape: object = None  # the detection it is about, when it is one malformed shape (it can be redrawn)
+    edge: str | None = None  # the canvas edge ("top", "bottom", "left", "right") the shape runs into
 
 
 def background_of(px: np.ndarray) -> tuple[np.ndarray, str, float]:
@@ -229,10 +230,12 @@ def _strain(kind: str, soft: np.ndarray) -> float:
     return 0.0
 
 
-def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray, soft: np.ndarray | None = None) -> str | None:
+def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray,
+             soft: np.ndarray | None = None) -> tuple[str, str] | None:
     """Whether the shape `d` runs into the canvas edge: how much of its colour (over the background) the
     outermost row or column of pixels holds next to it, away from the `others` shapes; with its outline
-    `soft`, whether one flush with the edge is misshapen by it."""
+    `soft`, whether one flush with the edge is misshapen by it. (side, what is wrong) when it does: "top",
+    "bottom", "left" or "right" (a planner redraws the shape clear of that edge)."""
     from local_models.shapes.detector import coverage
     if d.mean is None:
         return None
@@ -243,17 +246,17 @@ def edge_cut(px: np.ndarray, bg: np.ndarray, d, others: np.ndarray, soft: np.nda
     touch = np.where(ndimage.binary_dilation(d.mask, iterations=RIM + 1) & ~others, share, 0.0)
     for side, line in (("top", cov[0]), ("bottom", cov[-1]), ("left", cov[:, 0]), ("right", cov[:, -1])):
         if line.max() >= EDGE_SOLID:
-            return f"cut off by the {side} edge of the picture"
+            return side, f"cut off by the {side} edge of the picture"
         if (line >= 0.5).sum() >= EDGE_RUN.get(d.kind, px.shape[0] + 1):
-            return f"pressed against the {side} edge of the picture (cut or squashed by it)"
+            return side, f"pressed against the {side} edge of the picture (cut or squashed by it)"
         if d.kind == "triangle" and (line >= EDGE_BASE).sum() >= EDGE_BASE_RUN:
-            return f"standing on the {side} edge of the picture (its base cut by it)"
+            return side, f"standing on the {side} edge of the picture (its base cut by it)"
         if soft is not None and d.kind in EDGE_STRICT and (line >= EDGE_FLUSH).sum() >= 2 \
                 and soft.any() and _strain(d.kind, soft) > EDGE_STRICT[d.kind]:
-            return f"flush with the {side} edge of the picture and misshapen by it"
+            return side, f"flush with the {side} edge of the picture and misshapen by it"
     for side, line in (("top", touch[0]), ("bottom", touch[-1]), ("left", touch[:, 0]), ("right", touch[:, -1])):
         if line.max() >= EDGE_TOUCH:
-            return f"touching the {side} edge of the picture (every shape keeps clear of it)"
+            return side, f"touching the {side} edge of the picture (every shape keeps clear of it)"
     return None
 
 
@@ -265,7 +268,8 @@ def cut_by_edge(px: np.ndarray, d, detections) -> str | None:
     for e in detections:
         if e is not d and e.mask is not None:
             others |= e.mask
-    return edge_cut(px, background_of(px)[0], d, others)
+    cut = edge_cut(px, background_of(px)[0], d, others)
+    return cut[1] if cut else None
 
 
 def _hole_stretch(hole: np.ndarray) -> float:
@@ -349,7 +353,7 @@ def explain(px: np.ndarray, detections, text_boxes=()) -> list[Mark]:
             or shape_quality.flaw(px, bg, d, soft)  # its colour and evenness (shape_quality.py)
         # a shape the edge cuts is misshapen by it: the cut is what to say
         if cut := edge_cut(px, bg, d, others, soft):
-            marks.append(Mark(f"the {d.describe()} is {cut}", _box(d.mask), d))
+            marks.append(Mark(f"the {d.describe()} is {cut[1]}", _box(d.mask), d, edge=cut[0]))
         elif why:
             marks.append(Mark(f"the {d.color} shape is not a well-formed {d.kind}: {why}", _box(d.mask), d))
     dist = np.linalg.norm(px - bg, axis=-1)

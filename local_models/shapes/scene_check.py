@@ -249,7 +249,7 @@ def _whole(req: Requirement, detections, px, scale, critic: str, findings: list[
     for m, box in zip(marks, boxes):
         # a malformed shape names the asked object it stands for, so a planner can redraw it in place
         obj = (owner or {}).get(id(m.shape)) if m.shape is not None else None
-        findings.append(Finding(kind="artifact", message=f"{m.what} at {list(box)}", box=box, object=obj))
+        findings.append(Finding(kind="artifact", message=f"{m.what} at {list(box)}", box=box, object=obj, edge=m.edge))
     text = "; ".join(f"{m.what} at {list(b)}" for m, b in zip(marks, boxes))
     return req.judged("failed", text, _union(boxes), critic)
 
