@@ -138,9 +138,9 @@ def test_planner_redraws_an_object_drawn_at_the_wrong_size():
 
 
 def test_a_shape_at_the_canvas_edge_is_taken_out_and_added_back_clear_of_it():
-    """Redrawn in place, a shape at the edge runs into it again: the planner removes it, then adds it
-    in a free box the layout keeps clear of every edge; a malformed shape away from the edges is redrawn
-    in place."""
+    """A shape at the edge is redrawn in place once; still there, the planner removes it, then adds it in
+    a free box the layout keeps clear of every edge; a malformed shape away from the edges is redrawn in
+    place."""
     spec = SceneSpec.model_validate({"include": [{"class": "triangle", "color": "red", "count": 2}]})
     seen = [Finding(kind="seen", message="red triangle", shape="triangle", color="red", box=(4, 48, 18, 63)),
             Finding(kind="seen", message="red triangle", shape="triangle", color="red", box=(30, 10, 46, 26))]
@@ -156,16 +156,20 @@ def test_a_shape_at_the_canvas_edge_is_taken_out_and_added_back_clear_of_it():
                       box=(4, 48, 18, 63), edge="bottom")
     state = state_with(at_edge)
     step = OfflinePlanner().next_step(state)
+    assert step.action == "edit" and "red triangle" in step.prompt  # first redrawn in its place: one attempt
+    redrawn = state.attempts[0].model_copy(update={"index": 1, "action": "edit", "source": 0, "region": step.box})
+    state = state.model_copy(update={"attempts": [*state.attempts, redrawn]})
+    step = OfflinePlanner().next_step(state)
     assert step.action == "edit" and step.prompt == "empty background" and "bottom edge" in step.reason
     removed = Verdict(critic="critic:detector", approved=False, issues=["expected 2 red triangles, found 1"],
                       findings=[Finding(kind="missing", message="expected 2 red triangles, found 1", object=0)],
                       detections=seen[1:])
-    second = AttemptView(index=1, action="edit", prompt="empty background", seed=2, size=(64, 64), source=0,
+    second = AttemptView(index=2, action="edit", prompt="empty background", seed=2, size=(64, 64), source=1,
                          verdict=removed)
     step = OfflinePlanner().next_step(state.model_copy(update={"attempts": [*state.attempts, second]}))
-    assert step.action == "edit" and step.attempt == 1 and "red triangle" in step.prompt
+    assert step.action == "edit" and step.attempt == 2 and "red triangle" in step.prompt
     x0, y0, x1, y1 = step.box
-    assert min(x0, y0, 64 - x1, 64 - y1) >= 1 and y1 < 60  # clear of the edge it ran into
+    assert min(x0, y0, 64 - x1, 64 - y1) >= 1  # its free box (2 px in), grown into a mask, stays clear of every edge
     lumpy = at_edge.model_copy(update={"edge": None, "box": (30, 10, 46, 26), "message": "not a well-formed triangle"})
     step = OfflinePlanner().next_step(state_with(lumpy))
     assert step.action == "edit" and "red triangle" in step.prompt  # redrawn where it is

@@ -177,9 +177,10 @@ class OfflinePlanner:
             box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, "remove"
         elif f.kind == "color" and f.box and f.object is not None:
             box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "recolour"
-        elif f.kind == "artifact" and f.object is not None and f.edge and state.adds_by_inpainting:
-            # a shape at the canvas edge, redrawn in its place, runs into the edge again (three redraws of
-            # one triangle on the bench): taken out, the next round adds it back in a free box clear of the edge
+        elif f.kind == "artifact" and f.object is not None and f.edge and state.adds_by_inpainting and repaints(f):
+            # a shape at the canvas edge that a redraw in its place left there runs into it again (three
+            # redraws of one triangle on the bench; one redraw is often enough, and costs one attempt, not
+            # two): taken out, the next round adds it back in a free box clear of the edge
             box, prompt, what = grow(f.box, width, height), REMOVE_PROMPT, f"remove (to redraw clear of the {f.edge} edge)"
         elif f.kind == "artifact" and f.object is not None:  # a malformed shape: drawn again in its place
             box, prompt, what = grow(f.box, width, height), object_prompt(state, f.object), "redraw"
