@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -18,23 +19,31 @@ log = logging.getLogger("atelier")
 _FITS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # vae -> (channels+1, 3) map
 _FIT_LOCK = threading.Lock()
 FIT_SIZE = 64  # pixels a side of each flat-colour image encoded for the fit
+PREVIEW_EVERY_S = 0.1  # the most often a listener gets a preview between its first and last steps
 
 
 def step_callback(listeners: list[tuple[StepHook | None, int]]) -> Callable | None:
     """A `callback_on_step_end` for one call whose images are, in order, each listener's n images;
-    None when no listener has a hook (the call then runs exactly as without progress)."""
+    None when no listener has a hook (the call then runs exactly as without progress). Every step is
+    reported; a preview comes with the first and the last and with one step at most every PREVIEW_EVERY_S
+    between (it is made on the pipeline's thread: a served batch of 8 made 8 a step)."""
     if not any(hook for hook, _ in listeners):
         return None
     listeners = list(listeners)
+    previewed = [float("-inf")] * len(listeners)
 
     def on_step_end(pipe, i: int, t, kwargs: dict[str, Any]) -> dict[str, Any]:
         total = getattr(pipe, "num_timesteps", None) or i + 1
         latents = kwargs.get("latents")
+        now = time.monotonic()
         start = 0
         for k, (hook, n) in enumerate(listeners):
             if hook is not None:
+                show = i == 0 or i + 1 >= total or now - previewed[k] >= PREVIEW_EVERY_S
+                if show:
+                    previewed[k] = now
                 try:
-                    hook(StepProgress(i + 1, int(total), preview(pipe, latents, start)))
+                    hook(StepProgress(i + 1, int(total), preview(pipe, latents, start) if show else None))
                 except Exception:  # noqa: BLE001 - a listener's failure never fails the pictures
                     log.warning("a step listener failed; it hears no more steps of this call", exc_info=True)
                     listeners[k] = (None, n)

@@ -33,13 +33,25 @@ def test_the_embedded_model_reports_each_step_with_a_preview_of_its_picture(shap
     with reporting_steps(seen.append):
         art, = shapes.generate(request, tmp_path)
     assert [(p.step, p.total) for p in seen] == [(i, 20) for i in range(1, 21)]
-    assert all(p.preview is not None and p.preview.size == (16, 16) for p in seen)
+    # a preview with the first and the last step, and at most one every PREVIEW_EVERY_S between
+    assert all(p.preview is not None and p.preview.size == (16, 16) for p in (seen[0], seen[-1]))
+    assert all(p.preview is None or p.preview.size == (16, 16) for p in seen)
     final = pixels(Image.open(art.path), (16, 16))
     first, last = (np.abs(pixels(p.preview, (16, 16)) - final).mean() for p in (seen[0], seen[-1]))
     assert last < 30 and last < first / 2  # the last preview is the picture made, in approximate colours
     seen.clear()
     shapes.generate(request, tmp_path / "quiet")  # outside the block nobody hears the steps
     assert seen == []
+
+
+def test_previews_come_at_most_every_so_often_on_a_slow_pipeline(shapes, tmp_path, monkeypatch):
+    from local_models import step_progress
+    monkeypatch.setattr(step_progress, "PREVIEW_EVERY_S", 3600.0)
+    seen: list[StepProgress] = []
+    with reporting_steps(seen.append):
+        shapes.generate(GenerationRequest(prompt="a blue star", model="local:shapes", seed=4), tmp_path)
+    assert [p.step for p in seen] == list(range(1, 21))  # every step is still reported
+    assert [p.step for p in seen if p.preview is not None] == [1, 20]
 
 
 def test_a_layout_counts_its_steps_over_every_pass(shapes, tmp_path):
@@ -170,8 +182,8 @@ def test_a_late_follower_of_a_server_run_gets_the_latest_step_only():
         live.add(Event(type="progress", run_id="r", message=f"step {step}/3", data={"step": step, "total": 3}))
     live.add(Event(type="attempt_made", run_id="r"))
     live.add(Event(type="progress", run_id="r", data={"step": 1, "total": 3}))
-    assert [k for k, _ in live.events] == ["progress", "attempt_made", "progress"]
-    assert '"step":3' in live.events[0][1]
+    assert [(n, k) for n, k, _ in live.events] == [(2, "progress"), (3, "attempt_made"), (4, "progress")]
+    assert '"step":3' in live.events[0][2]
 
 
 def test_a_listener_that_takes_no_steps_costs_no_step_previews(tmp_path, monkeypatch):
