@@ -58,3 +58,13 @@ def test_progress_wakes_followers_at_most_every_so_often_and_the_last_step_still
     async def resumed():
         return [(n, k) async for n, k, _ in live.follow(4)]
     assert asyncio.run(resumed()) == [(9, "progress"), (10, "attempt_made")]
+
+
+def test_a_resumed_run_numbers_its_events_after_its_first_stretch():
+    first = LiveRun("r", "me", None)
+    for step in (1, 2):
+        first.add(_progress(step))
+    first.add(Event(type="run_finished", run_id="r", message="interrupted"))
+    again = LiveRun("r", "me", None, first.next_number)
+    again.add(Event(type="run_started", run_id="r", message="resumed"))
+    assert [n for n, _, _ in again.events] == [first.next_number]  # a Last-Event-ID from before still points back

@@ -145,6 +145,8 @@ def test_a_run_streams_progress_events_before_each_attempt(tmp_path):
     assert before == list(range(1, before[-1] + 1)) and before[-1] == steps[0].data["total"]
     assert steps[-1].message == f"step {steps[-1].data['step']}/{steps[-1].data['total']}"
     assert steps[-1].data["preview"].startswith("data:image/png;base64,")
+    # steps made without a preview of their own carry the last one: a viewer keeps its picture
+    assert all(e.data["preview"].startswith("data:image/png;base64,") for e in steps)
     Event.model_validate_json(steps[-1].model_dump_json())  # travels as JSON (server-sent events)
 
 
@@ -208,4 +210,5 @@ def test_a_listener_that_takes_no_steps_costs_no_step_previews(tmp_path, monkeyp
     assert previews == [] and "progress" not in heard and "attempt_made" in heard
     loud: list[str] = []
     studio.run("a red circle", budget={"max_iterations": 1}, seed=2, on_event=lambda e: loud.append(e.type))
-    assert previews and loud.count("progress") == len(previews) and heard.count("progress") == len(previews)
+    # a preview made for some steps only (PREVIEW_EVERY_S); every step is heard
+    assert previews and loud.count("progress") == heard.count("progress") >= len(previews)

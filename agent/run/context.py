@@ -33,6 +33,7 @@ class RunContext:
                  stop: threading.Event | None = None, owner: str = "", hears_steps: bool = True):
         self.record, self.store = record, store
         self.hears_steps = hears_steps  # False: no listener takes `progress` events (`reporting_steps`)
+        self._last_preview: str | None = None  # the last step preview made (`_step_event`)
         self.video_model = video_model
         self.on_event, self.review = on_event, review
         self.stop_flag = stop or threading.Event()
@@ -199,7 +200,12 @@ class RunContext:
         return reporting_steps(self._step_event if self.on_event and self.hears_steps else None)
 
     def _step_event(self, p: StepProgress) -> None:
-        self.emit("progress", f"step {p.step}/{p.total}", step=p.step, total=p.total, preview=preview_url(p.preview))
+        # a back end previews some steps only (step_progress.PREVIEW_EVERY_S): the others carry the last one made,
+        # so a viewer that shows each event's preview keeps a picture (every image's first step has its own)
+        if p.preview is not None or p.step == 1:
+            self._last_preview = preview_url(p.preview)
+        self.emit("progress", f"step {p.step}/{p.total}", step=p.step, total=p.total,
+                  preview=self._last_preview)
 
     def save(self) -> None:
         self.tick()

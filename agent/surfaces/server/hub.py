@@ -32,7 +32,7 @@ STOP_WAIT_S = 120.0  # after the grace period: how long stopped runs get to fini
 class LiveRun:
     """One run in this process: its events so far (as JSON), then its summary when it ends."""
 
-    def __init__(self, run_id: str, owner: str, loop: asyncio.AbstractEventLoop | None):
+    def __init__(self, run_id: str, owner: str, loop: asyncio.AbstractEventLoop | None, first: int = 0):
         self.run_id, self.owner, self._loop = run_id, owner, loop
         # (number, type, Event JSON), numbered in the order they came: the number is the SSE id, and it keeps
         # counting when a step's progress replaces the one before (a follower that has read that one is still
@@ -42,7 +42,7 @@ class LiveRun:
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._waiters: set[asyncio.Event] = set()
-        self._count = 0
+        self._count = first  # a resumed run's numbers go on from its first stretch's (a Last-Event-ID stays valid)
         self._progress_woken = 0.0
 
     def add(self, event: Event) -> None:  # on the run's thread
@@ -151,10 +151,12 @@ class RunHub:
             raise APIError(409, f"run {run_id} is already running", code="run_running")
         studio = self.studio(llm=record.llm, image_model=record.image_model, critic=record.critic,
                              video_model=record.video_model, mode=record.mode)
-        return self._launch(who, run_id, lambda live: studio.resume(run_id, on_event=live.add), record)
+        before = self.live.get(run_id)
+        return self._launch(who, run_id, lambda live: studio.resume(run_id, on_event=live.add), record,
+                            first=before.next_number if before else 0)
 
-    def _launch(self, who: str, run_id: str, drive, record: RunRecord) -> LiveRun:
-        live = LiveRun(run_id, who, self.loop)
+    def _launch(self, who: str, run_id: str, drive, record: RunRecord, first: int = 0) -> LiveRun:
+        live = LiveRun(run_id, who, self.loop, first)
         with self._guard:
             self.live[run_id] = live
             self._forget_old()
