@@ -175,12 +175,12 @@ def test_a_shape_at_the_canvas_edge_is_taken_out_and_added_back_clear_of_it():
     assert step.action == "edit" and "red triangle" in step.prompt  # redrawn where it is
 
 
-def test_the_critic_says_which_edge_a_shape_runs_into():
+def test_the_critic_says_which_edge_a_shape_runs_into(tmp_path):
     from agent.core.registry import resolve
     from agent.core.types import Artifact, GenerationRequest
     from local_models.shapes import world
     image = world.render(world.Scene("gray", [world.Obj("triangle", "red", (20, 44, 40, 64))], None, ""))
-    path = __import__("tempfile").mkdtemp() + "/edge.png"
+    path = tmp_path / "edge.png"
     image.save(path)
     art = Artifact(path=path, sha256=Artifact.digest(path), request=GenerationRequest(prompt="a red triangle"))
     verdict = resolve("critic", "critic:detector").critique(art, "a red triangle", None)

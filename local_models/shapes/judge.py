@@ -86,10 +86,13 @@ class Seen:
     rgb: tuple[int, int, int] = (0, 0, 0)
     note: str = ""
     soft: float = 0.0  # the blur (gaussian sigma, px) of its edges: the redraws are blurred as much
+    # a colour clearly neither of two world colours (color None): labelling rule (a) lets it answer an object
+    # that asks no colour; it is neither colour for one that asks one, and either for an exclusion
+    between: tuple[str, ...] = ()
 
     def describe(self) -> str:
         box = ",".join(f"{v:.0f}" for v in self.box)
-        return f"{self.color or '?'} {self.kind or 'blob'} at ({box})"
+        return f"{self.color or '/'.join(self.between) or '?'} {self.kind or 'blob'} at ({box})"
 
 
 @dataclass
@@ -221,7 +224,7 @@ def judge(image, spec: SceneSpec) -> Judgement:
         shapes = _blobs(img, bg_rgb, bg_name, notes)
         _explained(img, bg_rgb, shapes, notes)
         quality(img, bg_rgb, shapes, notes)  # streaks, spots and lumpy circles in the shapes accepted
-        if all(s.kind and s.color for s in shapes):  # counts mean something only when every blob is a shape
+        if all(s.kind and (s.color or s.between) for s in shapes):  # counts mean something only for shapes all
             against_spec(spec, shapes, notes)
     return Judgement(not notes, [t for _, t in notes], bg_name, shapes, [k for k, _ in notes])
 
@@ -241,19 +244,18 @@ def _background(img: np.ndarray, notes: Notes):
     return name, rgb
 
 
-def _color_of(rgb) -> tuple[str | None, str]:
-    """The world colour (or background colour) `rgb` clearly is; None with why when it is none, or unclear;
-    between two object colours (a golden yellow-orange), both names as "orange/yellow" (judge_spec.in_between)."""
+def _color_of(rgb) -> tuple[str | None, str, tuple[str, ...]]:
+    """The world colour (or background colour) `rgb` clearly is, why it is none, and the two object colours it
+    lies between when it is clearly neither (a golden yellow-orange: (None, "", ("orange", "yellow")))."""
     d = sorted((float(_dist(np.asarray(rgb, dtype=np.float64), c)), n) for n, c in {**COLORS, **BACKGROUNDS}.items())
     (d1, n1), (d2, n2) = d[0], d[1]
     if d1 > COLOR_FAR:
-        return None, f"a colour that is none of the world's (nearest {n1})"
+        return None, f"a colour that is none of the world's (nearest {n1})", ()
     if d1 > 12 and d1 / max(d2, 1e-9) > COLOR_AMBIGUOUS:
         if n1 in COLORS and n2 in COLORS:
-            return "/".join(sorted((n1, n2))), ""
-        return None, f"a colour between {n1} and {n2}"
-    return n1, ""
-
+            return None, "", tuple(sorted((n1, n2)))
+        return None, f"a colour between {n1} and {n2}", ()
+    return n1, "", ()
 
 
 def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
@@ -272,9 +274,9 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
         # coverage read along the canvas -> blob colour line (antialiased edges lie on it)
         alpha, off = _coverage(img, bg_rgb, rgb, dilate(comp, 1) & ~(drawn & ~comp))
         seen.area = float(alpha.sum())
-        name, why = _color_of(rgb)
-        second = _second_colour(img, bg_rgb, erode(comp) & (off > OFF_LINE), {*(name or '').split('/'), bg_name},
-                                comp.sum())
+        name, why, between = _color_of(rgb)
+        second = _second_colour(img, bg_rgb, erode(comp) & (off > OFF_LINE), {name, *between, bg_name}, comp.sum())
+        name = name or "/".join(between) or None  # for what is said: "orange/yellow"
         if second in BACKGROUNDS or (second and name in BACKGROUNDS):
             seen.note = f"{name} and {second}"
             notes.add("patch", f"a patch of {second if second in BACKGROUNDS else name} on the {bg_name} canvas, "
@@ -304,7 +306,7 @@ def _blobs(img, bg_rgb, bg_name, notes: Notes) -> list[Seen]:
             seen.note = why
             notes.add("colour", f"a {kind or 'blob'} at {where} in {why}")
             continue
-        seen.color = name
+        seen.color, seen.between = (None, between) if between else (name, ())
         if kind is None:
             seen.note = fit
             notes.add("malformed", f"the {name} blob at {_box_text(seen.box)} {fit}: malformed, or shapes merged")

@@ -12,23 +12,16 @@ from local_models.shapes.judge_size import size_problems
 from local_models.shapes.world import relation_holds
 
 
-def in_between(color: str | None) -> tuple[str, ...]:
-    """The world colours a shape's colour may be read as: one, or both of an in-between "orange/yellow".
-    Labelling rule (a) lets a shape whose colour is not asked be any colour, so an in-between one answers
-    an object with no colour; it is neither colour for an object that asks one, and either for an exclusion."""
-    return tuple(color.split("/")) if color else ()
-
-
 def against_spec(spec: SceneSpec, shapes: list, notes) -> None:
     """Counts, colours, relations and exclusions, under the best assignment of shapes to asked objects."""
     inc = spec.include
-    # a shape in an in-between colour ("orange/yellow") answers only objects that ask no colour
+    # a shape between two colours (Seen.between, color None) answers only objects that ask no colour
     cands = [[i for i, o in enumerate(inc) if o.cls == s.kind and o.color in (None, s.color)] for s in shapes]
     for s, c in zip(shapes, cands):
         if not c:
             notes.add("extra", f"a {s.describe()} that was not asked for")
     for ex in spec.exclude:
-        n = sum(s.kind == ex.cls and (ex.color is None or ex.color in in_between(s.color)) for s in shapes)
+        n = sum(s.kind == ex.cls and ex.color in (None, s.color, *s.between) for s in shapes)
         if n >= ex.count:
             notes.add("excluded", f"{n} {noun(ex.cls, ex.color, n)} where fewer than {ex.count} were asked")
     asked = [(s, c) for s, c in zip(shapes, cands) if c]
